@@ -1,0 +1,317 @@
+package jwtledger_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/jwtledger/jwtledger"
+)
+
+func TestAuditRecords(t *testing.T) {
+	var jsonl bytes.Buffer
+	l := openLedger(t, func(c *jwtledger.Config) { c.JSONLog = &jsonl })
+	ctx := context.Background()
+	m := jwtledger.Meta{Actor: "tester", Remote: "127.0.0.1:5", RequestID: "req-1"}
+	iss, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "alice", Audience: []string{"api"}, Meta: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Verify(ctx, iss.Token, jwtledger.WithMeta(m)); err != nil {
+		t.Fatal(err)
+	}
+	forged := iss.Token[:len(iss.Token)-4] + "AAAA"
+	l.Verify(ctx, forged)
+	l.Verify(ctx, "garbage")
+	if _, err := l.Revoke(ctx, "", iss.JTI, iss.ExpiresAt, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Verify(ctx, iss.Token); jwtledger.OutcomeOf(err) != jwtledger.Revoked {
+		t.Fatalf("revoked token: %v", err)
+	}
+	if _, err := l.Issue(ctx, jwtledger.IssueRequest{Claims: map[string]any{"exp": 1}}); err == nil {
+		t.Fatal("custom exp claim accepted")
+	}
+
+	recs, err := l.Audit(ctx, jwtledger.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		event, outcome, sub, jti string
+	}{
+		{"key.create", "ok", "", ""},
+		{"token.issue", "ok", "alice", iss.JTI},
+		{"token.verify", "valid", "alice", iss.JTI},
+		{"token.verify", "invalid_signature", "alice", iss.JTI},
+		{"token.verify", "malformed", "", ""},
+		{"token.revoke", "ok", "", iss.JTI},
+		{"token.verify", "revoked", "alice", iss.JTI},
+		{"token.issue", "error", "", ""},
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("got %d records, want %d", len(recs), len(want))
+	}
+	fp := recs[1].TokenSHA256
+	for i, w := range want {
+		r := recs[i]
+		if string(r.Event) != w.event || r.Outcome != w.outcome || r.Sub != w.sub || r.JTI != w.jti {
+			t.Errorf("record %d: %s %s sub=%q jti=%q, want %+v", i, r.Event, r.Outcome, r.Sub, r.JTI, w)
+		}
+		if r.Seq != uint64(i+1) || r.Chain != l.NodeID() || r.Time.IsZero() {
+			t.Errorf("record %d: seq %d chain %q time %v", i, r.Seq, r.Chain, r.Time)
+		}
+		if r.Outcome != "ok" && r.Outcome != "valid" && r.Reason == "" {
+			t.Errorf("record %d (%s) has no reason", i, r.Outcome)
+		}
+	}
+	if r := recs[1]; r.KID != iss.KID || r.Alg != "ES256" || !r.Exp.Equal(iss.ExpiresAt) || r.Actor != "tester" ||
+		r.Remote != "127.0.0.1:5" || r.RequestID != "req-1" || len(r.Aud) != 1 || r.Aud[0] != "api" || len(fp) != 64 {
+		t.Errorf("issue record: %+v", r)
+	}
+	if recs[2].TokenSHA256 != fp {
+		t.Errorf("verify record fingerprint %s, want the issued token's %s", recs[2].TokenSHA256, fp)
+	}
+	// Filters.
+	for _, tt := range []struct {
+		name string
+		f    jwtledger.AuditFilter
+		n    int
+	}{
+		{"event", jwtledger.AuditFilter{Event: "token.verify"}, 4},
+		{"outcome", jwtledger.AuditFilter{Outcome: "revoked"}, 1},
+		{"sub", jwtledger.AuditFilter{Sub: "alice"}, 4},
+		{"jti", jwtledger.AuditFilter{JTI: iss.JTI}, 5},
+		{"actor", jwtledger.AuditFilter{Actor: "tester"}, 3},
+		{"limit", jwtledger.AuditFilter{Limit: 3}, 3},
+		{"after", jwtledger.AuditFilter{After: recs[5].ID}, 2},
+		{"until", jwtledger.AuditFilter{Until: testNow}, 0},
+		{"since", jwtledger.AuditFilter{Since: testNow}, 8},
+	} {
+		got, err := l.Audit(ctx, tt.f)
+		if err != nil || len(got) != tt.n {
+			t.Errorf("filter %s: %d records (%v), want %d", tt.name, len(got), err, tt.n)
+		}
+	}
+	// The JSON sink got the same records.
+	l.Close()
+	if n := strings.Count(jsonl.String(), "\n"); n != len(want) {
+		t.Errorf("JSON sink has %d lines, want %d", n, len(want))
+	}
+	assertNoSecretInDir(t, l.DataDir(), iss.Token, forged)
+}
+
+// assertNoSecretInDir fails if any file below dir holds one of the needles
+// or the signature part of one.
+func assertNoSecretInDir(t *testing.T, dir string, needles ...string) {
+	t.Helper()
+	filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range needles {
+			sig := n[strings.LastIndexByte(n, '.')+1:]
+			if bytes.Contains(data, []byte(n)) || bytes.Contains(data, []byte(sig)) {
+				t.Errorf("%s contains a raw token", path)
+			}
+		}
+		return nil
+	})
+}
+
+var textLine = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - (INFO|ERROR) - [a-z.]+ [a-z_]+ seq=\d+( [a-z_]+="(?:[^"\\]|\\.)*")*$`)
+
+func TestTextLog(t *testing.T) {
+	l := openLedger(t)
+	ctx := context.Background()
+	evil := "mallory\n2026-11-26 23:15:20,123 - INFO - token.issue ok sub=\"root\"\r\x1b[31m"
+	iss, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: evil, Audience: []string{"a\"b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Verify(ctx, iss.Token)
+	l.Verify(ctx, hs256(hsHeader, `{"sub":"x\ny","exp":1}`), jwtledger.WithKeys(hmacKeys(t)))
+	l.Close()
+	data, err := os.ReadFile(dataFile(l, "jwt_logs.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("text log has %d lines, want 4 (key.create, issue, 2 verify):\n%s", len(lines), data)
+	}
+	levels := []string{"INFO", "INFO", "INFO", "ERROR"}
+	for i, line := range lines {
+		if !textLine.MatchString(line) {
+			t.Errorf("line %d does not match the classic format: %q", i, line)
+		}
+		if !strings.Contains(line, " - "+levels[i]+" - ") {
+			t.Errorf("line %d: want level %s: %q", i, levels[i], line)
+		}
+	}
+	if !strings.Contains(lines[1], `sub="mallory\n2026-11-26 23:15:20,123 - INFO - token.issue ok sub=\"root\"\r\x1b[31m"`) {
+		t.Errorf("hostile sub not escaped in its own line: %q", lines[1])
+	}
+	if !strings.Contains(lines[3], "expired") || !strings.Contains(lines[3], `reason="token expired`) {
+		t.Errorf("refusal line lacks outcome or reason: %q", lines[3])
+	}
+	info, _ := os.Stat(dataFile(l, "jwt_logs.log"))
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("text log mode %v, want 0600", info.Mode().Perm())
+	}
+}
+
+// TestFailClosed makes the store refuse audit records and checks that no
+// token and no verdict comes out.
+func TestFailClosed(t *testing.T) {
+	l := openLedger(t)
+	ctx := context.Background()
+	good, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", dataFile(l, "jwtledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER fail BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	iss, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "b"})
+	if !errors.Is(err, jwtledger.ErrAudit) || iss != nil {
+		t.Fatalf("Issue with a failing store: %v, %v; want ErrAudit and no token", iss, err)
+	}
+	tok, err := l.Verify(ctx, good.Token)
+	if !errors.Is(err, jwtledger.ErrAudit) || tok != nil || jwtledger.OutcomeOf(err) != "" {
+		t.Fatalf("Verify with a failing store: %v, %v; want ErrAudit and no verdict", tok, err)
+	}
+	if _, err := l.RotateKey(ctx, "", jwtledger.Meta{}); err == nil {
+		t.Fatal("key rotation succeeded without its audit record")
+	}
+	if _, err := db.Exec(`DROP TRIGGER fail`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "c"}); err != nil {
+		t.Fatalf("Issue after the store recovered: %v", err)
+	}
+	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})
+	for i, r := range recs {
+		if r.Seq != uint64(i+1) {
+			t.Fatalf("seq gap after failures: record %d has seq %d", i, r.Seq)
+		}
+	}
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3 (key.create, two issues)", len(recs))
+	}
+}
+
+// TestGroupCommit runs many concurrent issues and verifies: every one gets
+// exactly one record, sequence numbers are gapless, and batches were shared.
+func TestGroupCommit(t *testing.T) {
+	l := openLedger(t)
+	ctx := context.Background()
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	jtis := make(chan string, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			iss, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "load"})
+			if err != nil {
+				errs <- err
+				return
+			}
+			jtis <- iss.JTI
+			if _, err := l.Verify(ctx, iss.Token); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(jtis)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})
+	if len(recs) != 2*n+1 {
+		t.Fatalf("%d records, want %d", len(recs), 2*n+1)
+	}
+	seen := map[string]int{}
+	for i, r := range recs {
+		if r.Seq != uint64(i+1) {
+			t.Fatalf("record %d has seq %d", i, r.Seq)
+		}
+		if r.Event == "token.issue" {
+			seen[r.JTI]++
+		}
+	}
+	for jti := range jtis {
+		if seen[jti] != 1 {
+			t.Fatalf("jti %s has %d issue records", jti, seen[jti])
+		}
+	}
+}
+
+func TestCustomClaims(t *testing.T) {
+	l := openLedger(t)
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		req     jwtledger.IssueRequest
+		want    string // substring of the claims JSON
+		wantErr string
+	}{
+		{name: "map", req: jwtledger.IssueRequest{Claims: map[string]any{"role": "admin", "n": 2}}, want: `"n":2,"role":"admin"`},
+		{name: "json", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`{"scopes": ["a", "b"], "x": {"y": null}}`)}, want: `"scopes":["a","b"],"x":{"y":null}`},
+		{name: "registered in map", req: jwtledger.IssueRequest{Claims: map[string]any{"sub": "root"}}, wantErr: "registered"},
+		{name: "registered in json", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`{"jti":"x"}`)}, wantErr: "registered"},
+		{name: "json not object", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`[1]`)}, wantErr: "not a JSON object"},
+		{name: "json duplicate", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`{"a":1,"a":2}`)}, wantErr: "duplicate"},
+		{name: "invalid UTF-8 subject", req: jwtledger.IssueRequest{Subject: "\xff"}, wantErr: "UTF-8"},
+		{name: "negative ttl", req: jwtledger.IssueRequest{TTL: -time.Second}, wantErr: "negative"},
+		{name: "audiences", req: jwtledger.IssueRequest{Audience: []string{"a", "b"}}, want: `"aud":["a","b"]`},
+		{name: "nbf", req: jwtledger.IssueRequest{NotBefore: testNow.Add(-time.Minute)}, want: `"nbf":`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			iss, err := l.Issue(ctx, tt.req)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, jwtledger.ErrInvalidRequest) {
+					t.Fatalf("got %v, want invalid request containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := l.Verify(ctx, iss.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(tok.Claims.Raw), tt.want) {
+				t.Fatalf("claims %s lack %s", tok.Claims.Raw, tt.want)
+			}
+			if !tok.Claims.Expiry.Equal(testNow.Add(time.Hour)) || !tok.Claims.IssuedAt.Equal(testNow) || tok.Claims.Issuer != "jwtledger" || len(tok.Claims.ID) != 22 {
+				t.Fatalf("registered claims: %+v", tok.Claims)
+			}
+		})
+	}
+}

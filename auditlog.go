@@ -1,0 +1,43 @@
+package jwtledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+)
+
+// Record is one audit record.
+type Record = audit.Record
+
+// AuditFilter selects audit records.
+type AuditFilter = audit.Filter
+
+// AuditEvent names what a record is about.
+type AuditEvent = audit.Event
+
+// Audit returns the records matching f, oldest first.
+func (l *Ledger) Audit(ctx context.Context, f AuditFilter) ([]*Record, error) {
+	return l.db.Query(ctx, f)
+}
+
+// Revoke revokes the token (iss, jti): from then on it verifies as
+// [Revoked]. exp (may be zero) lets the revocation be forgotten once the
+// token expired. It reports whether the token was already revoked.
+func (l *Ledger) Revoke(ctx context.Context, iss, jti string, exp time.Time, m Meta) (already bool, err error) {
+	if jti == "" {
+		return false, fmt.Errorf("%w: revocation needs a jti", ErrInvalidRequest)
+	}
+	if iss == "" {
+		iss = l.cfg.Issuer
+	}
+	rec := l.record(audit.TokenRevoke, audit.OK, m)
+	rec.JTI, rec.Exp = jti, exp
+	already, err = l.db.Revoke(ctx, iss, jti, exp, l.cfg.Now(), l.cfg.NodeID, []*audit.Record{rec})
+	if err != nil {
+		return false, fmt.Errorf("%w: %v", ErrAudit, err)
+	}
+	l.w.Emit([]*audit.Record{rec})
+	return already, nil
+}

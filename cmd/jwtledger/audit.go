@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jwtledger/jwtledger"
+)
+
+var auditCmd = &command{
+	name:    "audit",
+	summary: "read the audit ledger (tail, query)",
+	usage: `Usage: jwtledger audit <subcommand> [flags]
+
+Subcommands:
+  tail [-n N] [-f] [--output table|json]
+        Show the newest N records (default 20); with -f keep following new
+        ones (JSON output is then one record per line).
+  query [--since T] [--until T] [--event E] [--outcome O] [--sub S]
+        [--jti J] [--actor A] [--limit N] [--output table|json]
+        Show the matching records, oldest first. T is RFC 3339, YYYY-MM-DD,
+        or a duration ago (1h). JSON output is an array.
+
+Events: token.issue, token.verify, token.revoke, key.create, key.rotate,
+key.retire, client.create, client.delete, auth.denied, audit.checkpoint.
+
+Examples:
+  jwtledger audit tail -n 5
+  jwtledger audit query --event token.verify --outcome expired --since 24h
+  jwtledger audit query --sub alice --output json
+`,
+	run: runAudit,
+}
+
+func runAudit(ctx context.Context, c *cli, cmd *command, args []string) error {
+	if len(args) == 0 {
+		return withHint(usageErr("audit: missing subcommand"), "run 'jwtledger audit --help'")
+	}
+	sub, args := args[0], args[1:]
+	if sub == "-h" || sub == "--help" || sub == "help" {
+		fmt.Fprint(c.stdout, cmd.usage)
+		return nil
+	}
+	if sub != "tail" && sub != "query" {
+		return withHint(usageErr("audit: unknown subcommand %q", sub), "run 'jwtledger audit --help'")
+	}
+	fs := c.newFlagSet(cmd)
+	lf := addLedgerFlags(fs)
+	output := fs.String("output", "table", "")
+	n := fs.Int("n", 20, "")
+	follow := fs.Bool("f", false, "")
+	since := fs.String("since", "", "")
+	until := fs.String("until", "", "")
+	event := fs.String("event", "", "")
+	outcome := fs.String("outcome", "", "")
+	subject := fs.String("sub", "", "")
+	jti := fs.String("jti", "", "")
+	actor := fs.String("actor", "", "")
+	limit := fs.Int("limit", 0, "")
+	pos, err := c.parse(cmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("audit %s: unexpected argument %q", sub, pos[0])
+	}
+	if *output != "table" && *output != "json" {
+		return usageErr("audit: --output must be table or json")
+	}
+	if *limit < 0 || *n < 0 {
+		return usageErr("audit: --limit and -n must not be negative")
+	}
+	now := time.Now()
+	f := jwtledger.AuditFilter{Event: jwtledger.AuditEvent(*event), Outcome: *outcome, Sub: *subject, JTI: *jti, Actor: *actor, Limit: *limit}
+	if f.Since, err = parseTime(*since, now); err != nil {
+		return usageErr("audit: --since: %v", err)
+	}
+	if f.Until, err = parseTime(*until, now); err != nil {
+		return usageErr("audit: --until: %v", err)
+	}
+	if sub == "tail" {
+		f.Limit, f.Newest = *n, true
+	}
+	l, err := c.open(ctx, lf)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	recs, err := l.Audit(ctx, f)
+	if err != nil {
+		return err
+	}
+	if sub == "query" || !*follow {
+		if *output == "json" && sub == "query" {
+			return writeRecordArray(c.stdout, recs)
+		}
+		return printRecords(c.stdout, recs, *output, true)
+	}
+	// tail -f: print, then poll for records after the last one seen.
+	header := true
+	for {
+		if err := printRecords(c.stdout, recs, *output, header); err != nil {
+			return err
+		}
+		header = false
+		if len(recs) > 0 {
+			f.After = recs[len(recs)-1].ID
+		}
+		f.Newest, f.Limit = false, 1000
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+		if recs, err = l.Audit(ctx, f); err != nil {
+			return err
+		}
+	}
+}
+
+func writeRecordArray(w io.Writer, recs []*jwtledger.Record) error {
+	if recs == nil {
+		recs = []*jwtledger.Record{}
+	}
+	return writeJSON(w, recs)
+}
+
+// printRecords renders records as a table or JSON lines. Values that came
+// from outside are quoted when they hold anything but printable text, so a
+// record cannot smuggle terminal escapes.
+func printRecords(w io.Writer, recs []*jwtledger.Record, output string, header bool) error {
+	if output == "json" {
+		for _, r := range recs {
+			j, err := r.MarshalJSON()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%s\n", j)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if header {
+		fmt.Fprintln(tw, "SEQ\tTIME\tEVENT\tOUTCOME\tSUB\tJTI\tKID\tACTOR\tREASON")
+	}
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Local().Format("2006-01-02 15:04:05.000"),
+			r.Event, safe(r.Outcome), safe(r.Sub), safe(r.JTI), safe(short(r.KID)), safe(r.Actor), safe(r.Reason))
+	}
+	return tw.Flush()
+}
+
+func short(kid string) string {
+	if len(kid) > 12 {
+		return kid[:12] + "…"
+	}
+	return kid
+}
+
+func safe(s string) string {
+	if s == "" {
+		return "-"
+	}
+	for _, r := range s {
+		if !strconv.IsPrint(r) || r == '\t' {
+			return strconv.Quote(s)
+		}
+	}
+	if strings.ContainsAny(s, " ") && len(s) > 60 {
+		return s[:57] + "..."
+	}
+	return s
+}

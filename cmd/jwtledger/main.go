@@ -1,0 +1,319 @@
+// Command jwtledger issues and verifies JWTs and keeps their audit trail.
+// Run "jwtledger help" for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jwtledger/jwtledger"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes of the CLI contract.
+const (
+	exitOK       = 0
+	exitRejected = 1 // the token was refused
+	exitUsage    = 2 // usage or configuration error, store unavailable
+)
+
+// cli carries the process environment into the commands.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+type command struct {
+	name    string
+	summary string
+	usage   string // synopsis and examples, shown by --help
+	run     func(ctx context.Context, c *cli, cmd *command, args []string) error
+}
+
+func commands() []*command {
+	return []*command{issueCmd, verifyCmd, decodeCmd, revokeCmd, keysCmd, auditCmd, versionCmd}
+}
+
+// exitError carries an exit code and an optional hint to main.
+type exitError struct {
+	code int
+	err  error
+	hint string
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func withHint(err error, hint string) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		ee.hint = hint
+		return ee
+	}
+	return &exitError{code: exitUsage, err: err, hint: hint}
+}
+
+// errRejected reports a refused token; the verdict is already printed.
+var errRejected = &exitError{code: exitRejected, err: errors.New("token rejected")}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	if len(args) == 0 {
+		c.printHelp(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if cmd := findCommand(args[1]); cmd != nil {
+				fmt.Fprint(stdout, cmd.usage)
+				return exitOK
+			}
+		}
+		c.printHelp(stdout)
+		return exitOK
+	case "-version", "--version":
+		name = "version"
+	}
+	cmd := findCommand(name)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "jwtledger: error: unknown command %q\njwtledger: hint: run 'jwtledger help' for the commands\n", name)
+		return exitUsage
+	}
+	err := cmd.run(ctx, c, cmd, args[1:])
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) {
+		ee = &exitError{code: exitUsage, err: err}
+	}
+	if ee == errRejected {
+		return exitRejected
+	}
+	fmt.Fprintf(stderr, "jwtledger: error: %s\n", oneLine(ee.err.Error()))
+	if ee.hint != "" {
+		fmt.Fprintf(stderr, "jwtledger: hint: %s\n", ee.hint)
+	}
+	return ee.code
+}
+
+func findCommand(name string) *command {
+	for _, cmd := range commands() {
+		if cmd.name == name {
+			return cmd
+		}
+	}
+	return nil
+}
+
+func (c *cli) printHelp(w io.Writer) {
+	fmt.Fprint(w, `jwtledger issues and verifies JWTs and keeps a durable audit trail of both.
+
+Usage:
+  jwtledger <command> [flags] [arguments]
+
+Commands:
+`)
+	for _, cmd := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", cmd.name, cmd.summary)
+	}
+	fmt.Fprint(w, `
+Every flag has an environment twin: --data-dir is JWTLEDGER_DATA_DIR, --store
+is JWTLEDGER_STORE, and so on. Exit codes: 0 success (token valid), 1 token
+rejected, 2 usage or configuration error.
+
+Run 'jwtledger help <command>' or 'jwtledger <command> --help' for details.
+`)
+}
+
+// oneLine keeps an error message on one line.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+}
+
+// newFlagSet makes a flag set whose --help prints the command's usage.
+func (c *cli) newFlagSet(cmd *command) *flag.FlagSet {
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parse parses args allowing flags after positional arguments, then fills
+// unset flags from their JWTLEDGER_* environment twins.
+func (c *cli) parse(cmd *command, fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(c.stdout, cmd.usage)
+				return nil, flag.ErrHelp
+			}
+			return nil, withHint(usageErr("%s: %v", cmd.name, err), "run 'jwtledger "+cmd.name+" --help'")
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		// flag stops at the first positional argument or at "--".
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || envErr != nil {
+			return
+		}
+		name := "JWTLEDGER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := c.getenv(name); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = usageErr("%s: invalid value %q: %v", name, v, err)
+			}
+		}
+	})
+	return pos, envErr
+}
+
+// ledgerFlags are the flags of every command that opens the ledger.
+type ledgerFlags struct {
+	dataDir    string
+	store      string
+	issuer     string
+	auditJSONL string
+	textLog    string
+}
+
+func addLedgerFlags(fs *flag.FlagSet) *ledgerFlags {
+	f := &ledgerFlags{}
+	fs.StringVar(&f.dataDir, "data-dir", "", "data directory (default $XDG_DATA_HOME/jwtledger)")
+	fs.StringVar(&f.store, "store", "", "store: sqlite:PATH (default sqlite: in the data directory)")
+	fs.StringVar(&f.issuer, "issuer", "", "iss of issued tokens (default \"jwtledger\")")
+	fs.StringVar(&f.auditJSONL, "audit-jsonl", "", "also write audit records as JSON lines to FILE, or - for stdout")
+	fs.StringVar(&f.textLog, "text-log", "", "text audit log path (default DATA_DIR/jwt_logs.log; \"off\" disables)")
+	return f
+}
+
+// open opens the ledger for a command; the caller closes it.
+func (c *cli) open(ctx context.Context, f *ledgerFlags) (*jwtledger.Ledger, error) {
+	cfg := jwtledger.Config{DataDir: f.dataDir, Store: f.store, Issuer: f.issuer, TextLog: f.textLog}
+	var jsonl *os.File
+	switch f.auditJSONL {
+	case "":
+	case "-":
+		cfg.JSONLog = c.stdout
+	default:
+		var err error
+		jsonl, err = os.OpenFile(f.auditJSONL, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, usageErr("open --audit-jsonl: %v", err)
+		}
+		cfg.JSONLog = jsonl
+	}
+	l, err := jwtledger.Open(ctx, cfg)
+	if err != nil {
+		if jsonl != nil {
+			jsonl.Close()
+		}
+		return nil, withHint(usageErr("%v", err), "check --data-dir and --store (JWTLEDGER_DATA_DIR, JWTLEDGER_STORE)")
+	}
+	return l, nil
+}
+
+// localMeta names the local user as the actor of CLI operations.
+func localMeta() jwtledger.Meta {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	return jwtledger.Meta{Actor: "local:" + name}
+}
+
+// readInput reads a file argument, "-" meaning standard input.
+func (c *cli) readInput(name string, limit int64) ([]byte, error) {
+	var r io.Reader = c.stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, usageErr("read %s: %v", name, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, usageErr("%s is larger than %d bytes", name, limit)
+	}
+	return data, nil
+}
+
+// parseTime reads an RFC 3339 time or a duration ago ("90m": 90 minutes ago).
+func parseTime(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("invalid time %q (want RFC 3339, YYYY-MM-DD, or a duration ago like 1h)", s)
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
+var versionCmd = &command{
+	name:    "version",
+	summary: "print the version",
+	usage:   "Usage: jwtledger version\n",
+	run: func(ctx context.Context, c *cli, cmd *command, args []string) error {
+		fmt.Fprintln(c.stdout, "jwtledger", version)
+		return nil
+	},
+}
+
+const version = "0.1.0"

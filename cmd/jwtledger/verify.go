@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/token"
+)
+
+var verifyCmd = &command{
+	name:    "verify",
+	summary: "verify a token and record the verdict",
+	usage: `Usage: jwtledger verify [flags] [TOKEN|-]
+
+Verifies a JWT (from the argument, or stdin when it is absent or "-"),
+records the verdict in the audit ledger, and prints it. The verdict is
+printed only once its audit record is on disk.
+
+The outcome is one of: valid, expired, not_yet_valid, invalid_signature,
+malformed, unsupported_alg, unknown_key, invalid_claims, revoked.
+
+Flags:
+  --key FILE           verify with these keys (PEM public/private/certificate,
+                       JWK including kty "oct", or JWKS); repeat for several.
+                       Without --key the ledger's managed keys are used.
+  --secret-file F      verify with the raw HMAC secret in F
+  --alg A[,B]          accept only these algorithms
+  --iss I              require iss to equal I
+  --aud A              require aud to contain A
+  --leeway D           clock skew allowed on exp/nbf/iat (default 30s)
+  --require-exp=false  accept tokens without exp
+  --output text|json   text (default) or {"valid","outcome","reason","header","claims"}
+  --data-dir, --store, --audit-jsonl, --text-log   see 'jwtledger help'
+
+Exit status: 0 valid, 1 refused, 2 usage or configuration error (bad flag,
+unreadable or unsupported key, store unavailable: then no verdict is given).
+
+Examples:
+  jwtledger verify "$TOKEN"
+  echo "$TOKEN" | jwtledger verify --output json
+  jwtledger verify --key pub.pem --alg RS256 --iss https://issuer.example --aud api "$TOKEN"
+`,
+	run: runVerify,
+}
+
+// verdict is the JSON output of verify.
+type verdict struct {
+	Valid   bool            `json:"valid"`
+	Outcome string          `json:"outcome"`
+	Reason  string          `json:"reason"`
+	Header  json.RawMessage `json:"header"`
+	Claims  json.RawMessage `json:"claims"`
+}
+
+func runVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
+	fs := c.newFlagSet(cmd)
+	lf := addLedgerFlags(fs)
+	var keyFiles, secretFiles stringList
+	fs.Var(&keyFiles, "key", "")
+	fs.Var(&secretFiles, "secret-file", "")
+	algList := fs.String("alg", "", "")
+	iss := fs.String("iss", "", "")
+	aud := fs.String("aud", "", "")
+	leeway := fs.Duration("leeway", jwtledger.DefaultLeeway, "")
+	requireExp := fs.Bool("require-exp", true, "")
+	output := fs.String("output", "text", "")
+	pos, err := c.parse(cmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if *output != "text" && *output != "json" {
+		return usageErr("verify: --output must be text or json")
+	}
+	if *leeway < 0 {
+		return usageErr("verify: --leeway must not be negative")
+	}
+	opts := []jwtledger.VerifyOption{jwtledger.WithLeeway(*leeway), jwtledger.WithExpirationRequired(*requireExp),
+		jwtledger.WithIssuer(*iss), jwtledger.WithAudience(*aud), jwtledger.WithMeta(localMeta())}
+	var algs []jwtledger.Alg
+	if *algList != "" {
+		for _, a := range strings.Split(*algList, ",") {
+			alg, err := jwtledger.ParseAlg(strings.TrimSpace(a))
+			if err != nil {
+				return usageErr("verify: --alg: %v", err)
+			}
+			algs = append(algs, alg)
+		}
+		opts = append(opts, jwtledger.WithAlgorithms(algs...))
+	}
+	set, err := c.verificationKeys(keyFiles, secretFiles, algs)
+	if err != nil {
+		return err
+	}
+	if set != nil {
+		opts = append(opts, jwtledger.WithKeys(set))
+	}
+	raw, err := c.tokenArg("verify", pos)
+	if err != nil {
+		return err
+	}
+	l, err := c.open(ctx, lf)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	tok, verr := l.Verify(ctx, raw, opts...)
+	if verr != nil && errors.Is(verr, jwtledger.ErrAudit) {
+		return withHint(usageErr("%v; no verdict", verr), "the store must be writable: check --store and the data directory")
+	}
+	outcome := jwtledger.OutcomeOf(verr)
+	reason := ""
+	var ve *jwtledger.VerifyError
+	if errors.As(verr, &ve) {
+		reason = ve.Reason
+	}
+	if *output == "json" {
+		v := verdict{Valid: verr == nil, Outcome: string(outcome), Reason: reason, Header: json.RawMessage("{}"), Claims: json.RawMessage("{}")}
+		if tok != nil {
+			v.Header = tok.Header.Raw
+			if tok.Claims.Raw != nil {
+				v.Claims = tok.Claims.Raw
+			}
+		}
+		if err := writeJSON(c.stdout, v); err != nil {
+			return err
+		}
+	} else if verr == nil {
+		fmt.Fprintln(c.stdout, "valid")
+		fmt.Fprintf(c.stdout, "  kid=%s alg=%s sub=%q jti=%s exp=%s\n", tok.Key.KID, tok.Header.Alg, tok.Claims.Subject, tok.Claims.ID, formatExp(tok.Claims.Expiry))
+	} else {
+		fmt.Fprintf(c.stdout, "%s: %s\n", outcome, oneLine(reason))
+	}
+	if verr != nil {
+		return errRejected
+	}
+	return nil
+}
+
+func formatExp(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// tokenArg takes the token from the arguments or stdin.
+func (c *cli) tokenArg(cmd string, pos []string) (string, error) {
+	switch {
+	case len(pos) > 1:
+		return "", usageErr("%s: expected one token, got %d arguments", cmd, len(pos))
+	case len(pos) == 1 && pos[0] != "-":
+		return pos[0], nil
+	}
+	data, err := io.ReadAll(io.LimitReader(c.stdin, token.MaxSize+2))
+	if err != nil {
+		return "", usageErr("%s: read stdin: %v", cmd, err)
+	}
+	s := string(data)
+	// One trailing line ending is the shell's, not the token's.
+	s = strings.TrimSuffix(s, "\n")
+	s = strings.TrimSuffix(s, "\r")
+	if s == "" {
+		return "", withHint(usageErr("%s: no token given", cmd), "pass the token as an argument or on stdin")
+	}
+	return s, nil
+}
+
+// verificationKeys loads --key and --secret-file keys; nil means the managed keys.
+func (c *cli) verificationKeys(keyFiles, secretFiles []string, algs []jwtledger.Alg) (*jwtledger.KeySet, error) {
+	if len(keyFiles) == 0 && len(secretFiles) == 0 {
+		return nil, nil
+	}
+	var all []*jwtledger.Key
+	for _, f := range keyFiles {
+		ks, err := c.loadKeys(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range ks {
+			if err := fitsOne(k, algs); err != nil {
+				return nil, usageErr("--key %s: %v", f, err)
+			}
+		}
+		all = append(all, ks...)
+	}
+	for _, f := range secretFiles {
+		secret, err := c.readInput(f, 1<<20)
+		if err != nil {
+			return nil, err
+		}
+		var alg jwtledger.Alg
+		if len(algs) == 1 {
+			alg = algs[0]
+		}
+		k, err := jwtledger.NewHMACKey(secret, alg)
+		if err != nil {
+			return nil, usageErr("--secret-file %s: %v", f, err)
+		}
+		if err := fitsOne(k, algs); err != nil {
+			return nil, usageErr("--secret-file %s: %v", f, err)
+		}
+		all = append(all, k)
+	}
+	return jwtledger.NewKeySet(all...), nil
+}
+
+// fitsOne checks that k can verify at least one of algs (or, without algs,
+// its own algorithm), so a weak or mismatched key is a configuration error.
+func fitsOne(k *jwtledger.Key, algs []jwtledger.Alg) error {
+	if len(algs) == 0 {
+		if a := k.DefaultAlg(); a != "" {
+			return k.CheckVerify(a)
+		}
+		return nil
+	}
+	var first error
+	for _, a := range algs {
+		err := k.CheckVerify(a)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}

@@ -1,0 +1,57 @@
+package jwtledger_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jwtledger/jwtledger"
+)
+
+// testNow is the fixed clock of the tests.
+var testNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+// testSecret is a 32-byte HMAC secret for hand-made tokens.
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+func openLedger(t *testing.T, mod ...func(*jwtledger.Config)) *jwtledger.Ledger {
+	t.Helper()
+	cfg := jwtledger.Config{DataDir: t.TempDir(), Now: func() time.Time { return testNow }}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	l, err := jwtledger.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// hs256 signs arbitrary header and payload text with testSecret.
+func hs256(header, payload string) string {
+	return hs256Segments(b64(header), b64(payload))
+}
+
+func hs256Segments(h, p string) string {
+	mac := hmac.New(sha256.New, testSecret)
+	mac.Write([]byte(h + "." + p))
+	return h + "." + p + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func hmacKeys(t *testing.T) *jwtledger.KeySet {
+	t.Helper()
+	k, err := jwtledger.NewHMACKey(testSecret, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jwtledger.NewKeySet(k)
+}
+
+func dataFile(l *jwtledger.Ledger, name string) string { return filepath.Join(l.DataDir(), name) }

@@ -1,0 +1,410 @@
+// Package sqlite is the embedded store: one SQLite file in WAL mode with
+// synchronous=FULL, so a committed audit batch survives power loss.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/keys"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is an open SQLite store.
+type DB struct {
+	path string
+	w    *sql.DB // one connection: in-process writers queue in Go, not in SQLite's busy loop
+	r    *sql.DB
+
+	head       *sql.Stmt
+	insertOne  *sql.Stmt
+	insertMany *sql.Stmt
+	revoked    *sql.Stmt
+}
+
+var _ audit.Store = (*DB)(nil)
+
+// chunk is how many records one multi-row INSERT carries.
+const chunk = 32
+
+const auditColumns = "chain, seq, time, event, outcome, actor, sub, jti, body, leaf"
+
+// Open opens (creating if needed) the database at path and applies the
+// embedded migrations.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite: create directory: %w", err)
+		}
+	}
+	// Create the file ourselves so it is private from the start: it holds
+	// sealed keys and the audit ledger. SQLite gives -wal and -shm the
+	// same mode.
+	if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	w, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	db := &DB{path: path, w: w}
+	if err := db.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	db.r = r
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	var version int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("sqlite: open %s: %w (hint: is it a SQLite database, and is its directory readable?)", db.path, err)
+	}
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	if version > len(names) {
+		return fmt.Errorf("sqlite: %s has schema version %d, newer than this jwtledger knows (%d); upgrade jwtledger", db.path, version, len(names))
+	}
+	if version == len(names) {
+		return nil
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate %s: %w (hint: is the file and its directory writable?)", db.path, err)
+	}
+	defer tx.Rollback()
+	// Another process may have migrated while we waited for the lock.
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	for i := version; i < len(names); i++ {
+		body, err := migrations.ReadFile("migrations/" + names[i])
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", names[i], err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(len(names))); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: migrate %s: %w (hint: is the file and its directory writable?)", db.path, err)
+	}
+	return nil
+}
+
+func (db *DB) prepare(ctx context.Context) error {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", 10), ",") + ")"
+	stmts := []struct {
+		dst   **sql.Stmt
+		on    *sql.DB
+		query string
+	}{
+		{&db.head, db.w, "SELECT COALESCE(MAX(seq), 0) FROM audit WHERE chain = ?"},
+		{&db.insertOne, db.w, "INSERT INTO audit (" + auditColumns + ") VALUES " + row},
+		{&db.insertMany, db.w, "INSERT INTO audit (" + auditColumns + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+",", chunk), ",")},
+		{&db.revoked, db.r, "SELECT 1 FROM revocations WHERE iss = ? AND jti = ?"},
+	}
+	for _, s := range stmts {
+		st, err := s.on.PrepareContext(ctx, s.query)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		*s.dst = st
+	}
+	return nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{db.head, db.insertOne, db.insertMany, db.revoked} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	if db.r != nil {
+		errs = append(errs, db.r.Close())
+	}
+	errs = append(errs, db.w.Close())
+	return errors.Join(errs...)
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
+
+// Append stores recs as the next records of chain in one transaction.
+func (db *DB) Append(ctx context.Context, chain string, recs []*audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error { return db.appendTx(ctx, tx, chain, recs) })
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) appendTx(ctx context.Context, tx *sql.Tx, chain string, recs []*audit.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	var head uint64
+	if err := tx.StmtContext(ctx, db.head).QueryRowContext(ctx, chain).Scan(&head); err != nil {
+		return fmt.Errorf("sqlite: read chain head: %w", err)
+	}
+	var arena []byte
+	ends := make([]int, 0, chunk)
+	args := make([]any, 0, 10*min(len(recs), chunk))
+	for i := 0; i < len(recs); {
+		n := len(recs) - i
+		stmt := db.insertOne
+		if n >= chunk {
+			n, stmt = chunk, db.insertMany
+		} else {
+			n = 1
+		}
+		args, arena, ends = args[:0], arena[:0], ends[:0]
+		for _, r := range recs[i : i+n] {
+			head++
+			r.Seq, r.Chain = head, chain
+			start := len(arena)
+			arena = audit.Encode(arena, r)
+			r.LeafHash = audit.LeafHash(arena[start:])
+			ends = append(ends, len(arena))
+		}
+		off := 0
+		for j, r := range recs[i : i+n] {
+			args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), string(r.Event), r.Outcome, r.Actor, r.Sub, r.JTI, arena[off:ends[j]], r.LeafHash[:])
+			off = ends[j]
+		}
+		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("sqlite: append audit records: %w", err)
+		}
+		i += n
+	}
+	return nil
+}
+
+// Query returns the records matching f, oldest first.
+func (db *DB) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if !f.Since.IsZero() {
+		add("time >= ?", f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		add("time < ?", f.Until.UnixNano())
+	}
+	for _, c := range []struct{ col, v string }{{"event", string(f.Event)}, {"outcome", f.Outcome}, {"sub", f.Sub}, {"jti", f.JTI}, {"actor", f.Actor}, {"chain", f.Chain}} {
+		if c.v != "" {
+			add(c.col+" = ?", c.v)
+		}
+	}
+	if f.After > 0 {
+		add("id > ?", f.After)
+	}
+	q := "SELECT id, body FROM audit"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	if f.Newest {
+		q += " ORDER BY id DESC"
+	} else {
+		q += " ORDER BY id"
+	}
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: query audit: %w", err)
+	}
+	defer rows.Close()
+	var out []*audit.Record
+	for rows.Next() {
+		var id int64
+		var body []byte
+		if err := rows.Scan(&id, &body); err != nil {
+			return nil, fmt.Errorf("sqlite: query audit: %w", err)
+		}
+		r, err := audit.Decode(body)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: record %d: %w", id, err)
+		}
+		r.ID = id
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: query audit: %w", err)
+	}
+	if f.Newest {
+		slices.Reverse(out)
+	}
+	return out, nil
+}
+
+// Keys returns every managed key, oldest first.
+func (db *DB) Keys(ctx context.Context) ([]keys.Stored, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT kid, alg, state, created, rotated, public, sealed FROM keys ORDER BY created, kid")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list keys: %w", err)
+	}
+	defer rows.Close()
+	var out []keys.Stored
+	for rows.Next() {
+		var k keys.Stored
+		var created, rotated int64
+		if err := rows.Scan(&k.KID, &k.Alg, &k.State, &created, &rotated, &k.Public, &k.Sealed); err != nil {
+			return nil, fmt.Errorf("sqlite: list keys: %w", err)
+		}
+		k.Created = time.Unix(0, created).UTC()
+		if rotated != 0 {
+			k.Rotated = time.Unix(0, rotated).UTC()
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// AddKey stores k. With demote, every other active key becomes verify-only
+// (a rotation). With ifEmpty, it stores nothing and returns [ErrExists]
+// when the store already has keys (two processes racing on first use).
+// recs are appended to chain in the same transaction.
+func (db *DB) AddKey(ctx context.Context, k keys.Stored, demote, ifEmpty bool, chain string, recs []*audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if ifEmpty {
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM keys").Scan(&n); err != nil {
+				return fmt.Errorf("sqlite: count keys: %w", err)
+			}
+			if n > 0 {
+				return ErrExists
+			}
+		}
+		if demote {
+			if _, err := tx.ExecContext(ctx, "UPDATE keys SET state = 'verify-only', rotated = ? WHERE state = 'active'", k.Created.UnixNano()); err != nil {
+				return fmt.Errorf("sqlite: demote keys: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO keys (kid, alg, state, created, public, sealed) VALUES (?, ?, ?, ?, ?, ?)",
+			k.KID, string(k.Alg), string(k.State), k.Created.UnixNano(), k.Public, k.Sealed); err != nil {
+			if strings.Contains(err.Error(), "UNIQUE") {
+				return fmt.Errorf("key %s: %w", k.KID, ErrExists)
+			}
+			return fmt.Errorf("sqlite: add key: %w", err)
+		}
+		return db.appendTx(ctx, tx, chain, recs)
+	})
+}
+
+// Errors callers branch on.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
+// SetKeyState changes the state of key kid; recs are appended in the same
+// transaction.
+func (db *DB) SetKeyState(ctx context.Context, kid string, state keys.State, at time.Time, chain string, recs []*audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE keys SET state = ?, rotated = CASE WHEN rotated = 0 THEN ? ELSE rotated END WHERE kid = ?", string(state), at.UnixNano(), kid)
+		if err != nil {
+			return fmt.Errorf("sqlite: set key state: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("key %q: %w", kid, ErrNotFound)
+		}
+		return db.appendTx(ctx, tx, chain, recs)
+	})
+}
+
+// Revoke records the revocation of (iss, jti) and appends recs in the same
+// transaction. It reports whether the token was already revoked.
+func (db *DB) Revoke(ctx context.Context, iss, jti string, exp time.Time, at time.Time, chain string, recs []*audit.Record) (already bool, err error) {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		var e int64
+		if !exp.IsZero() {
+			e = exp.Unix()
+		}
+		res, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO revocations (iss, jti, exp, revoked_at) VALUES (?, ?, ?, ?)", iss, jti, e, at.UnixNano())
+		if err != nil {
+			return fmt.Errorf("sqlite: revoke: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		already = n == 0
+		return db.appendTx(ctx, tx, chain, recs)
+	})
+	return already, err
+}
+
+// IsRevoked reports whether (iss, jti) was revoked.
+func (db *DB) IsRevoked(ctx context.Context, iss, jti string) (bool, error) {
+	var one int
+	err := db.revoked.QueryRowContext(ctx, iss, jti).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("sqlite: revocation lookup: %w", err)
+	}
+	return true, nil
+}

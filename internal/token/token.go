@@ -1,0 +1,179 @@
+// Package token signs and verifies JWTs in the JWS compact serialization
+// (RFC 7515, 7518, 7519, 8037), strictly: canonical base64url only, strict
+// JSON (no duplicate names, valid UTF-8), no critical extensions, the
+// algorithm pinned to the key, and the signature checked before any claim.
+package token
+
+import (
+	"slices"
+	"time"
+	"unsafe"
+
+	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/internal/strictjson"
+)
+
+// Token is a parsed token. On a verified token Key is the key that matched.
+type Token struct {
+	Header Header
+	Claims Claims
+	Key    *keys.Key
+}
+
+// Sign makes a compact JWS over the claims c plus extra, a JSON object of
+// custom claims already checked by [CompactCustom] (or nil). typ is the
+// header's typ ("JWT" unless the profile says otherwise).
+func Sign(k *keys.Key, alg keys.Alg, typ string, c *Claims, extra []byte) (string, error) {
+	if err := k.CheckSign(alg); err != nil {
+		return "", err
+	}
+	var cbuf [512]byte
+	claims := appendClaims(cbuf[:0], c, extra)
+	buf := make([]byte, 0, 96+len(k.KID)+b64.EncodedLen(len(claims))+b64.EncodedLen(132))
+	buf = appendHeader(buf, alg, k.KID, typ)
+	buf = append(buf, '.')
+	buf = b64.AppendEncode(buf, claims)
+	sig, err := k.Sign(alg, buf)
+	if err != nil {
+		return "", err
+	}
+	buf = append(buf, '.')
+	buf = b64.AppendEncode(buf, sig)
+	// buf is never written again, so the string may share it.
+	return unsafe.String(unsafe.SliceData(buf), len(buf)), nil
+}
+
+// KeySource yields the keys that may have signed a token.
+type KeySource interface {
+	// Candidates returns the keys to try for a token whose header names kid
+	// ("" when it names none). It must not return retired keys.
+	Candidates(kid string) []*keys.Key
+}
+
+// Options is the verification policy. The zero value requires exp, allows no
+// leeway and accepts any supported algorithm the key permits.
+type Options struct {
+	Now         time.Time     // zero means time.Now()
+	Leeway      time.Duration // clock skew allowed on exp, nbf and iat
+	Issuer      string        // required iss, if set
+	Audience    string        // required member of aud, if set
+	Algorithms  []keys.Alg    // accepted algorithms, if set
+	ExpOptional bool          // accept tokens without exp
+}
+
+// Verify checks raw against the keys of src and the policy o. On refusal it
+// returns an [*Error] and, when the header could be read, the partly filled
+// token (claims are only filled once the signature matched).
+func Verify(raw string, src KeySource, o *Options) (*Token, error) {
+	p, e := split(raw)
+	if e != nil {
+		return nil, e
+	}
+	t := &Token{Header: p.header}
+	alg := keys.Alg(p.header.Alg)
+	if !alg.Valid() {
+		return t, refuse(UnsupportedAlg, "algorithm %q is not accepted", strictjson.Truncate(p.header.Alg))
+	}
+	if o.Algorithms != nil && !slices.Contains(o.Algorithms, alg) {
+		return t, refuse(UnsupportedAlg, "algorithm %s is not among the accepted algorithms", alg)
+	}
+	cands := src.Candidates(p.header.KID)
+	if len(cands) == 0 {
+		if p.header.KID == "" {
+			return t, refuse(UnknownKey, "token names no kid and no key is available")
+		}
+		return t, refuse(UnknownKey, "no key with kid %q", strictjson.Truncate(p.header.KID))
+	}
+	sig, err := decodeSegment(p.sig)
+	if err != nil {
+		return t, refuse(Malformed, "signature: %v", err)
+	}
+	var fitErr error
+	tried := 0
+	for _, k := range cands {
+		if err := k.CheckVerify(alg); err != nil {
+			if fitErr == nil {
+				fitErr = err
+			}
+			continue
+		}
+		tried++
+		if k.Verify(alg, p.signingInput, sig) == nil {
+			t.Key = k
+			break
+		}
+	}
+	if t.Key == nil {
+		if tried == 0 {
+			return t, refuse(UnsupportedAlg, "%v", fitErr)
+		}
+		if tried == 1 {
+			return t, refuse(InvalidSignature, "%s signature does not match the key", alg)
+		}
+		return t, refuse(InvalidSignature, "%s signature matches none of %d keys", alg, tried)
+	}
+	payload, err := decodeSegment(p.payload)
+	if err != nil {
+		return t, refuse(Malformed, "payload: %v", err)
+	}
+	if e := parseClaims(payload, &t.Claims); e != nil {
+		return t, e
+	}
+	if e := validate(&t.Claims, o); e != nil {
+		return t, e
+	}
+	return t, nil
+}
+
+func validate(c *Claims, o *Options) *Error {
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	switch {
+	case c.Expiry.IsZero():
+		if !o.ExpOptional {
+			return refuse(InvalidClaims, `claim "exp" is required`)
+		}
+	case !now.Before(c.Expiry.Add(o.Leeway)):
+		return refuse(Expired, "token expired at %s (%s ago)", c.Expiry.Format(time.RFC3339), now.Sub(c.Expiry).Round(time.Second))
+	}
+	if !c.NotBefore.IsZero() && now.Add(o.Leeway).Before(c.NotBefore) {
+		return refuse(NotYetValid, "token is not valid before %s", c.NotBefore.Format(time.RFC3339))
+	}
+	if !c.IssuedAt.IsZero() && now.Add(o.Leeway).Before(c.IssuedAt) {
+		return refuse(NotYetValid, "token was issued in the future (%s)", c.IssuedAt.Format(time.RFC3339))
+	}
+	if o.Issuer != "" && c.Issuer != o.Issuer {
+		if c.Issuer == "" {
+			return refuse(InvalidClaims, "issuer %q required, token has no iss", strictjson.Truncate(o.Issuer))
+		}
+		return refuse(InvalidClaims, "issuer %q is not the expected %q", strictjson.Truncate(c.Issuer), strictjson.Truncate(o.Issuer))
+	}
+	if o.Audience != "" && !slices.Contains(c.Audience, o.Audience) {
+		return refuse(InvalidClaims, "audience %q is not in the token's aud", strictjson.Truncate(o.Audience))
+	}
+	return nil
+}
+
+// Decode reads a token's header and claims without verifying anything. Its
+// result must not be trusted; it serves inspection only.
+func Decode(raw string) (*Token, error) {
+	p, e := split(raw)
+	if e != nil {
+		return nil, e
+	}
+	t := &Token{Header: p.header}
+	payload, err := decodeSegment(p.payload)
+	if err != nil {
+		return t, refuse(Malformed, "payload: %v", err)
+	}
+	if e := parseClaims(payload, &t.Claims); e != nil {
+		return t, e
+	}
+	return t, nil
+}
+
+// ValidJSON reports whether data is one strict JSON value (the rules the
+// token parser applies).
+func ValidJSON(data []byte) error { return strictjson.Valid(data) }

@@ -1,0 +1,286 @@
+package jwtledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/internal/store/sqlite"
+)
+
+// Alg is a JWS algorithm name such as "ES256".
+type Alg = keys.Alg
+
+// Key is a signing or verification key bound to one algorithm.
+type Key = keys.Key
+
+// KeyState is the lifecycle state of a managed key.
+type KeyState = keys.State
+
+// Key states.
+const (
+	KeyActive     = keys.Active
+	KeyVerifyOnly = keys.VerifyOnly
+	KeyRetired    = keys.Retired
+)
+
+// ParseAlg parses an algorithm name; "none" is refused.
+func ParseAlg(s string) (Alg, error) { return keys.ParseAlg(s) }
+
+// ParseKeys reads keys from PEM, a JWK or a JWKS.
+func ParseKeys(data []byte) ([]*Key, error) { return keys.Parse(data) }
+
+// NewHMACKey wraps a raw HMAC secret for alg (HS256, HS384 or HS512; empty
+// for any the secret's length permits).
+func NewHMACKey(secret []byte, alg Alg) (*Key, error) { return keys.NewHMAC(secret, alg) }
+
+// GenerateKey makes a new key for alg, outside any ledger.
+func GenerateKey(alg Alg) (*Key, error) { return keys.Generate(alg) }
+
+// KeyInfo describes a managed key without its material.
+type KeyInfo struct {
+	KID     string    `json:"kid"`
+	Alg     Alg       `json:"alg"`
+	State   KeyState  `json:"state"`
+	Created time.Time `json:"created"`
+	Rotated time.Time `json:"rotated,omitzero"`
+}
+
+// Meta describes who asks, for the audit record.
+type Meta struct {
+	Actor     string // client id or local user
+	Remote    string // remote address
+	RequestID string
+}
+
+func (l *Ledger) record(ev audit.Event, outcome string, m Meta) *audit.Record {
+	return &audit.Record{Time: l.cfg.Now().UTC(), Event: ev, Outcome: outcome,
+		Actor: m.Actor, Remote: m.Remote, RequestID: m.RequestID}
+}
+
+// loadKeys reads the managed keys; with create it generates the first key
+// when the store has none.
+func (l *Ledger) loadKeys(ctx context.Context, create bool) error {
+	stored, err := l.db.Keys(ctx)
+	if err != nil {
+		return err
+	}
+	if len(stored) == 0 && create {
+		if _, err := l.addKey(ctx, l.cfg.KeyAlg, nil, KeyActive, false, true, audit.KeyCreate, "first use: generated", Meta{Actor: "jwtledger"}); err != nil && !errors.Is(err, sqlite.ErrExists) {
+			return fmt.Errorf("create first key: %w", err)
+		}
+		return l.loadKeys(ctx, false)
+	}
+	byKID := make(map[string]*keys.Key, len(stored))
+	var active *keys.Key
+	for _, s := range stored {
+		if s.State == keys.Retired {
+			continue
+		}
+		k, err := keys.Unseal(l.master, s.KID, s.Sealed)
+		if err != nil {
+			return fmt.Errorf("load key: %w (hint: is JWTLEDGER_MASTER_KEY or master.key the one this store was made with?)", err)
+		}
+		if k.Alg == "" {
+			k.Alg = s.Alg
+		}
+		k.State, k.Created, k.Rotated = s.State, s.Created, s.Rotated
+		byKID[k.KID] = k
+		if s.State == keys.Active && (active == nil || s.Created.After(active.Created)) {
+			active = k
+		}
+	}
+	l.mu.Lock()
+	l.keyByKID, l.active, l.lastReload = byKID, active, time.Now()
+	l.mu.Unlock()
+	return nil
+}
+
+// addKey seals and stores k (generating one for alg when k is nil).
+func (l *Ledger) addKey(ctx context.Context, alg Alg, k *keys.Key, state KeyState, demote, ifEmpty bool, ev audit.Event, reason string, m Meta) (*KeyInfo, error) {
+	if k == nil {
+		var err error
+		if k, err = keys.Generate(alg); err != nil {
+			return nil, err
+		}
+	}
+	if !k.IsPrivate() {
+		return nil, fmt.Errorf("%w: key %s has no private part; only keys that can sign are managed", ErrInvalidRequest, k.KID)
+	}
+	if k.Alg == "" {
+		k2, err := k.Bind(k.DefaultAlg())
+		if err != nil {
+			return nil, err
+		}
+		k = k2
+	}
+	sealed, err := keys.Seal(l.master, k)
+	if err != nil {
+		return nil, err
+	}
+	var pub []byte
+	if k.Family() != keys.FamilyHMAC {
+		if pub, err = k.PublicJWK(); err != nil {
+			return nil, err
+		}
+	}
+	now := l.cfg.Now().UTC()
+	s := keys.Stored{KID: k.KID, Alg: k.Alg, State: state, Created: now, Public: pub, Sealed: sealed}
+	rec := l.record(ev, audit.OK, m)
+	rec.KID, rec.Alg, rec.Reason = k.KID, string(k.Alg), reason
+	if err := l.db.AddKey(ctx, s, demote, ifEmpty, l.cfg.NodeID, []*audit.Record{rec}); err != nil {
+		return nil, err
+	}
+	l.w.Emit([]*audit.Record{rec})
+	return &KeyInfo{KID: k.KID, Alg: k.Alg, State: state, Created: now}, nil
+}
+
+// Keys lists the managed keys, oldest first.
+func (l *Ledger) Keys(ctx context.Context) ([]KeyInfo, error) {
+	stored, err := l.db.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]KeyInfo, len(stored))
+	for i, s := range stored {
+		out[i] = KeyInfo{KID: s.KID, Alg: s.Alg, State: s.State, Created: s.Created, Rotated: s.Rotated}
+	}
+	return out, nil
+}
+
+// RotateKey generates a new active key (alg, or the configured KeyAlg when
+// empty) and turns the previous active keys verify-only, so tokens they
+// signed keep verifying until they expire.
+func (l *Ledger) RotateKey(ctx context.Context, alg Alg, m Meta) (*KeyInfo, error) {
+	if alg == "" {
+		alg = l.cfg.KeyAlg
+		l.mu.RLock()
+		if l.active != nil {
+			alg = l.active.Alg
+		}
+		l.mu.RUnlock()
+	}
+	if !alg.Valid() {
+		return nil, fmt.Errorf("%w: unsupported algorithm %q", ErrInvalidRequest, alg)
+	}
+	prev := l.activeKID()
+	reason := "rotation"
+	if prev != "" {
+		reason = "rotation; previous active key " + prev + " is now verify-only"
+	}
+	info, err := l.addKey(ctx, alg, nil, KeyActive, true, false, audit.KeyRotate, reason, m)
+	if err != nil {
+		return nil, err
+	}
+	return info, l.loadKeys(ctx, false)
+}
+
+// ImportKey stores an external private key as a managed key in state
+// (active makes it the signing key and the current one verify-only).
+func (l *Ledger) ImportKey(ctx context.Context, k *Key, state KeyState, m Meta) (*KeyInfo, error) {
+	if state == "" {
+		state = KeyVerifyOnly
+	}
+	if _, err := keys.ParseState(string(state)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	info, err := l.addKey(ctx, "", k, state, state == KeyActive, false, audit.KeyCreate, "imported", m)
+	if err != nil {
+		return nil, err
+	}
+	return info, l.loadKeys(ctx, false)
+}
+
+// RetireKey stops key kid from signing or verifying; it stays in the store
+// for the record.
+func (l *Ledger) RetireKey(ctx context.Context, kid string, m Meta) error {
+	rec := l.record(audit.KeyRetire, audit.OK, m)
+	rec.KID = kid
+	if err := l.db.SetKeyState(ctx, kid, KeyRetired, l.cfg.Now(), l.cfg.NodeID, []*audit.Record{rec}); err != nil {
+		if errors.Is(err, sqlite.ErrNotFound) {
+			return fmt.Errorf("%w: no managed key with kid %q", ErrInvalidRequest, kid)
+		}
+		return err
+	}
+	l.w.Emit([]*audit.Record{rec})
+	return l.loadKeys(ctx, false)
+}
+
+// JWKS returns the public JWK Set of the active and verify-only keys (HMAC
+// keys are never published).
+func (l *Ledger) JWKS(ctx context.Context) ([]byte, error) {
+	if err := l.loadKeys(ctx, false); err != nil {
+		return nil, err
+	}
+	l.mu.RLock()
+	ks := make([]*keys.Key, 0, len(l.keyByKID))
+	for _, k := range l.keyByKID {
+		ks = append(ks, k)
+	}
+	l.mu.RUnlock()
+	slices.SortFunc(ks, func(a, b *keys.Key) int { return a.Created.Compare(b.Created) })
+	return keys.JWKS(ks)
+}
+
+func (l *Ledger) activeKID() string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.active == nil {
+		return ""
+	}
+	return l.active.KID
+}
+
+// Candidates implements the managed key source of verification: the key the
+// token's kid names, reloading from the store (at most once a second) when
+// another process may have added it.
+func (l *Ledger) candidates(kid string) []*keys.Key {
+	if kid == "" {
+		return nil
+	}
+	l.mu.RLock()
+	k := l.keyByKID[kid]
+	stale := time.Since(l.lastReload) > time.Second
+	l.mu.RUnlock()
+	if k == nil && stale {
+		if err := l.loadKeys(context.Background(), false); err != nil {
+			l.log.Warn("reload keys failed", "err", err)
+		}
+		l.mu.RLock()
+		k = l.keyByKID[kid]
+		l.mu.RUnlock()
+	}
+	if k == nil {
+		return nil
+	}
+	return []*keys.Key{k}
+}
+
+type managedKeys struct{ l *Ledger }
+
+func (m managedKeys) Candidates(kid string) []*keys.Key { return m.l.candidates(kid) }
+
+// KeySet is a set of external keys to verify with (see [WithKeys]).
+type KeySet struct{ keys []*keys.Key }
+
+// NewKeySet makes a key set of ks.
+func NewKeySet(ks ...*Key) *KeySet { return &KeySet{keys: ks} }
+
+// Candidates returns the keys that may have signed a token naming kid: those
+// whose own kid matches, and those (from PEM or raw secrets) that carry no kid.
+func (s *KeySet) Candidates(kid string) []*keys.Key {
+	var out []*keys.Key
+	for _, k := range s.keys {
+		if k.State == keys.Retired {
+			continue
+		}
+		if kid == "" || !k.NamedKID || k.KID == kid {
+			out = append(out, k)
+		}
+	}
+	return out
+}

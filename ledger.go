@@ -1,0 +1,351 @@
+// Package jwtledger issues and verifies JWTs and keeps a durable,
+// fail-closed audit record of every issuance, verification, revocation and
+// key change.
+//
+// Open a [Ledger] on a data directory (SQLite inside it by default), then
+// call [Ledger.Issue] and [Ledger.Verify]:
+//
+//	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir})
+//	...
+//	defer l.Close()
+//	issued, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "alice"})
+//	tok, err := l.Verify(ctx, issued.Token)
+//	switch {
+//	case err == nil: // valid
+//	case errors.Is(err, jwtledger.ErrExpired): ...
+//	case errors.Is(err, jwtledger.ErrAudit): // no verdict: the record could not be written
+//	}
+//
+// # Audit
+//
+// No token is returned by Issue, and no verdict by Verify, before its audit
+// record is durable in the store. Concurrent calls share one transaction and
+// one fsync (group commit). Records never contain a token, secret or private
+// key; token_sha256 is the token's fingerprint. Records are also copied to a
+// text log (jwt_logs.log in the data directory) and, if configured, JSON lines.
+//
+// # Keys
+//
+// On first use an ES256 key is generated and stored, sealed with AES-256-GCM
+// under a master key (Config.MasterKey, env JWTLEDGER_MASTER_KEY, or a
+// master.key file created in the data directory). [Ledger.RotateKey] makes a
+// new active key and keeps the previous ones verify-only. External keys
+// (PEM, JWK, JWKS, raw HMAC secrets) are read with [ParseKeys] and
+// [NewHMACKey] and used through [IssueRequest].Key and [WithKeys].
+//
+// # Verification
+//
+// Every key is bound to one algorithm (or, for an external RSA or HMAC key
+// given without one, to its family); "none" is never accepted. The signature
+// is checked before any claim. exp is required unless
+// [WithExpirationRequired](false); the default leeway is 30s.
+package jwtledger
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/internal/store/sqlite"
+)
+
+// Defaults of [Config] and [Verify] options.
+const (
+	DefaultIssuer = "jwtledger"
+	DefaultTTL    = time.Hour
+	DefaultLeeway = 30 * time.Second
+	DefaultKeyAlg = keys.ES256
+)
+
+// Config configures a [Ledger]. The zero value works: SQLite in the default
+// data directory, issuer "jwtledger", 1h tokens, an ES256 key.
+type Config struct {
+	// DataDir holds the database, master key, node id and text log.
+	// Default: $XDG_DATA_HOME/jwtledger, else ~/.local/share/jwtledger.
+	DataDir string
+	// Store is "sqlite:PATH". Default: sqlite:DataDir/jwtledger.db.
+	Store string
+	// Issuer is the iss of issued tokens. Default "jwtledger".
+	Issuer string
+	// TTL is the lifetime of issued tokens when a request names none. Default 1h.
+	TTL time.Duration
+	// MaxTTL bounds requested lifetimes; zero means no bound.
+	MaxTTL time.Duration
+	// KeyAlg is the algorithm of the key generated on first use and of
+	// rotations that name none. Default ES256.
+	KeyAlg Alg
+	// MasterKey (32 bytes) seals private keys at rest. Default: the env
+	// variable JWTLEDGER_MASTER_KEY (base64 or hex), else DataDir/master.key,
+	// created on first use with mode 0600.
+	MasterKey []byte
+	// NodeID names this node's audit chain. Default: read from
+	// DataDir/node-id, created on first use from the host name.
+	NodeID string
+	// TextLog is the path of the classic text log. Default
+	// DataDir/jwt_logs.log; "off" disables it.
+	TextLog string
+	// JSONLog, if set, receives every record as one JSON line.
+	JSONLog io.Writer
+	// Logger receives operational logs (never tokens or secrets). nil discards.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Ledger issues and verifies tokens and records every event. It is safe for
+// concurrent use.
+type Ledger struct {
+	cfg    Config
+	db     *sqlite.DB
+	w      *audit.Writer
+	master []byte
+	log    *slog.Logger
+
+	mu         sync.RWMutex
+	keyByKID   map[string]*keys.Key // active and verify-only keys
+	active     *keys.Key
+	lastReload time.Time
+}
+
+// Errors that are not verification outcomes.
+var (
+	// ErrAudit means the audit record could not be made durable, so the
+	// operation was refused: no token, no verdict.
+	ErrAudit = errors.New("audit record not written")
+	// ErrNoActiveKey means the ledger has no key to sign with.
+	ErrNoActiveKey = errors.New("no active signing key")
+	// ErrInvalidRequest marks a request the ledger refuses to act on.
+	ErrInvalidRequest = errors.New("invalid request")
+)
+
+// DefaultDataDir returns $XDG_DATA_HOME/jwtledger or ~/.local/share/jwtledger.
+func DefaultDataDir() (string, error) {
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "jwtledger"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find data directory: %w (hint: set --data-dir or JWTLEDGER_DATA_DIR)", err)
+	}
+	return filepath.Join(home, ".local", "share", "jwtledger"), nil
+}
+
+// Open opens the ledger, creating the data directory, database, master key
+// and first signing key as needed.
+func Open(ctx context.Context, cfg Config) (*Ledger, error) {
+	if cfg.DataDir == "" {
+		d, err := DefaultDataDir()
+		if err != nil {
+			return nil, err
+		}
+		cfg.DataDir = d
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = DefaultIssuer
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.TTL < 0 {
+		return nil, fmt.Errorf("config: negative TTL %s", cfg.TTL)
+	}
+	if cfg.KeyAlg == "" {
+		cfg.KeyAlg = DefaultKeyAlg
+	}
+	if !cfg.KeyAlg.Valid() {
+		return nil, fmt.Errorf("config: unsupported key algorithm %q", cfg.KeyAlg)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path, err := sqlitePath(cfg.Store, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	master, err := loadMasterKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.NodeID == "" {
+		if cfg.NodeID, err = loadNodeID(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	var sinks []audit.Sink
+	if cfg.TextLog != "off" {
+		p := cfg.TextLog
+		if p == "" {
+			p = filepath.Join(cfg.DataDir, "jwt_logs.log")
+		}
+		ts, err := audit.OpenTextSink(p)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		sinks = append(sinks, ts)
+	}
+	if cfg.JSONLog != nil {
+		sinks = append(sinks, audit.NewJSONSink(cfg.JSONLog, nil))
+	}
+	l := &Ledger{cfg: cfg, db: db, master: master, log: log,
+		w: audit.NewWriter(db, cfg.NodeID, sinks, log)}
+	if err := l.loadKeys(ctx, true); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Close flushes pending audit records and closes the store.
+func (l *Ledger) Close() error {
+	return errors.Join(l.w.Close(), l.db.Close())
+}
+
+// Ping checks that the store answers.
+func (l *Ledger) Ping(ctx context.Context) error { return l.db.Ping(ctx) }
+
+// Issuer is the iss the ledger puts in its tokens.
+func (l *Ledger) Issuer() string { return l.cfg.Issuer }
+
+// NodeID is the name of this node's audit chain.
+func (l *Ledger) NodeID() string { return l.cfg.NodeID }
+
+// DataDir is the ledger's data directory.
+func (l *Ledger) DataDir() string { return l.cfg.DataDir }
+
+func sqlitePath(store, dataDir string) (string, error) {
+	switch {
+	case store == "" || store == "sqlite:":
+		return filepath.Join(dataDir, "jwtledger.db"), nil
+	case strings.HasPrefix(store, "sqlite://"):
+		return strings.TrimPrefix(store, "sqlite://"), nil
+	case strings.HasPrefix(store, "sqlite:"):
+		return strings.TrimPrefix(store, "sqlite:"), nil
+	case strings.HasPrefix(store, "postgres://"), strings.HasPrefix(store, "postgresql://"):
+		return "", errors.New("store: the PostgreSQL backend is not available in this build yet; use sqlite:PATH")
+	}
+	return "", fmt.Errorf("store: unsupported store %q (want sqlite:PATH)", store)
+}
+
+func loadMasterKey(cfg Config) ([]byte, error) {
+	if cfg.MasterKey != nil {
+		if len(cfg.MasterKey) != keys.MasterKeySize {
+			return nil, fmt.Errorf("config: master key must be %d bytes", keys.MasterKeySize)
+		}
+		return cfg.MasterKey, nil
+	}
+	if env := os.Getenv("JWTLEDGER_MASTER_KEY"); env != "" {
+		k, err := decodeMasterKey(env)
+		if err != nil {
+			return nil, fmt.Errorf("JWTLEDGER_MASTER_KEY: %w", err)
+		}
+		return k, nil
+	}
+	path := filepath.Join(cfg.DataDir, "master.key")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k := make([]byte, keys.MasterKeySize)
+		rand.Read(k)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			return loadMasterKey(cfg) // another process made it first
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create master key: %w", err)
+		}
+		_, werr := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
+		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+			return nil, fmt.Errorf("write master key: %w", err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read master key: %w", err)
+	}
+	k, err := decodeMasterKey(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, fmt.Errorf("master key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+func decodeMasterKey(s string) ([]byte, error) {
+	for _, dec := range []func(string) ([]byte, error){
+		base64.StdEncoding.DecodeString, base64.RawStdEncoding.DecodeString,
+		base64.URLEncoding.DecodeString, base64.RawURLEncoding.DecodeString, hex.DecodeString,
+	} {
+		if k, err := dec(s); err == nil && len(k) == keys.MasterKeySize {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("want %d bytes, base64 or hex encoded", keys.MasterKeySize)
+}
+
+func loadNodeID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "node-id")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		if id := strings.TrimSpace(string(data)); id != "" {
+			return id, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read node id: %w", err)
+	}
+	host, _ := os.Hostname()
+	abs, _ := filepath.Abs(dataDir)
+	sum := sha256.Sum256([]byte(host + "\x00" + abs))
+	id := sanitizeID(host)
+	if id == "" {
+		id = "node"
+	}
+	id += "-" + hex.EncodeToString(sum[:4])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	return id, nil
+}
+
+func sanitizeID(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
+
+func fingerprint(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
+}
+
+func randomID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

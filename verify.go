@@ -1,0 +1,153 @@
+package jwtledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/token"
+)
+
+// Token is a parsed token: its header, registered claims (with the raw
+// claims JSON) and, once verified, the key that matched.
+type Token = token.Token
+
+// Claims are a token's registered claims.
+type Claims = token.Claims
+
+// Header is a token's JOSE header.
+type Header = token.Header
+
+// Outcome is the verdict of a verification.
+type Outcome = token.Outcome
+
+// VerifyError is a refused verification: an [Outcome] and a human reason.
+type VerifyError = token.Error
+
+// The verification outcomes.
+const (
+	Valid            = token.Valid
+	Expired          = token.Expired
+	NotYetValid      = token.NotYetValid
+	InvalidSignature = token.InvalidSignature
+	Malformed        = token.Malformed
+	UnsupportedAlg   = token.UnsupportedAlg
+	UnknownKey       = token.UnknownKey
+	InvalidClaims    = token.InvalidClaims
+	Revoked          = token.Revoked
+)
+
+// Sentinel errors of the refusal outcomes, for errors.Is.
+var (
+	ErrExpired        = token.ErrExpired
+	ErrNotYetValid    = token.ErrNotYetValid
+	ErrSignature      = token.ErrSignature
+	ErrMalformed      = token.ErrMalformed
+	ErrUnsupportedAlg = token.ErrUnsupportedAlg
+	ErrUnknownKey     = token.ErrUnknownKey
+	ErrInvalidClaims  = token.ErrInvalidClaims
+	ErrRevoked        = token.ErrRevoked
+)
+
+// OutcomeOf returns the outcome err stands for: [Valid] for nil, "" for an
+// error that is not a verdict (such as [ErrAudit]).
+func OutcomeOf(err error) Outcome { return token.OutcomeOf(err) }
+
+// VerifyOption sets verification policy.
+type VerifyOption func(*verifyConfig)
+
+type verifyConfig struct {
+	opts token.Options
+	now  func() time.Time
+	keys *KeySet
+	meta Meta
+}
+
+// WithIssuer requires the iss claim to equal iss.
+func WithIssuer(iss string) VerifyOption { return func(c *verifyConfig) { c.opts.Issuer = iss } }
+
+// WithAudience requires aud to contain aud.
+func WithAudience(aud string) VerifyOption { return func(c *verifyConfig) { c.opts.Audience = aud } }
+
+// WithLeeway allows clock skew d on exp, nbf and iat (default 30s).
+func WithLeeway(d time.Duration) VerifyOption { return func(c *verifyConfig) { c.opts.Leeway = d } }
+
+// WithAlgorithms accepts only algs (in addition to each key's own binding).
+func WithAlgorithms(algs ...Alg) VerifyOption {
+	return func(c *verifyConfig) { c.opts.Algorithms = algs }
+}
+
+// WithExpirationRequired sets whether tokens without exp are refused (default true).
+func WithExpirationRequired(required bool) VerifyOption {
+	return func(c *verifyConfig) { c.opts.ExpOptional = !required }
+}
+
+// WithTimeFunc sets the clock used for exp, nbf and iat (tests).
+func WithTimeFunc(now func() time.Time) VerifyOption { return func(c *verifyConfig) { c.now = now } }
+
+// WithKeys verifies against external keys instead of the managed ones.
+func WithKeys(s *KeySet) VerifyOption { return func(c *verifyConfig) { c.keys = s } }
+
+// WithMeta identifies the caller in the audit record.
+func WithMeta(m Meta) VerifyOption { return func(c *verifyConfig) { c.meta = m } }
+
+// Verify checks raw and records the verdict. It returns the token and nil
+// when valid; on refusal the token as far as it could be read (claims only
+// once the signature matched) and a [*VerifyError]; and nil with an error
+// wrapping [ErrAudit] when the verdict could not be recorded.
+func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (*Token, error) {
+	vc := verifyConfig{opts: token.Options{Leeway: DefaultLeeway}, now: l.cfg.Now}
+	for _, o := range opts {
+		o(&vc)
+	}
+	vc.opts.Now = vc.now()
+	var src token.KeySource = managedKeys{l}
+	if vc.keys != nil {
+		src = vc.keys
+	}
+	tok, verr := token.Verify(raw, src, &vc.opts)
+	if verr == nil {
+		revoked, err := l.db.IsRevoked(ctx, tok.Claims.Issuer, tok.Claims.ID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrAudit, err)
+		}
+		if revoked {
+			verr = &token.Error{Outcome: token.Revoked, Reason: fmt.Sprintf("token %s was revoked", tok.Claims.ID)}
+		}
+	}
+	rec := l.record(audit.TokenVerify, string(token.OutcomeOf(verr)), vc.meta)
+	rec.TokenSHA256 = fingerprint(raw)
+	var te *token.Error
+	if errors.As(verr, &te) {
+		rec.Reason = te.Reason
+	}
+	fillFromToken(rec, tok, raw)
+	if err := l.w.Append(ctx, rec); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrAudit, err)
+	}
+	return tok, verr
+}
+
+// fillFromToken copies what the token says into its verification record. For
+// a token whose signature did not match, the claims are read unverified, so
+// the record shows whom a forgery claimed to be for.
+func fillFromToken(rec *audit.Record, tok *token.Token, raw string) {
+	if tok == nil {
+		return
+	}
+	rec.Alg, rec.KID = tok.Header.Alg, tok.Header.KID
+	c := &tok.Claims
+	if tok.Key == nil {
+		if d, err := token.Decode(raw); d != nil && err == nil {
+			c = &d.Claims
+		}
+	} else {
+		rec.KID = tok.Key.KID
+	}
+	rec.Sub, rec.Aud, rec.JTI, rec.Exp = c.Subject, c.Audience, c.ID, c.Expiry
+	if len(rec.Alg) > 32 {
+		rec.Alg = rec.Alg[:32]
+	}
+}
