@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"jwtledger": func() {
+			os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+		},
+	})
+}
+
+// TestScripts runs the CLI scripts in testdata/script: each drives the
+// jwtledger binary as a user would and checks output, exit codes and files.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("JWTLEDGER_DATA_DIR", filepath.Join(env.WorkDir, "data"))
+			env.Setenv("HOME", env.WorkDir)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"flip":       cmdFlip,
+			"nosecret":   cmdNoSecret,
+			"breakstore": cmdBreakStore,
+		},
+	})
+}
+
+// flip IN OUT writes the token in IN with one payload character changed.
+func cmdFlip(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: flip IN OUT")
+	}
+	tok := strings.TrimSpace(ts.ReadFile(args[0]))
+	i := strings.IndexByte(tok, '.') + 6
+	b := []byte(tok)
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o600))
+}
+
+// nosecret DIR FILE... fails if any file below DIR contains a token from FILE.
+func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: nosecret DIR TOKENFILE...")
+	}
+	var needles [][]byte
+	for _, f := range args[1:] {
+		tok := strings.TrimSpace(ts.ReadFile(f))
+		needles = append(needles, []byte(tok), []byte(tok[strings.LastIndexByte(tok, '.')+1:]))
+	}
+	found := false
+	filepath.Walk(ts.MkAbs(args[0]), func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		ts.Check(err)
+		for _, n := range needles {
+			if bytes.Contains(data, n) {
+				ts.Logf("%s contains a token", path)
+				found = true
+			}
+		}
+		return nil
+	})
+	if found != neg {
+		ts.Fatalf("token found in %s", args[0])
+	}
+}
+
+// breakstore DB makes every audit insert into the SQLite file DB fail, as
+// a full or failing disk would (chmod is no use: tests may run as root).
+func cmdBreakStore(ts *testscript.TestScript, neg bool, args []string) {
+	db, err := sql.Open("sqlite3", ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer db.Close()
+	_, err = db.Exec(`CREATE TRIGGER fail BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`)
+	ts.Check(err)
+}
