@@ -47,6 +47,7 @@ type Issued struct {
 // Issue signs a token and returns it once its audit record is durable. A
 // request the ledger refuses is recorded too, with outcome "error".
 func (l *Ledger) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	l.w.Expect()
 	now := l.cfg.Now()
 	rec := l.record(audit.TokenIssue, audit.OK, req.Meta)
 	rec.Sub, rec.Aud = req.Subject, req.Audience

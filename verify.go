@@ -103,6 +103,7 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 		o(&vc)
 	}
 	vc.opts.Now = vc.now()
+	l.w.Expect()
 	var src token.KeySource = managedKeys{l}
 	if vc.keys != nil {
 		src = vc.keys
@@ -111,6 +112,7 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 	if verr == nil {
 		revoked, err := l.db.IsRevoked(ctx, tok.Claims.Issuer, tok.Claims.ID)
 		if err != nil {
+			l.w.Unexpect()
 			return nil, fmt.Errorf("%w: %v", ErrAudit, err)
 		}
 		if revoked {

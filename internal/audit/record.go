@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
@@ -118,6 +120,21 @@ func Encode(dst []byte, r *Record) []byte {
 	str("token_sha256", r.TokenSHA256)
 	str("request_id", r.RequestID)
 	return append(dst, '}')
+}
+
+// Normalize replaces invalid UTF-8 in r's strings with U+FFFD, so the
+// record in memory is exactly the one its encoding stores.
+func (r *Record) Normalize() {
+	for _, p := range []*string{&r.Chain, (*string)(&r.Event), &r.Outcome, &r.Reason, &r.Actor, &r.Remote, &r.Sub, &r.JTI, &r.KID, &r.Alg, &r.TokenSHA256, &r.RequestID} {
+		if !utf8.ValidString(*p) {
+			*p = strings.ToValidUTF8(*p, "\uFFFD")
+		}
+	}
+	for i, a := range r.Aud {
+		if !utf8.ValidString(a) {
+			r.Aud[i] = strings.ToValidUTF8(a, "\uFFFD")
+		}
+	}
 }
 
 // LeafHash is the RFC 6962 leaf hash of an encoded record: SHA-256(0x00 || body).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,13 @@ type Sink interface {
 //
 // Each caller pays a mutex-protected slice append and one wake-up; the single
 // flusher goroutine owns encoding, the transaction and the sinks.
+//
+// Callers announce an operation with [Writer.Expect] before its expensive
+// part (signing, verifying); they count as active until Append returns.
+// While fewer than half of the active callers are waiting in the pending
+// batch, the flusher lingers (up to [MaxLinger]): one commit and one fsync
+// then serve half of them while the other half computes. A lone caller never
+// waits.
 type Writer struct {
 	store Store
 	chain string
@@ -40,7 +48,10 @@ type Writer struct {
 	spare   *batch
 	closed  bool
 	wake    chan struct{}
+	arrive  chan struct{}
 	stopped chan struct{}
+
+	active atomic.Int64 // announced callers that have not returned from Append
 
 	sinkMu sync.Mutex
 
@@ -66,7 +77,7 @@ func NewWriter(store Store, chain string, sinks []Sink, log *slog.Logger) *Write
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Writer{store: store, chain: chain, sinks: sinks, log: log,
-		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+		wake: make(chan struct{}, 1), arrive: make(chan struct{}, 1), stopped: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -74,10 +85,38 @@ func NewWriter(store Store, chain string, sinks []Sink, log *slog.Logger) *Write
 // Chain is the chain the writer appends to.
 func (w *Writer) Chain() string { return w.chain }
 
-// Append adds r to the next batch and waits until it is durable. An error
+// MaxLinger bounds how long the flusher waits for announced callers.
+const MaxLinger = time.Millisecond
+
+// Expect announces that the caller will Append a record soon. Every Expect
+// must be followed by exactly one Append or Unexpect.
+func (w *Writer) Expect() { w.active.Add(1) }
+
+// Unexpect withdraws an Expect that will not be followed by Append.
+func (w *Writer) Unexpect() {
+	w.active.Add(-1)
+	w.signal()
+}
+
+func (w *Writer) signal() {
+	select {
+	case w.arrive <- struct{}{}:
+	default:
+	}
+}
+
+// Append adds r to the next batch and waits until it is durable. It
+// ends the caller's [Writer.Expect]; callers that made none use
+// [Writer.AppendUnannounced]. An error
 // means the record may not be durable and the caller must not act as if the
 // event was recorded (fail closed).
 func (w *Writer) Append(ctx context.Context, r *Record) error {
+	defer w.Unexpect()
+	return w.AppendUnannounced(ctx, r)
+}
+
+// AppendUnannounced is Append for a caller that made no [Writer.Expect].
+func (w *Writer) AppendUnannounced(ctx context.Context, r *Record) error {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
@@ -101,6 +140,7 @@ func (w *Writer) Append(ctx context.Context, r *Record) error {
 		default:
 		}
 	}
+	w.signal()
 	select {
 	case <-b.done:
 		return b.err
@@ -111,9 +151,12 @@ func (w *Writer) Append(ctx context.Context, r *Record) error {
 
 func (w *Writer) run() {
 	defer close(w.stopped)
+	linger := time.NewTimer(MaxLinger)
+	linger.Stop()
 	for {
 		<-w.wake
 		for {
+			w.linger(linger)
 			w.mu.Lock()
 			b := w.pending
 			w.pending = nil
@@ -130,6 +173,32 @@ func (w *Writer) run() {
 		closed := w.closed && w.pending == nil
 		w.mu.Unlock()
 		if closed {
+			return
+		}
+	}
+}
+
+// linger waits while fewer than half of the active callers are waiting in
+// the pending batch, up to MaxLinger.
+func (w *Writer) linger(t *time.Timer) {
+	if w.active.Load() <= 1 {
+		return
+	}
+	t.Reset(MaxLinger)
+	defer t.Stop()
+	for {
+		w.mu.Lock()
+		n, closed := 0, w.closed
+		if w.pending != nil {
+			n = len(w.pending.recs)
+		}
+		w.mu.Unlock()
+		if closed || n == 0 || 2*int64(n) >= w.active.Load() {
+			return
+		}
+		select {
+		case <-w.arrive:
+		case <-t.C:
 			return
 		}
 	}

@@ -59,8 +59,12 @@ func (f Family) String() string {
 	return "unknown"
 }
 
-// MinRSABits is the smallest RSA modulus accepted for signing or verifying.
-const MinRSABits = 2048
+// MinRSABits is the smallest RSA modulus accepted for signing or verifying;
+// MaxRSABits bounds the work a hostile key can cause.
+const (
+	MinRSABits = 2048
+	MaxRSABits = 8192
+)
 
 // Family reports the key family of a, or FamilyNone for an unknown algorithm.
 func (a Alg) Family() Family {

@@ -278,6 +278,9 @@ func checkRSA(p *rsa.PublicKey) error {
 	if bits := p.N.BitLen(); bits < MinRSABits {
 		return fmt.Errorf("RSA key of %d bits is too small (minimum %d)", bits, MinRSABits)
 	}
+	if bits := p.N.BitLen(); bits > MaxRSABits {
+		return fmt.Errorf("RSA key of %d bits is larger than the %d supported", bits, MaxRSABits)
+	}
 	if p.E < 3 || p.E%2 == 0 {
 		return fmt.Errorf("RSA public exponent %d is invalid", p.E)
 	}

@@ -8,6 +8,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,18 +32,22 @@ type DB struct {
 	w    *sql.DB // one connection: in-process writers queue in Go, not in SQLite's busy loop
 	r    *sql.DB
 
-	head       *sql.Stmt
-	insertOne  *sql.Stmt
-	insertMany *sql.Stmt
-	revoked    *sql.Stmt
+	head    *sql.Stmt
+	inserts []*sql.Stmt // inserts[i] inserts 1<<i records
+	revoked *sql.Stmt
 }
 
 var _ audit.Store = (*DB)(nil)
 
-// chunk is how many records one multi-row INSERT carries.
+// chunk is how many records the largest multi-row INSERT carries; smaller
+// batches use the power-of-two statements below it, so a batch of any size
+// takes at most log2(chunk)+1 statement executions.
 const chunk = 32
 
-const auditColumns = "chain, seq, time, event, outcome, actor, sub, jti, body, leaf"
+const (
+	auditColumns = "chain, seq, time, body, leaf"
+	auditParams  = 5
+)
 
 // Open opens (creating if needed) the database at path and applies the
 // embedded migrations.
@@ -140,16 +145,23 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 func (db *DB) prepare(ctx context.Context) error {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?,", 10), ",") + ")"
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", auditParams), ",") + ")"
 	stmts := []struct {
 		dst   **sql.Stmt
 		on    *sql.DB
 		query string
 	}{
 		{&db.head, db.w, "SELECT COALESCE(MAX(seq), 0) FROM audit WHERE chain = ?"},
-		{&db.insertOne, db.w, "INSERT INTO audit (" + auditColumns + ") VALUES " + row},
-		{&db.insertMany, db.w, "INSERT INTO audit (" + auditColumns + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+",", chunk), ",")},
 		{&db.revoked, db.r, "SELECT 1 FROM revocations WHERE iss = ? AND jti = ?"},
+	}
+	db.inserts = make([]*sql.Stmt, bits.Len(chunk))
+	for i := range db.inserts {
+		n := 1 << i
+		stmts = append(stmts, struct {
+			dst   **sql.Stmt
+			on    *sql.DB
+			query string
+		}{&db.inserts[i], db.w, "INSERT INTO audit (" + auditColumns + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+",", n), ",")})
 	}
 	for _, s := range stmts {
 		st, err := s.on.PrepareContext(ctx, s.query)
@@ -164,7 +176,7 @@ func (db *DB) prepare(ctx context.Context) error {
 // Close closes the database.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.head, db.insertOne, db.insertMany, db.revoked} {
+	for _, s := range append([]*sql.Stmt{db.head, db.revoked}, db.inserts...) {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -209,19 +221,19 @@ func (db *DB) appendTx(ctx context.Context, tx *sql.Tx, chain string, recs []*au
 	}
 	var arena []byte
 	ends := make([]int, 0, chunk)
-	args := make([]any, 0, 10*min(len(recs), chunk))
+	args := make([]any, 0, auditParams*min(len(recs), chunk))
 	for i := 0; i < len(recs); {
-		n := len(recs) - i
-		stmt := db.insertOne
-		if n >= chunk {
-			n, stmt = chunk, db.insertMany
-		} else {
-			n = 1
+		// The largest power-of-two statement that fits what is left.
+		k := len(db.inserts) - 1
+		for 1<<k > len(recs)-i {
+			k--
 		}
+		n, stmt := 1<<k, db.inserts[k]
 		args, arena, ends = args[:0], arena[:0], ends[:0]
 		for _, r := range recs[i : i+n] {
 			head++
 			r.Seq, r.Chain = head, chain
+			r.Normalize()
 			start := len(arena)
 			arena = audit.Encode(arena, r)
 			r.LeafHash = audit.LeafHash(arena[start:])
@@ -229,7 +241,7 @@ func (db *DB) appendTx(ctx context.Context, tx *sql.Tx, chain string, recs []*au
 		}
 		off := 0
 		for j, r := range recs[i : i+n] {
-			args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), string(r.Event), r.Outcome, r.Actor, r.Sub, r.JTI, arena[off:ends[j]], r.LeafHash[:])
+			args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), arena[off:ends[j]], r.LeafHash[:])
 			off = ends[j]
 		}
 		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
@@ -254,9 +266,16 @@ func (db *DB) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error
 	if !f.Until.IsZero() {
 		add("time < ?", f.Until.UnixNano())
 	}
-	for _, c := range []struct{ col, v string }{{"event", string(f.Event)}, {"outcome", f.Outcome}, {"sub", f.Sub}, {"jti", f.JTI}, {"actor", f.Actor}, {"chain", f.Chain}} {
+	if f.Chain != "" {
+		add("chain = ?", f.Chain)
+	}
+	// Only chain, seq and time are columns: every other index would be a
+	// random-key B-tree that costs a page write per record on the hot path.
+	// The other filters read the canonical body; combine them with a time
+	// range on large ledgers.
+	for _, c := range []struct{ member, v string }{{"event", string(f.Event)}, {"outcome", f.Outcome}, {"sub", f.Sub}, {"jti", f.JTI}, {"actor", f.Actor}} {
 		if c.v != "" {
-			add(c.col+" = ?", c.v)
+			add("json_extract(CAST(body AS TEXT), '$."+c.member+"') = ?", c.v)
 		}
 	}
 	if f.After > 0 {

@@ -19,21 +19,15 @@ CREATE TABLE revocations (
 ) STRICT, WITHOUT ROWID;
 
 -- The audit ledger. body is the canonical record encoding, leaf its RFC 6962
--- leaf hash; the other columns are copies for filtering.
+-- leaf hash. Only chain, seq and time are copied into columns (ordered keys,
+-- cheap to index); other filters read the body.
 CREATE TABLE audit (
     id      INTEGER PRIMARY KEY,
     chain   TEXT NOT NULL,
     seq     INTEGER NOT NULL,
     time    INTEGER NOT NULL,  -- Unix ns
-    event   TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    actor   TEXT NOT NULL,
-    sub     TEXT NOT NULL,
-    jti     TEXT NOT NULL,
     body    BLOB NOT NULL,
     leaf    BLOB NOT NULL,
     UNIQUE (chain, seq)
 ) STRICT;
 CREATE INDEX audit_time ON audit (time);
-CREATE INDEX audit_sub ON audit (sub) WHERE sub != '';
-CREATE INDEX audit_jti ON audit (jti) WHERE jti != '';
