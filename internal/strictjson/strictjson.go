@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Token and audit JSON is attacker-controlled, so it is read by this small
@@ -32,7 +33,8 @@ type scanner struct {
 }
 
 // ParseObject validates data as exactly one JSON object (optionally surrounded
-// by white space) and appends its members to dst.
+// by white space) and appends its members to dst. Names and values share
+// data's memory, so data must not be modified while they are in use.
 func ParseObject(data []byte, dst []Member) ([]Member, error) {
 	s := scanner{data: data}
 	s.ws()
@@ -333,10 +335,11 @@ func hex4(b []byte) (rune, bool) {
 }
 
 // unquote decodes a string token already validated by str, quotes included.
+// Without escapes the result shares raw's memory (see [ParseObject]).
 func unquote(raw []byte, esc bool) string {
 	raw = raw[1 : len(raw)-1]
 	if !esc {
-		return string(raw)
+		return unsafe.String(unsafe.SliceData(raw), len(raw))
 	}
 	out := make([]byte, 0, len(raw))
 	for i := 0; i < len(raw); {
@@ -375,7 +378,8 @@ func unquote(raw []byte, esc bool) string {
 	return string(out)
 }
 
-// String decodes a raw JSON value that must be a string.
+// String decodes a raw JSON value that must be a string. Without escapes the
+// result shares v's memory, which must then not be modified.
 func String(v []byte) (string, bool) {
 	if len(v) < 2 || v[0] != '"' {
 		return "", false

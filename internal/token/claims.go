@@ -96,9 +96,9 @@ func appendClaims(dst []byte, c *Claims, extra []byte) []byte {
 
 // CheckStrings refuses registered string claims that are not valid UTF-8.
 func (c *Claims) CheckStrings() error {
-	for name, v := range map[string]string{"iss": c.Issuer, "sub": c.Subject, "jti": c.ID} {
-		if !utf8.ValidString(v) {
-			return fmt.Errorf("claim %q is not valid UTF-8", name)
+	for _, f := range [...]struct{ name, v string }{{"iss", c.Issuer}, {"sub", c.Subject}, {"jti", c.ID}} {
+		if !utf8.ValidString(f.v) {
+			return fmt.Errorf("claim %q is not valid UTF-8", f.name)
 		}
 	}
 	for _, a := range c.Audience {

@@ -1,0 +1,81 @@
+package jwtledger
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/token"
+)
+
+// BenchmarkInterleaved runs the raw primitive, golang-jwt and jwtledger's
+// codec back to back in every iteration and times each, so that drift in
+// machine speed (frequent on shared VMs) hits all three alike. It reports
+// ns per operation of each and the ratios the README quotes.
+func BenchmarkInterleaved(b *testing.B) {
+	for _, alg := range []Alg{"HS256", "RS256", "PS256", "ES256", "EdDSA"} {
+		b.Run(string(alg), func(b *testing.B) {
+			e := newBenchEnv(b, alg)
+			dot := strings.LastIndexByte(e.token, '.')
+			input := []byte(e.token[:dot])
+			sig, _ := b64.DecodeString(e.token[dot+1:])
+			method := jwt.GetSigningMethod(string(alg))
+			parser := jwt.NewParser(jwt.WithValidMethods([]string{string(alg)}), jwt.WithExpirationRequired(), jwt.WithLeeway(30*time.Second))
+			src := managedKeys{e.l}
+			b.Run("issue", func(b *testing.B) {
+				var raw, lib, ours time.Duration
+				for b.Loop() {
+					t0 := time.Now()
+					rawSign(b, alg, e.signKey, input)
+					t1 := time.Now()
+					now := time.Now()
+					t := jwt.NewWithClaims(method, jwt.RegisteredClaims{Issuer: "jwtledger", Subject: "alice", Audience: jwt.ClaimStrings{"api"},
+						ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), IssuedAt: jwt.NewNumericDate(now), ID: randomID()})
+					t.Header["kid"] = e.key.KID
+					if _, err := t.SignedString(e.signKey); err != nil {
+						b.Fatal(err)
+					}
+					t2 := time.Now()
+					req := IssueRequest{Subject: "alice", Audience: []string{"api"}}
+					var rec audit.Record
+					if _, err := e.l.issue(time.Now(), &req, &rec); err != nil {
+						b.Fatal(err)
+					}
+					t3 := time.Now()
+					raw, lib, ours = raw+t1.Sub(t0), lib+t2.Sub(t1), ours+t3.Sub(t2)
+				}
+				report(b, raw, lib, ours)
+			})
+			b.Run("verify", func(b *testing.B) {
+				var raw, lib, ours time.Duration
+				for b.Loop() {
+					t0 := time.Now()
+					rawVerify(b, alg, e.pubKey, input, sig)
+					t1 := time.Now()
+					if _, err := parser.ParseWithClaims(e.token, &jwt.RegisteredClaims{}, func(*jwt.Token) (any, error) { return e.pubKey, nil }); err != nil {
+						b.Fatal(err)
+					}
+					t2 := time.Now()
+					if _, err := token.Verify(e.token, src, &token.Options{Leeway: DefaultLeeway}); err != nil {
+						b.Fatal(err)
+					}
+					t3 := time.Now()
+					raw, lib, ours = raw+t1.Sub(t0), lib+t2.Sub(t1), ours+t3.Sub(t2)
+				}
+				report(b, raw, lib, ours)
+			})
+		})
+	}
+}
+
+func report(b *testing.B, raw, lib, ours time.Duration) {
+	n := float64(b.N)
+	b.ReportMetric(float64(raw.Nanoseconds())/n, "raw-ns")
+	b.ReportMetric(float64(lib.Nanoseconds())/n, "golangjwt-ns")
+	b.ReportMetric(float64(ours.Nanoseconds())/n, "jwtledger-ns")
+	b.ReportMetric(float64(ours)/float64(raw), "ours/raw")
+	b.ReportMetric(float64(ours)/float64(lib), "ours/golangjwt")
+}
