@@ -5,6 +5,7 @@
 package token
 
 import (
+	"fmt"
 	"slices"
 	"time"
 	"unsafe"
@@ -136,7 +137,7 @@ func validate(c *Claims, o *Options) *Error {
 			return refuse(InvalidClaims, `claim "exp" is required`)
 		}
 	case !now.Before(c.Expiry.Add(o.Leeway)):
-		return refuse(Expired, "token expired at %s (%s ago)", c.Expiry.Format(time.RFC3339), now.Sub(c.Expiry).Round(time.Second))
+		return refuse(Expired, "token expired at %s (%s ago)", c.Expiry.Format(time.RFC3339), ago(now.Sub(c.Expiry)))
 	}
 	if !c.NotBefore.IsZero() && now.Add(o.Leeway).Before(c.NotBefore) {
 		return refuse(NotYetValid, "token is not valid before %s", c.NotBefore.Format(time.RFC3339))
@@ -154,6 +155,14 @@ func validate(c *Claims, o *Options) *Error {
 		return refuse(InvalidClaims, "audience %q is not in the token's aud", strictjson.Truncate(o.Audience))
 	}
 	return nil
+}
+
+// ago renders how long ago something was, in days past two days.
+func ago(d time.Duration) string {
+	if d < 48*time.Hour {
+		return d.Round(time.Second).String()
+	}
+	return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
 }
 
 // Decode reads a token's header and claims without verifying anything. Its
