@@ -168,6 +168,22 @@ func (c *cli) newFlagSet(cmd *command) *flag.FlagSet {
 // unset flags from their JWTLEDGER_* environment twins.
 func (c *cli) parse(cmd *command, fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
+	// A token may start with '-' (base64url allows it); flag names never
+	// hold a '.', so such an argument is a token, not a flag.
+	var flagArgs []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			flagArgs = append(flagArgs, args[i:]...)
+			break
+		}
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && len(a) > 1 && strings.Contains(name, ".") {
+			pos = append(pos, a)
+			continue
+		}
+		flagArgs = append(flagArgs, a)
+	}
+	args = flagArgs
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {

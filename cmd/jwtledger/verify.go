@@ -182,10 +182,21 @@ func (c *cli) verificationKeys(keyFiles, secretFiles []string, algs []jwtledger.
 		if err != nil {
 			return nil, err
 		}
+		// A JWKS may hold keys for other uses (encryption, other
+		// algorithms); the file is refused only when none can verify.
+		var usable int
+		var first error
 		for _, k := range ks {
 			if err := fitsOne(k, algs); err != nil {
-				return nil, usageErr("--key %s: %v", f, err)
+				if first == nil {
+					first = err
+				}
+				continue
 			}
+			usable++
+		}
+		if usable == 0 {
+			return nil, usageErr("--key %s: %v", f, first)
 		}
 		all = append(all, ks...)
 	}

@@ -100,7 +100,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 func (db *DB) migrate(ctx context.Context) error {
 	var version int
 	if err := db.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("sqlite: open %s: %w (hint: is it a SQLite database, and is its directory readable?)", db.path, err)
+		return fmt.Errorf("sqlite: open %s: %w (hint: the store must be a SQLite database that this user can read and write, in a writable directory)", db.path, err)
 	}
 	entries, err := migrations.ReadDir("migrations")
 	if err != nil {
