@@ -80,6 +80,37 @@ func newBenchEnv(b *testing.B, alg Alg) *benchEnv {
 	return e
 }
 
+// goJWTIssue signs the benchmark's claims with golang-jwt.
+func (e *benchEnv) goJWTIssue(b *testing.B, method jwt.SigningMethod) {
+	now := time.Now()
+	t := jwt.NewWithClaims(method, jwt.RegisteredClaims{Issuer: "jwtledger", Subject: "alice", Audience: jwt.ClaimStrings{"api"},
+		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), IssuedAt: jwt.NewNumericDate(now), ID: randomID()})
+	t.Header["kid"] = e.key.KID
+	if _, err := t.SignedString(e.signKey); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// codecIssue issues without audit: the ledger's issue path minus the record.
+func (e *benchEnv) codecIssue(b *testing.B) {
+	req := IssueRequest{Subject: "alice", Audience: []string{"api"}}
+	var rec audit.Record
+	if _, err := e.l.issue(time.Now(), &req, &rec); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// runScaling runs codec and audited side by side at every concurrency level.
+func runScaling(b *testing.B, l *Ledger, codec, audited func()) {
+	for _, n := range concurrency {
+		b.Run(fmt.Sprintf("codec/c=%d", n), func(b *testing.B) { runConcurrent(b, n, codec) })
+		b.Run(fmt.Sprintf("audited/c=%d", n), func(b *testing.B) {
+			defer reportBatches(b, l)()
+			runConcurrent(b, n, audited)
+		})
+	}
+}
+
 func BenchmarkIssue(b *testing.B) {
 	for _, alg := range benchAlgs {
 		b.Run(string(alg), func(b *testing.B) {
@@ -93,22 +124,10 @@ func BenchmarkIssue(b *testing.B) {
 			method := jwt.GetSigningMethod(string(alg))
 			b.Run("golang-jwt", func(b *testing.B) {
 				for b.Loop() {
-					now := time.Now()
-					t := jwt.NewWithClaims(method, jwt.RegisteredClaims{Issuer: "jwtledger", Subject: "alice", Audience: jwt.ClaimStrings{"api"},
-						ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), IssuedAt: jwt.NewNumericDate(now), ID: randomID()})
-					t.Header["kid"] = e.key.KID
-					if _, err := t.SignedString(e.signKey); err != nil {
-						b.Fatal(err)
-					}
+					e.goJWTIssue(b, method)
 				}
 			})
-			codec := func() {
-				req := IssueRequest{Subject: "alice", Audience: []string{"api"}}
-				var rec audit.Record
-				if _, err := e.l.issue(time.Now(), &req, &rec); err != nil {
-					b.Fatal(err)
-				}
-			}
+			codec := func() { e.codecIssue(b) }
 			b.Run("codec", func(b *testing.B) {
 				for b.Loop() {
 					codec()
@@ -117,18 +136,11 @@ func BenchmarkIssue(b *testing.B) {
 			if !auditedAlgs[alg] {
 				return
 			}
-			ctx := context.Background()
-			for _, n := range concurrency {
-				b.Run(fmt.Sprintf("codec/c=%d", n), func(b *testing.B) { runConcurrent(b, n, codec) })
-				b.Run(fmt.Sprintf("audited/c=%d", n), func(b *testing.B) {
-					defer reportBatches(b, e.l)()
-					runConcurrent(b, n, func() {
-						if _, err := e.l.Issue(ctx, IssueRequest{Subject: "alice", Audience: []string{"api"}}); err != nil {
-							b.Fatal(err)
-						}
-					})
-				})
-			}
+			runScaling(b, e.l, codec, func() {
+				if _, err := e.l.Issue(context.Background(), IssueRequest{Subject: "alice", Audience: []string{"api"}}); err != nil {
+					b.Fatal(err)
+				}
+			})
 		})
 	}
 }
@@ -167,18 +179,11 @@ func BenchmarkVerify(b *testing.B) {
 			if !auditedAlgs[alg] {
 				return
 			}
-			ctx := context.Background()
-			for _, n := range concurrency {
-				b.Run(fmt.Sprintf("codec/c=%d", n), func(b *testing.B) { runConcurrent(b, n, codec) })
-				b.Run(fmt.Sprintf("audited/c=%d", n), func(b *testing.B) {
-					defer reportBatches(b, e.l)()
-					runConcurrent(b, n, func() {
-						if _, err := e.l.Verify(ctx, e.token); err != nil {
-							b.Fatal(err)
-						}
-					})
-				})
-			}
+			runScaling(b, e.l, codec, func() {
+				if _, err := e.l.Verify(context.Background(), e.token); err != nil {
+					b.Fatal(err)
+				}
+			})
 		})
 	}
 }
