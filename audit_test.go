@@ -103,10 +103,14 @@ func TestAuditRecords(t *testing.T) {
 			t.Errorf("filter %s: %d records (%v), want %d", tt.name, len(got), err, tt.n)
 		}
 	}
-	// The JSON sink got the same records.
+	// The JSON sink got the same records, then the checkpoint made at Close.
 	l.Close()
-	if n := strings.Count(jsonl.String(), "\n"); n != len(want) {
-		t.Errorf("JSON sink has %d lines, want %d", n, len(want))
+	lines := strings.Split(strings.TrimSpace(jsonl.String()), "\n")
+	if len(lines) != len(want)+1 {
+		t.Fatalf("JSON sink has %d lines, want %d records and a checkpoint", len(lines), len(want))
+	}
+	if cp := lines[len(lines)-1]; !strings.Contains(cp, `"event":"audit.checkpoint"`) || !strings.Contains(cp, `"reason":"tree size 8 root `) {
+		t.Errorf("last JSON line is not the closing checkpoint of 8 records: %s", cp)
 	}
 	assertNoSecretInDir(t, l.DataDir(), iss.Token, forged)
 }

@@ -55,7 +55,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
@@ -99,6 +102,13 @@ type Config struct {
 	TextLog string
 	// JSONLog, if set, receives every record as one JSON line.
 	JSONLog io.Writer
+	// CheckpointEvery makes a checkpoint after this many records (default
+	// 1000); CheckpointInterval at least this often while records arrive
+	// (default 10s). CheckpointFile receives every checkpoint note (default
+	// DataDir/checkpoints.log).
+	CheckpointEvery    int
+	CheckpointInterval time.Duration
+	CheckpointFile     string
 	// Logger receives operational logs (never tokens or secrets). nil discards.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -113,6 +123,15 @@ type Ledger struct {
 	w      *audit.Writer
 	master []byte
 	log    *slog.Logger
+
+	auditSigner    note.Signer
+	auditVerifier  note.Verifier
+	auditVKey      string
+	cpSize         atomic.Int64 // size of this node's newest checkpoint
+	cpTime         atomic.Int64 // and when it was made (Unix ns)
+	sinceCP        atomic.Int64
+	cpKick         chan struct{}
+	cpStop, cpDone chan struct{}
 
 	mu         sync.RWMutex
 	keyByKID   map[string]*keys.Key // active and verify-only keys
@@ -171,6 +190,12 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = DefaultCheckpointInterval
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -211,17 +236,39 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.JSONLog != nil {
 		sinks = append(sinks, audit.NewJSONSink(cfg.JSONLog, nil))
 	}
-	l := &Ledger{cfg: cfg, db: db, master: master, log: log,
-		w: audit.NewWriter(db, cfg.NodeID, sinks, log)}
+	l := &Ledger{cfg: cfg, db: db, master: master, log: log, cpKick: make(chan struct{}, 1)}
+	l.w = audit.NewWriter(db, cfg.NodeID, sinks, log)
+	l.w.AfterFlush = l.recordsAppended
+	if err := l.loadAuditKey(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := l.initCheckpointState(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
 	if err := l.loadKeys(ctx, true); err != nil {
 		l.Close()
 		return nil, err
 	}
+	l.cpStop, l.cpDone = make(chan struct{}), make(chan struct{})
+	go l.runCheckpoints(l.cpStop, l.cpDone)
 	return l, nil
 }
 
-// Close flushes pending audit records and closes the store.
+// Close makes a last checkpoint if one is due, flushes pending audit
+// records and closes the store.
 func (l *Ledger) Close() error {
+	if l.cpStop != nil {
+		close(l.cpStop)
+		<-l.cpDone
+		l.cpStop = nil
+		if l.auditSigner != nil && l.checkpointDue(context.Background(), false) {
+			if _, err := l.Checkpoint(context.Background(), Meta{Actor: "jwtledger"}); err != nil {
+				l.log.Warn("closing checkpoint failed", "err", err)
+			}
+		}
+	}
 	return errors.Join(l.w.Close(), l.db.Close())
 }
 

@@ -108,6 +108,9 @@ func OpenJSONSink(path string) (*JSONSink, error) {
 	return NewJSONSink(f, f), nil
 }
 
+// WantsCheckpoints makes the JSON sink receive audit.checkpoint events.
+func (s *JSONSink) WantsCheckpoints() bool { return true }
+
 // Write appends the records and flushes.
 func (s *JSONSink) Write(recs []*Record) error {
 	for _, r := range recs {

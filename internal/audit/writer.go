@@ -55,6 +55,10 @@ type Writer struct {
 
 	sinkMu sync.Mutex
 
+	// AfterFlush, if set before the first Append, is called by the flusher
+	// with the size of every batch made durable.
+	AfterFlush func(n int)
+
 	stats Stats
 }
 
@@ -224,6 +228,9 @@ func (w *Writer) flush(b *batch) {
 	}
 	close(b.done)
 	w.Emit(b.recs)
+	if w.AfterFlush != nil {
+		w.AfterFlush(len(b.recs))
+	}
 }
 
 // Emit hands durable records to the sinks. Records appended by the store
@@ -234,6 +241,20 @@ func (w *Writer) Emit(recs []*Record) {
 	for _, s := range w.sinks {
 		if err := s.Write(recs); err != nil {
 			w.log.Warn("audit sink write failed", "err", err)
+		}
+	}
+}
+
+// EmitCheckpoint hands an audit.checkpoint event to the sinks that want
+// checkpoints (the JSON sink); it is not a record of any chain.
+func (w *Writer) EmitCheckpoint(r *Record) {
+	w.sinkMu.Lock()
+	defer w.sinkMu.Unlock()
+	for _, s := range w.sinks {
+		if c, ok := s.(interface{ WantsCheckpoints() bool }); ok && c.WantsCheckpoints() {
+			if err := s.Write([]*Record{r}); err != nil {
+				w.log.Warn("audit sink write failed", "err", err)
+			}
 		}
 	}
 }

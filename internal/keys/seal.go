@@ -34,6 +34,35 @@ func Seal(master []byte, k *Key) ([]byte, error) {
 	return out, nil
 }
 
+// SealBytes encrypts any secret for storage with AES-256-GCM under master,
+// bound to aad.
+func SealBytes(master, aad, plain []byte) ([]byte, error) {
+	aead, err := newAEAD(master)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plain)+aead.Overhead())
+	out[0] = sealVersion
+	rand.Read(out[1:])
+	return aead.Seal(out, out[1:1+aead.NonceSize()], plain, aad), nil
+}
+
+// OpenBytes decrypts a blob made by [SealBytes] with the same aad.
+func OpenBytes(master, aad, blob []byte) ([]byte, error) {
+	aead, err := newAEAD(master)
+	if err != nil {
+		return nil, err
+	}
+	if len(blob) < 1+aead.NonceSize()+aead.Overhead() || blob[0] != sealVersion {
+		return nil, errors.New("sealed secret: unknown format")
+	}
+	plain, err := aead.Open(nil, blob[1:1+aead.NonceSize()], blob[1+aead.NonceSize():], aad)
+	if err != nil {
+		return nil, errors.New("sealed secret: cannot decrypt (wrong master key?)")
+	}
+	return plain, nil
+}
+
 // Unseal decrypts a blob made by [Seal] and parses the key inside.
 func Unseal(master []byte, kid string, blob []byte) (*Key, error) {
 	aead, err := newAEAD(master)

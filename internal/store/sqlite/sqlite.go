@@ -8,7 +8,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,9 +31,11 @@ type DB struct {
 	w    *sql.DB // one connection: in-process writers queue in Go, not in SQLite's busy loop
 	r    *sql.DB
 
-	head    *sql.Stmt
-	inserts []*sql.Stmt // inserts[i] inserts 1<<i records
-	revoked *sql.Stmt
+	head       *sql.Stmt
+	insertRec  *multiInsert
+	insertHash *multiInsert
+	readHash   *sql.Stmt
+	revoked    *sql.Stmt
 }
 
 var _ audit.Store = (*DB)(nil)
@@ -145,23 +146,21 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 func (db *DB) prepare(ctx context.Context) error {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?,", auditParams), ",") + ")"
+	var err error
+	if db.insertRec, err = prepareMulti(ctx, db.w, "audit", auditColumns, auditParams); err != nil {
+		return err
+	}
+	if db.insertHash, err = prepareMulti(ctx, db.w, "tree_hashes", "chain, idx, hash", 3); err != nil {
+		return err
+	}
 	stmts := []struct {
 		dst   **sql.Stmt
 		on    *sql.DB
 		query string
 	}{
 		{&db.head, db.w, "SELECT COALESCE(MAX(seq), 0) FROM audit WHERE chain = ?"},
+		{&db.readHash, db.w, "SELECT hash FROM tree_hashes WHERE chain = ? AND idx = ?"},
 		{&db.revoked, db.r, "SELECT 1 FROM revocations WHERE iss = ? AND jti = ?"},
-	}
-	db.inserts = make([]*sql.Stmt, bits.Len(chunk))
-	for i := range db.inserts {
-		n := 1 << i
-		stmts = append(stmts, struct {
-			dst   **sql.Stmt
-			on    *sql.DB
-			query string
-		}{&db.inserts[i], db.w, "INSERT INTO audit (" + auditColumns + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+",", n), ",")})
 	}
 	for _, s := range stmts {
 		st, err := s.on.PrepareContext(ctx, s.query)
@@ -176,9 +175,14 @@ func (db *DB) prepare(ctx context.Context) error {
 // Close closes the database.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range append([]*sql.Stmt{db.head, db.revoked}, db.inserts...) {
+	for _, s := range []*sql.Stmt{db.head, db.readHash, db.revoked} {
 		if s != nil {
 			errs = append(errs, s.Close())
+		}
+	}
+	for _, m := range []*multiInsert{db.insertRec, db.insertHash} {
+		if m != nil {
+			m.close()
 		}
 	}
 	if db.r != nil {
@@ -220,36 +224,26 @@ func (db *DB) appendTx(ctx context.Context, tx *sql.Tx, chain string, recs []*au
 		return fmt.Errorf("sqlite: read chain head: %w", err)
 	}
 	var arena []byte
-	ends := make([]int, 0, chunk)
-	args := make([]any, 0, auditParams*min(len(recs), chunk))
-	for i := 0; i < len(recs); {
-		// The largest power-of-two statement that fits what is left.
-		k := len(db.inserts) - 1
-		for 1<<k > len(recs)-i {
-			k--
-		}
-		n, stmt := 1<<k, db.inserts[k]
-		args, arena, ends = args[:0], arena[:0], ends[:0]
-		for _, r := range recs[i : i+n] {
-			head++
-			r.Seq, r.Chain = head, chain
-			r.Normalize()
-			start := len(arena)
-			arena = audit.Encode(arena, r)
-			r.LeafHash = audit.LeafHash(arena[start:])
-			ends = append(ends, len(arena))
-		}
-		off := 0
-		for j, r := range recs[i : i+n] {
-			args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), arena[off:ends[j]], r.LeafHash[:])
-			off = ends[j]
-		}
-		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("sqlite: append audit records: %w", err)
-		}
-		i += n
+	ends := make([]int, 0, len(recs))
+	for _, r := range recs {
+		head++
+		r.Seq, r.Chain = head, chain
+		r.Normalize()
+		start := len(arena)
+		arena = audit.Encode(arena, r)
+		r.LeafHash = audit.LeafHash(arena[start:])
+		ends = append(ends, len(arena))
 	}
-	return nil
+	args := make([]any, 0, auditParams*len(recs))
+	off := 0
+	for j, r := range recs {
+		args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), arena[off:ends[j]], r.LeafHash[:])
+		off = ends[j]
+	}
+	if err := db.insertRec.exec(ctx, tx, args); err != nil {
+		return fmt.Errorf("sqlite: append audit records: %w", err)
+	}
+	return db.addTreeHashes(ctx, tx, chain, recs)
 }
 
 // Query returns the records matching f, oldest first.
