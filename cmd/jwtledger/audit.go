@@ -18,6 +18,17 @@ var auditCmd = &command{
 	usage: `Usage: jwtledger audit <subcommand> [flags]
 
 Subcommands:
+  verify [--checkpoint FILE]... [--output text|json] [--quiet]
+        Recompute every record's leaf hash and every chain's Merkle tree,
+        check every stored checkpoint's signature and root, and check that
+        the ledger extends each checkpoint in FILE (notes as in
+        checkpoints.log). Reports the first damaged sequence number and the
+        kind: modified, missing, reordered, truncated, bad_signature, fork.
+        Exit 0 intact, 1 damage found, 2 usage error.
+  checkpoint
+        Sign a checkpoint of this node's chain now and print the note.
+  key
+        Print the note verifier key that checks this ledger's checkpoints.
   tail [-n N] [-f] [--output table|json]
         Show the newest N records (default 20); with -f keep following new
         ones (JSON output is then one record per line).
@@ -30,6 +41,8 @@ Events: token.issue, token.verify, token.revoke, key.create, key.rotate,
 key.retire, client.create, client.delete, auth.denied, audit.checkpoint.
 
 Examples:
+  jwtledger audit verify --checkpoint saved-checkpoints.log
+  jwtledger audit key > audit.vkey
   jwtledger audit tail -n 5
   jwtledger audit query --event token.verify --outcome expired --since 24h
   jwtledger audit query --sub alice --output json
@@ -45,6 +58,12 @@ func runAudit(ctx context.Context, c *cli, cmd *command, args []string) error {
 	if sub == "-h" || sub == "--help" || sub == "help" {
 		fmt.Fprint(c.stdout, cmd.usage)
 		return nil
+	}
+	switch sub {
+	case "verify":
+		return runAuditVerify(ctx, c, cmd, args)
+	case "key", "checkpoint":
+		return runAuditKey(ctx, c, cmd, sub, args)
 	}
 	if sub != "tail" && sub != "query" {
 		return withHint(usageErr("audit: unknown subcommand %q", sub), "run 'jwtledger audit --help'")

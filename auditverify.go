@@ -1,0 +1,323 @@
+package jwtledger
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+)
+
+// Kinds of damage [Ledger.VerifyAudit] reports.
+const (
+	DamageModified     = "modified"      // a record's content differs from what was appended
+	DamageMissing      = "missing"       // a gap in the sequence
+	DamageReordered    = "reordered"     // a record stands at another position than it was appended at
+	DamageTruncated    = "truncated"     // the chain is shorter than a checkpoint says it was
+	DamageBadSignature = "bad_signature" // a checkpoint's signature does not verify
+	DamageFork         = "fork"          // a trusted checkpoint's root differs from the chain's at that size
+)
+
+// AuditDamage is one finding of [Ledger.VerifyAudit], located at the first
+// sequence number it affects.
+type AuditDamage struct {
+	Kind   string `json:"kind"`
+	Chain  string `json:"chain"`
+	Seq    int64  `json:"seq"`
+	Detail string `json:"detail"`
+}
+
+// ChainReport summarizes one verified chain.
+type ChainReport struct {
+	Chain       string    `json:"chain"`
+	Records     int64     `json:"records"`
+	Pruned      int64     `json:"pruned"`
+	Checkpoints int       `json:"checkpoints"`
+	Root        tlog.Hash `json:"root"` // recomputed root of the whole chain
+}
+
+// AuditReport is the result of [Ledger.VerifyAudit].
+type AuditReport struct {
+	OK                  bool          `json:"ok"`
+	Records             int64         `json:"records"`
+	Chains              []ChainReport `json:"chains"`
+	ExternalCheckpoints int           `json:"external_checkpoints"`
+	Damage              []AuditDamage `json:"damage"`
+}
+
+// VerifyAuditOptions tunes [Ledger.VerifyAudit].
+type VerifyAuditOptions struct {
+	// Checkpoints are signed notes kept outside the database (for example
+	// copies of checkpoints.log); the ledger must extend each of them.
+	Checkpoints [][]byte
+	// Progress, if set, is called now and then with records done and total.
+	Progress func(done, total int64)
+}
+
+// cpRef is a checkpoint to compare the recomputed tree against.
+type cpRef struct {
+	size     int64
+	root     tlog.Hash
+	external bool
+}
+
+// VerifyAudit recomputes every chain's leaves and Merkle tree from the
+// stored records, checks every stored checkpoint's signature and root (which
+// also proves consecutive checkpoints consistent), and checks that the
+// ledger extends every external checkpoint. It reports damage; the error is
+// for failures to read.
+func (l *Ledger) VerifyAudit(ctx context.Context, opt VerifyAuditOptions) (*AuditReport, error) {
+	chains, err := l.db.Chains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	verifiers := note.VerifierList(l.auditVerifier)
+	rep := &AuditReport{Damage: []AuditDamage{}}
+	// External notes, by chain.
+	external := map[string][]cpRef{}
+	for _, n := range opt.Checkpoints {
+		rep.ExternalCheckpoints++
+		origin, ref, err := openCheckpoint(n, verifiers)
+		chain := chainOfOrigin(origin)
+		if err != nil {
+			rep.add(DamageBadSignature, chain, ref.size, "external checkpoint: "+err.Error())
+			continue
+		}
+		ref.external = true
+		external[chain] = append(external[chain], ref)
+		if !slices.Contains(chains, chain) {
+			rep.add(DamageTruncated, chain, 1, fmt.Sprintf("chain is missing; a trusted checkpoint has %d records", ref.size))
+		}
+	}
+	var total int64
+	sizes := map[string]int64{}
+	for _, c := range chains {
+		if sizes[c], err = l.db.TreeSize(ctx, c); err != nil {
+			return nil, err
+		}
+		total += sizes[c]
+	}
+	var done int64
+	for _, chain := range chains {
+		cr, err := l.verifyChain(ctx, chain, sizes[chain], external[chain], verifiers, rep, func(n int64) {
+			if opt.Progress != nil {
+				opt.Progress(done+n, total)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		done += cr.Records
+		rep.Records += cr.Records
+		rep.Chains = append(rep.Chains, *cr)
+	}
+	if opt.Progress != nil {
+		opt.Progress(done, total)
+	}
+	rep.OK = len(rep.Damage) == 0
+	return rep, nil
+}
+
+func (r *AuditReport) add(kind, chain string, seq int64, detail string) {
+	for _, d := range r.Damage {
+		if d.Kind == kind && d.Chain == chain && d.Seq == seq {
+			return
+		}
+	}
+	r.Damage = append(r.Damage, AuditDamage{Kind: kind, Chain: chain, Seq: seq, Detail: detail})
+}
+
+// firstDamage is the smallest seq with damage in chain, or 0.
+func (r *AuditReport) firstDamage(chain string) int64 {
+	var first int64
+	for _, d := range r.Damage {
+		if d.Chain == chain && (first == 0 || d.Seq < first) {
+			first = d.Seq
+		}
+	}
+	return first
+}
+
+func chainOfOrigin(origin string) string {
+	if c, ok := bytes.CutPrefix([]byte(origin), []byte("jwtledger/")); ok {
+		return string(c)
+	}
+	return origin
+}
+
+// openCheckpoint verifies a signed checkpoint note and parses it.
+func openCheckpoint(n []byte, verifiers note.Verifiers) (string, cpRef, error) {
+	opened, err := note.Open(n, verifiers)
+	if err != nil {
+		// Still try to say which size the bad note claims.
+		text, _, _ := bytes.Cut(n, []byte("\n\n"))
+		origin, size, root, _ := audit.ParseCheckpoint(string(text) + "\n")
+		return origin, cpRef{size: size, root: root}, fmt.Errorf("signature does not verify: %v", err)
+	}
+	origin, size, root, err := audit.ParseCheckpoint(opened.Text)
+	if err != nil {
+		return "", cpRef{}, err
+	}
+	return origin, cpRef{size: size, root: root}, nil
+}
+
+func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, external []cpRef, verifiers note.Verifiers, rep *AuditReport, progress func(int64)) (*ChainReport, error) {
+	cr := &ChainReport{Chain: chain}
+	stored, err := l.db.Checkpoints(ctx, chain)
+	if err != nil {
+		return nil, err
+	}
+	cr.Checkpoints = len(stored)
+	targets := map[int64][]cpRef{}
+	for _, cp := range stored {
+		origin, ref, err := openCheckpoint(cp.Note, verifiers)
+		if err != nil {
+			rep.add(DamageBadSignature, chain, cp.Size, fmt.Sprintf("checkpoint of %d records: %v", cp.Size, err))
+			continue
+		}
+		if chainOfOrigin(origin) != chain || ref.size != cp.Size || ref.root != cp.Root {
+			rep.add(DamageModified, chain, cp.Size, fmt.Sprintf("checkpoint row of %d records does not match its signed note", cp.Size))
+		}
+		targets[ref.size] = append(targets[ref.size], ref)
+	}
+	for _, ref := range external {
+		targets[ref.size] = append(targets[ref.size], ref)
+	}
+	for s := range targets {
+		if s > size {
+			rep.add(DamageTruncated, chain, size+1, fmt.Sprintf("chain has %d records, a checkpoint has %d", size, s))
+		}
+	}
+	hashes := l.db.HashReader(ctx, chain)
+	var front frontier
+	lastGood := int64(0) // size of the newest checkpoint that matched
+	expected := int64(1)
+	checkTargets := func(n int64) {
+		for _, ref := range targets[n] {
+			if front.root() == ref.root {
+				lastGood = n
+				continue
+			}
+			if f := rep.firstDamage(chain); f != 0 && f <= n {
+				continue // a consequence of damage already reported
+			}
+			if ref.external {
+				rep.add(DamageFork, chain, n, fmt.Sprintf("the tree of %d records differs from a trusted checkpoint's", n))
+			} else {
+				rep.add(DamageModified, chain, lastGood+1, fmt.Sprintf("records %d..%d differ from the checkpoint of %d records", lastGood+1, n, n))
+			}
+		}
+	}
+	err = l.db.ScanChain(ctx, chain, func(seq int64, body, leaf []byte) error {
+		if expected < seq {
+			what := fmt.Sprintf("record %d is missing", expected)
+			if seq-expected > 1 {
+				what = fmt.Sprintf("records %d..%d are missing", expected, seq-1)
+			}
+			rep.add(DamageMissing, chain, expected, what)
+			// The tree still has the missing records' leaf hashes.
+			for ; expected < seq; expected++ {
+				h, err := hashes.ReadHashes([]int64{tlog.StoredHashIndex(0, expected-1)})
+				if err != nil {
+					return err
+				}
+				front.push(h[0])
+				checkTargets(expected)
+			}
+		}
+		var h tlog.Hash
+		if body == nil {
+			cr.Pruned++
+			copy(h[:], leaf)
+		} else {
+			h = tlog.RecordHash(body)
+			if bseq, ok := bodySeq(body, chain); !ok || bseq != seq {
+				rep.add(DamageReordered, chain, seq, fmt.Sprintf("record at position %d says it is record %d", seq, bseq))
+			} else if !bytes.Equal(h[:], leaf) {
+				rep.add(DamageModified, chain, seq, fmt.Sprintf("record %d does not match its leaf hash", seq))
+			}
+		}
+		front.push(h)
+		checkTargets(seq)
+		expected = seq + 1
+		cr.Records++
+		if cr.Records%16384 == 0 {
+			progress(cr.Records)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	cr.Root = front.root()
+	// The stored tree hashes (used for proofs and new checkpoints) must give
+	// the same root as the records.
+	if size > 0 {
+		if th, err := tlog.TreeHash(size, hashes); err != nil || th != cr.Root {
+			if f := rep.firstDamage(chain); f == 0 {
+				rep.add(DamageModified, chain, lastGood+1, "the stored tree hashes do not match the records")
+			}
+		}
+	}
+	return cr, nil
+}
+
+// bodySeq reads seq from a canonical record without decoding all of it, and
+// checks that the record names chain.
+func bodySeq(body []byte, chain string) (int64, bool) {
+	const prefix = `{"v":1,"seq":`
+	if !bytes.HasPrefix(body, []byte(prefix)) {
+		return 0, false
+	}
+	rest := body[len(prefix):]
+	i := bytes.IndexByte(rest, ',')
+	if i <= 0 {
+		return 0, false
+	}
+	seq, err := strconv.ParseInt(string(rest[:i]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	rest = rest[i:]
+	want := `,"chain":"` + chain + `"`
+	if !bytes.HasPrefix(rest, []byte(want)) {
+		r, err := audit.Decode(body) // unusual chain spelling: decode fully
+		if err != nil || r.Chain != chain {
+			return seq, false
+		}
+	}
+	return seq, true
+}
+
+// frontier holds the roots of the complete subtrees of a growing RFC 6962
+// tree: enough to give the tree head at every size in O(log n) memory.
+type frontier struct {
+	hashes []tlog.Hash
+	sizes  []int64
+}
+
+func (f *frontier) push(h tlog.Hash) {
+	f.hashes = append(f.hashes, h)
+	f.sizes = append(f.sizes, 1)
+	for n := len(f.sizes); n >= 2 && f.sizes[n-2] == f.sizes[n-1]; n = len(f.sizes) {
+		f.hashes[n-2] = tlog.NodeHash(f.hashes[n-2], f.hashes[n-1])
+		f.sizes[n-2] *= 2
+		f.hashes, f.sizes = f.hashes[:n-1], f.sizes[:n-1]
+	}
+}
+
+func (f *frontier) root() tlog.Hash {
+	if len(f.hashes) == 0 {
+		return tlog.Hash{}
+	}
+	h := f.hashes[len(f.hashes)-1]
+	for i := len(f.hashes) - 2; i >= 0; i-- {
+		h = tlog.NodeHash(f.hashes[i], h)
+	}
+	return h
+}

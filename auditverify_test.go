@@ -1,0 +1,233 @@
+package jwtledger_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/audit"
+)
+
+// ledgerWithHistory makes a ledger in dir with 20 records, a checkpoint at
+// 20 saved outside (returned), and 5 more records.
+func ledgerWithHistory(t *testing.T, dir string) (outside []byte) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 19; i++ {
+		if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp, err := l.Checkpoint(ctx, jwtledger.Meta{})
+	if err != nil || cp.Size != 20 {
+		t.Fatalf("checkpoint: %+v %v", cp, err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "bob"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return []byte(cp.Note)
+}
+
+func verifyDir(t *testing.T, dir string, external ...[]byte) *jwtledger.AuditReport {
+	t.Helper()
+	l, err := jwtledger.Open(context.Background(), jwtledger.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rep, err := l.VerifyAudit(context.Background(), jwtledger.VerifyAuditOptions{Checkpoints: external})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func execSQL(t *testing.T, dir string, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", filepath.Join(dir, "jwtledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func TestVerifyAuditDamage(t *testing.T) {
+	tests := []struct {
+		name     string
+		damage   func(t *testing.T, dir string, outside []byte) [][]byte // returns external notes
+		wantKind string
+		wantSeq  int64
+	}{
+		{
+			name:   "intact",
+			damage: func(t *testing.T, dir string, outside []byte) [][]byte { return [][]byte{outside} },
+		},
+		{
+			name: "field updated",
+			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
+				execSQL(t, dir, `UPDATE audit SET body = CAST(replace(CAST(body AS TEXT), '"alice"', '"admin"') AS BLOB) WHERE seq = 7`)
+				return nil
+			},
+			wantKind: jwtledger.DamageModified, wantSeq: 7,
+		},
+		{
+			name: "row deleted",
+			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
+				execSQL(t, dir, `DELETE FROM audit WHERE seq = 5`)
+				return nil
+			},
+			wantKind: jwtledger.DamageMissing, wantSeq: 5,
+		},
+		{
+			name: "two rows swapped",
+			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
+				execSQL(t, dir, `UPDATE audit SET seq = -1 WHERE seq = 8`, `UPDATE audit SET seq = 8 WHERE seq = 9`, `UPDATE audit SET seq = 9 WHERE seq = -1`)
+				return nil
+			},
+			wantKind: jwtledger.DamageReordered, wantSeq: 8,
+		},
+		{
+			name: "newest rows deleted after a checkpoint was saved outside",
+			damage: func(t *testing.T, dir string, outside []byte) [][]byte {
+				// The attacker also removes the stored checkpoint and the tree hashes.
+				execSQL(t, dir, `DELETE FROM audit WHERE seq > 17`, `DELETE FROM checkpoints`, `DELETE FROM tree_hashes WHERE idx >= 40`)
+				return [][]byte{outside}
+			},
+			wantKind: jwtledger.DamageTruncated, wantSeq: 18,
+		},
+		{
+			name: "checkpoint signature replaced",
+			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
+				execSQL(t, dir, `UPDATE checkpoints SET note = CAST(substr(CAST(note AS TEXT), 1, length(note) - 10) || 'AAAAAAAAA' || char(10) AS BLOB)`)
+				return nil
+			},
+			wantKind: jwtledger.DamageBadSignature, wantSeq: 20,
+		},
+		{
+			name: "record and its leaf rewritten consistently",
+			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
+				db, _ := sql.Open("sqlite3", filepath.Join(dir, "jwtledger.db"))
+				defer db.Close()
+				var body []byte
+				db.QueryRow(`SELECT body FROM audit WHERE seq = 3`).Scan(&body)
+				body = bytes.Replace(body, []byte(`"alice"`), []byte(`"admin"`), 1)
+				leaf := audit.LeafHash(body)
+				if _, err := db.Exec(`UPDATE audit SET body = ?, leaf = ? WHERE seq = 3`, body, leaf[:]); err != nil {
+					t.Fatal(err)
+				}
+				return nil
+			},
+			wantKind: jwtledger.DamageModified, wantSeq: 1, // located to the records the checkpoint covers
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			outside := ledgerWithHistory(t, dir)
+			external := tt.damage(t, dir, outside)
+			rep := verifyDir(t, dir, external...)
+			if tt.wantKind == "" {
+				if !rep.OK || len(rep.Damage) != 0 || rep.Records != 25 {
+					t.Fatalf("intact ledger: %+v", rep)
+				}
+				return
+			}
+			if rep.OK || len(rep.Damage) == 0 {
+				t.Fatalf("damage %s not detected: %+v", tt.name, rep)
+			}
+			first := rep.Damage[0]
+			if first.Kind != tt.wantKind || first.Seq != tt.wantSeq {
+				t.Fatalf("first damage %+v, want %s at seq %d (all: %+v)", first, tt.wantKind, tt.wantSeq, rep.Damage)
+			}
+		})
+	}
+}
+
+// TestVerifyAuditFork gives a ledger the checkpoint of another history of
+// the same size, signed by the same key: a fork.
+func TestVerifyAuditFork(t *testing.T) {
+	a := t.TempDir()
+	ledgerWithHistory(t, a)
+	b := t.TempDir()
+	for _, f := range []string{"jwtledger.db", "master.key", "node-id"} {
+		copyFile(t, filepath.Join(a, f), filepath.Join(b, f))
+	}
+	ctx := context.Background()
+	notes := map[string][]byte{}
+	for _, dir := range []string{a, b} {
+		l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "history-" + filepath.Base(dir)}); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := l.Checkpoint(ctx, jwtledger.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes[dir] = []byte(cp.Note)
+		l.Close()
+	}
+	rep := verifyDir(t, b, notes[a])
+	if len(rep.Damage) == 0 || rep.Damage[0].Kind != jwtledger.DamageFork || rep.Damage[0].Seq != 26 {
+		t.Fatalf("fork not reported at 26: %+v", rep.Damage)
+	}
+	if rep := verifyDir(t, b, notes[b]); !rep.OK {
+		t.Fatalf("own checkpoint refused: %+v", rep.Damage)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+}
+
+// TestCheckpointFile checks that checkpoints.log holds every checkpoint as a
+// signed note the verifier key opens.
+func TestCheckpointFile(t *testing.T) {
+	dir := t.TempDir()
+	ledgerWithHistory(t, dir)
+	data, err := os.ReadFile(filepath.Join(dir, "checkpoints.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := audit.SplitNotes(data)
+	// The explicit checkpoint at 20; no other is due yet (5 records, < 10s).
+	if len(notes) != 1 || !strings.Contains(string(notes[0]), "\n20\n") {
+		t.Fatalf("checkpoints.log holds %d notes:\n%s", len(notes), data)
+	}
+	if rep := verifyDir(t, dir, notes...); !rep.OK || rep.ExternalCheckpoints != 1 {
+		t.Fatalf("%+v", rep)
+	}
+}
