@@ -11,6 +11,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func TestMain(m *testing.M) {
@@ -35,6 +36,7 @@ func TestScripts(t *testing.T) {
 			"flip":       cmdFlip,
 			"nosecret":   cmdNoSecret,
 			"breakstore": cmdBreakStore,
+			"checknote":  cmdCheckNote,
 		},
 	})
 }
@@ -82,6 +84,42 @@ func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
 	})
 	if found != neg {
 		ts.Fatalf("token found in %s", args[0])
+	}
+}
+
+// checknote VKEYFILE NOTESFILE checks every signed note in NOTESFILE with
+// the verifier key in VKEYFILE, using only golang.org/x/mod/sumdb/note: an
+// auditor's check, independent of jwtledger's code.
+func cmdCheckNote(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: checknote VKEYFILE NOTESFILE")
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(ts.ReadFile(args[0])))
+	ts.Check(err)
+	// The file alternates text blocks and signature blocks, separated by
+	// blank lines: a note is one of each.
+	blocks := strings.Split(strings.TrimSpace(ts.ReadFile(args[1])), "\n\n")
+	checked := 0
+	for i := 0; i+1 < len(blocks); i += 2 {
+		n := blocks[i] + "\n\n" + blocks[i+1] + "\n"
+		opened, err := note.Open([]byte(n), note.VerifierList(v))
+		if err != nil {
+			if neg {
+				return
+			}
+			ts.Fatalf("note %d does not verify: %v", checked+1, err)
+		}
+		lines := strings.Split(opened.Text, "\n")
+		if len(lines) < 3 || !strings.HasPrefix(lines[0], "jwtledger/") {
+			ts.Fatalf("note %d is not a tlog checkpoint: %q", checked+1, opened.Text)
+		}
+		checked++
+	}
+	if checked == 0 && !neg {
+		ts.Fatalf("no notes in %s", args[1])
+	}
+	if neg {
+		ts.Fatalf("all %d notes verified", checked)
 	}
 }
 

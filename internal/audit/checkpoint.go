@@ -46,17 +46,18 @@ func ParseCheckpoint(text string) (origin string, size int64, root tlog.Hash, er
 
 // SplitNotes splits concatenated signed notes (as in checkpoints.log, notes
 // separated by blank lines) into single notes. A note is its text lines, one
-// blank line, and signature lines starting with "— ".
+// blank line, and signature lines starting with "— "; text without
+// signatures is skipped.
 func SplitNotes(data []byte) [][]byte {
 	var notes [][]byte
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	var cur []byte
-	inSigs := false
+	inSigs, sigs := false, 0
 	flush := func() {
-		if len(bytes.TrimSpace(cur)) > 0 {
+		if sigs > 0 {
 			notes = append(notes, cur)
 		}
-		cur, inSigs = nil, false
+		cur, inSigs, sigs = nil, false, 0
 	}
 	for _, l := range lines {
 		isSig := bytes.HasPrefix(l, []byte("— "))
@@ -71,6 +72,9 @@ func SplitNotes(data []byte) [][]byte {
 			continue
 		case !inSigs && blank:
 			inSigs = true
+		}
+		if inSigs && isSig {
+			sigs++
 		}
 		cur = append(cur, l...)
 	}
