@@ -25,6 +25,12 @@ Subcommands:
         checkpoints.log). Reports the first damaged sequence number and the
         kind: modified, missing, reordered, truncated, bad_signature, fork.
         Exit 0 intact, 1 damage found, 2 usage error.
+  prove --seq N [--chain C]
+        Print a proof bundle (JSON): record N, its RFC 6962 inclusion proof
+        and the signed checkpoint it is proved against.
+  verify-proof --key VKEY|--key-file F [BUNDLE|-]
+        Check a proof bundle with only the verifier key, without the
+        database. Exit 0 proved, 1 not proved.
   checkpoint
         Sign a checkpoint of this node's chain now and print the note.
   key
@@ -64,6 +70,10 @@ func runAudit(ctx context.Context, c *cli, cmd *command, args []string) error {
 		return runAuditVerify(ctx, c, cmd, args)
 	case "key", "checkpoint":
 		return runAuditKey(ctx, c, cmd, sub, args)
+	case "prove":
+		return runAuditProve(ctx, c, cmd, args)
+	case "verify-proof":
+		return runAuditVerifyProof(ctx, c, cmd, args)
 	}
 	if sub != "tail" && sub != "query" {
 		return withHint(usageErr("audit: unknown subcommand %q", sub), "run 'jwtledger audit --help'")

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 
@@ -115,4 +117,70 @@ func isTerminal(w any) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func runAuditProve(ctx context.Context, c *cli, cmd *command, args []string) error {
+	fs := c.newFlagSet(cmd)
+	lf := addLedgerFlags(fs)
+	seq := fs.Int64("seq", 0, "")
+	chain := fs.String("chain", "", "")
+	pos, err := c.parse(cmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 || *seq < 1 {
+		return usageErr("audit prove: want --seq N (N >= 1) and no arguments")
+	}
+	l, err := c.open(ctx, lf)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	p, err := l.Prove(ctx, *chain, *seq)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c.stdout, p)
+}
+
+func runAuditVerifyProof(ctx context.Context, c *cli, cmd *command, args []string) error {
+	fs := c.newFlagSet(cmd)
+	vkey := fs.String("key", "", "")
+	vkeyFile := fs.String("key-file", "", "")
+	pos, err := c.parse(cmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usageErr("audit verify-proof: want one bundle file (or stdin)")
+	}
+	if (*vkey == "") == (*vkeyFile == "") {
+		return usageErr("audit verify-proof: give the verifier key with --key or --key-file (see 'jwtledger audit key')")
+	}
+	if *vkeyFile != "" {
+		data, err := c.readInput(*vkeyFile, 4096)
+		if err != nil {
+			return err
+		}
+		*vkey = strings.TrimSpace(string(data))
+	}
+	name := "-"
+	if len(pos) == 1 {
+		name = pos[0]
+	}
+	data, err := c.readInput(name, 16<<20)
+	if err != nil {
+		return err
+	}
+	var p jwtledger.Proof
+	if err := json.Unmarshal(data, &p); err != nil {
+		return usageErr("audit verify-proof: %s is not a proof bundle: %v", name, err)
+	}
+	rec, err := jwtledger.VerifyProof(&p, *vkey)
+	if err != nil {
+		fmt.Fprintf(c.stdout, "invalid: %s\n", oneLine(err.Error()))
+		return errRejected
+	}
+	fmt.Fprintf(c.stdout, "ok: record %d of chain %s (%s %s) is in the signed checkpoint of %d records\n", rec.Seq, rec.Chain, rec.Event, rec.Outcome, p.TreeSize)
+	return nil
 }

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 func TestMain(m *testing.M) {
@@ -37,6 +41,7 @@ func TestScripts(t *testing.T) {
 			"nosecret":   cmdNoSecret,
 			"breakstore": cmdBreakStore,
 			"checknote":  cmdCheckNote,
+			"checkproof": cmdCheckProof,
 		},
 	})
 }
@@ -120,6 +125,53 @@ func cmdCheckNote(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if neg {
 		ts.Fatalf("all %d notes verified", checked)
+	}
+}
+
+// checkproof VKEYFILE BUNDLE checks a proof bundle printed by 'audit prove'
+// with only golang.org/x/mod/sumdb/note and tlog, the way an outside
+// auditor would, independent of jwtledger's code.
+func cmdCheckProof(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: checkproof VKEYFILE BUNDLE")
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(ts.ReadFile(args[0])))
+	ts.Check(err)
+	var b struct {
+		Chain      string      `json:"chain"`
+		Record     string      `json:"record"`
+		LeafIndex  int64       `json:"leaf_index"`
+		Proof      []tlog.Hash `json:"proof"`
+		Checkpoint string      `json:"checkpoint"`
+	}
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[1])), &b))
+	fail := func(format string, a ...any) {
+		if !neg {
+			ts.Fatalf(format, a...)
+		}
+	}
+	n, err := note.Open([]byte(b.Checkpoint), note.VerifierList(v))
+	if err != nil {
+		fail("checkpoint: %v", err)
+		return
+	}
+	lines := strings.Split(n.Text, "\n")
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	ts.Check(err)
+	rootBytes, err := base64.StdEncoding.DecodeString(lines[2])
+	ts.Check(err)
+	var root tlog.Hash
+	copy(root[:], rootBytes)
+	if lines[0] != "jwtledger/"+b.Chain {
+		fail("origin %q", lines[0])
+		return
+	}
+	if err := tlog.CheckRecord(b.Proof, size, root, b.LeafIndex, tlog.RecordHash([]byte(b.Record))); err != nil {
+		fail("inclusion: %v", err)
+		return
+	}
+	if neg {
+		ts.Fatalf("proof verified")
 	}
 }
 

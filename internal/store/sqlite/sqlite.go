@@ -275,6 +275,9 @@ func (db *DB) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error
 	if f.After > 0 {
 		add("id > ?", f.After)
 	}
+	if f.SeqFrom > 0 {
+		add("seq >= ?", int64(f.SeqFrom))
+	}
 	q := "SELECT id, body FROM audit"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
