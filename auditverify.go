@@ -213,7 +213,7 @@ func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, exte
 			}
 		}
 	}
-	err = l.db.ScanChain(ctx, chain, func(seq int64, body, leaf []byte) error {
+	process := func(seq int64, body, leaf []byte) error {
 		if expected < seq {
 			what := fmt.Sprintf("record %d is missing", expected)
 			if seq-expected > 1 {
@@ -250,8 +250,8 @@ func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, exte
 			progress(cr.Records)
 		}
 		return nil
-	})
-	if err != nil {
+	}
+	if err := scanPipelined(ctx, l.db.ScanChain, chain, process); err != nil {
 		return nil, err
 	}
 	cr.Root = front.root()
@@ -265,6 +265,79 @@ func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, exte
 		}
 	}
 	return cr, nil
+}
+
+// scanRow is one audit row copied out of the database for verification.
+type scanRow struct {
+	seq        int64
+	body, leaf []byte // body nil: pruned
+}
+
+type scanChunk struct {
+	rows  []scanRow
+	arena []byte
+}
+
+// scanPipelined reads a chain's rows on this goroutine and hands them, in
+// chunks, to process on another: reading (SQLite) and hashing overlap.
+func scanPipelined(ctx context.Context, scan func(context.Context, string, func(int64, []byte, []byte) error) error, chain string, process func(seq int64, body, leaf []byte) error) error {
+	const rowsPerChunk = 2048
+	full := make(chan *scanChunk, 4)
+	free := make(chan *scanChunk, 6)
+	for range cap(free) {
+		free <- &scanChunk{rows: make([]scanRow, 0, rowsPerChunk), arena: make([]byte, 0, rowsPerChunk*512)}
+	}
+	var procErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range full {
+			for _, r := range c.rows {
+				if procErr == nil {
+					procErr = process(r.seq, r.body, r.leaf)
+				}
+			}
+			c.rows, c.arena = c.rows[:0], c.arena[:0]
+			free <- c
+		}
+	}()
+	cur := <-free
+	send := func() {
+		full <- cur
+		cur = <-free
+	}
+	scanErr := scan(ctx, chain, func(seq int64, body, leaf []byte) error {
+		// Copy into the chunk's arena; slices into it stay valid because
+		// the arena never grows past its capacity (a new chunk starts first).
+		if len(cur.rows) == cap(cur.rows) || cap(cur.arena)-len(cur.arena) < len(body)+len(leaf) {
+			if len(cur.rows) > 0 {
+				send()
+			}
+			if need := len(body) + len(leaf); cap(cur.arena) < need {
+				cur.arena = make([]byte, 0, need)
+			}
+		}
+		r := scanRow{seq: seq}
+		if body != nil {
+			start := len(cur.arena)
+			cur.arena = append(cur.arena, body...)
+			r.body = cur.arena[start:len(cur.arena):len(cur.arena)]
+		}
+		start := len(cur.arena)
+		cur.arena = append(cur.arena, leaf...)
+		r.leaf = cur.arena[start:len(cur.arena):len(cur.arena)]
+		cur.rows = append(cur.rows, r)
+		return nil
+	})
+	if len(cur.rows) > 0 {
+		full <- cur
+	}
+	close(full)
+	<-done
+	if scanErr != nil {
+		return scanErr
+	}
+	return procErr
 }
 
 // bodySeq reads seq from a canonical record without decoding all of it, and

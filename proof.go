@@ -9,6 +9,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/store/sqlite"
 )
 
 // Proof shows that one record is in a chain whose signed checkpoint an
@@ -34,12 +35,12 @@ func (l *Ledger) Prove(ctx context.Context, chain string, seq int64) (*Proof, er
 	if seq < 1 {
 		return nil, fmt.Errorf("%w: sequence numbers start at 1", ErrInvalidRequest)
 	}
-	recs, err := l.db.Query(ctx, audit.Filter{Chain: chain, SeqFrom: uint64(seq), Limit: 1})
+	body, err := l.db.RecordBody(ctx, chain, seq)
+	if errors.Is(err, sqlite.ErrNotFound) {
+		return nil, fmt.Errorf("%w: chain %q has no record %d", ErrInvalidRequest, chain, seq)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if len(recs) == 0 || recs[0].Seq != uint64(seq) {
-		return nil, fmt.Errorf("%w: chain %q has no record %d", ErrInvalidRequest, chain, seq)
 	}
 	cps, err := l.db.Checkpoints(ctx, chain)
 	if err != nil {
@@ -62,7 +63,7 @@ func (l *Ledger) Prove(ctx context.Context, chain string, seq int64) (*Proof, er
 	if err != nil {
 		return nil, fmt.Errorf("prove record %d: %w", seq, err)
 	}
-	return &Proof{Chain: chain, Seq: seq, Record: string(audit.Encode(nil, recs[0])), LeafIndex: seq - 1,
+	return &Proof{Chain: chain, Seq: seq, Record: string(body), LeafIndex: seq - 1,
 		TreeSize: size, Hashes: hashes, Checkpoint: string(cpNote)}, nil
 }
 

@@ -268,8 +268,7 @@ type Filter struct {
 	JTI          string
 	Actor        string
 	Chain        string
-	After        int64  // cursor: only records stored after the one with this ID
-	SeqFrom      uint64 // only records with seq >= SeqFrom (use with Chain)
-	Limit        int    // at most this many (0: no limit)
-	Newest       bool   // the newest Limit records, still returned oldest first
+	After        int64 // cursor: only records stored after the one with this ID
+	Limit        int   // at most this many (0: no limit)
+	Newest       bool  // the newest Limit records, still returned oldest first
 }

@@ -23,15 +23,25 @@ func benchRecord() *audit.Record {
 }
 
 // BenchmarkAppend measures the store's cost per record at several batch
-// sizes (ns/op is per record; each batch is one transaction and fsync).
+// sizes (ns/op is per record; each batch is one transaction and fsync), with
+// the Merkle tree hashes and without them (tree=off), side by side.
 func BenchmarkAppend(b *testing.B) {
-	for _, size := range []int{1, 20, 32, 256} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+	for _, tree := range []bool{true, false} {
+		for _, size := range []int{1, 32, 256} {
+			b.Run(fmt.Sprintf("tree=%v/batch=%d", tree, size), func(b *testing.B) { benchAppend(b, tree, size) })
+		}
+	}
+}
+
+func benchAppend(b *testing.B, tree bool, size int) {
+	{
+		{
 			db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "a.db"))
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer db.Close()
+			sqlite.SetTreeHashing(db, tree)
 			// Warm the ledger so index pages are realistic.
 			for range 100 {
 				recs := make([]*audit.Record, 100)
@@ -50,6 +60,6 @@ func BenchmarkAppend(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-		})
+		}
 	}
 }

@@ -259,3 +259,17 @@ func (db *DB) ScanChain(ctx context.Context, chain string, fn func(seq int64, bo
 	}
 	return rows.Err()
 }
+
+// RecordBody returns the canonical encoding of record seq of chain, or
+// [ErrNotFound] (also for a pruned record).
+func (db *DB) RecordBody(ctx context.Context, chain string, seq int64) ([]byte, error) {
+	var body []byte
+	err := db.r.QueryRowContext(ctx, "SELECT body FROM audit WHERE chain = ? AND seq = ?", chain, seq).Scan(&body)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || (err == nil && body == nil):
+		return nil, ErrNotFound
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: read record: %w", err)
+	}
+	return body, nil
+}
