@@ -74,4 +74,3 @@ func BenchmarkProve(b *testing.B) {
 		}
 	}
 }
-
