@@ -167,104 +167,153 @@ func openCheckpoint(n []byte, verifiers note.Verifiers) (string, cpRef, error) {
 }
 
 func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, external []cpRef, verifiers note.Verifiers, rep *AuditReport, progress func(int64)) (*ChainReport, error) {
-	cr := &ChainReport{Chain: chain}
+	c := newChainCheck(chain, rep, progress)
 	stored, err := l.db.Checkpoints(ctx, chain)
 	if err != nil {
 		return nil, err
 	}
-	cr.Checkpoints = len(stored)
-	targets := map[int64][]cpRef{}
 	for _, cp := range stored {
-		origin, ref, err := openCheckpoint(cp.Note, verifiers)
-		if err != nil {
-			rep.add(DamageBadSignature, chain, cp.Size, fmt.Sprintf("checkpoint of %d records: %v", cp.Size, err))
-			continue
-		}
-		if chainOfOrigin(origin) != chain || ref.size != cp.Size || ref.root != cp.Root {
-			rep.add(DamageModified, chain, cp.Size, fmt.Sprintf("checkpoint row of %d records does not match its signed note", cp.Size))
-		}
-		targets[ref.size] = append(targets[ref.size], ref)
+		c.addStored(cp.Note, cp.Size, cp.Root, verifiers)
 	}
 	for _, ref := range external {
-		targets[ref.size] = append(targets[ref.size], ref)
+		c.addTarget(ref)
 	}
-	for s := range targets {
-		if s > size {
-			rep.add(DamageTruncated, chain, size+1, fmt.Sprintf("chain has %d records, a checkpoint has %d", size, s))
-		}
-	}
+	c.checkSize(size)
+	// The tree still has the leaf hashes of missing records.
 	hashes := l.db.HashReader(ctx, chain)
-	var front frontier
-	lastGood := int64(0) // size of the newest checkpoint that matched
-	expected := int64(1)
-	checkTargets := func(n int64) {
-		for _, ref := range targets[n] {
-			if front.root() == ref.root {
-				lastGood = n
-				continue
-			}
-			if f := rep.firstDamage(chain); f != 0 && f <= n {
-				continue // a consequence of damage already reported
-			}
-			if ref.external {
-				rep.add(DamageFork, chain, n, fmt.Sprintf("the tree of %d records differs from a trusted checkpoint's", n))
-			} else {
-				rep.add(DamageModified, chain, lastGood+1, fmt.Sprintf("records %d..%d differ from the checkpoint of %d records", lastGood+1, n, n))
-			}
+	c.missingLeaf = func(n int64) (tlog.Hash, error) {
+		h, err := hashes.ReadHashes([]int64{tlog.StoredHashIndex(0, n-1)})
+		if err != nil {
+			return tlog.Hash{}, err
 		}
+		return h[0], nil
 	}
-	process := func(seq int64, body, leaf []byte) error {
-		if expected < seq {
-			what := fmt.Sprintf("record %d is missing", expected)
-			if seq-expected > 1 {
-				what = fmt.Sprintf("records %d..%d are missing", expected, seq-1)
-			}
-			rep.add(DamageMissing, chain, expected, what)
-			// The tree still has the missing records' leaf hashes.
-			for ; expected < seq; expected++ {
-				h, err := hashes.ReadHashes([]int64{tlog.StoredHashIndex(0, expected-1)})
-				if err != nil {
-					return err
-				}
-				front.push(h[0])
-				checkTargets(expected)
-			}
-		}
-		var h tlog.Hash
-		if body == nil {
-			cr.Pruned++
-			copy(h[:], leaf)
-		} else {
-			h = tlog.RecordHash(body)
-			if bseq, ok := bodySeq(body, chain); !ok || bseq != seq {
-				rep.add(DamageReordered, chain, seq, fmt.Sprintf("record at position %d says it is record %d", seq, bseq))
-			} else if !bytes.Equal(h[:], leaf) {
-				rep.add(DamageModified, chain, seq, fmt.Sprintf("record %d does not match its leaf hash", seq))
-			}
-		}
-		front.push(h)
-		checkTargets(seq)
-		expected = seq + 1
-		cr.Records++
-		if cr.Records%16384 == 0 {
-			progress(cr.Records)
-		}
-		return nil
-	}
-	if err := scanPipelined(ctx, l.db.ScanChain, chain, process); err != nil {
+	if err := scanPipelined(ctx, l.db.ScanChain, chain, c.record); err != nil {
 		return nil, err
 	}
-	cr.Root = front.root()
+	c.cr.Root = c.front.root()
 	// The stored tree hashes (used for proofs and new checkpoints) must give
 	// the same root as the records.
 	if size > 0 {
-		if th, err := tlog.TreeHash(size, hashes); err != nil || th != cr.Root {
-			if f := rep.firstDamage(chain); f == 0 {
-				rep.add(DamageModified, chain, lastGood+1, "the stored tree hashes do not match the records")
-			}
+		if th, err := tlog.TreeHash(size, hashes); (err != nil || th != c.cr.Root) && rep.firstDamage(chain) == 0 {
+			rep.add(DamageModified, chain, c.lastGood+1, "the stored tree hashes do not match the records")
 		}
 	}
-	return cr, nil
+	return c.cr, nil
+}
+
+// chainCheck verifies one chain from its rows in seq order, whatever they
+// are read from (the database, an export file).
+type chainCheck struct {
+	chain    string
+	rep      *AuditReport
+	cr       *ChainReport
+	targets  map[int64][]cpRef
+	front    frontier
+	lastGood int64 // size of the newest checkpoint that matched
+	expected int64
+	broken   bool // a gap with no leaf hash: the tree cannot be recomputed past it
+	progress func(int64)
+	// missingLeaf returns the stored leaf hash of a missing record n; nil
+	// when there is none to be had.
+	missingLeaf func(n int64) (tlog.Hash, error)
+}
+
+func newChainCheck(chain string, rep *AuditReport, progress func(int64)) *chainCheck {
+	if progress == nil {
+		progress = func(int64) {}
+	}
+	return &chainCheck{chain: chain, rep: rep, cr: &ChainReport{Chain: chain}, targets: map[int64][]cpRef{}, expected: 1, progress: progress}
+}
+
+// addStored adds a checkpoint kept with the log (database row or export
+// line) after checking its signature and that the row agrees with the note.
+func (c *chainCheck) addStored(n []byte, size int64, root tlog.Hash, verifiers note.Verifiers) {
+	c.cr.Checkpoints++
+	origin, ref, err := openCheckpoint(n, verifiers)
+	if err != nil {
+		c.rep.add(DamageBadSignature, c.chain, size, fmt.Sprintf("checkpoint of %d records: %v", size, err))
+		return
+	}
+	if chainOfOrigin(origin) != c.chain || ref.size != size || ref.root != root {
+		c.rep.add(DamageModified, c.chain, size, fmt.Sprintf("checkpoint row of %d records does not match its signed note", size))
+	}
+	c.addTarget(ref)
+}
+
+func (c *chainCheck) addTarget(ref cpRef) { c.targets[ref.size] = append(c.targets[ref.size], ref) }
+
+// checkSize reports checkpoints larger than the chain.
+func (c *chainCheck) checkSize(size int64) {
+	for s := range c.targets {
+		if s > size {
+			c.rep.add(DamageTruncated, c.chain, size+1, fmt.Sprintf("chain has %d records, a checkpoint has %d", size, s))
+		}
+	}
+}
+
+func (c *chainCheck) checkTargets(n int64) {
+	for _, ref := range c.targets[n] {
+		if !c.broken && c.front.root() == ref.root {
+			c.lastGood = n
+			continue
+		}
+		if f := c.rep.firstDamage(c.chain); f != 0 && f <= n {
+			continue // a consequence of damage already reported
+		}
+		if ref.external {
+			c.rep.add(DamageFork, c.chain, n, fmt.Sprintf("the tree of %d records differs from a trusted checkpoint's", n))
+		} else {
+			c.rep.add(DamageModified, c.chain, c.lastGood+1, fmt.Sprintf("records %d..%d differ from the checkpoint of %d records", c.lastGood+1, n, n))
+		}
+	}
+}
+
+// record checks the row of record seq; body is nil for a pruned record.
+func (c *chainCheck) record(seq int64, body, leaf []byte) error {
+	if seq < c.expected {
+		c.rep.add(DamageReordered, c.chain, seq, fmt.Sprintf("record %d appears again after record %d", seq, c.expected-1))
+		return nil
+	}
+	if c.expected < seq {
+		what := fmt.Sprintf("record %d is missing", c.expected)
+		if seq-c.expected > 1 {
+			what = fmt.Sprintf("records %d..%d are missing", c.expected, seq-1)
+		}
+		c.rep.add(DamageMissing, c.chain, c.expected, what)
+		for ; c.expected < seq; c.expected++ {
+			if c.missingLeaf == nil {
+				c.broken = true
+				continue
+			}
+			h, err := c.missingLeaf(c.expected)
+			if err != nil {
+				return err
+			}
+			c.front.push(h)
+			c.checkTargets(c.expected)
+		}
+	}
+	var h tlog.Hash
+	if body == nil {
+		c.cr.Pruned++
+		copy(h[:], leaf)
+	} else {
+		h = tlog.RecordHash(body)
+		if bseq, ok := bodySeq(body, c.chain); !ok || bseq != seq {
+			c.rep.add(DamageReordered, c.chain, seq, fmt.Sprintf("record at position %d says it is record %d", seq, bseq))
+		} else if !bytes.Equal(h[:], leaf) {
+			c.rep.add(DamageModified, c.chain, seq, fmt.Sprintf("record %d does not match its leaf hash", seq))
+		}
+	}
+	c.front.push(h)
+	c.checkTargets(seq)
+	c.expected = seq + 1
+	c.cr.Records++
+	if c.cr.Records%16384 == 0 {
+		c.progress(c.cr.Records)
+	}
+	return nil
 }
 
 // scanRow is one audit row copied out of the database for verification.
