@@ -24,7 +24,13 @@ Subcommands:
         the ledger extends each checkpoint in FILE (notes as in
         checkpoints.log). Reports the first damaged sequence number and the
         kind: modified, missing, reordered, truncated, bad_signature, fork.
+        With --from-export FILE it verifies an export offline instead (no
+        database), pinning the verifier key with --key/--key-file.
         Exit 0 intact, 1 damage found, 2 usage error.
+  export [--format jsonl|csv] [--since T] [--until T] [--out FILE]
+        Stream the ledger: every chain's checkpoints and every record's leaf
+        hash, with the full records whose time is in the range, so the export
+        can be verified offline. Constant memory.
   prove --seq N [--chain C]
         Print a proof bundle (JSON): record N, its RFC 6962 inclusion proof
         and the signed checkpoint it is proved against.
@@ -74,6 +80,8 @@ func runAudit(ctx context.Context, c *cli, cmd *command, args []string) error {
 		return runAuditProve(ctx, c, cmd, args)
 	case "verify-proof":
 		return runAuditVerifyProof(ctx, c, cmd, args)
+	case "export":
+		return runAuditExport(ctx, c, cmd, args)
 	}
 	if sub != "tail" && sub != "query" {
 		return withHint(usageErr("audit: unknown subcommand %q", sub), "run 'jwtledger audit --help'")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 
@@ -20,6 +21,9 @@ func runAuditVerify(ctx context.Context, c *cli, cmd *command, args []string) er
 	fs.Var(&cpFiles, "checkpoint", "")
 	output := fs.String("output", "text", "")
 	quiet := fs.Bool("quiet", false, "")
+	fromExport := fs.String("from-export", "", "")
+	vkey := fs.String("key", "", "")
+	vkeyFile := fs.String("key-file", "", "")
 	pos, err := c.parse(cmd, fs, args)
 	if err != nil {
 		return err
@@ -42,6 +46,25 @@ func runAuditVerify(ctx context.Context, c *cli, cmd *command, args []string) er
 		}
 		opt.Checkpoints = append(opt.Checkpoints, notes...)
 	}
+	var rep *jwtledger.AuditReport
+	if *fromExport != "" {
+		key, err := c.verifierKey(*vkey, *vkeyFile, false)
+		if err != nil {
+			return err
+		}
+		if key == "" {
+			fmt.Fprintln(c.stderr, "jwtledger: warning: trusting the verifier key named inside the export; pin it with --key or --key-file")
+		}
+		f, err := os.Open(*fromExport)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		defer f.Close()
+		if rep, err = jwtledger.VerifyExport(f, key, opt); err != nil {
+			return usageErr("audit verify --from-export: %v", err)
+		}
+		return printAuditReport(c, rep, *output)
+	}
 	l, err := c.open(ctx, lf)
 	if err != nil {
 		return err
@@ -57,11 +80,14 @@ func runAuditVerify(ctx context.Context, c *cli, cmd *command, args []string) er
 			bar.Set64(done)
 		}
 	}
-	rep, err := l.VerifyAudit(ctx, opt)
-	if err != nil {
+	if rep, err = l.VerifyAudit(ctx, opt); err != nil {
 		return err
 	}
-	if *output == "json" {
+	return printAuditReport(c, rep, *output)
+}
+
+func printAuditReport(c *cli, rep *jwtledger.AuditReport, output string) error {
+	if output == "json" {
 		if err := writeJSON(c.stdout, rep); err != nil {
 			return err
 		}
@@ -154,15 +180,9 @@ func runAuditVerifyProof(ctx context.Context, c *cli, cmd *command, args []strin
 	if len(pos) > 1 {
 		return usageErr("audit verify-proof: want one bundle file (or stdin)")
 	}
-	if (*vkey == "") == (*vkeyFile == "") {
-		return usageErr("audit verify-proof: give the verifier key with --key or --key-file (see 'jwtledger audit key')")
-	}
-	if *vkeyFile != "" {
-		data, err := c.readInput(*vkeyFile, 4096)
-		if err != nil {
-			return err
-		}
-		*vkey = strings.TrimSpace(string(data))
+	key, err := c.verifierKey(*vkey, *vkeyFile, true)
+	if err != nil {
+		return err
 	}
 	name := "-"
 	if len(pos) == 1 {
@@ -176,11 +196,71 @@ func runAuditVerifyProof(ctx context.Context, c *cli, cmd *command, args []strin
 	if err := json.Unmarshal(data, &p); err != nil {
 		return usageErr("audit verify-proof: %s is not a proof bundle: %v", name, err)
 	}
-	rec, err := jwtledger.VerifyProof(&p, *vkey)
+	rec, err := jwtledger.VerifyProof(&p, key)
 	if err != nil {
 		fmt.Fprintf(c.stdout, "invalid: %s\n", oneLine(err.Error()))
 		return errRejected
 	}
 	fmt.Fprintf(c.stdout, "ok: record %d of chain %s (%s %s) is in the signed checkpoint of %d records\n", rec.Seq, rec.Chain, rec.Event, rec.Outcome, p.TreeSize)
 	return nil
+}
+
+// verifierKey takes a note verifier key from --key or --key-file.
+func (c *cli) verifierKey(key, file string, required bool) (string, error) {
+	switch {
+	case key != "" && file != "":
+		return "", usageErr("--key and --key-file exclude each other")
+	case file != "":
+		data, err := c.readInput(file, 4096)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(data)), nil
+	case key == "" && required:
+		return "", usageErr("give the verifier key with --key or --key-file (see 'jwtledger audit key')")
+	}
+	return key, nil
+}
+
+func runAuditExport(ctx context.Context, c *cli, cmd *command, args []string) error {
+	fs := c.newFlagSet(cmd)
+	lf := addLedgerFlags(fs)
+	format := fs.String("format", "jsonl", "")
+	since := fs.String("since", "", "")
+	until := fs.String("until", "", "")
+	out := fs.String("out", "", "")
+	pos, err := c.parse(cmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("audit export: unexpected argument %q", pos[0])
+	}
+	if *format != "jsonl" && *format != "csv" {
+		return usageErr("audit export: --format must be jsonl or csv")
+	}
+	now := time.Now()
+	lo, err := parseTime(*since, now)
+	if err != nil {
+		return usageErr("audit export: --since: %v", err)
+	}
+	hi, err := parseTime(*until, now)
+	if err != nil {
+		return usageErr("audit export: --until: %v", err)
+	}
+	l, err := c.open(ctx, lf)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	w := c.stdout
+	if *out != "" {
+		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	return l.Export(ctx, w, jwtledger.ExportFormat(*format), lo, hi)
 }

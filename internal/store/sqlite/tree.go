@@ -242,18 +242,23 @@ func (db *DB) SetMetaOnce(ctx context.Context, name string, value []byte) ([]byt
 // ScanChain calls fn for every record row of chain in seq order. body is nil
 // for a pruned record. The slices are only valid during the call.
 func (db *DB) ScanChain(ctx context.Context, chain string, fn func(seq int64, body, leaf []byte) error) error {
-	rows, err := db.r.QueryContext(ctx, "SELECT seq, body, leaf FROM audit WHERE chain = ? ORDER BY seq", chain)
+	return db.ScanChainTimes(ctx, chain, func(seq, _ int64, body, leaf []byte) error { return fn(seq, body, leaf) })
+}
+
+// ScanChainTimes is ScanChain with each record's time (Unix ns).
+func (db *DB) ScanChainTimes(ctx context.Context, chain string, fn func(seq, time int64, body, leaf []byte) error) error {
+	rows, err := db.r.QueryContext(ctx, "SELECT seq, time, body, leaf FROM audit WHERE chain = ? ORDER BY seq", chain)
 	if err != nil {
 		return fmt.Errorf("sqlite: scan chain: %w", err)
 	}
 	defer rows.Close()
-	var seq int64
+	var seq, t int64
 	var body, leaf sql.RawBytes
 	for rows.Next() {
-		if err := rows.Scan(&seq, &body, &leaf); err != nil {
+		if err := rows.Scan(&seq, &t, &body, &leaf); err != nil {
 			return fmt.Errorf("sqlite: scan chain: %w", err)
 		}
-		if err := fn(seq, body, leaf); err != nil {
+		if err := fn(seq, t, body, leaf); err != nil {
 			return err
 		}
 	}
