@@ -286,4 +286,3 @@ func csvLine(r *csv.Reader) (*exportLine, error) {
 	}
 	return nil, fmt.Errorf("unknown row type %q", row[0])
 }
-
