@@ -293,3 +293,62 @@ func TestExportVerify(t *testing.T) {
 		t.Fatal("garbage accepted as an export")
 	}
 }
+
+// TestRetention prunes old record bodies and checks that verification still
+// passes and reports them as pruned, that pruning stops at a checkpoint, and
+// that exports of a pruned ledger verify too.
+func TestRetention(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	issue := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "old"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	issue(9)                            // records 2..10 (1 is key.create)
+	l.Checkpoint(ctx, jwtledger.Meta{}) // at 10, made on day 0
+	issue(5)                            // records 11..15, day 0, no checkpoint covers them yet
+	now = now.Add(500 * 24 * time.Hour)
+	issue(5) // records 16..20, day 500
+	l.Checkpoint(ctx, jwtledger.Meta{})
+
+	if _, err := jwtledger.ParseRetention("0d"); err == nil {
+		t.Fatal("0d accepted")
+	}
+	retain, _ := jwtledger.ParseRetention("400d")
+	res, err := l.Prune(ctx, retain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only up to the checkpoint made before the cut (10), although 11..15 are old too.
+	if len(res) != 1 || res[0].UpTo != 10 || res[0].Pruned != 10 {
+		t.Fatalf("prune: %+v", res)
+	}
+	rep, err := l.VerifyAudit(ctx, jwtledger.VerifyAuditOptions{})
+	if err != nil || !rep.OK || rep.Chains[0].Pruned != 10 || rep.Records != 20 {
+		t.Fatalf("verify after pruning: %+v %v", rep, err)
+	}
+	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})
+	if len(recs) != 10 || recs[0].Seq != 11 {
+		t.Fatalf("query after pruning: %d records from seq %d", len(recs), recs[0].Seq)
+	}
+	if _, err := l.Prove(ctx, "", 3); err == nil {
+		t.Fatal("proof of a pruned record")
+	}
+	var buf bytes.Buffer
+	if err := l.Export(ctx, &buf, jwtledger.ExportJSONL, time.Time{}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := jwtledger.VerifyExport(&buf, l.AuditVerifierKey(), jwtledger.VerifyAuditOptions{}); err != nil || !rep.OK || rep.Chains[0].Pruned != 10 {
+		t.Fatalf("export of a pruned ledger: %+v %v", rep, err)
+	}
+}

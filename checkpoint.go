@@ -168,6 +168,7 @@ func (l *Ledger) runCheckpoints(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(l.cfg.CheckpointInterval)
 	defer t.Stop()
+	var lastPrune time.Time
 	for {
 		select {
 		case <-stop:
@@ -179,6 +180,12 @@ func (l *Ledger) runCheckpoints(stop <-chan struct{}, done chan<- struct{}) {
 		if l.checkpointDue(ctx, false) {
 			if _, err := l.Checkpoint(ctx, Meta{Actor: "jwtledger"}); err != nil {
 				l.log.Warn("automatic checkpoint failed", "err", err)
+			}
+		}
+		if l.cfg.Retain > 0 && time.Since(lastPrune) >= time.Hour {
+			lastPrune = time.Now()
+			if _, err := l.Prune(ctx, l.cfg.Retain); err != nil {
+				l.log.Warn("audit retention failed", "err", err)
 			}
 		}
 	}

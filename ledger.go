@@ -109,6 +109,10 @@ type Config struct {
 	CheckpointEvery    int
 	CheckpointInterval time.Duration
 	CheckpointFile     string
+	// Retain, if positive, makes a long-running ledger prune record bodies
+	// older than this once an hour (see [Ledger.Prune]); zero keeps them
+	// forever.
+	Retain time.Duration
 	// Logger receives operational logs (never tokens or secrets). nil discards.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.

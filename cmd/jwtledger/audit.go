@@ -37,6 +37,11 @@ Subcommands:
   verify-proof --key VKEY|--key-file F [BUNDLE|-]
         Check a proof bundle with only the verifier key, without the
         database. Exit 0 proved, 1 not proved.
+  prune --retain D
+        Remove the bodies of records older than D (400d, 720h), only up to
+        the newest checkpoint made before that, in small transactions. Leaf
+        and tree hashes stay: verify still checks them and reports the range
+        as pruned.
   checkpoint
         Sign a checkpoint of this node's chain now and print the note.
   key
@@ -82,6 +87,8 @@ func runAudit(ctx context.Context, c *cli, cmd *command, args []string) error {
 		return runAuditVerifyProof(ctx, c, cmd, args)
 	case "export":
 		return runAuditExport(ctx, c, cmd, args)
+	case "prune":
+		return runAuditPrune(ctx, c, cmd, args)
 	}
 	if sub != "tail" && sub != "query" {
 		return withHint(usageErr("audit: unknown subcommand %q", sub), "run 'jwtledger audit --help'")

@@ -94,6 +94,9 @@ func printAuditReport(c *cli, rep *jwtledger.AuditReport, output string) error {
 	} else {
 		for _, ch := range rep.Chains {
 			fmt.Fprintf(c.stdout, "chain %s: %d records, %d checkpoints, root %s\n", ch.Chain, ch.Records, ch.Checkpoints, ch.Root)
+			if ch.Pruned > 0 {
+				fmt.Fprintf(c.stdout, "chain %s: pruned: %d records (bodies removed by retention; leaf hashes verified)\n", ch.Chain, ch.Pruned)
+			}
 		}
 		for _, d := range rep.Damage {
 			fmt.Fprintf(c.stdout, "%s at seq %d of chain %s: %s\n", d.Kind, d.Seq, d.Chain, d.Detail)
@@ -263,4 +266,40 @@ func runAuditExport(ctx context.Context, c *cli, cmd *command, args []string) er
 		w = f
 	}
 	return l.Export(ctx, w, jwtledger.ExportFormat(*format), lo, hi)
+}
+
+func runAuditPrune(ctx context.Context, c *cli, cmd *command, args []string) error {
+	fs := c.newFlagSet(cmd)
+	lf := addLedgerFlags(fs)
+	retain := fs.String("retain", "", "")
+	pos, err := c.parse(cmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("audit prune: unexpected argument %q", pos[0])
+	}
+	if *retain == "" {
+		return usageErr("audit prune: --retain is required (for example 400d)")
+	}
+	d, err := jwtledger.ParseRetention(*retain)
+	if err != nil {
+		return usageErr("audit prune: %v", err)
+	}
+	l, err := c.open(ctx, lf)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	res, err := l.Prune(ctx, d)
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 {
+		fmt.Fprintln(c.stdout, "nothing to prune: no checkpoint is older than the retention")
+	}
+	for _, r := range res {
+		fmt.Fprintf(c.stdout, "chain %s: pruned %d record bodies (up to the checkpoint of %d records)\n", r.Chain, r.Pruned, r.UpTo)
+	}
+	return nil
 }

@@ -280,10 +280,8 @@ func (db *DB) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error
 	if f.After > 0 {
 		add("id > ?", f.After)
 	}
-	q := "SELECT id, body FROM audit"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
+	where = append(where, "length(body) > 0") // pruned records have no body to show
+	q := "SELECT id, body FROM audit WHERE " + strings.Join(where, " AND ")
 	if f.Newest {
 		q += " ORDER BY id DESC"
 	} else {

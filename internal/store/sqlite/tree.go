@@ -258,6 +258,9 @@ func (db *DB) ScanChainTimes(ctx context.Context, chain string, fn func(seq, tim
 		if err := rows.Scan(&seq, &t, &body, &leaf); err != nil {
 			return fmt.Errorf("sqlite: scan chain: %w", err)
 		}
+		if len(body) == 0 {
+			body = nil // pruned
+		}
 		if err := fn(seq, t, body, leaf); err != nil {
 			return err
 		}
@@ -271,10 +274,40 @@ func (db *DB) RecordBody(ctx context.Context, chain string, seq int64) ([]byte, 
 	var body []byte
 	err := db.r.QueryRowContext(ctx, "SELECT body FROM audit WHERE chain = ? AND seq = ?", chain, seq).Scan(&body)
 	switch {
-	case errors.Is(err, sql.ErrNoRows) || (err == nil && body == nil):
+	case errors.Is(err, sql.ErrNoRows) || (err == nil && len(body) == 0):
 		return nil, ErrNotFound
 	case err != nil:
 		return nil, fmt.Errorf("sqlite: read record: %w", err)
 	}
 	return body, nil
+}
+
+// PruneBatch is how many record bodies one pruning transaction removes, so
+// that retention never holds the write lock for long.
+const PruneBatch = 1000
+
+// Prune removes the bodies of chain's records with seq <= upTo and time
+// before cut, in transactions of PruneBatch rows, keeping their leaf and
+// tree hashes. A pruned body is stored as an empty blob (a canonical record
+// is never empty). It returns how many bodies it removed.
+func (db *DB) Prune(ctx context.Context, chain string, upTo int64, cut time.Time) (int64, error) {
+	var total int64
+	for lo := int64(1); lo <= upTo; lo += PruneBatch {
+		hi := min(lo+PruneBatch-1, upTo)
+		var n int64
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, "UPDATE audit SET body = X'' WHERE chain = ? AND seq BETWEEN ? AND ? AND time < ? AND length(body) > 0",
+				chain, lo, hi, cut.UnixNano())
+			if err != nil {
+				return fmt.Errorf("sqlite: prune: %w", err)
+			}
+			n, _ = res.RowsAffected()
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
 }
