@@ -228,6 +228,7 @@ type ledgerFlags struct {
 	issuer     string
 	auditJSONL string
 	textLog    string
+	cpFile     string
 }
 
 func addLedgerFlags(fs *flag.FlagSet) *ledgerFlags {
@@ -237,12 +238,13 @@ func addLedgerFlags(fs *flag.FlagSet) *ledgerFlags {
 	fs.StringVar(&f.issuer, "issuer", "", "iss of issued tokens (default \"jwtledger\")")
 	fs.StringVar(&f.auditJSONL, "audit-jsonl", "", "also write audit records as JSON lines to FILE, or - for stdout")
 	fs.StringVar(&f.textLog, "text-log", "", "text audit log path (default DATA_DIR/jwt_logs.log; \"off\" disables)")
+	fs.StringVar(&f.cpFile, "checkpoint-file", "", "file that receives every signed checkpoint (default DATA_DIR/checkpoints.log)")
 	return f
 }
 
 // open opens the ledger for a command; the caller closes it.
 func (c *cli) open(ctx context.Context, f *ledgerFlags) (*jwtledger.Ledger, error) {
-	cfg := jwtledger.Config{DataDir: f.dataDir, Store: f.store, Issuer: f.issuer, TextLog: f.textLog}
+	cfg := jwtledger.Config{DataDir: f.dataDir, Store: f.store, Issuer: f.issuer, TextLog: f.textLog, CheckpointFile: f.cpFile}
 	var jsonl *os.File
 	switch f.auditJSONL {
 	case "":
