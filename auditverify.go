@@ -3,6 +3,7 @@ package jwtledger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -269,6 +270,8 @@ func (c *chainCheck) checkTargets(n int64) {
 	}
 }
 
+var errNoLeaf = errors.New("no leaf hash for a missing record")
+
 // record checks the row of record seq; body is nil for a pruned record.
 func (c *chainCheck) record(seq int64, body, leaf []byte) error {
 	if seq < c.expected {
@@ -282,13 +285,18 @@ func (c *chainCheck) record(seq int64, body, leaf []byte) error {
 		}
 		c.rep.add(DamageMissing, c.chain, c.expected, what)
 		for ; c.expected < seq; c.expected++ {
-			if c.missingLeaf == nil {
-				c.broken = true
-				continue
+			var h tlog.Hash
+			err := errNoLeaf
+			if c.missingLeaf != nil && !c.broken {
+				h, err = c.missingLeaf(c.expected)
 			}
-			h, err := c.missingLeaf(c.expected)
 			if err != nil {
-				return err
+				// No leaf hash to stand in: the tree cannot be recomputed
+				// past the gap, so skip it in one step (a hostile seq can
+				// be close to 2^63).
+				c.broken = true
+				c.expected = seq
+				break
 			}
 			c.front.push(h)
 			c.checkTargets(c.expected)

@@ -352,3 +352,15 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("export of a pruned ledger: %+v %v", rep, err)
 	}
 }
+
+// TestVerifyExportHugeGap makes sure a hostile sequence number near 2^63
+// is reported at once, not walked.
+func TestVerifyExportHugeGap(t *testing.T) {
+	const vkey = "other+edee64c2+AX1opL2KiMz1Y8+GQin4RghugKiGb0XuR5W1V4AkRyU2"
+	data := `{"type":"header","format":"jwtledger-audit-export","version":1,"verifier_key":"` + vkey + `"}` + "\n" +
+		`{"type":"record","chain":"a","seq":9223372036854775000,"leaf_hash":"AAAA"}` + "\n"
+	rep, err := jwtledger.VerifyExport(strings.NewReader(data), vkey, jwtledger.VerifyAuditOptions{})
+	if err != nil || len(rep.Damage) == 0 || rep.Damage[0].Kind != jwtledger.DamageMissing || rep.Damage[0].Seq != 1 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+}
