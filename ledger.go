@@ -137,6 +137,8 @@ type Ledger struct {
 	cpKick         chan struct{}
 	cpStop, cpDone chan struct{}
 
+	clients clientCache
+
 	mu         sync.RWMutex
 	keyByKID   map[string]*keys.Key // active and verify-only keys
 	active     *keys.Key
@@ -278,6 +280,21 @@ func (l *Ledger) Close() error {
 
 // Ping checks that the store answers.
 func (l *Ledger) Ping(ctx context.Context) error { return l.db.Ping(ctx) }
+
+// Ready reports whether the ledger can serve: the store answers and the
+// newest audit batch was made durable.
+func (l *Ledger) Ready(ctx context.Context) error {
+	if err := l.db.Ping(ctx); err != nil {
+		return err
+	}
+	if err := l.w.Healthy(); err != nil {
+		return fmt.Errorf("%w: last append failed: %v", ErrAudit, err)
+	}
+	return nil
+}
+
+// TTL is the default lifetime of issued tokens.
+func (l *Ledger) TTL() time.Duration { return l.cfg.TTL }
 
 // Issuer is the iss the ledger puts in its tokens.
 func (l *Ledger) Issuer() string { return l.cfg.Issuer }

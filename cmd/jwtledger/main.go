@@ -47,7 +47,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{issueCmd, verifyCmd, decodeCmd, revokeCmd, keysCmd, auditCmd, versionCmd}
+	return []*command{issueCmd, verifyCmd, decodeCmd, revokeCmd, keysCmd, auditCmd, clientsCmd, serveCmd, versionCmd}
 }
 
 // exitError carries an exit code and an optional hint to main.
@@ -244,6 +244,11 @@ func addLedgerFlags(fs *flag.FlagSet) *ledgerFlags {
 
 // open opens the ledger for a command; the caller closes it.
 func (c *cli) open(ctx context.Context, f *ledgerFlags) (*jwtledger.Ledger, error) {
+	return c.openWith(ctx, f, nil)
+}
+
+// openWith is open with a last say on the configuration.
+func (c *cli) openWith(ctx context.Context, f *ledgerFlags, mod func(*jwtledger.Config)) (*jwtledger.Ledger, error) {
 	cfg := jwtledger.Config{DataDir: f.dataDir, Store: f.store, Issuer: f.issuer, TextLog: f.textLog, CheckpointFile: f.cpFile}
 	var jsonl *os.File
 	switch f.auditJSONL {
@@ -257,6 +262,9 @@ func (c *cli) open(ctx context.Context, f *ledgerFlags) (*jwtledger.Ledger, erro
 			return nil, usageErr("open --audit-jsonl: %v", err)
 		}
 		cfg.JSONLog = jsonl
+	}
+	if mod != nil {
+		mod(&cfg)
 	}
 	l, err := jwtledger.Open(ctx, cfg)
 	if err != nil {

@@ -59,7 +59,8 @@ type Writer struct {
 	// with the size of every batch made durable.
 	AfterFlush func(n int)
 
-	stats Stats
+	stats   Stats
+	lastErr error // of the newest flush
 }
 
 // Stats counts what the writer did, for metrics.
@@ -219,6 +220,7 @@ func (w *Writer) flush(b *batch) {
 	if err != nil {
 		w.stats.Failures++
 	}
+	w.lastErr = err
 	w.mu.Unlock()
 	if err != nil {
 		w.log.Error("audit append failed", "records", len(b.recs), "err", err)
@@ -257,6 +259,14 @@ func (w *Writer) EmitCheckpoint(r *Record) {
 			}
 		}
 	}
+}
+
+// Healthy returns the error of the newest batch, or nil when it was made
+// durable (or none was tried yet).
+func (w *Writer) Healthy() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastErr
 }
 
 // Stats returns a snapshot of the writer's counters.

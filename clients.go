@@ -1,0 +1,251 @@
+package jwtledger
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/store/sqlite"
+)
+
+// Scopes a client can hold.
+const (
+	ScopeIssue  = "tokens:issue"
+	ScopeVerify = "tokens:verify"
+	ScopeRevoke = "tokens:revoke"
+	ScopeAudit  = "audit:read"
+	ScopeAdmin  = "admin"
+)
+
+// AllScopes lists every scope.
+var AllScopes = []string{ScopeIssue, ScopeVerify, ScopeRevoke, ScopeAudit, ScopeAdmin}
+
+// ClientPolicy limits what a client may ask for. Zero values allow anything.
+type ClientPolicy struct {
+	Audiences   []string `json:"audiences,omitempty"`    // allowed aud values
+	MaxTTL      Duration `json:"max_ttl,omitempty"`      // longest token lifetime
+	Claims      []string `json:"claims,omitempty"`       // allowed custom claims; empty: any
+	TokenScopes []string `json:"token_scopes,omitempty"` // scopes it may request at /oauth2/token; empty: none
+}
+
+// Duration is a time.Duration that reads and writes JSON as "15m".
+type Duration time.Duration
+
+// MarshalJSON writes d as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a Go duration string or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return errors.New(`want a duration such as "15m" or a number of seconds`)
+	}
+	*d = Duration(time.Duration(secs * float64(time.Second)))
+	return nil
+}
+
+// Client is an API client, without its secret.
+type Client struct {
+	ID      string       `json:"client_id"`
+	Name    string       `json:"name"`
+	Scopes  []string     `json:"scopes"`
+	Policy  ClientPolicy `json:"policy"`
+	Created time.Time    `json:"created"`
+
+	secretHash [32]byte
+}
+
+// Has reports whether c holds scope (admin holds every scope).
+func (c *Client) Has(scope string) bool {
+	return slices.Contains(c.Scopes, scope) || slices.Contains(c.Scopes, ScopeAdmin)
+}
+
+// NewClient is a client to create.
+type NewClient struct {
+	Name   string
+	Scopes []string
+	Policy ClientPolicy
+}
+
+// ClientCredentials are a new client id and its secret. The secret is shown
+// once and stored only as a hash.
+type ClientCredentials struct {
+	ID     string `json:"client_id"`
+	Secret string `json:"client_secret"`
+}
+
+// ErrUnauthenticated means the credentials do not name a client.
+var ErrUnauthenticated = errors.New("invalid client credentials")
+
+func hashSecret(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+
+func newSecret() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return "jls_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// CreateClient registers a client and returns its credentials.
+func (l *Ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*ClientCredentials, *Client, error) {
+	if strings.TrimSpace(nc.Name) == "" {
+		return nil, nil, fmt.Errorf("%w: a client needs a name", ErrInvalidRequest)
+	}
+	if len(nc.Scopes) == 0 {
+		return nil, nil, fmt.Errorf("%w: a client needs at least one scope (%s)", ErrInvalidRequest, strings.Join(AllScopes, ", "))
+	}
+	for _, s := range nc.Scopes {
+		if !slices.Contains(AllScopes, s) {
+			return nil, nil, fmt.Errorf("%w: unknown scope %q (want %s)", ErrInvalidRequest, s, strings.Join(AllScopes, ", "))
+		}
+	}
+	if nc.Policy.MaxTTL < 0 {
+		return nil, nil, fmt.Errorf("%w: negative max TTL", ErrInvalidRequest)
+	}
+	var id [9]byte
+	rand.Read(id[:])
+	creds := &ClientCredentials{ID: "cl_" + base64.RawURLEncoding.EncodeToString(id[:]), Secret: newSecret()}
+	h := hashSecret(creds.Secret)
+	pol, _ := json.Marshal(nc.Policy)
+	now := l.cfg.Now().UTC()
+	c := &Client{ID: creds.ID, Name: nc.Name, Scopes: slices.Clone(nc.Scopes), Policy: nc.Policy, Created: now, secretHash: h}
+	rec := l.record(audit.ClientCreate, audit.OK, m)
+	rec.Sub, rec.Reason = creds.ID, "scopes "+strings.Join(nc.Scopes, " ")
+	row := sqlite.ClientRow{ID: c.ID, Name: c.Name, SecretHash: h[:], Scopes: strings.Join(c.Scopes, " "), Policy: pol, Created: now}
+	if err := l.db.AddClient(ctx, row, l.cfg.NodeID, []*audit.Record{rec}); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrAudit, err)
+	}
+	l.w.Emit([]*audit.Record{rec})
+	l.clients.invalidate()
+	return creds, c, nil
+}
+
+// Clients lists the clients.
+func (l *Ledger) Clients(ctx context.Context) ([]*Client, error) {
+	rows, err := l.db.Clients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Client, 0, len(rows))
+	for _, r := range rows {
+		c := &Client{ID: r.ID, Name: r.Name, Scopes: strings.Fields(r.Scopes), Created: r.Created}
+		copy(c.secretHash[:], r.SecretHash)
+		if err := json.Unmarshal(r.Policy, &c.Policy); err != nil {
+			return nil, fmt.Errorf("client %s: policy: %w", r.ID, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// DeleteClient removes a client; its secret stops working at once.
+func (l *Ledger) DeleteClient(ctx context.Context, id string, m Meta) error {
+	rec := l.record(audit.ClientDelete, audit.OK, m)
+	rec.Sub = id
+	if err := l.db.DeleteClient(ctx, id, l.cfg.NodeID, []*audit.Record{rec}); err != nil {
+		if errors.Is(err, sqlite.ErrNotFound) {
+			return fmt.Errorf("%w: no client %q", ErrInvalidRequest, id)
+		}
+		return err
+	}
+	l.w.Emit([]*audit.Record{rec})
+	l.clients.invalidate()
+	return nil
+}
+
+// RotateClientSecret gives a client a new secret (returned once); the old
+// one stops working at once.
+func (l *Ledger) RotateClientSecret(ctx context.Context, id string, m Meta) (*ClientCredentials, error) {
+	creds := &ClientCredentials{ID: id, Secret: newSecret()}
+	h := hashSecret(creds.Secret)
+	rec := l.record(audit.ClientCreate, audit.OK, m)
+	rec.Sub, rec.Reason = id, "secret rotated"
+	if err := l.db.SetClientSecret(ctx, id, h[:], l.cfg.NodeID, []*audit.Record{rec}); err != nil {
+		if errors.Is(err, sqlite.ErrNotFound) {
+			return nil, fmt.Errorf("%w: no client %q", ErrInvalidRequest, id)
+		}
+		return nil, err
+	}
+	l.w.Emit([]*audit.Record{rec})
+	l.clients.invalidate()
+	return creds, nil
+}
+
+// Authenticate finds the client a secret belongs to. id, when given (HTTP
+// Basic), must match. Comparison is in constant time.
+func (l *Ledger) Authenticate(ctx context.Context, id, secret string) (*Client, error) {
+	if secret == "" {
+		return nil, ErrUnauthenticated
+	}
+	h := hashSecret(secret)
+	c, err := l.clients.lookup(ctx, l, h)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil || subtle.ConstantTimeCompare(c.secretHash[:], h[:]) != 1 || (id != "" && subtle.ConstantTimeCompare([]byte(id), []byte(c.ID)) != 1) {
+		return nil, ErrUnauthenticated
+	}
+	return c, nil
+}
+
+// RecordDenied records a refused request (auth.denied) with the client id
+// when known, never the presented secret.
+func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error {
+	l.w.Expect()
+	rec := l.record(audit.AuthDenied, audit.Denied, m)
+	rec.Reason = reason
+	return l.w.Append(ctx, rec)
+}
+
+// clientCache maps secret hashes to clients, reloaded from the store when
+// a hash is unknown (at most once a second) or after a change.
+type clientCache struct {
+	mu     sync.RWMutex
+	byHash map[[32]byte]*Client
+	loaded time.Time
+}
+
+func (cc *clientCache) invalidate() {
+	cc.mu.Lock()
+	cc.byHash = nil
+	cc.mu.Unlock()
+}
+
+func (cc *clientCache) lookup(ctx context.Context, l *Ledger, h [32]byte) (*Client, error) {
+	cc.mu.RLock()
+	c, fresh := cc.byHash[h], cc.byHash != nil && time.Since(cc.loaded) < time.Second
+	cc.mu.RUnlock()
+	if c != nil || fresh {
+		return c, nil
+	}
+	all, err := l.Clients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[[32]byte]*Client, len(all))
+	for _, c := range all {
+		m[c.secretHash] = c
+	}
+	cc.mu.Lock()
+	cc.byHash, cc.loaded = m, time.Now()
+	cc.mu.Unlock()
+	return m[h], nil
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/server"
+)
+
+var serveCmd = &command{
+	name:    "serve",
+	summary: "run the HTTP service",
+	usage: `Usage: jwtledger serve [flags]
+
+Runs the HTTP service on the ledger: token, OAuth2 (client_credentials,
+introspection, revocation) and JOSE endpoints, the audit and admin API, and
+health checks. Works with no configuration: SQLite in the data directory.
+On the first start with no clients it creates an "admin" client and prints
+its id and secret once.
+
+Flags:
+  --addr HOST:PORT         listen address (default 127.0.0.1:8080)
+  --tls-cert F --tls-key F serve HTTPS
+  --log-format text|json   operational log format on stderr (default text)
+  --log-level LEVEL        debug, info, warn or error (default info)
+  --retain D               prune audit record bodies older than D (400d)
+  --data-dir, --store, --issuer, --audit-jsonl, --text-log, --checkpoint-file
+
+SIGINT or SIGTERM stops accepting connections, finishes the requests in
+flight, flushes the audit trail and exits 0.
+
+Example:
+  jwtledger serve --addr 127.0.0.1:8080
+  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials http://127.0.0.1:8080/oauth2/token
+`,
+	run: runServe,
+}
+
+func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
+	fs := c.newFlagSet(cmd)
+	lf := addLedgerFlags(fs)
+	addr := fs.String("addr", "127.0.0.1:8080", "")
+	tlsCert := fs.String("tls-cert", "", "")
+	tlsKey := fs.String("tls-key", "", "")
+	logFormat := fs.String("log-format", "text", "")
+	logLevel := fs.String("log-level", "info", "")
+	retain := fs.String("retain", "", "")
+	pos, err := c.parse(cmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("serve: unexpected argument %q", pos[0])
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return usageErr("serve: --tls-cert and --tls-key go together")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usageErr("serve: --log-level: %v", err)
+	}
+	var h slog.Handler
+	switch *logFormat {
+	case "text":
+		h = slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		h = slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return usageErr("serve: --log-format must be text or json")
+	}
+	log := slog.New(h)
+	var retainFor time.Duration
+	if *retain != "" {
+		if retainFor, err = jwtledger.ParseRetention(*retain); err != nil {
+			return usageErr("serve: --retain: %v", err)
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return withHint(usageErr("serve: %v", err), "choose another --addr (JWTLEDGER_ADDR)")
+	}
+	l, err := c.openWith(ctx, lf, func(cfg *jwtledger.Config) { cfg.Logger = log; cfg.Retain = retainFor })
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer l.Close()
+	if err := ensureAdmin(ctx, c, l); err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler:           server.New(server.Config{Ledger: l, Logger: log}).Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
+	}
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(c.stdout, "jwtledger: listening on %s://%s (data dir %s)\n", scheme, ln.Addr(), l.DataDir())
+	errc := make(chan error, 1)
+	go func() {
+		if *tlsCert != "" {
+			errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	// A fresh context: the signal one is already cancelled.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	if err := l.Close(); err != nil {
+		return fmt.Errorf("close ledger: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// ensureAdmin creates the admin client on the first start of an empty store
+// and prints its credentials once.
+func ensureAdmin(ctx context.Context, c *cli, l *jwtledger.Ledger) error {
+	cs, err := l.Clients(ctx)
+	if err != nil || len(cs) > 0 {
+		return err
+	}
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{jwtledger.ScopeAdmin}}, jwtledger.Meta{Actor: "jwtledger"})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "jwtledger: created the admin client; store its secret now, it is not shown again:\n  client_id:     %s\n  client_secret: %s\n", creds.ID, creds.Secret)
+	return nil
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jwtledger/jwtledger"
+)
+
+// oauthError answers in the RFC 6749 section 5.2 form.
+func oauthError(code int, err, desc string) error {
+	return &httpError{code: code, err: err, desc: desc}
+}
+
+// oauthToken is the client_credentials grant (RFC 6749 4.4) issuing JWT
+// access tokens per RFC 9068.
+func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := r.ParseForm(); err != nil {
+		return oauthError(http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+	}
+	f := r.PostForm
+	switch gt := f.Get("grant_type"); gt {
+	case "client_credentials":
+	case "":
+		return oauthError(http.StatusBadRequest, "invalid_request", "grant_type is required")
+	default:
+		return oauthError(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
+	}
+	p := c.client.Policy
+	scopes := strings.Fields(f.Get("scope"))
+	for _, sc := range scopes {
+		if !slices.Contains(p.TokenScopes, sc) {
+			if err := s.deny(r, c, "policy: token scope "+sc+" not allowed", "invalid_scope", ""); err != nil {
+				var he *httpError
+				if asHTTP(err, &he) && he.code == http.StatusForbidden {
+					return oauthError(http.StatusBadRequest, "invalid_scope", "scope "+sc+" is not allowed for this client")
+				}
+				return err
+			}
+		}
+	}
+	aud := append(f["audience"], f["resource"]...)
+	for _, a := range aud {
+		if len(p.Audiences) > 0 && !slices.Contains(p.Audiences, a) {
+			if err := s.deny(r, c, "policy: audience "+a+" not allowed", "invalid_target", ""); err != nil {
+				var he *httpError
+				if asHTTP(err, &he) && he.code == http.StatusForbidden {
+					return oauthError(http.StatusBadRequest, "invalid_target", "audience "+a+" is not allowed for this client")
+				}
+				return err
+			}
+		}
+	}
+	ttl := s.l.TTL()
+	if p.MaxTTL > 0 && time.Duration(p.MaxTTL) < ttl {
+		ttl = time.Duration(p.MaxTTL)
+	}
+	claims := map[string]any{"client_id": c.client.ID}
+	if len(scopes) > 0 {
+		claims["scope"] = strings.Join(scopes, " ")
+	}
+	iss, err := s.l.Issue(r.Context(), jwtledger.IssueRequest{Subject: c.client.ID, Audience: aud, TTL: ttl, Claims: claims, Type: "at+jwt", Meta: c.meta(r)})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	resp := map[string]any{"access_token": iss.Token, "token_type": "Bearer", "expires_in": int64(ttl.Seconds())}
+	if len(scopes) > 0 {
+		resp["scope"] = strings.Join(scopes, " ")
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func asHTTP(err error, he **httpError) bool {
+	e, ok := err.(*httpError)
+	*he = e
+	return ok
+}
+
+// introspect is RFC 7662: active tokens get their claims, anything else
+// just {"active":false}.
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := r.ParseForm(); err != nil {
+		return oauthError(http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+	}
+	raw := r.PostForm.Get("token")
+	if raw == "" {
+		return oauthError(http.StatusBadRequest, "invalid_request", "token is required")
+	}
+	tok, err := s.l.Verify(r.Context(), raw, jwtledger.WithMeta(c.meta(r)), jwtledger.WithLeeway(0))
+	if err != nil && jwtledger.OutcomeOf(err) == "" {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if err != nil {
+		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		return nil
+	}
+	out := map[string]any{}
+	if err := json.Unmarshal(tok.Claims.Raw, &out); err != nil {
+		return err
+	}
+	out["active"] = true
+	out["token_type"] = "Bearer"
+	if _, ok := out["username"]; !ok && tok.Claims.Subject != "" {
+		out["username"] = tok.Claims.Subject
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// oauthRevoke is RFC 7009: the answer is 200 whether or not the token was
+// valid; a client may revoke its own tokens, or any with tokens:revoke.
+func (s *Server) oauthRevoke(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := r.ParseForm(); err != nil {
+		return oauthError(http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+	}
+	raw := r.PostForm.Get("token")
+	if raw == "" {
+		return oauthError(http.StatusBadRequest, "invalid_request", "token is required")
+	}
+	tok, err := s.genuine(r, c, raw)
+	if err != nil {
+		var he *httpError
+		if asHTTP(err, &he) && he.code == http.StatusBadRequest {
+			w.WriteHeader(http.StatusOK) // RFC 7009 2.2: invalid tokens are not an error
+			return nil
+		}
+		return err
+	}
+	var owner string
+	json.Unmarshal(tok.Claims.Raw, &struct {
+		ClientID *string `json:"client_id"`
+	}{&owner})
+	if owner != c.client.ID && !c.client.Has(jwtledger.ScopeRevoke) {
+		return s.deny(r, c, "revoke: token of another client", "unauthorized_client", "this client may only revoke its own tokens")
+	}
+	if _, err := s.l.Revoke(r.Context(), tok.Claims.Issuer, tok.Claims.ID, tok.Claims.Expiry, c.meta(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// baseURL is the server's own URL as the client reached it.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// metadata is RFC 8414 authorization server metadata.
+func (s *Server) metadata(w http.ResponseWriter, r *http.Request, _ *call) error {
+	base := baseURL(r)
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                s.l.Issuer(),
+		"token_endpoint":                        base + "/oauth2/token",
+		"jwks_uri":                              base + "/.well-known/jwks.json",
+		"introspection_endpoint":                base + "/oauth2/introspect",
+		"revocation_endpoint":                   base + "/oauth2/revoke",
+		"grant_types_supported":                 []string{"client_credentials"},
+		"response_types_supported":              []string{"token"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
+		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic"},
+	})
+	return nil
+}

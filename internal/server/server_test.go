@@ -1,0 +1,385 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/server"
+)
+
+type env struct {
+	t     *testing.T
+	l     *jwtledger.Ledger
+	srv   *httptest.Server
+	creds map[string]*jwtledger.ClientCredentials // by name
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	e := &env{t: t, l: l, creds: map[string]*jwtledger.ClientCredentials{}}
+	for _, c := range []struct {
+		name   string
+		scopes []string
+		policy jwtledger.ClientPolicy
+	}{
+		{"admin", []string{jwtledger.ScopeAdmin}, jwtledger.ClientPolicy{}},
+		{"issuer", []string{jwtledger.ScopeIssue}, jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: jwtledger.Duration(15 * time.Minute), Claims: []string{"role"}, TokenScopes: []string{"orders:read"}}},
+		{"verifier", []string{jwtledger.ScopeVerify}, jwtledger.ClientPolicy{}},
+		{"revoker", []string{jwtledger.ScopeRevoke}, jwtledger.ClientPolicy{}},
+		{"auditor", []string{jwtledger.ScopeAudit}, jwtledger.ClientPolicy{}},
+	} {
+		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: c.name, Scopes: c.scopes, Policy: c.policy}, jwtledger.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.creds[c.name] = creds
+	}
+	e.srv = httptest.NewServer(server.New(server.Config{Ledger: l}).Handler())
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// do sends a request as client (empty: no credentials) and returns the
+// status and body.
+func (e *env) do(method, path, client, contentType string, body io.Reader) (int, []byte, http.Header) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c := e.creds[client]; c != nil {
+		req.SetBasicAuth(c.ID, c.Secret)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header
+}
+
+func (e *env) json(method, path, client string, v any) (int, map[string]any) {
+	e.t.Helper()
+	j, _ := json.Marshal(v)
+	code, b, _ := e.do(method, path, client, "application/json", bytes.NewReader(j))
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return code, out
+}
+
+func (e *env) form(path, client string, vals url.Values) (int, map[string]any) {
+	e.t.Helper()
+	code, b, _ := e.do("POST", path, client, "application/x-www-form-urlencoded", strings.NewReader(vals.Encode()))
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return code, out
+}
+
+func TestTokenFlow(t *testing.T) {
+	e := newEnv(t)
+	code, iss := e.json("POST", "/v1/tokens", "issuer", map[string]any{"sub": "alice", "aud": "api", "ttl": "10m", "claims": map[string]any{"role": "admin"}})
+	if code != 200 || iss["token_type"] != "Bearer" || iss["jti"] == "" || iss["kid"] == "" {
+		t.Fatalf("issue: %d %v", code, iss)
+	}
+	tok := iss["token"].(string)
+	code, v := e.json("POST", "/v1/tokens/verify", "verifier", map[string]any{"token": tok, "aud": "api"})
+	if code != 200 || v["valid"] != true || v["outcome"] != "valid" || v["claims"].(map[string]any)["role"] != "admin" {
+		t.Fatalf("verify: %d %v", code, v)
+	}
+	code, v = e.json("POST", "/v1/tokens/verify", "verifier", map[string]any{"token": tok[:len(tok)-4] + "AAAA"})
+	if code != 200 || v["valid"] != false || v["outcome"] != "invalid_signature" || v["reason"] == "" {
+		t.Fatalf("tampered: %d %v", code, v)
+	}
+	code, v = e.json("POST", "/v1/tokens/revoke", "revoker", map[string]any{"jti": iss["jti"]})
+	if code != 200 || v["revoked"] != true {
+		t.Fatalf("revoke: %d %v", code, v)
+	}
+	code, v = e.json("POST", "/v1/tokens/verify", "verifier", map[string]any{"token": tok})
+	if code != 200 || v["outcome"] != "revoked" {
+		t.Fatalf("after revoke: %d %v", code, v)
+	}
+	// Every call has its record, with the client as actor.
+	recs, _ := e.l.Audit(context.Background(), jwtledger.AuditFilter{Actor: e.creds["verifier"].ID})
+	if len(recs) != 3 {
+		t.Fatalf("verifier's records: %d, want 3", len(recs))
+	}
+}
+
+func TestPolicyAndBadRequests(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name string
+		body string
+		ct   string
+		want int
+		err  string
+	}{
+		{"audience not allowed", `{"sub":"a","aud":"billing"}`, "application/json", 403, "access_denied"},
+		{"ttl above max", `{"sub":"a","ttl":"2h"}`, "application/json", 403, "access_denied"},
+		{"claim not allowed", `{"sub":"a","claims":{"admin":true}}`, "application/json", 403, "access_denied"},
+		{"registered claim", `{"sub":"a","claims":{"role":"x","exp":1}}`, "application/json", 403, "access_denied"},
+		{"not JSON", `sub=a`, "application/x-www-form-urlencoded", 400, "invalid_request"},
+		{"wrong type", `{"sub":5}`, "application/json", 400, "invalid_request"},
+		{"unknown field", `{"subject":"a"}`, "application/json", 400, "invalid_request"},
+		{"two objects", `{"sub":"a"}{}`, "application/json", 400, "invalid_request"},
+		{"bad ttl", `{"ttl":"soon"}`, "application/json", 400, "invalid_request"},
+		{"oversized", `{"sub":"` + strings.Repeat("a", 70000) + `"}`, "application/json", 413, "invalid_request"},
+		{"multipart", `--x`, "multipart/form-data; boundary=x", 415, "invalid_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, b, _ := e.do("POST", "/v1/tokens", "issuer", tt.ct, strings.NewReader(tt.body))
+			var out map[string]string
+			if err := json.Unmarshal(b, &out); err != nil || code != tt.want || out["error"] != tt.err || out["error_description"] == "" {
+				t.Fatalf("got %d %s, want %d %s", code, b, tt.want, tt.err)
+			}
+		})
+	}
+	denied, _ := e.l.Audit(context.Background(), jwtledger.AuditFilter{Event: "auth.denied", Actor: e.creds["issuer"].ID})
+	if len(denied) != 4 {
+		t.Fatalf("%d auth.denied records for policy violations, want 4", len(denied))
+	}
+}
+
+// TestScopeMatrix calls every route as every kind of caller.
+func TestScopeMatrix(t *testing.T) {
+	e := newEnv(t)
+	callers := []string{"", "admin", "issuer", "verifier", "revoker", "auditor"}
+	routes := []struct {
+		method, path string
+		scope        string // "" public, "any" any client
+		body         string
+	}{
+		{"POST", "/v1/tokens", "issuer", `{"sub":"a"}`},
+		{"POST", "/v1/tokens/verify", "verifier", `{"token":"a.b.c"}`},
+		{"POST", "/v1/tokens/revoke", "revoker", `{"jti":"x"}`},
+		{"POST", "/oauth2/token", "any", "grant_type=client_credentials"},
+		{"POST", "/oauth2/introspect", "verifier", "token=a.b.c"},
+		{"POST", "/oauth2/revoke", "any", "token=a.b.c"},
+		{"GET", "/v1/audit", "auditor", ""},
+		{"GET", "/v1/audit/verify", "auditor", ""},
+		{"GET", "/v1/audit/checkpoint", "auditor", ""},
+		{"GET", "/v1/keys", "admin", ""},
+		{"GET", "/v1/clients", "admin", ""},
+		{"GET", "/.well-known/jwks.json", "", ""},
+		{"GET", "/.well-known/oauth-authorization-server", "", ""},
+		{"GET", "/healthz", "", ""},
+		{"GET", "/readyz", "", ""},
+	}
+	for _, rt := range routes {
+		for _, caller := range callers {
+			ct := "application/json"
+			if strings.HasPrefix(rt.path, "/oauth2/") {
+				ct = "application/x-www-form-urlencoded"
+			}
+			code, b, h := e.do(rt.method, rt.path, caller, ct, strings.NewReader(rt.body))
+			var want string
+			switch {
+			case rt.scope == "":
+				want = "2xx"
+			case caller == "":
+				want = "401"
+			case rt.scope == "any" || caller == rt.scope || caller == "admin":
+				want = "2xx"
+			default:
+				want = "403"
+			}
+			got := map[int]string{401: "401", 403: "403"}[code]
+			switch {
+			case code < 300:
+				got = "2xx"
+			case got == "":
+				got = "other"
+			}
+			if got != want {
+				t.Errorf("%s %s as %q: %d %s, want %s", rt.method, rt.path, caller, code, b, want)
+			}
+			if code == 401 && h.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s: 401 without WWW-Authenticate", rt.method, rt.path)
+			}
+		}
+	}
+	// Wrong secrets are 401 and recorded with the presented client id only.
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/audit", nil)
+	req.SetBasicAuth(e.creds["auditor"].ID, "jls_wrong-secret")
+	resp, _ := http.DefaultClient.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("wrong secret: %d", resp.StatusCode)
+	}
+	recs, _ := e.l.Audit(context.Background(), jwtledger.AuditFilter{Event: "auth.denied"})
+	for _, r := range recs {
+		if strings.Contains(r.Reason+r.Actor, "jls_") {
+			t.Fatalf("a secret reached the audit record: %+v", r)
+		}
+	}
+}
+
+// TestOAuth2 uses golang.org/x/oauth2 as a real client, checks the token
+// against the JWKS with go-jose (not jwtledger's code), then introspects
+// and revokes it per RFC 7662 / 7009.
+func TestOAuth2(t *testing.T) {
+	e := newEnv(t)
+	c := e.creds["issuer"]
+	cfg := clientcredentials.Config{ClientID: c.ID, ClientSecret: c.Secret, TokenURL: e.srv.URL + "/oauth2/token",
+		Scopes: []string{"orders:read"}, EndpointParams: url.Values{"audience": {"api"}}}
+	tok, err := cfg.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.TokenType != "Bearer" || tok.Expiry.IsZero() {
+		t.Fatalf("token response: %+v", tok)
+	}
+	// The JWKS, fetched and used by go-jose.
+	code, body, _ := e.do("GET", "/.well-known/jwks.json", "", "", nil)
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); code != 200 || err != nil {
+		t.Fatalf("jwks: %d %v", code, err)
+	}
+	jws, err := jose.ParseSigned(tok.AccessToken, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := set.Key(jws.Signatures[0].Header.KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("kid %q not in the JWKS", jws.Signatures[0].Header.KeyID)
+	}
+	payload, err := jws.Verify(keys[0])
+	if err != nil {
+		t.Fatalf("go-jose: %v", err)
+	}
+	var claims map[string]any
+	json.Unmarshal(payload, &claims)
+	if claims["client_id"] != c.ID || claims["sub"] != c.ID || claims["scope"] != "orders:read" || claims["aud"] != "api" || jws.Signatures[0].Header.ExtraHeaders["typ"] != "at+jwt" {
+		t.Fatalf("RFC 9068 claims: %v %v", claims, jws.Signatures[0].Header)
+	}
+	// Introspection.
+	code, in := e.form("/oauth2/introspect", "verifier", url.Values{"token": {tok.AccessToken}})
+	if code != 200 || in["active"] != true || in["client_id"] != c.ID || in["scope"] != "orders:read" {
+		t.Fatalf("introspect: %d %v", code, in)
+	}
+	code, in = e.form("/oauth2/introspect", "verifier", url.Values{"token": {"garbage"}})
+	if code != 200 || len(in) != 1 || in["active"] != false {
+		t.Fatalf("introspect garbage: %d %v", code, in)
+	}
+	// Another client may not revoke it; its owner may; garbage is fine.
+	if code, _ := e.form("/oauth2/revoke", "verifier", url.Values{"token": {tok.AccessToken}}); code != 403 {
+		t.Fatalf("revoke by another client: %d", code)
+	}
+	if code, _ := e.form("/oauth2/revoke", "issuer", url.Values{"token": {"garbage"}}); code != 200 {
+		t.Fatalf("revoke garbage: %d", code)
+	}
+	if code, _ := e.form("/oauth2/revoke", "issuer", url.Values{"token": {tok.AccessToken}}); code != 200 {
+		t.Fatalf("revoke own: %d", code)
+	}
+	if code, in = e.form("/oauth2/introspect", "verifier", url.Values{"token": {tok.AccessToken}}); in["active"] != false {
+		t.Fatalf("introspect revoked: %d %v", code, in)
+	}
+	// Errors in RFC 6749 form.
+	for _, tt := range []struct {
+		vals url.Values
+		want string
+	}{
+		{url.Values{"grant_type": {"password"}}, "unsupported_grant_type"},
+		{url.Values{}, "invalid_request"},
+		{url.Values{"grant_type": {"client_credentials"}, "scope": {"admin:all"}}, "invalid_scope"},
+		{url.Values{"grant_type": {"client_credentials"}, "audience": {"billing"}}, "invalid_target"},
+	} {
+		if code, out := e.form("/oauth2/token", "issuer", tt.vals); code != 400 || out["error"] != tt.want {
+			t.Errorf("%v: %d %v, want 400 %s", tt.vals, code, out, tt.want)
+		}
+	}
+	code, out := e.form("/oauth2/token", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {"nope"}})
+	if code != 401 || out["error"] != "invalid_client" {
+		t.Fatalf("bad client secret: %d %v", code, out)
+	}
+	// client_secret_post works too.
+	code, out = e.form("/oauth2/token", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {c.Secret}})
+	if code != 200 || out["access_token"] == nil {
+		t.Fatalf("client_secret_post: %d %v", code, out)
+	}
+}
+
+func TestJWKSCachingAndMetadata(t *testing.T) {
+	e := newEnv(t)
+	code, _, h := e.do("GET", "/.well-known/jwks.json", "", "", nil)
+	etag := h.Get("ETag")
+	if code != 200 || etag == "" || !strings.Contains(h.Get("Cache-Control"), "max-age") {
+		t.Fatalf("jwks headers: %d %v", code, h)
+	}
+	req, _ := http.NewRequest("GET", e.srv.URL+"/.well-known/jwks.json", nil)
+	req.Header.Set("If-None-Match", etag)
+	resp, _ := http.DefaultClient.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 304 {
+		t.Fatalf("conditional jwks: %d", resp.StatusCode)
+	}
+	code, md := e.json("GET", "/.well-known/oauth-authorization-server", "", nil)
+	if code != 200 || md["token_endpoint"] != e.srv.URL+"/oauth2/token" || md["issuer"] != "jwtledger" {
+		t.Fatalf("metadata: %d %v", code, md)
+	}
+}
+
+func TestAdminAPI(t *testing.T) {
+	e := newEnv(t)
+	code, created := e.json("POST", "/v1/clients", "admin", map[string]any{"name": "svc", "scopes": []string{"tokens:verify"}, "max_ttl": "5m"})
+	if code != 201 || created["client_secret"] == nil {
+		t.Fatalf("create client: %d %v", code, created)
+	}
+	id := created["client_id"].(string)
+	code, rot := e.json("POST", "/v1/clients/"+id+"/rotate-secret", "admin", nil)
+	if code != 200 || rot["client_secret"] == created["client_secret"] {
+		t.Fatalf("rotate: %d %v", code, rot)
+	}
+	if code, _, _ := e.do("DELETE", "/v1/clients/"+id, "admin", "", nil); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, _, _ := e.do("DELETE", "/v1/clients/"+id, "admin", "", nil); code != 400 {
+		t.Fatalf("delete again: %d", code)
+	}
+	code, k := e.json("POST", "/v1/keys", "admin", map[string]any{"alg": "EdDSA"})
+	if code != 200 || k["alg"] != "EdDSA" {
+		t.Fatalf("rotate key: %d %v", code, k)
+	}
+	code, cp := e.json("GET", "/v1/audit/checkpoint", "auditor", nil)
+	if code != 200 || cp["verifier_key"] == nil {
+		t.Fatalf("checkpoint: %d %v", code, cp)
+	}
+	code, rep := e.json("GET", "/v1/audit/verify", "auditor", nil)
+	if code != 200 || rep["ok"] != true {
+		t.Fatalf("audit verify: %d %v", code, rep)
+	}
+	code, page := e.json("GET", "/v1/audit?limit=2", "auditor", nil)
+	if code != 200 || len(page["records"].([]any)) != 2 || page["next_cursor"] == "" {
+		t.Fatalf("audit page: %d %v", code, page)
+	}
+	code, page2 := e.json("GET", "/v1/audit?limit=2&cursor="+page["next_cursor"].(string), "auditor", nil)
+	if code != 200 || page2["records"].([]any)[0].(map[string]any)["seq"].(float64) != 3 {
+		t.Fatalf("audit page 2: %d %v", code, page2)
+	}
+	if code, _ := e.json("GET", "/v1/audit?limit=0", "auditor", nil); code != 400 {
+		t.Fatalf("bad limit: %d", code)
+	}
+}

@@ -1,0 +1,207 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/jwtledger/jwtledger"
+)
+
+// audience reads "aud" as a string or a list of strings.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*a = []string{s}
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return errors.New(`"aud" must be a string or a list of strings`)
+	}
+	*a = l
+	return nil
+}
+
+type issueRequest struct {
+	Sub    string             `json:"sub"`
+	Aud    audience           `json:"aud"`
+	TTL    jwtledger.Duration `json:"ttl"`
+	Claims json.RawMessage    `json:"claims"`
+}
+
+type issueResponse struct {
+	Token     string    `json:"token"`
+	TokenType string    `json:"token_type"`
+	ExpiresAt time.Time `json:"expires_at"`
+	JTI       string    `json:"jti"`
+	KID       string    `json:"kid"`
+}
+
+// checkPolicy refuses what the client's policy does not allow.
+func (s *Server) checkPolicy(r *http.Request, c *call, aud []string, ttl time.Duration, claims []string) error {
+	p := c.client.Policy
+	for _, a := range aud {
+		if len(p.Audiences) > 0 && !slices.Contains(p.Audiences, a) {
+			return s.deny(r, c, "policy: audience "+a+" not allowed", "access_denied", "audience "+a+" is not allowed for this client")
+		}
+	}
+	if p.MaxTTL > 0 && ttl > time.Duration(p.MaxTTL) {
+		return s.deny(r, c, "policy: ttl "+ttl.String()+" above max", "access_denied", "lifetime above this client's maximum of "+time.Duration(p.MaxTTL).String())
+	}
+	if len(p.Claims) > 0 {
+		for _, name := range claims {
+			if !slices.Contains(p.Claims, name) {
+				return s.deny(r, c, "policy: claim "+name+" not allowed", "access_denied", "custom claim "+name+" is not allowed for this client")
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req issueRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	ttl := time.Duration(req.TTL)
+	if ttl < 0 {
+		return badRequest("ttl must be positive")
+	}
+	if ttl == 0 {
+		// No lifetime asked for: the default, within the client's maximum.
+		ttl = s.l.TTL()
+		if maxTTL := time.Duration(c.client.Policy.MaxTTL); maxTTL > 0 && maxTTL < ttl {
+			ttl = maxTTL
+		}
+	}
+	var names []string
+	if len(req.Claims) > 0 && string(req.Claims) != "null" {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(req.Claims, &m); err != nil {
+			return badRequest(`"claims" must be a JSON object`)
+		}
+		for k := range m {
+			names = append(names, k)
+		}
+	} else {
+		req.Claims = nil
+	}
+	if err := s.checkPolicy(r, c, req.Aud, ttl, names); err != nil {
+		return err
+	}
+	iss, err := s.l.Issue(r.Context(), jwtledger.IssueRequest{Subject: req.Sub, Audience: req.Aud, TTL: ttl, ClaimsJSON: req.Claims, Meta: c.meta(r)})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, issueResponse{Token: iss.Token, TokenType: "Bearer", ExpiresAt: iss.ExpiresAt, JTI: iss.JTI, KID: iss.KID})
+	return nil
+}
+
+type verifyRequest struct {
+	Token  string              `json:"token"`
+	Iss    string              `json:"iss"`
+	Aud    string              `json:"aud"`
+	Leeway *jwtledger.Duration `json:"leeway"`
+}
+
+// Verdict is the answer of the verify endpoint, the same shape as
+// `jwtledger verify --output json`.
+type Verdict struct {
+	Valid   bool            `json:"valid"`
+	Outcome string          `json:"outcome"`
+	Reason  string          `json:"reason"`
+	Header  json.RawMessage `json:"header"`
+	Claims  json.RawMessage `json:"claims"`
+}
+
+func verdictOf(tok *jwtledger.Token, verr error) Verdict {
+	v := Verdict{Valid: verr == nil, Outcome: string(jwtledger.OutcomeOf(verr)), Header: json.RawMessage("{}"), Claims: json.RawMessage("{}")}
+	var ve *jwtledger.VerifyError
+	if errors.As(verr, &ve) {
+		v.Reason = ve.Reason
+	}
+	if tok != nil {
+		v.Header = tok.Header.Raw
+		if tok.Claims.Raw != nil {
+			v.Claims = tok.Claims.Raw
+		}
+	}
+	return v
+}
+
+func (s *Server) verify(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req verifyRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Token == "" {
+		return badRequest(`"token" is required`)
+	}
+	opts := []jwtledger.VerifyOption{jwtledger.WithMeta(c.meta(r)), jwtledger.WithIssuer(req.Iss), jwtledger.WithAudience(req.Aud)}
+	if req.Leeway != nil {
+		if *req.Leeway < 0 {
+			return badRequest("leeway must not be negative")
+		}
+		opts = append(opts, jwtledger.WithLeeway(time.Duration(*req.Leeway)))
+	}
+	tok, err := s.l.Verify(r.Context(), req.Token, opts...)
+	if err != nil && jwtledger.OutcomeOf(err) == "" {
+		return err // no verdict: the audit trail failed
+	}
+	writeJSON(w, http.StatusOK, verdictOf(tok, err))
+	return nil
+}
+
+type revokeRequest struct {
+	JTI   string `json:"jti"`
+	Iss   string `json:"iss"`
+	Token string `json:"token"`
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req revokeRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	var exp time.Time
+	switch {
+	case req.Token != "" && req.JTI != "":
+		return badRequest(`give "jti" or "token", not both`)
+	case req.Token != "":
+		tok, err := s.genuine(r, c, req.Token)
+		if err != nil {
+			return err
+		}
+		req.JTI, req.Iss, exp = tok.Claims.ID, tok.Claims.Issuer, tok.Claims.Expiry
+	case req.JTI == "":
+		return badRequest(`"jti" or "token" is required`)
+	}
+	already, err := s.l.Revoke(r.Context(), req.Iss, req.JTI, exp, c.meta(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revoked": true, "jti": req.JTI, "already_revoked": already})
+	return nil
+}
+
+// genuine verifies a token to be revoked or introspected: any outcome
+// reached after the signature check means it is one of ours.
+func (s *Server) genuine(r *http.Request, c *call, raw string) (*jwtledger.Token, error) {
+	tok, err := s.l.Verify(r.Context(), raw, jwtledger.WithMeta(c.meta(r)))
+	switch jwtledger.OutcomeOf(err) {
+	case jwtledger.Valid, jwtledger.Expired, jwtledger.NotYetValid, jwtledger.Revoked, jwtledger.InvalidClaims:
+		if tok.Claims.ID == "" {
+			return nil, badRequest("the token has no jti and cannot be revoked")
+		}
+		return tok, nil
+	case "":
+		return nil, err
+	}
+	return nil, badRequest("the token does not verify against this ledger's keys: %v", err)
+}

@@ -1,0 +1,83 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+)
+
+// ClientRow is an API client as stored.
+type ClientRow struct {
+	ID         string
+	Name       string
+	SecretHash []byte
+	Scopes     string
+	Policy     []byte
+	Created    time.Time
+}
+
+// AddClient stores c and appends recs in the same transaction.
+func (db *DB) AddClient(ctx context.Context, c ClientRow, chain string, recs []*audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO clients (id, name, secret_hash, scopes, policy, created) VALUES (?, ?, ?, ?, ?, ?)",
+			c.ID, c.Name, c.SecretHash, c.Scopes, c.Policy, c.Created.UnixNano()); err != nil {
+			if strings.Contains(err.Error(), "UNIQUE") {
+				return fmt.Errorf("client %s: %w", c.ID, ErrExists)
+			}
+			return fmt.Errorf("sqlite: add client: %w", err)
+		}
+		return db.appendTx(ctx, tx, chain, recs)
+	})
+}
+
+// DeleteClient removes client id and appends recs in the same transaction.
+func (db *DB) DeleteClient(ctx context.Context, id string, chain string, recs []*audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM clients WHERE id = ?", id)
+		if err != nil {
+			return fmt.Errorf("sqlite: delete client: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("client %q: %w", id, ErrNotFound)
+		}
+		return db.appendTx(ctx, tx, chain, recs)
+	})
+}
+
+// SetClientSecret replaces client id's secret hash and appends recs.
+func (db *DB) SetClientSecret(ctx context.Context, id string, hash []byte, chain string, recs []*audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE clients SET secret_hash = ? WHERE id = ?", hash, id)
+		if err != nil {
+			return fmt.Errorf("sqlite: rotate client secret: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("client %q: %w", id, ErrNotFound)
+		}
+		return db.appendTx(ctx, tx, chain, recs)
+	})
+}
+
+// Clients lists every client, oldest first.
+func (db *DB) Clients(ctx context.Context) ([]ClientRow, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT id, name, secret_hash, scopes, policy, created FROM clients ORDER BY created, id")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list clients: %w", err)
+	}
+	defer rows.Close()
+	var out []ClientRow
+	for rows.Next() {
+		var c ClientRow
+		var created int64
+		if err := rows.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Scopes, &c.Policy, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: list clients: %w", err)
+		}
+		c.Created = time.Unix(0, created).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
