@@ -17,6 +17,13 @@ type AuditFilter = audit.Filter
 // AuditEvent names what a record is about.
 type AuditEvent = audit.Event
 
+// AuditStats counts what the audit writer did (see [Ledger.AuditStats]).
+type AuditStats = audit.Stats
+
+// AuditStats returns the audit writer's counters and histograms, and the
+// number of records waiting for the next commit.
+func (l *Ledger) AuditStats() (AuditStats, int) { return l.w.Stats(), l.w.QueueDepth() }
+
 // Audit returns the records matching f, oldest first.
 func (l *Ledger) Audit(ctx context.Context, f AuditFilter) ([]*Record, error) {
 	return l.db.Query(ctx, f)

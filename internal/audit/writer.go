@@ -68,6 +68,26 @@ type Stats struct {
 	Batches, Records uint64
 	Failures         uint64
 	CommitTime       time.Duration
+	// BatchSizes[i] counts batches of at most BatchSizeBounds[i] records
+	// (the last bucket is unbounded); Commits[i] counts commits that took
+	// at most CommitBounds[i] (the last bucket is unbounded).
+	BatchSizes [len(BatchSizeBounds) + 1]uint64
+	Commits    [len(CommitBounds) + 1]uint64
+}
+
+// Histogram bucket bounds of [Stats].
+var (
+	BatchSizeBounds = [...]float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}
+	CommitBounds    = [...]float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+)
+
+func bucket(bounds []float64, v float64) int {
+	for i, b := range bounds {
+		if v <= b {
+			return i
+		}
+	}
+	return len(bounds)
 }
 
 type batch struct {
@@ -217,6 +237,8 @@ func (w *Writer) flush(b *batch) {
 	w.stats.Batches++
 	w.stats.Records += uint64(len(b.recs))
 	w.stats.CommitTime += elapsed
+	w.stats.BatchSizes[bucket(BatchSizeBounds[:], float64(len(b.recs)))]++
+	w.stats.Commits[bucket(CommitBounds[:], elapsed.Seconds())]++
 	if err != nil {
 		w.stats.Failures++
 	}
@@ -267,6 +289,16 @@ func (w *Writer) Healthy() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.lastErr
+}
+
+// QueueDepth is the number of records waiting for the next commit.
+func (w *Writer) QueueDepth() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pending == nil {
+		return 0
+	}
+	return len(w.pending.recs)
 }
 
 // Stats returns a snapshot of the writer's counters.

@@ -66,6 +66,7 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
+	inc(&s.m.issued, string(iss.Alg)+"\x00"+c.client.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	resp := map[string]any{"access_token": iss.Token, "token_type": "Bearer", "expires_in": int64(ttl.Seconds())}
@@ -96,6 +97,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil && jwtledger.OutcomeOf(err) == "" {
 		return err
 	}
+	inc(&s.m.verifications, string(jwtledger.OutcomeOf(err)))
 	w.Header().Set("Cache-Control", "no-store")
 	if err != nil {
 		writeJSON(w, http.StatusOK, map[string]bool{"active": false})

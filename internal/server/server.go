@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	patterns []string
+	m        metrics
 }
 
 // New makes a server for cfg.Ledger.
@@ -103,6 +105,7 @@ func (s *Server) routes() {
 		{"POST /v1/clients/{id}/rotate-secret", clientAuth, jwtledger.ScopeAdmin, s.clientsRotate},
 		{"GET /healthz", public, "", s.healthz},
 		{"GET /readyz", public, "", s.readyz},
+		{"GET /metrics", public, "", s.metricsHandler},
 	}
 	paths := map[string]bool{}
 	for _, rt := range rs {
@@ -179,6 +182,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		if c.client != nil {
 			clientID = c.client.ID
 		}
+		if w.status == 0 {
+			w.status = http.StatusOK
+		}
+		inc(&s.m.requests, rt.pattern+"\x00"+strconv.Itoa(w.status))
 		level := slog.LevelInfo
 		if w.status >= 500 {
 			level = slog.LevelError

@@ -187,6 +187,8 @@ func TestScopeMatrix(t *testing.T) {
 		{"GET", "/.well-known/oauth-authorization-server", "", ""},
 		{"GET", "/healthz", "", ""},
 		{"GET", "/readyz", "", ""},
+		{"GET", "/metrics", "", ""},
+		{"GET", "/openapi.yaml", "", ""},
 	}
 	for _, rt := range routes {
 		for _, caller := range callers {
@@ -381,5 +383,29 @@ func TestAdminAPI(t *testing.T) {
 	}
 	if code, _ := e.json("GET", "/v1/audit?limit=0", "auditor", nil); code != 400 {
 		t.Fatalf("bad limit: %d", code)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t)
+	e.json("POST", "/v1/tokens", "issuer", map[string]any{"sub": "a"})
+	e.json("POST", "/v1/tokens/verify", "verifier", map[string]any{"token": "x.y.z"})
+	e.do("GET", "/v1/keys", "", "", nil)
+	code, b, h := e.do("GET", "/metrics", "", "", nil)
+	if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		t.Fatalf("metrics: %d %v", code, h)
+	}
+	for _, want := range []string{
+		`jwtledger_http_requests_total{route="POST /v1/tokens",status="200"} 1`,
+		`jwtledger_http_requests_total{route="GET /v1/keys",status="401"} 1`,
+		`jwtledger_tokens_issued_total{alg="ES256",client="` + e.creds["issuer"].ID + `"} 1`,
+		`jwtledger_verifications_total{outcome="malformed"} 1`,
+		`jwtledger_audit_batch_records_bucket{le="+Inf"}`,
+		`jwtledger_audit_commit_seconds_count`,
+		`jwtledger_audit_queue_depth 0`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q:\n%s", want, b)
+		}
 	}
 }

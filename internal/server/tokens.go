@@ -98,6 +98,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
+	inc(&s.m.issued, string(iss.Alg)+"\x00"+c.client.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, issueResponse{Token: iss.Token, TokenType: "Bearer", ExpiresAt: iss.ExpiresAt, JTI: iss.JTI, KID: iss.KID})
 	return nil
@@ -154,6 +155,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil && jwtledger.OutcomeOf(err) == "" {
 		return err // no verdict: the audit trail failed
 	}
+	inc(&s.m.verifications, string(jwtledger.OutcomeOf(err)))
 	writeJSON(w, http.StatusOK, verdictOf(tok, err))
 	return nil
 }

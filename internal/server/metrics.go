@@ -1,0 +1,92 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+)
+
+// metrics holds the server's counters, exposed in the Prometheus text
+// format at GET /metrics.
+type metrics struct {
+	requests      sync.Map // "route\x00status" -> *atomic.Uint64
+	issued        sync.Map // "alg\x00client" -> *atomic.Uint64
+	verifications sync.Map // outcome -> *atomic.Uint64
+}
+
+func inc(m *sync.Map, key string) {
+	v, ok := m.Load(key)
+	if !ok {
+		v, _ = m.LoadOrStore(key, new(atomic.Uint64))
+	}
+	v.(*atomic.Uint64).Add(1)
+}
+
+// series returns a map's keys and values sorted by key.
+func series(m *sync.Map) (keys []string, vals map[string]uint64) {
+	vals = map[string]uint64{}
+	m.Range(func(k, v any) bool {
+		keys = append(keys, k.(string))
+		vals[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	slices.Sort(keys)
+	return keys, vals
+}
+
+func label(v string) string {
+	return strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace(v)
+}
+
+func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, _ *call) error {
+	var b strings.Builder
+	help := func(name, typ, text string) { fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, typ) }
+
+	help("jwtledger_http_requests_total", "counter", "HTTP requests by route and status.")
+	keys, vals := series(&s.m.requests)
+	for _, k := range keys {
+		route, status, _ := strings.Cut(k, "\x00")
+		fmt.Fprintf(&b, "jwtledger_http_requests_total{route=\"%s\",status=\"%s\"} %d\n", label(route), status, vals[k])
+	}
+	help("jwtledger_tokens_issued_total", "counter", "Tokens issued over HTTP by algorithm and client.")
+	keys, vals = series(&s.m.issued)
+	for _, k := range keys {
+		alg, client, _ := strings.Cut(k, "\x00")
+		fmt.Fprintf(&b, "jwtledger_tokens_issued_total{alg=\"%s\",client=\"%s\"} %d\n", label(alg), label(client), vals[k])
+	}
+	help("jwtledger_verifications_total", "counter", "Verifications over HTTP by outcome.")
+	keys, vals = series(&s.m.verifications)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "jwtledger_verifications_total{outcome=\"%s\"} %d\n", label(k), vals[k])
+	}
+	st, depth := s.l.AuditStats()
+	histogram(&b, "jwtledger_audit_batch_records", "Records per audit commit.", audit.BatchSizeBounds[:], st.BatchSizes[:], float64(st.Records), st.Batches)
+	histogram(&b, "jwtledger_audit_commit_seconds", "Latency of audit commits (transaction and fsync).", audit.CommitBounds[:], st.Commits[:], st.CommitTime.Seconds(), st.Batches)
+	help("jwtledger_audit_append_failures_total", "counter", "Audit batches that could not be made durable.")
+	fmt.Fprintf(&b, "jwtledger_audit_append_failures_total %d\n", st.Failures)
+	help("jwtledger_audit_queue_depth", "gauge", "Records waiting for the next audit commit.")
+	fmt.Fprintf(&b, "jwtledger_audit_queue_depth %d\n", depth)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	_, err := w.Write([]byte(b.String()))
+	return err
+}
+
+func histogram(b *strings.Builder, name, text string, bounds []float64, counts []uint64, sum float64, total uint64) {
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, text, name)
+	var cum uint64
+	for i, c := range counts {
+		cum += c
+		le := "+Inf"
+		if i < len(bounds) {
+			le = strconv.FormatFloat(bounds[i], 'g', -1, 64)
+		}
+		fmt.Fprintf(b, "%s_bucket{le=\"%s\"} %d\n", name, le, cum)
+	}
+	fmt.Fprintf(b, "%s_sum %g\n%s_count %d\n", name, sum, name, total)
+}
