@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,19 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 )
+
+//go:embed openapi.yaml
+var openapiDoc []byte
+
+// OpenAPI returns the OpenAPI 3.1 document of the API.
+func OpenAPI() []byte { return openapiDoc }
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request, _ *call) error {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, err := w.Write(openapiDoc)
+	return err
+}
 
 // MaxBodyBytes bounds every request body.
 const MaxBodyBytes = 64 << 10
@@ -106,6 +120,7 @@ func (s *Server) routes() {
 		{"GET /healthz", public, "", s.healthz},
 		{"GET /readyz", public, "", s.readyz},
 		{"GET /metrics", public, "", s.metricsHandler},
+		{"GET /openapi.yaml", public, "", s.openapi},
 	}
 	paths := map[string]bool{}
 	for _, rt := range rs {

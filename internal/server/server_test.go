@@ -409,3 +409,39 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPICoversRoutes keeps /openapi.yaml in sync: every registered
+// route must be documented under its path and method, and nothing else.
+func TestOpenAPICoversRoutes(t *testing.T) {
+	doc := string(server.OpenAPI())
+	documented := map[string]bool{}
+	path := ""
+	inPaths := false
+	for _, line := range strings.Split(doc, "\n") {
+		switch {
+		case line == "paths:":
+			inPaths = true
+		case !inPaths:
+		case strings.HasPrefix(line, "  /") && strings.HasSuffix(line, ":"):
+			path = strings.TrimSuffix(strings.TrimSpace(line), ":")
+		case len(line) > 4 && line[:4] == "    " && line[4] != ' ' && strings.HasSuffix(line, ":"):
+			method := strings.ToUpper(strings.TrimSuffix(strings.TrimSpace(line), ":"))
+			documented[method+" "+path] = true
+		}
+	}
+	e := newEnv(t)
+	srv := server.New(server.Config{Ledger: e.l})
+	for _, r := range srv.Routes() {
+		if !documented[r] {
+			t.Errorf("route %q is not in openapi.yaml", r)
+		}
+		delete(documented, r)
+	}
+	for r := range documented {
+		t.Errorf("openapi.yaml documents %q, which is not a route", r)
+	}
+	code, b, _ := e.do("GET", "/openapi.yaml", "", "", nil)
+	if code != 200 || !strings.HasPrefix(string(b), "openapi: 3.1.0") {
+		t.Fatalf("/openapi.yaml: %d", code)
+	}
+}
