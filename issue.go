@@ -55,12 +55,12 @@ func (l *Ledger) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if err != nil {
 		rec.Outcome, rec.Reason = audit.Error, err.Error()
 		if aerr := l.w.Append(ctx, rec); aerr != nil {
-			return nil, fmt.Errorf("%w: %v", ErrAudit, aerr)
+			return nil, auditErr(ctx, aerr)
 		}
 		return nil, err
 	}
 	if err := l.w.Append(ctx, rec); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrAudit, err)
+		return nil, auditErr(ctx, err)
 	}
 	return iss, nil
 }
@@ -149,4 +149,14 @@ func customClaims(req *IssueRequest) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
 	return out, nil
+}
+
+// auditErr reports a failed append: the caller's own cancellation as such
+// (the record may still be committed, but nobody is waiting), anything else
+// as [ErrAudit].
+func auditErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: %v", ErrAudit, err)
 }

@@ -127,7 +127,7 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 	}
 	fillFromToken(rec, tok, raw)
 	if err := l.w.Append(ctx, rec); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrAudit, err)
+		return nil, auditErr(ctx, err)
 	}
 	return tok, verr
 }

@@ -47,7 +47,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{issueCmd, verifyCmd, decodeCmd, revokeCmd, keysCmd, auditCmd, clientsCmd, serveCmd, versionCmd}
+	return []*command{issueCmd, verifyCmd, decodeCmd, revokeCmd, keysCmd, auditCmd, clientsCmd, serveCmd, benchCmd, versionCmd}
 }
 
 // exitError carries an exit code and an optional hint to main.

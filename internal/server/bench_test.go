@@ -1,0 +1,140 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/loadgen"
+	"github.com/jwtledger/jwtledger/internal/server"
+)
+
+// baseline is the plain service the issue compares against: net/http,
+// golang-jwt ES256, one log/slog line per request to a file, no fsync, no
+// audit durability, no authentication.
+func baseline(b *testing.B) http.Handler {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	f, err := os.Create(filepath.Join(b.TempDir(), "baseline.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	log := slog.New(slog.NewTextHandler(f, nil))
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /issue", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Sub string }
+		if json.NewDecoder(r.Body).Decode(&req) != nil {
+			http.Error(w, "bad", 400)
+			return
+		}
+		now := time.Now()
+		t, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.RegisteredClaims{Issuer: "baseline", Subject: req.Sub,
+			ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), IssuedAt: jwt.NewNumericDate(now), ID: rand.Text()}).SignedString(key)
+		if err != nil {
+			http.Error(w, "sign", 500)
+			return
+		}
+		log.Info("token issued", "sub", req.Sub)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"token": t})
+	})
+	mux.HandleFunc("POST /verify", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Token string }
+		if json.NewDecoder(r.Body).Decode(&req) != nil {
+			http.Error(w, "bad", 400)
+			return
+		}
+		_, err := jwt.Parse(req.Token, func(*jwt.Token) (any, error) { return &key.PublicKey, nil }, jwt.WithValidMethods([]string{"ES256"}))
+		log.Info("token verified", "valid", err == nil)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]bool{"valid": err == nil})
+	})
+	return mux
+}
+
+// BenchmarkHTTP runs the same load (64 concurrent connections over
+// loopback, load generator in the same process) against the baseline and
+// against jwtledger's server with its durable audit trail. ns/op is wall
+// time per request (the inverse of throughput); p99 is reported.
+//
+//	go test -run '^$' -bench HTTP -benchtime 20000x ./internal/server
+func BenchmarkHTTP(b *testing.B) {
+	const conc = 64
+	l, err := jwtledger.Open(context.Background(), jwtledger.Config{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	creds, _, err := l.CreateClient(context.Background(), jwtledger.NewClient{Name: "bench", Scopes: []string{jwtledger.ScopeIssue, jwtledger.ScopeVerify}}, jwtledger.Meta{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ours := httptest.NewServer(server.New(server.Config{Ledger: l}).Handler())
+	b.Cleanup(ours.Close)
+	base := httptest.NewServer(baseline(b))
+	b.Cleanup(base.Close)
+
+	iss, err := l.Issue(context.Background(), jwtledger.IssueRequest{Subject: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	baseTok := issueBaseline(b, base.URL)
+	targets := []struct {
+		name, url, body, auth string
+	}{
+		{"baseline/issue", base.URL + "/issue", `{"sub":"bench"}`, ""},
+		{"jwtledger/issue", ours.URL + "/v1/tokens", `{"sub":"bench"}`, creds.Secret},
+		{"baseline/verify", base.URL + "/verify", `{"token":"` + baseTok + `"}`, ""},
+		{"jwtledger/verify", ours.URL + "/v1/tokens/verify", `{"token":"` + iss.Token + `"}`, creds.Secret},
+	}
+	for _, t := range targets {
+		b.Run(t.name, func(b *testing.B) {
+			res, err := loadgen.Run(context.Background(), loadgen.Config{
+				Concurrency: conc, Duration: 10 * time.Minute, MaxRequests: int64(b.N),
+				Request: func(ctx context.Context) (*http.Request, error) {
+					r, err := http.NewRequestWithContext(ctx, "POST", t.url, strings.NewReader(t.body))
+					if err == nil && t.auth != "" {
+						r.Header.Set("Authorization", "Bearer "+t.auth)
+					}
+					return r, err
+				},
+				Check: func(status int, body []byte) bool { return status == 200 && !strings.Contains(string(body), `"valid":false`) },
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Errors > 0 {
+				b.Fatalf("%d errors, first: %s", res.Errors, res.FirstError)
+			}
+			b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99-ms")
+			b.ReportMetric(res.PerSecond, "req/s")
+		})
+	}
+}
+
+func issueBaseline(b *testing.B, url string) string {
+	resp, err := http.Post(url+"/issue", "application/json", strings.NewReader(`{"sub":"bench"}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		b.Fatal(fmt.Errorf("baseline issue: %w", err))
+	}
+	return out.Token
+}
