@@ -112,7 +112,9 @@ func BenchmarkHTTP(b *testing.B) {
 					}
 					return r, err
 				},
-				Check: func(status int, body []byte) bool { return status == 200 && !strings.Contains(string(body), `"valid":false`) },
+				Check: func(status int, body []byte) bool {
+					return status == 200 && !strings.Contains(string(body), `"valid":false`)
+				},
 			})
 			if err != nil {
 				b.Fatal(err)
