@@ -319,3 +319,45 @@ func TestCustomClaims(t *testing.T) {
 		})
 	}
 }
+
+// TestRevocationAcrossProcesses revokes through one ledger and checks that
+// another ledger on the same store refuses the token within the refresh
+// period (the in-memory revocation set), and at once in the revoking one.
+func TestRevocationAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	a, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	iss, err := a.Issue(ctx, jwtledger.IssueRequest{Subject: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Verify(ctx, iss.Token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Revoke(ctx, "", iss.JTI, iss.ExpiresAt, jwtledger.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Verify(ctx, iss.Token); jwtledger.OutcomeOf(err) != jwtledger.Revoked {
+		t.Fatalf("revoking ledger: %v", err)
+	}
+	deadline := time.Now().Add(3 * jwtledger.RevocationRefresh)
+	for {
+		_, err := b.Verify(ctx, iss.Token)
+		if jwtledger.OutcomeOf(err) == jwtledger.Revoked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("other ledger still says %v after %s", err, 3*jwtledger.RevocationRefresh)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -138,6 +138,7 @@ type Ledger struct {
 	cpStop, cpDone chan struct{}
 
 	clients clientCache
+	revoked revocationSet
 
 	mu         sync.RWMutex
 	keyByKID   map[string]*keys.Key // active and verify-only keys
@@ -254,6 +255,10 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	if err := l.loadKeys(ctx, true); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := l.loadRevocations(ctx); err != nil {
 		l.Close()
 		return nil, err
 	}

@@ -110,7 +110,7 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 	}
 	tok, verr := token.Verify(raw, src, &vc.opts)
 	if verr == nil {
-		revoked, err := l.db.IsRevoked(ctx, tok.Claims.Issuer, tok.Claims.ID)
+		revoked, err := l.isRevoked(ctx, tok.Claims.Issuer, tok.Claims.ID)
 		if err != nil {
 			l.w.Unexpect()
 			return nil, fmt.Errorf("%w: %v", ErrAudit, err)

@@ -81,3 +81,33 @@ func (db *DB) Clients(ctx context.Context) ([]ClientRow, error) {
 	}
 	return out, rows.Err()
 }
+
+// Revocation is one revoked token.
+type Revocation struct {
+	Iss, JTI  string
+	Exp       time.Time // zero when unknown
+	RevokedAt int64     // Unix ns
+}
+
+// RevocationsSince returns revocations made after the given time (Unix ns)
+// whose tokens have not expired before notExpiredAt.
+func (db *DB) RevocationsSince(ctx context.Context, since int64, notExpiredAt time.Time) ([]Revocation, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT iss, jti, exp, revoked_at FROM revocations WHERE revoked_at > ? AND (exp = 0 OR exp >= ?)", since, notExpiredAt.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read revocations: %w", err)
+	}
+	defer rows.Close()
+	var out []Revocation
+	for rows.Next() {
+		var r Revocation
+		var exp int64
+		if err := rows.Scan(&r.Iss, &r.JTI, &exp, &r.RevokedAt); err != nil {
+			return nil, fmt.Errorf("sqlite: read revocations: %w", err)
+		}
+		if exp != 0 {
+			r.Exp = time.Unix(exp, 0)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -35,7 +35,6 @@ type DB struct {
 	insertRec  *multiInsert
 	insertHash *multiInsert
 	readHash   *sql.Stmt
-	revoked    *sql.Stmt
 
 	noTree bool // benchmarks only: skip tree hashes to measure their cost
 }
@@ -162,7 +161,6 @@ func (db *DB) prepare(ctx context.Context) error {
 	}{
 		{&db.head, db.w, "SELECT COALESCE(MAX(seq), 0) FROM audit WHERE chain = ?"},
 		{&db.readHash, db.w, "SELECT hash FROM tree_hashes WHERE chain = ? AND idx = ?"},
-		{&db.revoked, db.r, "SELECT 1 FROM revocations WHERE iss = ? AND jti = ?"},
 	}
 	for _, s := range stmts {
 		st, err := s.on.PrepareContext(ctx, s.query)
@@ -177,7 +175,7 @@ func (db *DB) prepare(ctx context.Context) error {
 // Close closes the database.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.head, db.readHash, db.revoked} {
+	for _, s := range []*sql.Stmt{db.head, db.readHash} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -410,17 +408,4 @@ func (db *DB) Revoke(ctx context.Context, iss, jti string, exp time.Time, at tim
 		return db.appendTx(ctx, tx, chain, recs)
 	})
 	return already, err
-}
-
-// IsRevoked reports whether (iss, jti) was revoked.
-func (db *DB) IsRevoked(ctx context.Context, iss, jti string) (bool, error) {
-	var one int
-	err := db.revoked.QueryRowContext(ctx, iss, jti).Scan(&one)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("sqlite: revocation lookup: %w", err)
-	}
-	return true, nil
 }
