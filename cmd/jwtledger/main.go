@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/jwtledger/jwtledger"
 )
 
@@ -216,9 +218,19 @@ func (c *cli) parse(cmd *command, fs *flag.FlagSet, args []string) ([]string, er
 			if err := fs.Set(f.Name, v); err != nil {
 				envErr = usageErr("%s: invalid value %q: %v", name, v, err)
 			}
+			set[f.Name] = true
 		}
 	})
-	return pos, envErr
+	if envErr != nil {
+		return nil, envErr
+	}
+	// A config file fills what neither a flag nor the environment set.
+	if cf := fs.Lookup("config"); cf != nil && cf.Value.String() != "" {
+		if err := applyConfigFile(fs, cf.Value.String(), set); err != nil {
+			return nil, err
+		}
+	}
+	return pos, nil
 }
 
 // ledgerFlags are the flags of every command that opens the ledger.
@@ -343,3 +355,36 @@ var versionCmd = &command{
 }
 
 const version = "0.1.0"
+
+// applyConfigFile sets, from a TOML file of flag-named keys, the flags that
+// are not in set. Unknown keys are an error, not ignored.
+func applyConfigFile(fs *flag.FlagSet, path string, set map[string]bool) error {
+	var values map[string]any
+	md, err := toml.DecodeFile(path, &values)
+	if err != nil {
+		return withHint(usageErr("config %s: %v", path, err), "see jwtledger.example.toml")
+	}
+	for _, key := range md.Keys() {
+		name := key.String()
+		f := fs.Lookup(name)
+		if f == nil || name == "config" {
+			return withHint(usageErr("config %s: unknown key %q", path, name), "keys are the flag names of 'jwtledger "+fs.Name()+" --help'")
+		}
+		if set[name] {
+			continue
+		}
+		var v string
+		switch x := values[name].(type) {
+		case string:
+			v = x
+		case int64, bool, float64:
+			v = fmt.Sprint(x)
+		default:
+			return usageErr("config %s: key %q: want a string, number or boolean", path, name)
+		}
+		if err := fs.Set(name, v); err != nil {
+			return usageErr("config %s: key %q: invalid value %q: %v", path, name, v, err)
+		}
+	}
+	return nil
+}

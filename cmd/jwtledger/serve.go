@@ -30,6 +30,10 @@ Flags:
   --log-format text|json   operational log format on stderr (default text)
   --log-level LEVEL        debug, info, warn or error (default info)
   --retain D               prune audit record bodies older than D (400d)
+  --config FILE            TOML file of these settings, keys named like the
+                           flags (see jwtledger.example.toml); precedence:
+                           flag > JWTLEDGER_* environment > file > default;
+                           unknown keys are an error
   --data-dir, --store, --issuer, --audit-jsonl, --text-log, --checkpoint-file
 
 SIGINT or SIGTERM stops accepting connections, finishes the requests in
@@ -51,6 +55,7 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	logFormat := fs.String("log-format", "text", "")
 	logLevel := fs.String("log-level", "info", "")
 	retain := fs.String("retain", "", "")
+	fs.String("config", "", "")
 	pos, err := c.parse(cmd, fs, args)
 	if err != nil {
 		return err
