@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -106,6 +107,7 @@ func runAudit(ctx context.Context, c *cli, cmd *command, args []string) error {
 	jti := fs.String("jti", "", "")
 	actor := fs.String("actor", "", "")
 	limit := fs.Int("limit", 0, "")
+	rf := addRemoteFlags(fs)
 	pos, err := c.parse(cmd, fs, args)
 	if err != nil {
 		return err
@@ -126,6 +128,19 @@ func runAudit(ctx context.Context, c *cli, cmd *command, args []string) error {
 	}
 	if f.Until, err = parseTime(*until, now); err != nil {
 		return usageErr("audit: --until: %v", err)
+	}
+	if rf.on() {
+		if sub != "query" {
+			return usageErr("audit %s: --server works with audit query", sub)
+		}
+		recs, err := remoteQuery(ctx, rf, f)
+		if err != nil {
+			return err
+		}
+		if *output == "json" {
+			return writeRecordArray(c.stdout, recs)
+		}
+		return printRecords(c.stdout, recs, *output, true)
 	}
 	if sub == "tail" {
 		f.Limit, f.Newest = *n, true
@@ -219,4 +234,40 @@ func safe(s string) string {
 		return s[:57] + "..."
 	}
 	return s
+}
+
+// remoteQuery pages through GET /v1/audit.
+func remoteQuery(ctx context.Context, rf *remoteFlags, f jwtledger.AuditFilter) ([]*jwtledger.Record, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"event": string(f.Event), "outcome": f.Outcome, "sub": f.Sub, "jti": f.JTI, "actor": f.Actor} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	var out []*jwtledger.Record
+	for {
+		page := 1000
+		if f.Limit > 0 {
+			page = min(page, f.Limit-len(out))
+		}
+		q.Set("limit", strconv.Itoa(page))
+		var resp struct {
+			Records    []*jwtledger.Record `json:"records"`
+			NextCursor string              `json:"next_cursor"`
+		}
+		if err := rf.call(ctx, "GET", "/v1/audit"+formatQuery(q), nil, &resp); err != nil {
+			return nil, err
+		}
+		out = append(out, resp.Records...)
+		if resp.NextCursor == "" || (f.Limit > 0 && len(out) >= f.Limit) {
+			return out, nil
+		}
+		q.Set("cursor", resp.NextCursor)
+	}
 }

@@ -63,6 +63,7 @@ func runIssue(ctx context.Context, c *cli, cmd *command, args []string) error {
 	secretFile := fs.String("secret-file", "", "")
 	algName := fs.String("alg", "", "")
 	output := fs.String("output", "token", "")
+	rf := addRemoteFlags(fs)
 	pos, err := c.parse(cmd, fs, args)
 	if err != nil {
 		return err
@@ -79,6 +80,25 @@ func runIssue(ctx context.Context, c *cli, cmd *command, args []string) error {
 	req := jwtledger.IssueRequest{Subject: *sub, Audience: auds, TTL: *ttl, Meta: localMeta()}
 	if req.Claims, err = c.customClaims(*claimsFile, claims); err != nil {
 		return err
+	}
+	if rf.on() {
+		if *keyFile != "" || *secretFile != "" || *algName != "" {
+			return usageErr("issue: --key, --secret-file and --alg are for local signing, not --server")
+		}
+		var out struct {
+			Token     string    `json:"token"`
+			JTI       string    `json:"jti"`
+			KID       string    `json:"kid"`
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		if err := rf.call(ctx, "POST", "/v1/tokens", map[string]any{"sub": *sub, "aud": []string(auds), "ttl": ttl.String(), "claims": req.Claims}, &out); err != nil {
+			return err
+		}
+		if *output == "json" {
+			return writeJSON(c.stdout, out)
+		}
+		fmt.Fprintln(c.stdout, out.Token)
+		return nil
 	}
 	if *algName != "" {
 		if req.Alg, err = jwtledger.ParseAlg(*algName); err != nil {
@@ -213,5 +233,3 @@ func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
-
-var _ = time.Second

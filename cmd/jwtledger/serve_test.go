@@ -5,10 +5,14 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/server"
 )
 
 // TestServe starts `jwtledger serve` on a free port with no configuration,
@@ -63,5 +67,55 @@ func TestServe(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestRemoteCLI runs issue, verify and audit query against a running server
+// with --server and the client credentials from the environment twins.
+func TestRemoteCLI(t *testing.T) {
+	ctx := context.Background()
+	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "cli", Scopes: []string{"tokens:issue", "tokens:verify", "audit:read"}}, jwtledger.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(server.New(server.Config{Ledger: l}).Handler())
+	defer srv.Close()
+	env := map[string]string{"JWTLEDGER_SERVER": srv.URL, "JWTLEDGER_CLIENT_SECRET": creds.Secret, "JWTLEDGER_DATA_DIR": t.TempDir()}
+	cli := func(stdin string, args ...string) (int, string, string) {
+		var out, errb strings.Builder
+		code := run(ctx, args, strings.NewReader(stdin), &out, &errb, func(k string) string { return env[k] })
+		return code, out.String(), errb.String()
+	}
+	code, tok, stderr := cli("", "issue", "--sub", "remote-alice", "--aud", "api", "--claim", "role=ops")
+	tok = strings.TrimSpace(tok)
+	if code != 0 || strings.Count(tok, ".") != 2 {
+		t.Fatalf("remote issue: %d %q %s", code, tok, stderr)
+	}
+	if code, out, _ := cli(tok, "verify", "--aud", "api", "--output", "json"); code != 0 || !strings.Contains(out, `"role": "ops"`) {
+		t.Fatalf("remote verify: %d %s", code, out)
+	}
+	if code, out, _ := cli("", "verify", tok[:len(tok)-4]+"AAAA"); code != 1 || !strings.HasPrefix(out, "invalid_signature: ") {
+		t.Fatalf("remote verify of a forgery: %d %s", code, out)
+	}
+	code, out, _ := cli("", "audit", "query", "--sub", "remote-alice", "--output", "json")
+	if code != 0 || strings.Count(out, `"event": "token.verify"`) != 2 || strings.Count(out, `"event": "token.issue"`) != 1 || !strings.Contains(out, creds.ID) {
+		t.Fatalf("remote audit query: %d %s", code, out)
+	}
+	// The records are in the server's ledger, not in the CLI's data dir.
+	if recs, _ := l.Audit(ctx, jwtledger.AuditFilter{Sub: "remote-alice"}); len(recs) != 3 {
+		t.Fatalf("server ledger has %d records", len(recs))
+	}
+	env["JWTLEDGER_CLIENT_SECRET"] = "jls_wrong"
+	if code, _, stderr := cli("", "issue", "--sub", "x"); code != 2 || !strings.Contains(stderr, "server: invalid_token") || strings.Count(stderr, "\n") > 2 {
+		t.Fatalf("wrong secret: %d %q", code, stderr)
+	}
+	env["JWTLEDGER_CLIENT_SECRET"] = creds.Secret
+	if code, _, stderr := cli("", "issue", "--key", "k.pem", "--sub", "x"); code != 2 || !strings.Contains(stderr, "not --server") {
+		t.Fatalf("--key with --server: %d %s", code, stderr)
 	}
 }

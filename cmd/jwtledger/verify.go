@@ -70,12 +70,27 @@ func runVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
 	leeway := fs.Duration("leeway", jwtledger.DefaultLeeway, "")
 	requireExp := fs.Bool("require-exp", true, "")
 	output := fs.String("output", "text", "")
+	rf := addRemoteFlags(fs)
 	pos, err := c.parse(cmd, fs, args)
 	if err != nil {
 		return err
 	}
 	if *output != "text" && *output != "json" {
 		return usageErr("verify: --output must be text or json")
+	}
+	if rf.on() {
+		if len(keyFiles) > 0 || len(secretFiles) > 0 || *algList != "" || !*requireExp {
+			return usageErr("verify: --key, --secret-file, --alg and --require-exp are for local verification, not --server")
+		}
+		raw, err := c.tokenArg("verify", pos)
+		if err != nil {
+			return err
+		}
+		var v verdict
+		if err := rf.call(ctx, "POST", "/v1/tokens/verify", map[string]any{"token": raw, "iss": *iss, "aud": *aud, "leeway": leeway.String()}, &v); err != nil {
+			return err
+		}
+		return c.printVerdict(v, *output, "")
 	}
 	if *leeway < 0 {
 		return usageErr("verify: --leeway must not be negative")
@@ -119,24 +134,35 @@ func runVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
 	if errors.As(verr, &ve) {
 		reason = ve.Reason
 	}
-	if *output == "json" {
-		v := verdict{Valid: verr == nil, Outcome: string(outcome), Reason: reason, Header: json.RawMessage("{}"), Claims: json.RawMessage("{}")}
-		if tok != nil {
-			v.Header = tok.Header.Raw
-			if tok.Claims.Raw != nil {
-				v.Claims = tok.Claims.Raw
-			}
+	v := verdict{Valid: verr == nil, Outcome: string(outcome), Reason: reason, Header: json.RawMessage("{}"), Claims: json.RawMessage("{}")}
+	if tok != nil {
+		v.Header = tok.Header.Raw
+		if tok.Claims.Raw != nil {
+			v.Claims = tok.Claims.Raw
 		}
+	}
+	detail := ""
+	if verr == nil {
+		detail = fmt.Sprintf("  kid=%s alg=%s sub=%q jti=%s exp=%s\n", tok.Key.KID, tok.Header.Alg, tok.Claims.Subject, tok.Claims.ID, formatExp(tok.Claims.Expiry))
+	}
+	return c.printVerdict(v, *output, detail)
+}
+
+// printVerdict prints a verdict (local or from a server) and turns a refusal
+// into exit status 1.
+func (c *cli) printVerdict(v verdict, output, detail string) error {
+	switch {
+	case output == "json":
 		if err := writeJSON(c.stdout, v); err != nil {
 			return err
 		}
-	} else if verr == nil {
+	case v.Valid:
 		fmt.Fprintln(c.stdout, "valid")
-		fmt.Fprintf(c.stdout, "  kid=%s alg=%s sub=%q jti=%s exp=%s\n", tok.Key.KID, tok.Header.Alg, tok.Claims.Subject, tok.Claims.ID, formatExp(tok.Claims.Expiry))
-	} else {
-		fmt.Fprintf(c.stdout, "%s: %s\n", outcome, oneLine(reason))
+		fmt.Fprint(c.stdout, detail)
+	default:
+		fmt.Fprintf(c.stdout, "%s: %s\n", v.Outcome, oneLine(v.Reason))
 	}
-	if verr != nil {
+	if !v.Valid {
 		return errRejected
 	}
 	return nil

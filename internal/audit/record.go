@@ -6,6 +6,7 @@ package audit
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -249,6 +250,28 @@ func (r *Record) MarshalJSON() ([]byte, error) {
 		j.Exp = &e
 	}
 	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads the presentation form made by MarshalJSON (as served
+// by GET /v1/audit).
+func (r *Record) UnmarshalJSON(b []byte) error {
+	var j jsonRecord
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	t, err := time.Parse(time.RFC3339Nano, j.Time)
+	if err != nil {
+		return fmt.Errorf("record time: %w", err)
+	}
+	*r = Record{Seq: j.Seq, Chain: j.Chain, Time: t, Event: j.Event, Outcome: j.Outcome, Reason: j.Reason, Actor: j.Actor,
+		Remote: j.Remote, Sub: j.Sub, Aud: j.Aud, JTI: j.JTI, KID: j.KID, Alg: j.Alg, TokenSHA256: j.TokenSHA256, RequestID: j.RequestID}
+	if j.Exp != nil {
+		r.Exp = time.Unix(*j.Exp, 0).UTC()
+	}
+	if h, err := hex.DecodeString(j.LeafHash); err == nil && len(h) == len(r.LeafHash) {
+		copy(r.LeafHash[:], h)
+	}
+	return nil
 }
 
 // Refused reports whether the record is a refusal or failure (logged at ERROR).
