@@ -43,11 +43,12 @@ func GenerateKey(alg Alg) (*Key, error) { return keys.Generate(alg) }
 
 // KeyInfo describes a managed key without its material.
 type KeyInfo struct {
-	KID     string    `json:"kid"`
-	Alg     Alg       `json:"alg"`
-	State   KeyState  `json:"state"`
-	Created time.Time `json:"created"`
-	Rotated time.Time `json:"rotated,omitzero"`
+	KID       string    `json:"kid"`
+	Alg       Alg       `json:"alg"`
+	State     KeyState  `json:"state"`
+	Created   time.Time `json:"created"`
+	Rotated   time.Time `json:"rotated,omitzero"`
+	Activates time.Time `json:"activates,omitzero"` // a pre-published key's start
 }
 
 // Meta describes who asks, for the audit record.
@@ -108,6 +109,15 @@ func (l *Ledger) addKey(ctx context.Context, alg Alg, k *keys.Key, state KeyStat
 			return nil, err
 		}
 	}
+	return l.storeKey(ctx, k, state, time.Time{}, demote, ifEmpty, ev, reason, m)
+}
+
+// addKeyAt stores k as a key that becomes active at activates.
+func (l *Ledger) addKeyAt(ctx context.Context, k *keys.Key, state KeyState, activates time.Time, ev audit.Event, reason string, m Meta) (*KeyInfo, error) {
+	return l.storeKey(ctx, k, state, activates, false, false, ev, reason, m)
+}
+
+func (l *Ledger) storeKey(ctx context.Context, k *keys.Key, state KeyState, activates time.Time, demote, ifEmpty bool, ev audit.Event, reason string, m Meta) (*KeyInfo, error) {
 	if !k.IsPrivate() {
 		return nil, fmt.Errorf("%w: key %s has no private part; only keys that can sign are managed", ErrInvalidRequest, k.KID)
 	}
@@ -129,7 +139,7 @@ func (l *Ledger) addKey(ctx context.Context, alg Alg, k *keys.Key, state KeyStat
 		}
 	}
 	now := l.cfg.Now().UTC()
-	s := keys.Stored{KID: k.KID, Alg: k.Alg, State: state, Created: now, Public: pub, Sealed: sealed}
+	s := keys.Stored{KID: k.KID, Alg: k.Alg, State: state, Created: now, Activates: activates, Public: pub, Sealed: sealed}
 	rec := l.record(ev, audit.OK, m)
 	rec.KID, rec.Alg, rec.Reason = k.KID, string(k.Alg), reason
 	if err := l.db.AddKey(ctx, s, demote, ifEmpty, l.cfg.NodeID, []*audit.Record{rec}); err != nil {
@@ -147,7 +157,7 @@ func (l *Ledger) Keys(ctx context.Context) ([]KeyInfo, error) {
 	}
 	out := make([]KeyInfo, len(stored))
 	for i, s := range stored {
-		out[i] = KeyInfo{KID: s.KID, Alg: s.Alg, State: s.State, Created: s.Created, Rotated: s.Rotated}
+		out[i] = KeyInfo{KID: s.KID, Alg: s.Alg, State: s.State, Created: s.Created, Rotated: s.Rotated, Activates: s.Activates}
 	}
 	return out, nil
 }

@@ -280,3 +280,77 @@ func TestKeysSurviveReopen(t *testing.T) {
 		t.Fatalf("open with the wrong master key: %v", err)
 	}
 }
+
+// TestScheduledRotation walks a rotation with an injected clock: the next
+// key is published in the JWKS before it signs, becomes active on time, and
+// the old key verifies until its tokens expired, then is retired.
+func TestScheduledRotation(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: t.TempDir(), Now: func() time.Time { return now },
+		RotateEvery: 24 * time.Hour, PrePublish: 10 * time.Minute, MaxTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	step := func(d time.Duration) {
+		t.Helper()
+		now = now.Add(d)
+		if err := l.RunKeySchedule(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jwksKIDs := func() string {
+		j, _ := l.JWKS(ctx)
+		var set struct{ Keys []struct{ Kid string } }
+		json.Unmarshal(j, &set)
+		var kids []string
+		for _, k := range set.Keys {
+			kids = append(kids, k.Kid)
+		}
+		return strings.Join(kids, ",")
+	}
+	first, _ := l.Issue(ctx, jwtledger.IssueRequest{Subject: "a", TTL: time.Hour})
+	step(23 * time.Hour) // nothing due yet
+	if ks, _ := l.Keys(ctx); len(ks) != 1 {
+		t.Fatalf("a key appeared early: %+v", ks)
+	}
+	step(50 * time.Minute) // 10 minutes before the key is a day old: pre-publish
+	ks, _ := l.Keys(ctx)
+	if len(ks) != 2 || ks[1].State != jwtledger.KeyVerifyOnly || ks[1].Activates.IsZero() {
+		t.Fatalf("no pre-published key: %+v", ks)
+	}
+	next := ks[1].KID
+	if !strings.Contains(jwksKIDs(), next) {
+		t.Fatalf("pre-published key %s not in the JWKS %s", next, jwksKIDs())
+	}
+	if iss, _ := l.Issue(ctx, jwtledger.IssueRequest{Subject: "b", TTL: time.Hour}); iss.KID != first.KID {
+		t.Fatalf("the pre-published key signs early")
+	}
+	step(10 * time.Minute) // its time has come
+	last, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "c", TTL: time.Hour})
+	if err != nil || last.KID != next {
+		t.Fatalf("after activation signed by %s, want %s (%v)", last.KID, next, err)
+	}
+	if _, err := l.Verify(ctx, last.Token); err != nil {
+		t.Fatal(err)
+	}
+	step(30 * time.Minute) // old key still needed for tokens issued before
+	if ks, _ := l.Keys(ctx); ks[0].State != jwtledger.KeyVerifyOnly {
+		t.Fatalf("old key %+v, want verify-only", ks[0])
+	}
+	step(time.Hour) // every token of the old key has expired
+	if ks, _ := l.Keys(ctx); ks[0].State != jwtledger.KeyRetired || strings.Contains(jwksKIDs(), first.KID) {
+		t.Fatalf("old key %+v not retired; JWKS %s", ks[0], jwksKIDs())
+	}
+	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})
+	var events []string
+	for _, r := range recs {
+		if strings.HasPrefix(string(r.Event), "key.") {
+			events = append(events, string(r.Event))
+		}
+	}
+	if strings.Join(events, " ") != "key.create key.create key.rotate key.retire" {
+		t.Fatalf("key events: %v", events)
+	}
+}

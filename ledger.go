@@ -109,6 +109,11 @@ type Config struct {
 	CheckpointEvery    int
 	CheckpointInterval time.Duration
 	CheckpointFile     string
+	// RotateEvery, if positive, rotates the signing key when the active key
+	// is this old; the next key is published in the JWKS PrePublish
+	// (default 10m) before it signs. See [Ledger.RunKeySchedule].
+	RotateEvery time.Duration
+	PrePublish  time.Duration
 	// Retain, if positive, makes a long-running ledger prune record bodies
 	// older than this once an hour (see [Ledger.Prune]); zero keeps them
 	// forever.
@@ -136,6 +141,7 @@ type Ledger struct {
 	sinceCP        atomic.Int64
 	cpKick         chan struct{}
 	cpStop, cpDone chan struct{}
+	ksStop, ksDone chan struct{}
 
 	clients clientCache
 	revoked revocationSet
@@ -203,6 +209,12 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = DefaultCheckpointInterval
 	}
+	if cfg.PrePublish <= 0 {
+		cfg.PrePublish = DefaultPrePublish
+	}
+	if cfg.RotateEvery > 0 && cfg.RotateEvery <= cfg.PrePublish {
+		return nil, fmt.Errorf("config: rotation period %s must be longer than the pre-publication window %s", cfg.RotateEvery, cfg.PrePublish)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -264,12 +276,21 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	}
 	l.cpStop, l.cpDone = make(chan struct{}), make(chan struct{})
 	go l.runCheckpoints(l.cpStop, l.cpDone)
+	if cfg.RotateEvery > 0 {
+		l.ksStop, l.ksDone = make(chan struct{}), make(chan struct{})
+		go l.runKeySchedule(l.ksStop, l.ksDone)
+	}
 	return l, nil
 }
 
 // Close makes a last checkpoint if one is due, flushes pending audit
 // records and closes the store.
 func (l *Ledger) Close() error {
+	if l.ksStop != nil {
+		close(l.ksStop)
+		<-l.ksDone
+		l.ksStop = nil
+	}
 	if l.cpStop != nil {
 		close(l.cpStop)
 		<-l.cpDone

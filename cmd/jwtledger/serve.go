@@ -30,6 +30,11 @@ Flags:
   --log-format text|json   operational log format on stderr (default text)
   --log-level LEVEL        debug, info, warn or error (default info)
   --retain D               prune audit record bodies older than D (400d)
+  --rotate-every D         rotate the signing key when it is D old (720h);
+                           the next key is in the JWKS --prepublish (10m)
+                           before it signs
+  --max-ttl D              longest token lifetime anyone may ask for; lets
+                           rotated keys be retired once their tokens expired
   --config FILE            TOML file of these settings, keys named like the
                            flags (see jwtledger.example.toml); precedence:
                            flag > JWTLEDGER_* environment > file > default;
@@ -55,6 +60,9 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	logFormat := fs.String("log-format", "text", "")
 	logLevel := fs.String("log-level", "info", "")
 	retain := fs.String("retain", "", "")
+	rotateEvery := fs.Duration("rotate-every", 0, "")
+	prePublish := fs.Duration("prepublish", jwtledger.DefaultPrePublish, "")
+	maxTTL := fs.Duration("max-ttl", 0, "")
 	fs.String("config", "", "")
 	pos, err := c.parse(cmd, fs, args)
 	if err != nil {
@@ -90,7 +98,14 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	if err != nil {
 		return withHint(usageErr("serve: %v", err), "choose another --addr (JWTLEDGER_ADDR)")
 	}
-	l, err := c.openWith(ctx, lf, func(cfg *jwtledger.Config) { cfg.Logger = log; cfg.Retain = retainFor })
+	if *rotateEvery < 0 || *prePublish <= 0 || *maxTTL < 0 {
+		ln.Close()
+		return usageErr("serve: --rotate-every and --max-ttl must not be negative, --prepublish must be positive")
+	}
+	l, err := c.openWith(ctx, lf, func(cfg *jwtledger.Config) {
+		cfg.Logger, cfg.Retain = log, retainFor
+		cfg.RotateEvery, cfg.PrePublish, cfg.MaxTTL = *rotateEvery, *prePublish, *maxTTL
+	})
 	if err != nil {
 		ln.Close()
 		return err

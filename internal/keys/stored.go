@@ -12,6 +12,8 @@ type Stored struct {
 	State   State
 	Created time.Time
 	Rotated time.Time // when it left the active state; zero while active
-	Public  []byte    // public JWK; nil for HMAC keys
-	Sealed  []byte
+	// Activates is when a pre-published key becomes active; zero otherwise.
+	Activates time.Time
+	Public    []byte // public JWK; nil for HMAC keys
+	Sealed    []byte
 }

@@ -318,7 +318,7 @@ func (db *DB) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error
 
 // Keys returns every managed key, oldest first.
 func (db *DB) Keys(ctx context.Context) ([]keys.Stored, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT kid, alg, state, created, rotated, public, sealed FROM keys ORDER BY created, kid")
+	rows, err := db.r.QueryContext(ctx, "SELECT kid, alg, state, created, rotated, activates, public, sealed FROM keys ORDER BY created, kid")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list keys: %w", err)
 	}
@@ -326,13 +326,16 @@ func (db *DB) Keys(ctx context.Context) ([]keys.Stored, error) {
 	var out []keys.Stored
 	for rows.Next() {
 		var k keys.Stored
-		var created, rotated int64
-		if err := rows.Scan(&k.KID, &k.Alg, &k.State, &created, &rotated, &k.Public, &k.Sealed); err != nil {
+		var created, rotated, activates int64
+		if err := rows.Scan(&k.KID, &k.Alg, &k.State, &created, &rotated, &activates, &k.Public, &k.Sealed); err != nil {
 			return nil, fmt.Errorf("sqlite: list keys: %w", err)
 		}
 		k.Created = time.Unix(0, created).UTC()
 		if rotated != 0 {
 			k.Rotated = time.Unix(0, rotated).UTC()
+		}
+		if activates != 0 {
+			k.Activates = time.Unix(0, activates).UTC()
 		}
 		out = append(out, k)
 	}
@@ -359,8 +362,12 @@ func (db *DB) AddKey(ctx context.Context, k keys.Stored, demote, ifEmpty bool, c
 				return fmt.Errorf("sqlite: demote keys: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO keys (kid, alg, state, created, public, sealed) VALUES (?, ?, ?, ?, ?, ?)",
-			k.KID, string(k.Alg), string(k.State), k.Created.UnixNano(), k.Public, k.Sealed); err != nil {
+		var activates int64
+		if !k.Activates.IsZero() {
+			activates = k.Activates.UnixNano()
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO keys (kid, alg, state, created, activates, public, sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			k.KID, string(k.Alg), string(k.State), k.Created.UnixNano(), activates, k.Public, k.Sealed); err != nil {
 			if strings.Contains(err.Error(), "UNIQUE") {
 				return fmt.Errorf("key %s: %w", k.KID, ErrExists)
 			}
@@ -386,6 +393,26 @@ func (db *DB) SetKeyState(ctx context.Context, kid string, state keys.State, at 
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("key %q: %w", kid, ErrNotFound)
+		}
+		return db.appendTx(ctx, tx, chain, recs)
+	})
+}
+
+// PromoteKey makes the pre-published key kid active and every other active
+// key verify-only, appending recs in the same transaction. It returns
+// [ErrNotFound] when kid is no longer a pending key (another process
+// promoted it).
+func (db *DB) PromoteKey(ctx context.Context, kid string, at time.Time, chain string, recs []*audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE keys SET state = 'verify-only', rotated = ? WHERE state = 'active' AND kid != ?", at.UnixNano(), kid); err != nil {
+			return fmt.Errorf("sqlite: demote keys: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE keys SET state = 'active', activates = 0 WHERE kid = ? AND state = 'verify-only' AND activates > 0", kid)
+		if err != nil {
+			return fmt.Errorf("sqlite: promote key: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("pending key %q: %w", kid, ErrNotFound)
 		}
 		return db.appendTx(ctx, tx, chain, recs)
 	})

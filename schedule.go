@@ -1,0 +1,107 @@
+package jwtledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/internal/store/sqlite"
+)
+
+// DefaultPrePublish is how long a scheduled key is published in the JWKS
+// before it signs, so that verifiers caching the JWKS know it in time.
+const DefaultPrePublish = 10 * time.Minute
+
+// RunKeySchedule performs the due steps of scheduled key rotation
+// (Config.RotateEvery): pre-publish the next key PrePublish before the
+// active key is RotateEvery old, make it active once its time comes, and
+// retire verify-only keys once every token they signed has expired (known
+// only when Config.MaxTTL bounds token lifetimes). A long-running ledger
+// calls it every few seconds; it is safe to call from several processes.
+func (l *Ledger) RunKeySchedule(ctx context.Context) error {
+	if l.cfg.RotateEvery <= 0 {
+		return nil
+	}
+	now := l.cfg.Now().UTC()
+	stored, err := l.db.Keys(ctx)
+	if err != nil {
+		return err
+	}
+	var active, pending *keys.Stored
+	for i := range stored {
+		k := &stored[i]
+		switch {
+		case k.State == keys.Active && (active == nil || k.Created.After(active.Created)):
+			active = k
+		case k.State == keys.VerifyOnly && !k.Activates.IsZero():
+			pending = k
+		}
+	}
+	m := Meta{Actor: "jwtledger"}
+	changed := false
+	switch {
+	case pending != nil && !now.Before(pending.Activates):
+		rec := l.record(audit.KeyRotate, audit.OK, m)
+		rec.KID, rec.Alg, rec.Reason = pending.KID, string(pending.Alg), "scheduled rotation: pre-published key is now active"
+		if active != nil {
+			rec.Reason += "; previous active key " + active.KID + " is now verify-only"
+		}
+		if err := l.db.PromoteKey(ctx, pending.KID, now, l.cfg.NodeID, []*audit.Record{rec}); err != nil && !errors.Is(err, sqlite.ErrNotFound) {
+			return fmt.Errorf("promote key: %w", err)
+		} else if err == nil {
+			l.w.Emit([]*audit.Record{rec})
+		}
+		changed = true
+	case pending == nil && active != nil && !now.Before(active.Created.Add(l.cfg.RotateEvery-l.cfg.PrePublish)):
+		k, err := keys.Generate(active.Alg)
+		if err != nil {
+			return err
+		}
+		activates := now.Add(l.cfg.PrePublish)
+		if _, err := l.addKeyAt(ctx, k, keys.VerifyOnly, activates, audit.KeyCreate,
+			"pre-published for scheduled rotation; signs from "+activates.Format(time.RFC3339), m); err != nil {
+			return fmt.Errorf("pre-publish key: %w", err)
+		}
+		changed = true
+	}
+	// Retire verify-only keys whose tokens have all expired.
+	if l.cfg.MaxTTL > 0 {
+		for _, k := range stored {
+			if k.State == keys.VerifyOnly && k.Activates.IsZero() && !k.Rotated.IsZero() &&
+				now.After(k.Rotated.Add(l.cfg.MaxTTL+DefaultLeeway)) {
+				if err := l.RetireKey(ctx, k.KID, m); err != nil && !errors.Is(err, ErrInvalidRequest) {
+					return fmt.Errorf("retire key: %w", err)
+				}
+				changed = true
+			}
+		}
+	}
+	if changed {
+		return l.loadKeys(ctx, false)
+	}
+	return nil
+}
+
+// runKeySchedule calls RunKeySchedule regularly until stop is closed.
+func (l *Ledger) runKeySchedule(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	every := min(l.cfg.PrePublish/4, time.Minute)
+	if every < time.Second {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := l.RunKeySchedule(context.Background()); err != nil {
+			l.log.Warn("scheduled key rotation failed", "err", err)
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
