@@ -120,18 +120,19 @@ func (s *Server) routes() {
 		{"GET /healthz", public, "", s.healthz},
 		{"GET /readyz", public, "", s.readyz},
 		{"GET /metrics", public, "", s.metricsHandler},
-		{"GET /openapi.yaml", public, "", s.openapi},
+		{"GET /openapi.yaml", clientAuth, "", s.openapi},
 	}
-	paths := map[string]bool{}
+	paths := map[string]access{} // the strictest access of each path
 	for _, rt := range rs {
 		s.patterns = append(s.patterns, rt.pattern)
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 		_, path, _ := strings.Cut(rt.pattern, " ")
-		paths[path] = true
+		paths[path] = max(paths[path], rt.access)
 	}
-	// Other methods on known paths, and unknown paths, answer in JSON too.
-	for path := range paths {
-		s.mux.Handle(path, s.wrap(route{pattern: path, access: public, fn: func(w http.ResponseWriter, r *http.Request, _ *call) error {
+	// Other methods on known paths (after the same authentication), and
+	// unknown paths, answer in JSON too.
+	for path, acc := range paths {
+		s.mux.Handle(path, s.wrap(route{pattern: path, access: acc, fn: func(w http.ResponseWriter, r *http.Request, _ *call) error {
 			return &httpError{code: http.StatusMethodNotAllowed, err: "invalid_request", desc: "method " + r.Method + " is not allowed here"}
 		}}))
 	}

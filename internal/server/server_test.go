@@ -188,7 +188,9 @@ func TestScopeMatrix(t *testing.T) {
 		{"GET", "/healthz", "", ""},
 		{"GET", "/readyz", "", ""},
 		{"GET", "/metrics", "", ""},
-		{"GET", "/openapi.yaml", "", ""},
+		{"GET", "/openapi.yaml", "any", ""},
+		{"DELETE", "/v1/tokens", "wrong-method", ""},
+		{"PUT", "/oauth2/token", "wrong-method", ""},
 	}
 	for _, rt := range routes {
 		for _, caller := range callers {
@@ -203,6 +205,8 @@ func TestScopeMatrix(t *testing.T) {
 				want = "2xx"
 			case caller == "":
 				want = "401"
+			case rt.scope == "wrong-method":
+				want = "other" // 405 once authenticated
 			case rt.scope == "any" || caller == rt.scope || caller == "admin":
 				want = "2xx"
 			default:
@@ -440,7 +444,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	for r := range documented {
 		t.Errorf("openapi.yaml documents %q, which is not a route", r)
 	}
-	code, b, _ := e.do("GET", "/openapi.yaml", "", "", nil)
+	code, b, _ := e.do("GET", "/openapi.yaml", "verifier", "", nil)
 	if code != 200 || !strings.HasPrefix(string(b), "openapi: 3.1.0") {
 		t.Fatalf("/openapi.yaml: %d", code)
 	}
