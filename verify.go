@@ -2,6 +2,7 @@ package jwtledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -130,6 +131,34 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 		return nil, auditErr(ctx, err)
 	}
 	return tok, verr
+}
+
+// Verdict is a verification's result in the form every face shows it (CLI
+// `verify --output json`, POST /v1/tokens/verify): header and claims are {}
+// when they could not be read (claims only once the signature matched).
+type Verdict struct {
+	Valid   bool            `json:"valid"`
+	Outcome Outcome         `json:"outcome"`
+	Reason  string          `json:"reason"`
+	Header  json.RawMessage `json:"header"`
+	Claims  json.RawMessage `json:"claims"`
+}
+
+// NewVerdict renders the result of [Ledger.Verify]; err must be nil or a
+// verdict (not an [ErrAudit] failure).
+func NewVerdict(tok *Token, err error) Verdict {
+	v := Verdict{Valid: err == nil, Outcome: OutcomeOf(err), Header: json.RawMessage("{}"), Claims: json.RawMessage("{}")}
+	var ve *VerifyError
+	if errors.As(err, &ve) {
+		v.Reason = ve.Reason
+	}
+	if tok != nil {
+		v.Header = tok.Header.Raw
+		if tok.Claims.Raw != nil {
+			v.Claims = tok.Claims.Raw
+		}
+	}
+	return v
 }
 
 // fillFromToken copies what the token says into its verification record. For

@@ -69,13 +69,9 @@ Examples:
 }
 
 func runAudit(ctx context.Context, c *cli, cmd *command, args []string) error {
-	if len(args) == 0 {
-		return withHint(usageErr("audit: missing subcommand"), "run 'jwtledger audit --help'")
-	}
-	sub, args := args[0], args[1:]
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		fmt.Fprint(c.stdout, cmd.usage)
-		return nil
+	sub, args, err := c.subcommand(cmd, args)
+	if err != nil {
+		return err
 	}
 	switch sub {
 	case "verify":

@@ -45,13 +45,9 @@ func splitList(s string) []string {
 }
 
 func runClients(ctx context.Context, c *cli, cmd *command, args []string) error {
-	if len(args) == 0 {
-		return withHint(usageErr("clients: missing subcommand"), "run 'jwtledger clients --help'")
-	}
-	sub, args := args[0], args[1:]
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		fmt.Fprint(c.stdout, cmd.usage)
-		return nil
+	sub, args, err := c.subcommand(cmd, args)
+	if err != nil {
+		return err
 	}
 	fs := c.newFlagSet(cmd)
 	lf := addLedgerFlags(fs)

@@ -44,13 +44,9 @@ Examples:
 }
 
 func runKeys(ctx context.Context, c *cli, cmd *command, args []string) error {
-	if len(args) == 0 {
-		return withHint(usageErr("keys: missing subcommand"), "run 'jwtledger keys --help'")
-	}
-	sub, args := args[0], args[1:]
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		fmt.Fprint(c.stdout, cmd.usage)
-		return nil
+	sub, args, err := c.subcommand(cmd, args)
+	if err != nil {
+		return err
 	}
 	fs := c.newFlagSet(cmd)
 	lf := addLedgerFlags(fs)

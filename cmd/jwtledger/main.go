@@ -153,6 +153,19 @@ Run 'jwtledger help <command>' or 'jwtledger <command> --help' for details.
 `)
 }
 
+// subcommand splits off the subcommand of cmd; for "help" it prints the
+// usage and returns flag.ErrHelp (exit 0).
+func (c *cli) subcommand(cmd *command, args []string) (string, []string, error) {
+	if len(args) == 0 {
+		return "", nil, withHint(usageErr("%s: missing subcommand", cmd.name), "run 'jwtledger "+cmd.name+" --help'")
+	}
+	if sub := args[0]; sub == "-h" || sub == "--help" || sub == "help" {
+		fmt.Fprint(c.stdout, cmd.usage)
+		return "", nil, flag.ErrHelp
+	}
+	return args[0], args[1:], nil
+}
+
 // oneLine keeps an error message on one line.
 func oneLine(s string) string {
 	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)

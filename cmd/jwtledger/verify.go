@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -49,15 +48,6 @@ Examples:
 	run: runVerify,
 }
 
-// verdict is the JSON output of verify.
-type verdict struct {
-	Valid   bool            `json:"valid"`
-	Outcome string          `json:"outcome"`
-	Reason  string          `json:"reason"`
-	Header  json.RawMessage `json:"header"`
-	Claims  json.RawMessage `json:"claims"`
-}
-
 func runVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
 	fs := c.newFlagSet(cmd)
 	lf := addLedgerFlags(fs)
@@ -86,7 +76,7 @@ func runVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
 		if err != nil {
 			return err
 		}
-		var v verdict
+		var v jwtledger.Verdict
 		if err := rf.call(ctx, "POST", "/v1/tokens/verify", map[string]any{"token": raw, "iss": *iss, "aud": *aud, "leeway": leeway.String()}, &v); err != nil {
 			return err
 		}
@@ -128,19 +118,7 @@ func runVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
 	if verr != nil && errors.Is(verr, jwtledger.ErrAudit) {
 		return withHint(usageErr("%v; no verdict", verr), "the store must be writable: check --store and the data directory")
 	}
-	outcome := jwtledger.OutcomeOf(verr)
-	reason := ""
-	var ve *jwtledger.VerifyError
-	if errors.As(verr, &ve) {
-		reason = ve.Reason
-	}
-	v := verdict{Valid: verr == nil, Outcome: string(outcome), Reason: reason, Header: json.RawMessage("{}"), Claims: json.RawMessage("{}")}
-	if tok != nil {
-		v.Header = tok.Header.Raw
-		if tok.Claims.Raw != nil {
-			v.Claims = tok.Claims.Raw
-		}
-	}
+	v := jwtledger.NewVerdict(tok, verr)
 	detail := ""
 	if verr == nil {
 		detail = fmt.Sprintf("  kid=%s alg=%s sub=%q jti=%s exp=%s\n", tok.Key.KID, tok.Header.Alg, tok.Claims.Subject, tok.Claims.ID, formatExp(tok.Claims.Expiry))
@@ -150,7 +128,7 @@ func runVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
 
 // printVerdict prints a verdict (local or from a server) and turns a refusal
 // into exit status 1.
-func (c *cli) printVerdict(v verdict, output, detail string) error {
+func (c *cli) printVerdict(v jwtledger.Verdict, output, detail string) error {
 	switch {
 	case output == "json":
 		if err := writeJSON(c.stdout, v); err != nil {

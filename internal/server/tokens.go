@@ -111,31 +111,6 @@ type verifyRequest struct {
 	Leeway *jwtledger.Duration `json:"leeway"`
 }
 
-// Verdict is the answer of the verify endpoint, the same shape as
-// `jwtledger verify --output json`.
-type Verdict struct {
-	Valid   bool            `json:"valid"`
-	Outcome string          `json:"outcome"`
-	Reason  string          `json:"reason"`
-	Header  json.RawMessage `json:"header"`
-	Claims  json.RawMessage `json:"claims"`
-}
-
-func verdictOf(tok *jwtledger.Token, verr error) Verdict {
-	v := Verdict{Valid: verr == nil, Outcome: string(jwtledger.OutcomeOf(verr)), Header: json.RawMessage("{}"), Claims: json.RawMessage("{}")}
-	var ve *jwtledger.VerifyError
-	if errors.As(verr, &ve) {
-		v.Reason = ve.Reason
-	}
-	if tok != nil {
-		v.Header = tok.Header.Raw
-		if tok.Claims.Raw != nil {
-			v.Claims = tok.Claims.Raw
-		}
-	}
-	return v
-}
-
 func (s *Server) verify(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req verifyRequest
 	if err := decode(r, &req); err != nil {
@@ -156,7 +131,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err // no verdict: the audit trail failed
 	}
 	inc(&s.m.verifications, string(jwtledger.OutcomeOf(err)))
-	writeJSON(w, http.StatusOK, verdictOf(tok, err))
+	writeJSON(w, http.StatusOK, jwtledger.NewVerdict(tok, err))
 	return nil
 }
 
