@@ -367,7 +367,7 @@ var versionCmd = &command{
 	},
 }
 
-const version = "0.1.0"
+const version = "0.3.0-dev"
 
 // applyConfigFile sets, from a TOML file of flag-named keys, the flags that
 // are not in set. Unknown keys are an error, not ignored.
