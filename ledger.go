@@ -364,18 +364,10 @@ func loadMasterKey(cfg Config) ([]byte, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		k := make([]byte, keys.MasterKeySize)
 		rand.Read(k)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			return loadMasterKey(cfg) // another process made it first
-		}
+		data, err = createOnce(path, []byte(base64.StdEncoding.EncodeToString(k)+"\n"))
 		if err != nil {
 			return nil, fmt.Errorf("create master key: %w", err)
 		}
-		_, werr := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
-		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-			return nil, fmt.Errorf("write master key: %w", err)
-		}
-		return k, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read master key: %w", err)
@@ -417,10 +409,33 @@ func loadNodeID(dataDir string) (string, error) {
 		id = "node"
 	}
 	id += "-" + hex.EncodeToString(sum[:4])
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+	data, err = createOnce(path, []byte(id+"\n"))
+	if err != nil {
 		return "", fmt.Errorf("write node id: %w", err)
 	}
-	return id, nil
+	return strings.TrimSpace(string(data)), nil
+}
+
+// createOnce makes path hold data unless another process made it first, in
+// which case it returns what that process wrote. Others see either no file
+// or all of it: the data goes to a temporary file that is then hard-linked
+// into place (a link never replaces an existing file).
+func createOnce(path string, data []byte) ([]byte, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(data)
+	if err := errors.Join(werr, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
+		return os.ReadFile(path)
+	} else if err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 func sanitizeID(s string) string {
