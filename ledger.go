@@ -304,9 +304,6 @@ func (l *Ledger) Close() error {
 	return errors.Join(l.w.Close(), l.db.Close())
 }
 
-// Ping checks that the store answers.
-func (l *Ledger) Ping(ctx context.Context) error { return l.db.Ping(ctx) }
-
 // Ready reports whether the ledger can serve: the store answers and the
 // newest audit batch was made durable.
 func (l *Ledger) Ready(ctx context.Context) error {

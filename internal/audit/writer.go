@@ -107,9 +107,6 @@ func NewWriter(store Store, chain string, sinks []Sink, log *slog.Logger) *Write
 	return w
 }
 
-// Chain is the chain the writer appends to.
-func (w *Writer) Chain() string { return w.chain }
-
 // MaxLinger bounds how long the flusher waits for announced callers.
 const MaxLinger = time.Millisecond
 
@@ -131,17 +128,11 @@ func (w *Writer) signal() {
 }
 
 // Append adds r to the next batch and waits until it is durable. It
-// ends the caller's [Writer.Expect]; callers that made none use
-// [Writer.AppendUnannounced]. An error
+// ends the caller's [Writer.Expect]. An error
 // means the record may not be durable and the caller must not act as if the
 // event was recorded (fail closed).
 func (w *Writer) Append(ctx context.Context, r *Record) error {
 	defer w.Unexpect()
-	return w.AppendUnannounced(ctx, r)
-}
-
-// AppendUnannounced is Append for a caller that made no [Writer.Expect].
-func (w *Writer) AppendUnannounced(ctx context.Context, r *Record) error {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()

@@ -124,26 +124,6 @@ func ParseAlg(s string) (Alg, error) {
 	return "", fmt.Errorf("unsupported algorithm %q (supported: %s)", s, algList())
 }
 
-// ParseAlgList parses a comma-separated list of algorithm names.
-func ParseAlgList(s string) ([]Alg, error) {
-	var out []Alg
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		a, err := ParseAlg(part)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("empty algorithm list")
-	}
-	return out, nil
-}
-
 func algList() string {
 	s := make([]string, len(Algs))
 	for i, a := range Algs {

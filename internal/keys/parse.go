@@ -48,13 +48,6 @@ func NewHMAC(secret []byte, alg Alg) (*Key, error) {
 	return newKey(bytes.Clone(secret), alg, "")
 }
 
-// FromCrypto wraps a standard-library key (*rsa.PrivateKey, *ecdsa.PublicKey,
-// ed25519.PrivateKey, []byte for HMAC, ...) as a Key bound to alg (which may
-// be empty for RSA and HMAC keys). kid defaults to the RFC 7638 thumbprint.
-func FromCrypto(material any, alg Alg, kid string) (*Key, error) {
-	return newKey(material, alg, kid)
-}
-
 // ParsePEM reads every key in a sequence of PEM blocks.
 func ParsePEM(data []byte) ([]*Key, error) {
 	var out []*Key

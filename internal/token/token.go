@@ -182,7 +182,3 @@ func Decode(raw string) (*Token, error) {
 	}
 	return t, nil
 }
-
-// ValidJSON reports whether data is one strict JSON value (the rules the
-// token parser applies).
-func ValidJSON(data []byte) error { return strictjson.Valid(data) }
