@@ -51,7 +51,9 @@ type Writer struct {
 	arrive  chan struct{}
 	stopped chan struct{}
 
-	active atomic.Int64 // announced callers that have not returned from Append
+	active   atomic.Int64 // announced callers that have not returned from Append
+	busy     atomic.Int64 // requests in progress upstream (see Busy)
+	inCommit atomic.Int64 // records of the batch being committed
 
 	sinkMu sync.Mutex
 
@@ -107,12 +109,36 @@ func NewWriter(store Store, chain string, sinks []Sink, log *slog.Logger) *Write
 	return w
 }
 
-// MaxLinger bounds how long the flusher waits for announced callers.
+// MaxLinger bounds how long the flusher holds a batch open.
 const MaxLinger = time.Millisecond
+
+// maxBatch caps the records of one commit.
+const maxBatch = 512
 
 // Expect announces that the caller will Append a record soon. Every Expect
 // must be followed by exactly one Append or Unexpect.
 func (w *Writer) Expect() { w.active.Add(1) }
+
+// Busy announces a request in progress that will probably Append a record
+// (an HTTP request being served, from its first byte to its last): the
+// flusher sizes batches from the callers it can expect, and requests being
+// parsed or answered are not yet (or no longer) announced with Expect. Call
+// the returned function when the request is done.
+func (w *Writer) Busy() (done func()) {
+	w.busy.Add(1)
+	return w.idle
+}
+
+func (w *Writer) idle() {
+	w.busy.Add(-1)
+	w.signal()
+}
+
+// expected is how many callers may still join the pending batch: the
+// announced ones (or the busy requests, if more) not already committing.
+func (w *Writer) expected() int64 {
+	return max(w.active.Load(), w.busy.Load()) - w.inCommit.Load()
+}
 
 // Unexpect withdraws an Expect that will not be followed by Append.
 func (w *Writer) Unexpect() {
@@ -194,10 +220,13 @@ func (w *Writer) run() {
 	}
 }
 
-// linger waits while fewer than half of the active callers are waiting in
-// the pending batch, up to MaxLinger.
+// linger holds the pending batch open until half of the callers that may
+// still join it wait in it, or for at most MaxLinger; a lone caller never
+// waits. Committing when half wait lets the other half compute (sign,
+// verify, parse, answer) while the commit and its fsync run, instead of the
+// whole load converging on one batch and leaving the CPU idle during fsync.
 func (w *Writer) linger(t *time.Timer) {
-	if w.active.Load() <= 1 {
+	if w.expected() <= 1 {
 		return
 	}
 	t.Reset(MaxLinger)
@@ -209,7 +238,7 @@ func (w *Writer) linger(t *time.Timer) {
 			n = len(w.pending.recs)
 		}
 		w.mu.Unlock()
-		if closed || n == 0 || 2*int64(n) >= w.active.Load() {
+		if closed || n == 0 || n >= maxBatch || 2*int64(n) >= w.expected() {
 			return
 		}
 		select {
@@ -222,7 +251,14 @@ func (w *Writer) linger(t *time.Timer) {
 
 func (w *Writer) flush(b *batch) {
 	start := time.Now()
+	w.inCommit.Store(int64(len(b.recs)))
 	err := w.store.Append(context.Background(), w.chain, b.recs)
+	w.inCommit.Store(0)
+	w.finish(b, start, err)
+}
+
+// finish records the outcome of batch b and releases its callers.
+func (w *Writer) finish(b *batch, start time.Time, err error) {
 	elapsed := time.Since(start)
 	w.mu.Lock()
 	w.stats.Batches++

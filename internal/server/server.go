@@ -184,6 +184,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if rt.access != public {
+			defer s.l.Busy()()
+		}
 		w := &statusWriter{ResponseWriter: rw}
 		c := &call{requestID: requestID(r)}
 		w.Header().Set("X-Request-ID", c.requestID)

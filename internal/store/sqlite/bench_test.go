@@ -23,33 +23,13 @@ func benchRecord() *audit.Record {
 }
 
 // BenchmarkAppend measures the store's cost per record at several batch
-// sizes (ns/op is per record; each batch is one transaction and fsync), with
-// the Merkle tree hashes and without them (tree=off), side by side.
+// sizes (ns/op is per record; each batch is one transaction and fsync).
+// Records are appended without tree hashes; BenchmarkBuildTree measures
+// extending the tree over them, which checkpoints do in bulk.
 func BenchmarkAppend(b *testing.B) {
-	for _, tree := range []bool{true, false} {
-		for _, size := range []int{1, 32, 256} {
-			b.Run(fmt.Sprintf("tree=%v/batch=%d", tree, size), func(b *testing.B) { benchAppend(b, tree, size) })
-		}
-	}
-}
-
-func benchAppend(b *testing.B, tree bool, size int) {
-	{
-		{
-			db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "a.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			sqlite.SetTreeHashing(db, tree)
-			// Warm the ledger so index pages are realistic.
-			for range 100 {
-				recs := make([]*audit.Record, 100)
-				for i := range recs {
-					recs[i] = benchRecord()
-				}
-				db.Append(context.Background(), "n", recs)
-			}
+	for _, size := range []int{1, 32, 256} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			db := warmDB(b)
 			recs := make([]*audit.Record, size)
 			b.ResetTimer()
 			for i := 0; i < b.N; i += size {
@@ -60,6 +40,50 @@ func benchAppend(b *testing.B, tree bool, size int) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkBuildTree measures extending the Merkle tree over appended
+// records, per record, in steps of 1,000 records (the checkpoint cadence).
+func BenchmarkBuildTree(b *testing.B) {
+	db := warmDB(b)
+	const step = 1000
+	for i := 0; i < b.N; i += step {
+		b.StopTimer()
+		recs := make([]*audit.Record, step)
+		for j := range recs {
+			recs[j] = benchRecord()
+		}
+		if err := db.Append(context.Background(), "n", recs); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := db.BuildTree(context.Background(), "n"); err != nil {
+			b.Fatal(err)
 		}
 	}
+}
+
+// warmDB is a store holding 10,000 records (tree built), so index pages
+// are realistic.
+func warmDB(b *testing.B) *sqlite.DB {
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "a.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	for range 100 {
+		recs := make([]*audit.Record, 100)
+		for i := range recs {
+			recs[i] = benchRecord()
+		}
+		if err := db.Append(context.Background(), "n", recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := db.BuildTree(context.Background(), "n"); err != nil {
+		b.Fatal(err)
+	}
+	return db
 }

@@ -14,9 +14,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
@@ -36,15 +37,19 @@ type DB struct {
 	insertHash *multiInsert
 	readHash   *sql.Stmt
 
-	noTree bool // benchmarks only: skip tree hashes to measure their cost
+	headMu sync.Mutex
+	heads  map[string]uint64 // chain heads as of this process's last commit
+	staged []stagedHead      // heads of the open write transaction
+
+	treeSize *sql.Stmt
+	unhashed *sql.Stmt
+	setSize  *sql.Stmt
 }
 
 var _ audit.Store = (*DB)(nil)
 
-// chunk is how many records the largest multi-row INSERT carries; smaller
-// batches use the power-of-two statements below it, so a batch of any size
-// takes at most log2(chunk)+1 statement executions.
-const chunk = 32
+// chunk is how many rows one multi-row INSERT carries at most.
+const chunk = 64
 
 const (
 	auditColumns = "chain, seq, time, body, leaf"
@@ -80,7 +85,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{path: path, w: w}
+	db := &DB{path: path, w: w, heads: make(map[string]uint64)}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -161,6 +166,9 @@ func (db *DB) prepare(ctx context.Context) error {
 	}{
 		{&db.head, db.w, "SELECT COALESCE(MAX(seq), 0) FROM audit WHERE chain = ?"},
 		{&db.readHash, db.w, "SELECT hash FROM tree_hashes WHERE chain = ? AND idx = ?"},
+		{&db.treeSize, db.w, "SELECT size FROM tree_size WHERE chain = ?"},
+		{&db.unhashed, db.w, "SELECT seq, leaf FROM audit WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?"},
+		{&db.setSize, db.w, "INSERT INTO tree_size (chain, size) VALUES (?, ?) ON CONFLICT (chain) DO UPDATE SET size = excluded.size"},
 	}
 	for _, s := range stmts {
 		st, err := s.on.PrepareContext(ctx, s.query)
@@ -175,7 +183,7 @@ func (db *DB) prepare(ctx context.Context) error {
 // Close closes the database.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.head, db.readHash} {
+	for _, s := range []*sql.Stmt{db.head, db.readHash, db.treeSize, db.unhashed, db.setSize} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -196,32 +204,83 @@ func (db *DB) Close() error {
 func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
 
 // Append stores recs as the next records of chain in one transaction.
+//
+// The chain head is remembered from this process's last commit instead of
+// being read in every transaction. Another process appending to the same
+// chain (a CLI next to a server on one data directory) makes the first
+// sequence number collide with the UNIQUE (chain, seq) key: the transaction
+// is rolled back and retried once with the head read from the database, so
+// sequences stay gapless and unique.
 func (db *DB) Append(ctx context.Context, chain string, recs []*audit.Record) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error { return db.appendTx(ctx, tx, chain, recs) })
+	err := db.inTx(ctx, func(tx *sql.Tx) error { return db.appendRecs(ctx, tx, chain, recs, true) })
+	if isConstraint(err) {
+		err = db.inTx(ctx, func(tx *sql.Tx) error { return db.appendTx(ctx, tx, chain, recs) })
+	}
+	return err
 }
 
+func isConstraint(err error) bool {
+	var e sqlite3.Error
+	return errors.As(err, &e) && e.Code == sqlite3.ErrConstraint
+}
+
+// inTx runs fn in a write transaction. Write transactions are serialized
+// (one connection), so the chain heads fn stages belong to this one.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
+	db.staged = db.staged[:0]
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		db.forgetHeads()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		// The outcome is unknown: read the heads again next time.
+		db.forgetHeads()
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
+	db.headMu.Lock()
+	for _, h := range db.staged {
+		db.heads[h.chain] = h.seq
+	}
+	db.headMu.Unlock()
 	return nil
 }
 
+type stagedHead struct {
+	chain string
+	seq   uint64
+}
+
+func (db *DB) forgetHeads() {
+	db.headMu.Lock()
+	clear(db.heads)
+	db.headMu.Unlock()
+}
+
+// appendTx appends recs to chain in tx, after the head it reads in tx.
 func (db *DB) appendTx(ctx context.Context, tx *sql.Tx, chain string, recs []*audit.Record) error {
+	return db.appendRecs(ctx, tx, chain, recs, false)
+}
+
+func (db *DB) appendRecs(ctx context.Context, tx *sql.Tx, chain string, recs []*audit.Record, cached bool) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	var head uint64
-	if err := tx.StmtContext(ctx, db.head).QueryRowContext(ctx, chain).Scan(&head); err != nil {
-		return fmt.Errorf("sqlite: read chain head: %w", err)
+	ok := false
+	if cached {
+		db.headMu.Lock()
+		head, ok = db.heads[chain]
+		db.headMu.Unlock()
+	}
+	if !ok {
+		if err := tx.StmtContext(ctx, db.head).QueryRowContext(ctx, chain).Scan(&head); err != nil {
+			return fmt.Errorf("sqlite: read chain head: %w", err)
+		}
 	}
 	var arena []byte
 	ends := make([]int, 0, len(recs))
@@ -243,10 +302,8 @@ func (db *DB) appendTx(ctx context.Context, tx *sql.Tx, chain string, recs []*au
 	if err := db.insertRec.exec(ctx, tx, args); err != nil {
 		return fmt.Errorf("sqlite: append audit records: %w", err)
 	}
-	if db.noTree {
-		return nil
-	}
-	return db.addTreeHashes(ctx, tx, chain, recs)
+	db.staged = append(db.staged, stagedHead{chain, head})
+	return nil
 }
 
 // Query returns the records matching f, oldest first.

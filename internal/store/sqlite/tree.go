@@ -5,26 +5,29 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
-
-	"github.com/jwtledger/jwtledger/internal/audit"
 )
 
-// multiInsert executes multi-row INSERTs of power-of-two sizes, so a batch
-// of any size takes at most log2(chunk)+1 statement executions.
+// multiInsert executes multi-row INSERTs: a batch of up to chunk rows is
+// one statement execution (one call into SQLite), larger batches take one
+// per chunk rows. The statements for every row count are prepared up front
+// (the write pool has one connection, held by the transaction that needs
+// them).
 type multiInsert struct {
 	cols  int
-	stmts []*sql.Stmt // stmts[i] inserts 1<<i rows
+	stmts []*sql.Stmt // stmts[n-1] inserts n rows
 }
 
 func prepareMulti(ctx context.Context, db *sql.DB, table, columns string, cols int) (*multiInsert, error) {
 	m := &multiInsert{cols: cols}
-	row := "(?" + repeat(",?", cols-1) + ")"
-	for n := 1; n <= chunk; n *= 2 {
-		st, err := db.PrepareContext(ctx, "INSERT INTO "+table+" ("+columns+") VALUES "+row+repeat(","+row, n-1))
+	row := "(?" + strings.Repeat(",?", cols-1) + ")"
+	for n := 1; n <= chunk; n++ {
+		st, err := db.PrepareContext(ctx, "INSERT INTO "+table+" ("+columns+") VALUES "+row+strings.Repeat(","+row, n-1))
 		if err != nil {
+			m.close()
 			return nil, fmt.Errorf("sqlite: prepare: %w", err)
 		}
 		m.stmts = append(m.stmts, st)
@@ -32,24 +35,12 @@ func prepareMulti(ctx context.Context, db *sql.DB, table, columns string, cols i
 	return m, nil
 }
 
-func repeat(s string, n int) string {
-	out := ""
-	for range n {
-		out += s
-	}
-	return out
-}
-
 // exec inserts the rows whose values are laid out flat in args.
 func (m *multiInsert) exec(ctx context.Context, tx *sql.Tx, args []any) error {
 	rows := len(args) / m.cols
 	for done := 0; done < rows; {
-		k := len(m.stmts) - 1
-		for 1<<k > rows-done {
-			k--
-		}
-		n := 1 << k
-		if _, err := tx.StmtContext(ctx, m.stmts[k]).ExecContext(ctx, args[done*m.cols:(done+n)*m.cols]...); err != nil {
+		n := min(chunk, rows-done)
+		if _, err := tx.StmtContext(ctx, m.stmts[n-1]).ExecContext(ctx, args[done*m.cols:(done+n)*m.cols]...); err != nil {
 			return err
 		}
 		done += n
@@ -99,27 +90,113 @@ func (r *txHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// addTreeHashes computes the stored hashes of recs (already numbered, with
-// leaf hashes) and inserts them in tx.
-func (db *DB) addTreeHashes(ctx context.Context, tx *sql.Tx, chain string, recs []*audit.Record) error {
-	r := &txHashes{ctx: ctx, tx: tx, stmt: db.readHash, chain: chain, overlay: make(map[int64]tlog.Hash, 2*len(recs))}
-	args := make([]any, 0, 3*2*len(recs))
-	for _, rec := range recs {
-		n := int64(rec.Seq) - 1
-		hashes, err := tlog.StoredHashesForRecordHash(n, tlog.Hash(rec.LeafHash), r)
+// treeChunk is how many records one step of tree building reads.
+const treeChunk = 4096
+
+// BuildTree extends chain's stored tree hashes over every record appended
+// since the last build and returns the size of the tree. Records are
+// appended without their tree hashes (the hashes are derived data: each
+// record's leaf hash is stored with it), so the commit of every batch stays
+// cheap; the tree is built in bulk when a checkpoint is made, and before
+// proofs and verification. It stops with an error at a missing record.
+func (db *DB) BuildTree(ctx context.Context, chain string) (int64, error) {
+	var size int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		size, err = db.buildTreeTx(ctx, tx, chain)
+		return err
+	})
+	if err != nil {
+		// The transaction was rolled back: report what is stored.
+		if n, err2 := db.TreeBuilt(ctx, chain); err2 == nil {
+			size = n
+		}
+	}
+	return size, err
+}
+
+// TreeBuilt is how many of chain's records the stored tree hashes cover.
+func (db *DB) TreeBuilt(ctx context.Context, chain string) (int64, error) {
+	var n int64
+	err := db.treeSize.QueryRowContext(ctx, chain).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: read tree size: %w", err)
+	}
+	return n, nil
+}
+
+func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string) (int64, error) {
+	var size int64
+	err := tx.StmtContext(ctx, db.treeSize).QueryRowContext(ctx, chain).Scan(&size)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("sqlite: read tree size: %w", err)
+	}
+	start := size
+	r := &txHashes{ctx: ctx, tx: tx, stmt: db.readHash, chain: chain}
+	leaves := make([]tlog.Hash, 0, 256)
+	for {
+		leaves = leaves[:0]
+		rows, err := tx.StmtContext(ctx, db.unhashed).QueryContext(ctx, chain, size, treeChunk)
 		if err != nil {
-			return err
+			return 0, fmt.Errorf("sqlite: read leaves: %w", err)
 		}
-		base := tlog.StoredHashIndex(0, n)
-		for i, h := range hashes {
-			r.overlay[base+int64(i)] = h
-			args = append(args, chain, base+int64(i), h[:])
+		for rows.Next() {
+			var seq int64
+			var leaf []byte
+			if err := rows.Scan(&seq, &leaf); err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("sqlite: read leaves: %w", err)
+			}
+			if want := size + int64(len(leaves)) + 1; seq != want {
+				rows.Close()
+				return 0, fmt.Errorf("sqlite: chain %q: record %d is missing, the tree cannot be extended past it", chain, want)
+			}
+			if len(leaf) != tlog.HashSize {
+				rows.Close()
+				return 0, fmt.Errorf("sqlite: chain %q: record %d has a malformed leaf hash", chain, seq)
+			}
+			leaves = append(leaves, tlog.Hash(leaf))
+		}
+		if err := rows.Close(); err != nil {
+			return 0, fmt.Errorf("sqlite: read leaves: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return 0, fmt.Errorf("sqlite: read leaves: %w", err)
+		}
+		if len(leaves) == 0 {
+			break
+		}
+		r.overlay = make(map[int64]tlog.Hash, 2*len(leaves))
+		args := make([]any, 0, 3*2*len(leaves))
+		for i, leaf := range leaves {
+			n := size + int64(i)
+			hashes, err := tlog.StoredHashesForRecordHash(n, leaf, r)
+			if err != nil {
+				return 0, err
+			}
+			base := tlog.StoredHashIndex(0, n)
+			for j, h := range hashes {
+				r.overlay[base+int64(j)] = h
+				args = append(args, chain, base+int64(j), h[:])
+			}
+		}
+		if err := db.insertHash.exec(ctx, tx, args); err != nil {
+			return 0, fmt.Errorf("sqlite: store tree hashes: %w", err)
+		}
+		size += int64(len(leaves))
+		if len(leaves) < treeChunk {
+			break
 		}
 	}
-	if err := db.insertHash.exec(ctx, tx, args); err != nil {
-		return fmt.Errorf("sqlite: store tree hashes: %w", err)
+	if size != start {
+		if _, err := tx.StmtContext(ctx, db.setSize).ExecContext(ctx, chain, size); err != nil {
+			return 0, fmt.Errorf("sqlite: store tree size: %w", err)
+		}
 	}
-	return nil
+	return size, nil
 }
 
 // HashReader returns a reader of chain's stored tree hashes.
@@ -170,9 +247,9 @@ type Checkpoint struct {
 func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sign func(size int64, root tlog.Hash) ([]byte, error)) (*Checkpoint, error) {
 	var cp *Checkpoint
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var size int64
-		if err := tx.StmtContext(ctx, db.head).QueryRowContext(ctx, chain).Scan(&size); err != nil {
-			return fmt.Errorf("sqlite: read chain head: %w", err)
+		size, err := db.buildTreeTx(ctx, tx, chain)
+		if err != nil {
+			return err
 		}
 		root, err := tlog.TreeHash(size, &txHashes{ctx: ctx, tx: tx, stmt: db.readHash, chain: chain})
 		if err != nil {
