@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/jwtledger/jwtledger"
@@ -74,6 +76,7 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return usageErr("serve: --tls-cert and --tls-key go together")
 	}
+	tuneGC()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageErr("serve: --log-level: %v", err)
@@ -172,4 +175,23 @@ func ensureAdmin(ctx context.Context, c *cli, l *jwtledger.Ledger) error {
 	}
 	fmt.Fprintf(c.stdout, "jwtledger: created the admin client; store its secret now, it is not shown again:\n  client_id:     %s\n  client_secret: %s\n", creds.ID, creds.Secret)
 	return nil
+}
+
+// Garbage-collector settings of serve when the environment sets none: the
+// live heap of the server is a few MiB, so the default GOGC=100 collects
+// very often under load (measured: 5% of the CPU, and 0.61 instead of 0.70
+// of the baseline's issue throughput). A higher target with a soft memory
+// limit keeps collections rare while bounding the heap.
+const (
+	serveGCPercent   = 400
+	serveMemoryLimit = 96 << 20
+)
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(serveMemoryLimit)
+	}
 }
