@@ -46,6 +46,9 @@ Flags:
 SIGINT or SIGTERM stops accepting connections, finishes the requests in
 flight, flushes the audit trail and exits 0.
 
+Unless GOGC or GOMEMLIMIT are set, the Go garbage collector runs with
+GOGC=400 and a 96 MiB soft memory limit (the server's live heap is small).
+
 Example:
   jwtledger serve --addr 127.0.0.1:8080
   curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials http://127.0.0.1:8080/oauth2/token

@@ -254,11 +254,6 @@ func (w *Writer) flush(b *batch) {
 	w.inCommit.Store(int64(len(b.recs)))
 	err := w.store.Append(context.Background(), w.chain, b.recs)
 	w.inCommit.Store(0)
-	w.finish(b, start, err)
-}
-
-// finish records the outcome of batch b and releases its callers.
-func (w *Writer) finish(b *batch, start time.Time, err error) {
 	elapsed := time.Since(start)
 	w.mu.Lock()
 	w.stats.Batches++

@@ -66,14 +66,24 @@ func baseline(b *testing.B) http.Handler {
 	return mux
 }
 
-// BenchmarkHTTP runs the same load (64 concurrent connections over
-// loopback, load generator in the same process) against the baseline and
-// against jwtledger's server with its durable audit trail. ns/op is wall
-// time per request (the inverse of throughput); p99 is reported.
-//
-//	go test -run '^$' -bench HTTP -benchtime 20000x ./internal/server
-func BenchmarkHTTP(b *testing.B) {
-	const conc = 64
+// httpBench is the set-up both HTTP benchmarks share: jwtledger's server
+// with its durable audit trail and the baseline, each with an issue and a
+// verify target.
+type httpBench struct {
+	l   *jwtledger.Ledger
+	ops []benchOp
+}
+
+type benchOp struct {
+	name      string
+	base, our target
+}
+
+type target struct{ url, body, auth string }
+
+const benchConns = 64
+
+func newHTTPBench(b *testing.B) *httpBench {
 	l, err := jwtledger.Open(context.Background(), jwtledger.Config{DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
@@ -87,50 +97,74 @@ func BenchmarkHTTP(b *testing.B) {
 	b.Cleanup(ours.Close)
 	base := httptest.NewServer(baseline(b))
 	b.Cleanup(base.Close)
-
 	iss, err := l.Issue(context.Background(), jwtledger.IssueRequest{Subject: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	baseTok := issueBaseline(b, base.URL)
-	targets := []struct {
-		name, url, body, auth string
-	}{
-		{"baseline/issue", base.URL + "/issue", `{"sub":"bench"}`, ""},
-		{"jwtledger/issue", ours.URL + "/v1/tokens", `{"sub":"bench"}`, creds.Secret},
-		{"baseline/verify", base.URL + "/verify", `{"token":"` + baseTok + `"}`, ""},
-		{"jwtledger/verify", ours.URL + "/v1/tokens/verify", `{"token":"` + iss.Token + `"}`, creds.Secret},
+	return &httpBench{l: l, ops: []benchOp{
+		{"issue", target{base.URL + "/issue", `{"sub":"bench"}`, ""}, target{ours.URL + "/v1/tokens", `{"sub":"bench"}`, creds.Secret}},
+		{"verify", target{base.URL + "/verify", `{"token":"` + baseTok + `"}`, ""}, target{ours.URL + "/v1/tokens/verify", `{"token":"` + iss.Token + `"}`, creds.Secret}},
+	}}
+}
+
+// load sends n requests to t over benchConns connections.
+func load(b *testing.B, client *http.Client, t target, n int64) *loadgen.Result {
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Concurrency: benchConns, Duration: 10 * time.Minute, MaxRequests: n, Client: client,
+		Request: func(ctx context.Context) (*http.Request, error) {
+			r, err := http.NewRequestWithContext(ctx, "POST", t.url, strings.NewReader(t.body))
+			if err == nil && t.auth != "" {
+				r.Header.Set("Authorization", "Bearer "+t.auth)
+			}
+			return r, err
+		},
+		Check: func(status int, body []byte) bool {
+			return status == 200 && !strings.Contains(string(body), `"valid":false`)
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	for _, t := range targets {
-		b.Run(t.name, func(b *testing.B) {
-			before, _ := l.AuditStats()
-			res, err := loadgen.Run(context.Background(), loadgen.Config{
-				Concurrency: conc, Duration: 10 * time.Minute, MaxRequests: int64(b.N),
-				Request: func(ctx context.Context) (*http.Request, error) {
-					r, err := http.NewRequestWithContext(ctx, "POST", t.url, strings.NewReader(t.body))
-					if err == nil && t.auth != "" {
-						r.Header.Set("Authorization", "Bearer "+t.auth)
-					}
-					return r, err
-				},
-				Check: func(status int, body []byte) bool {
-					return status == 200 && !strings.Contains(string(body), `"valid":false`)
-				},
+	if res.Errors > 0 {
+		b.Fatalf("%d errors, first: %s", res.Errors, res.FirstError)
+	}
+	return res
+}
+
+// reportCommits reports the audit writer's records per commit and commit
+// time since before.
+func (h *httpBench) reportCommits(b *testing.B, before jwtledger.AuditStats) {
+	after, _ := h.l.AuditStats()
+	if n := after.Batches - before.Batches; n > 0 {
+		b.ReportMetric(float64(after.Records-before.Records)/float64(n), "recs/commit")
+		b.ReportMetric(float64((after.CommitTime-before.CommitTime).Microseconds())/float64(n), "commit-µs")
+	}
+}
+
+// BenchmarkHTTP runs the same load (64 concurrent connections over
+// loopback, load generator in the same process) against the baseline and
+// against jwtledger's server with its durable audit trail. ns/op is wall
+// time per request (the inverse of throughput); p99 is reported.
+//
+//	go test -run '^$' -bench HTTP -benchtime 20000x ./internal/server
+func BenchmarkHTTP(b *testing.B) {
+	h := newHTTPBench(b)
+	for _, op := range h.ops {
+		for _, side := range []struct {
+			name string
+			t    target
+		}{{"baseline", op.base}, {"jwtledger", op.our}} {
+			b.Run(side.name+"/"+op.name, func(b *testing.B) {
+				before, _ := h.l.AuditStats()
+				res := load(b, nil, side.t, int64(b.N))
+				if side.name == "jwtledger" {
+					h.reportCommits(b, before)
+				}
+				b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99-ms")
+				b.ReportMetric(res.PerSecond, "req/s")
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if res.Errors > 0 {
-				b.Fatalf("%d errors, first: %s", res.Errors, res.FirstError)
-			}
-			after, _ := l.AuditStats()
-			if n := after.Batches - before.Batches; n > 0 && strings.HasPrefix(t.name, "jwtledger") {
-				b.ReportMetric(float64(after.Records-before.Records)/float64(n), "recs/commit")
-				b.ReportMetric(float64((after.CommitTime-before.CommitTime).Microseconds())/float64(n), "commit-µs")
-			}
-			b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99-ms")
-			b.ReportMetric(res.PerSecond, "req/s")
-		})
+		}
 	}
 }
 
@@ -141,66 +175,18 @@ func BenchmarkHTTP(b *testing.B) {
 //
 //	go test -run '^$' -bench HTTPInterleaved -benchtime 40000x ./internal/server
 func BenchmarkHTTPInterleaved(b *testing.B) {
-	const conc, round = 64, 2000
-	l, err := jwtledger.Open(context.Background(), jwtledger.Config{DataDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	creds, _, err := l.CreateClient(context.Background(), jwtledger.NewClient{Name: "bench", Scopes: []string{jwtledger.ScopeIssue, jwtledger.ScopeVerify}}, jwtledger.Meta{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ours := httptest.NewServer(server.New(server.Config{Ledger: l}).Handler())
-	b.Cleanup(ours.Close)
-	base := httptest.NewServer(baseline(b))
-	b.Cleanup(base.Close)
-	iss, err := l.Issue(context.Background(), jwtledger.IssueRequest{Subject: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	baseTok := issueBaseline(b, base.URL)
-	type target struct{ url, body, auth string }
-	ops := []struct {
-		name      string
-		base, our target
-	}{
-		{"issue", target{base.URL + "/issue", `{"sub":"bench"}`, ""}, target{ours.URL + "/v1/tokens", `{"sub":"bench"}`, creds.Secret}},
-		{"verify", target{base.URL + "/verify", `{"token":"` + baseTok + `"}`, ""}, target{ours.URL + "/v1/tokens/verify", `{"token":"` + iss.Token + `"}`, creds.Secret}},
-	}
-	client := loadgen.NewClient(conc)
-	run := func(b *testing.B, t target, n int64) *loadgen.Result {
-		res, err := loadgen.Run(context.Background(), loadgen.Config{
-			Concurrency: conc, Duration: 10 * time.Minute, MaxRequests: n, Client: client,
-			Request: func(ctx context.Context) (*http.Request, error) {
-				r, err := http.NewRequestWithContext(ctx, "POST", t.url, strings.NewReader(t.body))
-				if err == nil && t.auth != "" {
-					r.Header.Set("Authorization", "Bearer "+t.auth)
-				}
-				return r, err
-			},
-			Check: func(status int, body []byte) bool {
-				return status == 200 && !strings.Contains(string(body), `"valid":false`)
-			},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if res.Errors > 0 {
-			b.Fatalf("%d errors, first: %s", res.Errors, res.FirstError)
-		}
-		return res
-	}
-	for _, op := range ops {
+	const round = 2000
+	h := newHTTPBench(b)
+	client := loadgen.NewClient(benchConns)
+	for _, op := range h.ops {
 		b.Run(op.name, func(b *testing.B) {
-			var baseT, ourT time.Duration
-			var baseP99, ourP99 time.Duration
+			var baseT, ourT, baseP99, ourP99 time.Duration
 			var done, rounds int64
-			before, _ := l.AuditStats()
+			before, _ := h.l.AuditStats()
 			for done < int64(b.N) {
 				n := min(int64(round), int64(b.N)-done)
-				rb := run(b, op.base, n)
-				ro := run(b, op.our, n)
+				rb := load(b, client, op.base, n)
+				ro := load(b, client, op.our, n)
 				baseT += rb.Elapsed
 				ourT += ro.Elapsed
 				baseP99 += rb.P99
@@ -208,7 +194,7 @@ func BenchmarkHTTPInterleaved(b *testing.B) {
 				done += n
 				rounds++
 			}
-			after, _ := l.AuditStats()
+			h.reportCommits(b, before)
 			baseRate := float64(done) / baseT.Seconds()
 			ourRate := float64(done) / ourT.Seconds()
 			b.ReportMetric(baseRate, "base-req/s")
@@ -216,9 +202,6 @@ func BenchmarkHTTPInterleaved(b *testing.B) {
 			b.ReportMetric(ourRate/baseRate, "ratio")
 			b.ReportMetric(float64(baseP99.Microseconds())/float64(rounds)/1000, "base-p99-ms")
 			b.ReportMetric(float64(ourP99.Microseconds())/float64(rounds)/1000, "p99-ms")
-			if n := after.Batches - before.Batches; n > 0 {
-				b.ReportMetric(float64(after.Records-before.Records)/float64(n), "recs/commit")
-			}
 		})
 	}
 }
