@@ -143,6 +143,9 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 			errc <- srv.Serve(ln)
 		}
 	}()
+	stopIdle := make(chan struct{})
+	defer close(stopIdle)
+	go releaseWhenIdle(l, stopIdle)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -189,6 +192,35 @@ const (
 	serveGCPercent   = 400
 	serveMemoryLimit = 96 << 20
 )
+
+// idleCheck is how often serve looks for the end of a burst of load.
+const idleCheck = 5 * time.Second
+
+// releaseWhenIdle returns the heap a burst of load grew to the operating
+// system once the ledger has recorded nothing for idleCheck, so the resident
+// size falls back near its idle size after the load instead of slowly (the
+// runtime's scavenger alone takes minutes).
+func releaseWhenIdle(l *jwtledger.Ledger, stop <-chan struct{}) {
+	t := time.NewTicker(idleCheck)
+	defer t.Stop()
+	var last uint64
+	released := true
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		st, _ := l.AuditStats()
+		switch {
+		case st.Records != last:
+			last, released = st.Records, false
+		case !released:
+			debug.FreeOSMemory()
+			released = true
+		}
+	}
+}
 
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
