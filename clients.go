@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store/sqlite"
+	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 // Scopes a client can hold.
@@ -129,7 +129,7 @@ func (l *Ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*Clien
 	c := &Client{ID: creds.ID, Name: nc.Name, Scopes: slices.Clone(nc.Scopes), Policy: nc.Policy, Created: now, secretHash: h}
 	rec := l.record(audit.ClientCreate, audit.OK, m)
 	rec.Sub, rec.Reason = creds.ID, "scopes "+strings.Join(nc.Scopes, " ")
-	row := sqlite.ClientRow{ID: c.ID, Name: c.Name, SecretHash: h[:], Scopes: strings.Join(c.Scopes, " "), Policy: pol, Created: now}
+	row := store.ClientRow{ID: c.ID, Name: c.Name, SecretHash: h[:], Scopes: strings.Join(c.Scopes, " "), Policy: pol, Created: now}
 	if err := l.db.AddClient(ctx, row, l.cfg.NodeID, []*audit.Record{rec}); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrAudit, err)
 	}
@@ -161,7 +161,7 @@ func (l *Ledger) DeleteClient(ctx context.Context, id string, m Meta) error {
 	rec := l.record(audit.ClientDelete, audit.OK, m)
 	rec.Sub = id
 	if err := l.db.DeleteClient(ctx, id, l.cfg.NodeID, []*audit.Record{rec}); err != nil {
-		if errors.Is(err, sqlite.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: no client %q", ErrInvalidRequest, id)
 		}
 		return err
@@ -179,7 +179,7 @@ func (l *Ledger) RotateClientSecret(ctx context.Context, id string, m Meta) (*Cl
 	rec := l.record(audit.ClientCreate, audit.OK, m)
 	rec.Sub, rec.Reason = id, "secret rotated"
 	if err := l.db.SetClientSecret(ctx, id, h[:], l.cfg.NodeID, []*audit.Record{rec}); err != nil {
-		if errors.Is(err, sqlite.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("%w: no client %q", ErrInvalidRequest, id)
 		}
 		return nil, err

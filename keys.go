@@ -9,7 +9,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
-	"github.com/jwtledger/jwtledger/internal/store/sqlite"
+	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 // Alg is a JWS algorithm name such as "ES256".
@@ -71,7 +71,7 @@ func (l *Ledger) loadKeys(ctx context.Context, create bool) error {
 		return err
 	}
 	if len(stored) == 0 && create {
-		if _, err := l.addKey(ctx, l.cfg.KeyAlg, nil, KeyActive, false, true, audit.KeyCreate, "first use: generated", Meta{Actor: "jwtledger"}); err != nil && !errors.Is(err, sqlite.ErrExists) {
+		if _, err := l.addKey(ctx, l.cfg.KeyAlg, nil, KeyActive, false, true, audit.KeyCreate, "first use: generated", Meta{Actor: "jwtledger"}); err != nil && !errors.Is(err, store.ErrExists) {
 			return fmt.Errorf("create first key: %w", err)
 		}
 		return l.loadKeys(ctx, false)
@@ -211,7 +211,7 @@ func (l *Ledger) RetireKey(ctx context.Context, kid string, m Meta) error {
 	rec := l.record(audit.KeyRetire, audit.OK, m)
 	rec.KID = kid
 	if err := l.db.SetKeyState(ctx, kid, KeyRetired, l.cfg.Now(), l.cfg.NodeID, []*audit.Record{rec}); err != nil {
-		if errors.Is(err, sqlite.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: no managed key with kid %q", ErrInvalidRequest, kid)
 		}
 		return err

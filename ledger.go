@@ -62,6 +62,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/internal/store"
 	"github.com/jwtledger/jwtledger/internal/store/sqlite"
 )
 
@@ -128,7 +129,7 @@ type Config struct {
 // concurrent use.
 type Ledger struct {
 	cfg    Config
-	db     *sqlite.DB
+	db     store.Store
 	w      *audit.Writer
 	master []byte
 	log    *slog.Logger

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store/sqlite"
+	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 // Proof shows that one record is in a chain whose signed checkpoint an
@@ -36,7 +36,7 @@ func (l *Ledger) Prove(ctx context.Context, chain string, seq int64) (*Proof, er
 		return nil, fmt.Errorf("%w: sequence numbers start at 1", ErrInvalidRequest)
 	}
 	body, err := l.db.RecordBody(ctx, chain, seq)
-	if errors.Is(err, sqlite.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: chain %q has no record %d", ErrInvalidRequest, chain, seq)
 	}
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
-	"github.com/jwtledger/jwtledger/internal/store/sqlite"
+	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 // DefaultPrePublish is how long a scheduled key is published in the JWKS
@@ -49,7 +49,7 @@ func (l *Ledger) RunKeySchedule(ctx context.Context) error {
 		if active != nil {
 			rec.Reason += "; previous active key " + active.KID + " is now verify-only"
 		}
-		if err := l.db.PromoteKey(ctx, pending.KID, now, l.cfg.NodeID, []*audit.Record{rec}); err != nil && !errors.Is(err, sqlite.ErrNotFound) {
+		if err := l.db.PromoteKey(ctx, pending.KID, now, l.cfg.NodeID, []*audit.Record{rec}); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("promote key: %w", err)
 		} else if err == nil {
 			l.w.Emit([]*audit.Record{rec})

@@ -8,25 +8,16 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/store"
 )
 
-// ClientRow is an API client as stored.
-type ClientRow struct {
-	ID         string
-	Name       string
-	SecretHash []byte
-	Scopes     string
-	Policy     []byte
-	Created    time.Time
-}
-
 // AddClient stores c and appends recs in the same transaction.
-func (db *DB) AddClient(ctx context.Context, c ClientRow, chain string, recs []*audit.Record) error {
+func (db *DB) AddClient(ctx context.Context, c store.ClientRow, chain string, recs []*audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO clients (id, name, secret_hash, scopes, policy, created) VALUES (?, ?, ?, ?, ?, ?)",
 			c.ID, c.Name, c.SecretHash, c.Scopes, c.Policy, c.Created.UnixNano()); err != nil {
 			if strings.Contains(err.Error(), "UNIQUE") {
-				return fmt.Errorf("client %s: %w", c.ID, ErrExists)
+				return fmt.Errorf("client %s: %w", c.ID, store.ErrExists)
 			}
 			return fmt.Errorf("sqlite: add client: %w", err)
 		}
@@ -42,7 +33,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string, chain string, recs []
 			return fmt.Errorf("sqlite: delete client: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("client %q: %w", id, ErrNotFound)
+			return fmt.Errorf("client %q: %w", id, store.ErrNotFound)
 		}
 		return db.appendTx(ctx, tx, chain, recs)
 	})
@@ -56,22 +47,22 @@ func (db *DB) SetClientSecret(ctx context.Context, id string, hash []byte, chain
 			return fmt.Errorf("sqlite: rotate client secret: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("client %q: %w", id, ErrNotFound)
+			return fmt.Errorf("client %q: %w", id, store.ErrNotFound)
 		}
 		return db.appendTx(ctx, tx, chain, recs)
 	})
 }
 
 // Clients lists every client, oldest first.
-func (db *DB) Clients(ctx context.Context) ([]ClientRow, error) {
+func (db *DB) Clients(ctx context.Context) ([]store.ClientRow, error) {
 	rows, err := db.r.QueryContext(ctx, "SELECT id, name, secret_hash, scopes, policy, created FROM clients ORDER BY created, id")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list clients: %w", err)
 	}
 	defer rows.Close()
-	var out []ClientRow
+	var out []store.ClientRow
 	for rows.Next() {
-		var c ClientRow
+		var c store.ClientRow
 		var created int64
 		if err := rows.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Scopes, &c.Policy, &created); err != nil {
 			return nil, fmt.Errorf("sqlite: list clients: %w", err)
@@ -82,24 +73,17 @@ func (db *DB) Clients(ctx context.Context) ([]ClientRow, error) {
 	return out, rows.Err()
 }
 
-// Revocation is one revoked token.
-type Revocation struct {
-	Iss, JTI  string
-	Exp       time.Time // zero when unknown
-	RevokedAt int64     // Unix ns
-}
-
 // RevocationsSince returns revocations made after the given time (Unix ns)
 // whose tokens have not expired before notExpiredAt.
-func (db *DB) RevocationsSince(ctx context.Context, since int64, notExpiredAt time.Time) ([]Revocation, error) {
+func (db *DB) RevocationsSince(ctx context.Context, since int64, notExpiredAt time.Time) ([]store.Revocation, error) {
 	rows, err := db.r.QueryContext(ctx, "SELECT iss, jti, exp, revoked_at FROM revocations WHERE revoked_at > ? AND (exp = 0 OR exp >= ?)", since, notExpiredAt.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read revocations: %w", err)
 	}
 	defer rows.Close()
-	var out []Revocation
+	var out []store.Revocation
 	for rows.Next() {
-		var r Revocation
+		var r store.Revocation
 		var exp int64
 		if err := rows.Scan(&r.Iss, &r.JTI, &exp, &r.RevokedAt); err != nil {
 			return nil, fmt.Errorf("sqlite: read revocations: %w", err)

@@ -21,10 +21,13 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+var _ store.Store = (*DB)(nil)
 
 // DB is an open SQLite store.
 type DB struct {
@@ -400,7 +403,7 @@ func (db *DB) Keys(ctx context.Context) ([]keys.Stored, error) {
 }
 
 // AddKey stores k. With demote, every other active key becomes verify-only
-// (a rotation). With ifEmpty, it stores nothing and returns [ErrExists]
+// (a rotation). With ifEmpty, it stores nothing and returns [store.ErrExists]
 // when the store already has keys (two processes racing on first use).
 // recs are appended to chain in the same transaction.
 func (db *DB) AddKey(ctx context.Context, k keys.Stored, demote, ifEmpty bool, chain string, recs []*audit.Record) error {
@@ -411,7 +414,7 @@ func (db *DB) AddKey(ctx context.Context, k keys.Stored, demote, ifEmpty bool, c
 				return fmt.Errorf("sqlite: count keys: %w", err)
 			}
 			if n > 0 {
-				return ErrExists
+				return store.ErrExists
 			}
 		}
 		if demote {
@@ -426,19 +429,13 @@ func (db *DB) AddKey(ctx context.Context, k keys.Stored, demote, ifEmpty bool, c
 		if _, err := tx.ExecContext(ctx, "INSERT INTO keys (kid, alg, state, created, activates, public, sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
 			k.KID, string(k.Alg), string(k.State), k.Created.UnixNano(), activates, k.Public, k.Sealed); err != nil {
 			if strings.Contains(err.Error(), "UNIQUE") {
-				return fmt.Errorf("key %s: %w", k.KID, ErrExists)
+				return fmt.Errorf("key %s: %w", k.KID, store.ErrExists)
 			}
 			return fmt.Errorf("sqlite: add key: %w", err)
 		}
 		return db.appendTx(ctx, tx, chain, recs)
 	})
 }
-
-// Errors callers branch on.
-var (
-	ErrNotFound = errors.New("not found")
-	ErrExists   = errors.New("already exists")
-)
 
 // SetKeyState changes the state of key kid; recs are appended in the same
 // transaction.
@@ -449,7 +446,7 @@ func (db *DB) SetKeyState(ctx context.Context, kid string, state keys.State, at 
 			return fmt.Errorf("sqlite: set key state: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("key %q: %w", kid, ErrNotFound)
+			return fmt.Errorf("key %q: %w", kid, store.ErrNotFound)
 		}
 		return db.appendTx(ctx, tx, chain, recs)
 	})
@@ -457,7 +454,7 @@ func (db *DB) SetKeyState(ctx context.Context, kid string, state keys.State, at 
 
 // PromoteKey makes the pre-published key kid active and every other active
 // key verify-only, appending recs in the same transaction. It returns
-// [ErrNotFound] when kid is no longer a pending key (another process
+// [store.ErrNotFound] when kid is no longer a pending key (another process
 // promoted it).
 func (db *DB) PromoteKey(ctx context.Context, kid string, at time.Time, chain string, recs []*audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
@@ -469,7 +466,7 @@ func (db *DB) PromoteKey(ctx context.Context, kid string, at time.Time, chain st
 			return fmt.Errorf("sqlite: promote key: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("pending key %q: %w", kid, ErrNotFound)
+			return fmt.Errorf("pending key %q: %w", kid, store.ErrNotFound)
 		}
 		return db.appendTx(ctx, tx, chain, recs)
 	})

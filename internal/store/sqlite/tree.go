@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 // multiInsert executes multi-row INSERTs: a batch of up to chunk rows is
@@ -232,20 +234,11 @@ func (db *DB) Chains(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
-// Checkpoint is a stored signed checkpoint.
-type Checkpoint struct {
-	Chain string
-	Size  int64
-	Root  tlog.Hash
-	Note  []byte
-	Time  time.Time
-}
-
 // AddCheckpoint makes a checkpoint of chain at its current size in one
 // transaction: sign receives the size and root hash and returns the signed
 // note, which is stored.
-func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sign func(size int64, root tlog.Hash) ([]byte, error)) (*Checkpoint, error) {
-	var cp *Checkpoint
+func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sign func(size int64, root tlog.Hash) ([]byte, error)) (*store.Checkpoint, error) {
+	var cp *store.Checkpoint
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		size, err := db.buildTreeTx(ctx, tx, chain)
 		if err != nil {
@@ -263,22 +256,22 @@ func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sig
 			chain, size, root[:], note, at.UnixNano()); err != nil {
 			return fmt.Errorf("sqlite: store checkpoint: %w", err)
 		}
-		cp = &Checkpoint{Chain: chain, Size: size, Root: root, Note: note, Time: at}
+		cp = &store.Checkpoint{Chain: chain, Size: size, Root: root, Note: note, Time: at}
 		return nil
 	})
 	return cp, err
 }
 
 // Checkpoints returns chain's checkpoints by size.
-func (db *DB) Checkpoints(ctx context.Context, chain string) ([]Checkpoint, error) {
+func (db *DB) Checkpoints(ctx context.Context, chain string) ([]store.Checkpoint, error) {
 	rows, err := db.r.QueryContext(ctx, "SELECT size, root, note, time FROM checkpoints WHERE chain = ? ORDER BY size", chain)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list checkpoints: %w", err)
 	}
 	defer rows.Close()
-	var out []Checkpoint
+	var out []store.Checkpoint
 	for rows.Next() {
-		cp := Checkpoint{Chain: chain}
+		cp := store.Checkpoint{Chain: chain}
 		var root []byte
 		var t int64
 		if err := rows.Scan(&cp.Size, &root, &cp.Note, &t); err != nil {
@@ -346,13 +339,13 @@ func (db *DB) ScanChainTimes(ctx context.Context, chain string, fn func(seq, tim
 }
 
 // RecordBody returns the canonical encoding of record seq of chain, or
-// [ErrNotFound] (also for a pruned record).
+// [store.ErrNotFound] (also for a pruned record).
 func (db *DB) RecordBody(ctx context.Context, chain string, seq int64) ([]byte, error) {
 	var body []byte
 	err := db.r.QueryRowContext(ctx, "SELECT body FROM audit WHERE chain = ? AND seq = ?", chain, seq).Scan(&body)
 	switch {
 	case errors.Is(err, sql.ErrNoRows) || (err == nil && len(body) == 0):
-		return nil, ErrNotFound
+		return nil, store.ErrNotFound
 	case err != nil:
 		return nil, fmt.Errorf("sqlite: read record: %w", err)
 	}

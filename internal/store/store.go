@@ -1,0 +1,125 @@
+// Package store defines what the ledger needs of a storage backend: keys,
+// clients, revocations and the audit chains with their Merkle trees and
+// checkpoints. Every backend passes the conformance suite in storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/keys"
+)
+
+// Store is a storage backend. Methods that change state and take
+// (chain, recs) append recs as the next records of chain in the same
+// transaction as the change, so a change and its audit records are durable
+// together or not at all.
+type Store interface {
+	// Append stores recs as the next records of chain in one transaction,
+	// assigning Seq, Chain and LeafHash; they are durable when it returns
+	// nil, and none is visible when it fails.
+	Append(ctx context.Context, chain string, recs []*audit.Record) error
+	// Query returns the records matching f, oldest first (newest first with
+	// f.Newest); pruned records are left out.
+	Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error)
+	// RecordBody is the canonical encoding of record seq of chain
+	// (ErrNotFound when there is none).
+	RecordBody(ctx context.Context, chain string, seq int64) ([]byte, error)
+	// ScanChain calls fn for every record of chain in seq order (body is
+	// nil for a pruned record).
+	ScanChain(ctx context.Context, chain string, fn func(seq int64, body, leaf []byte) error) error
+	// ScanChainTimes is ScanChain with each record's time (Unix ns).
+	ScanChainTimes(ctx context.Context, chain string, fn func(seq, time int64, body, leaf []byte) error) error
+	// Chains lists the chains that have records.
+	Chains(ctx context.Context) ([]string, error)
+	// TreeSize is the number of records in chain.
+	TreeSize(ctx context.Context, chain string) (int64, error)
+	// BuildTree extends chain's stored tree hashes over the records
+	// appended since the last build and returns the tree size; a missing
+	// record stops it with an error.
+	BuildTree(ctx context.Context, chain string) (int64, error)
+	// TreeBuilt is how many records of chain the stored tree covers.
+	TreeBuilt(ctx context.Context, chain string) (int64, error)
+	// HashReader reads chain's stored tree hashes (tlog layout).
+	HashReader(ctx context.Context, chain string) tlog.HashReader
+	// AddCheckpoint builds chain's tree to its newest record and stores the
+	// note sign returns for that size and root, in one transaction.
+	AddCheckpoint(ctx context.Context, chain string, at time.Time, sign func(size int64, root tlog.Hash) ([]byte, error)) (*Checkpoint, error)
+	// Checkpoints returns chain's checkpoints by size.
+	Checkpoints(ctx context.Context, chain string) ([]Checkpoint, error)
+	// Prune removes the bodies of chain's records with seq <= upTo and time
+	// before cut, keeping their leaf hashes; it returns how many.
+	Prune(ctx context.Context, chain string, upTo int64, cut time.Time) (int64, error)
+
+	// Keys returns every managed key.
+	Keys(ctx context.Context) ([]keys.Stored, error)
+	// AddKey stores k; demote makes the active key verify-only; ifEmpty
+	// adds it only when there is no key yet (ErrExists otherwise).
+	AddKey(ctx context.Context, k keys.Stored, demote, ifEmpty bool, chain string, recs []*audit.Record) error
+	// SetKeyState changes the state of key kid (ErrNotFound if none).
+	SetKeyState(ctx context.Context, kid string, state keys.State, at time.Time, chain string, recs []*audit.Record) error
+	// PromoteKey makes the pre-published key kid the active one.
+	PromoteKey(ctx context.Context, kid string, at time.Time, chain string, recs []*audit.Record) error
+
+	// Revoke records the revocation of (iss, jti) and reports whether it was
+	// already revoked (then nothing is written).
+	Revoke(ctx context.Context, iss, jti string, exp, at time.Time, chain string, recs []*audit.Record) (already bool, err error)
+	// RevocationsSince returns revocations made after since (Unix ns) whose
+	// tokens have not expired before notExpiredAt.
+	RevocationsSince(ctx context.Context, since int64, notExpiredAt time.Time) ([]Revocation, error)
+
+	// Clients returns every API client.
+	Clients(ctx context.Context) ([]ClientRow, error)
+	// AddClient stores c (ErrExists for a taken id).
+	AddClient(ctx context.Context, c ClientRow, chain string, recs []*audit.Record) error
+	// DeleteClient removes client id (ErrNotFound if none).
+	DeleteClient(ctx context.Context, id string, chain string, recs []*audit.Record) error
+	// SetClientSecret replaces the secret hash of client id.
+	SetClientSecret(ctx context.Context, id string, hash []byte, chain string, recs []*audit.Record) error
+
+	// Meta reads a ledger-wide setting.
+	Meta(ctx context.Context, name string) (value []byte, ok bool, err error)
+	// SetMetaOnce stores value under name unless one is stored, and returns
+	// the stored one.
+	SetMetaOnce(ctx context.Context, name string, value []byte) ([]byte, error)
+
+	// Ping checks that the backend answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Errors callers branch on.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
+// ClientRow is an API client as stored.
+type ClientRow struct {
+	ID         string
+	Name       string
+	SecretHash []byte
+	Scopes     string // space-separated
+	Policy     []byte // JSON
+	Created    time.Time
+}
+
+// Revocation is one revoked token.
+type Revocation struct {
+	Iss, JTI  string
+	Exp       time.Time // zero when unknown
+	RevokedAt int64     // Unix ns
+}
+
+// Checkpoint is a stored signed checkpoint.
+type Checkpoint struct {
+	Chain string
+	Size  int64
+	Root  tlog.Hash
+	Note  []byte
+	Time  time.Time
+}

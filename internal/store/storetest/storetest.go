@@ -1,0 +1,499 @@
+// Package storetest is the conformance suite every storage backend passes:
+// the behaviour the ledger relies on, asserted through the store.Store
+// interface only.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/internal/store"
+)
+
+// Backend makes stores for the suite.
+type Backend struct {
+	// New makes an empty store and returns a way to open handles on it;
+	// every handle stands for another process sharing it. The suite closes
+	// the handles.
+	New func(t *testing.T) Location
+}
+
+// Location is one empty store made by a Backend.
+type Location struct {
+	Open func(t *testing.T) store.Store
+	// DeleteRecord removes record seq of chain behind the store's back
+	// (tampering, or a lost row).
+	DeleteRecord func(t *testing.T, chain string, seq int64)
+}
+
+// Run runs the whole suite against b.
+func Run(t *testing.T, b Backend) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, loc Location)
+	}{
+		{"AppendNumbersAndHashes", testAppend},
+		{"AppendFromTwoHandlesStaysGapless", testTwoHandles},
+		{"QueryFiltersAndPages", testQuery},
+		{"BuildTreeCoversAppendedRecords", testBuildTree},
+		{"BuildTreeStopsAtMissingRecord", testBuildTreeGap},
+		{"Checkpoints", testCheckpoints},
+		{"PruneKeepsLeaves", testPrune},
+		{"Keys", testKeys},
+		{"Revocations", testRevocations},
+		{"Clients", testClients},
+		{"Meta", testMeta},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.New(t)) })
+	}
+}
+
+var ctx = context.Background()
+
+func open(t *testing.T, loc Location) store.Store {
+	t.Helper()
+	s := loc.Open(t)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// records makes n token.issue records, one second apart from start.
+func records(n int, start time.Time) []*audit.Record {
+	recs := make([]*audit.Record, n)
+	for i := range recs {
+		var b [12]byte
+		rand.Read(b[:])
+		jti := base64.RawURLEncoding.EncodeToString(b[:])
+		recs[i] = &audit.Record{Time: start.Add(time.Duration(i) * time.Second), Event: audit.TokenIssue, Outcome: audit.OK,
+			Actor: "client-1", Sub: "user-" + jti[:4], JTI: jti, Alg: "ES256", Exp: start.Add(time.Hour)}
+	}
+	return recs
+}
+
+func mustAppend(t *testing.T, s store.Store, chain string, recs []*audit.Record) {
+	t.Helper()
+	if err := s.Append(ctx, chain, recs); err != nil {
+		t.Fatalf("append %d records to %s: %v", len(recs), chain, err)
+	}
+}
+
+func seqs(t *testing.T, s store.Store, chain string) []int64 {
+	t.Helper()
+	var out []int64
+	if err := s.ScanChain(ctx, chain, func(seq int64, body, leaf []byte) error {
+		out = append(out, seq)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func testAppend(t *testing.T, loc Location) {
+	s := open(t, loc)
+	for _, n := range []int{1, 3, 64, 65, 200} {
+		mustAppend(t, s, "a", records(n, t0))
+	}
+	mustAppend(t, s, "b", records(2, t0))
+	if n, err := s.TreeSize(ctx, "a"); err != nil || n != 333 {
+		t.Fatalf("TreeSize(a) = %d, %v; want 333", n, err)
+	}
+	if got, err := s.Chains(ctx); err != nil || !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("Chains = %v, %v", got, err)
+	}
+	recs := records(2, t0)
+	mustAppend(t, s, "b", recs)
+	for i, r := range recs {
+		if r.Seq != uint64(3+i) || r.Chain != "b" {
+			t.Fatalf("record %d: seq %d chain %q, want %d b", i, r.Seq, r.Chain, 3+i)
+		}
+		body, err := s.RecordBody(ctx, "b", int64(r.Seq))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if audit.LeafHash(body) != r.LeafHash {
+			t.Fatalf("record %d: leaf hash is not the hash of the stored body", i)
+		}
+	}
+	if _, err := s.RecordBody(ctx, "b", 99); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("RecordBody of a missing record: %v, want ErrNotFound", err)
+	}
+}
+
+// Two handles stand for two processes on one store: each may remember the
+// chain head of its own last commit, and the other's appends must neither
+// collide with nor leave gaps in the sequence.
+func testTwoHandles(t *testing.T, loc Location) {
+	a, b := open(t, loc), open(t, loc)
+	steps := []struct {
+		s store.Store
+		n int
+	}{{a, 3}, {b, 5}, {a, 1}, {a, 70}, {b, 2}, {a, 4}, {b, 64}, {b, 1}}
+	total := 0
+	for i, st := range steps {
+		recs := records(st.n, t0)
+		mustAppend(t, st.s, "n", recs)
+		for j, r := range recs {
+			if want := uint64(total + j + 1); r.Seq != want {
+				t.Fatalf("step %d record %d: seq %d, want %d", i, j, r.Seq, want)
+			}
+		}
+		total += st.n
+	}
+	got := seqs(t, a, "n")
+	if len(got) != total {
+		t.Fatalf("%d records stored, want %d", len(got), total)
+	}
+	for i, s := range got {
+		if s != int64(i+1) {
+			t.Fatalf("record %d has seq %d", i, s)
+		}
+	}
+}
+
+func testQuery(t *testing.T, loc Location) {
+	s := open(t, loc)
+	recs := records(10, t0)
+	recs[3].Event, recs[3].Outcome = audit.TokenVerify, "expired"
+	recs[5].Actor = "client-2"
+	mustAppend(t, s, "a", recs)
+	mustAppend(t, s, "b", records(2, t0))
+	tests := []struct {
+		name string
+		f    audit.Filter
+		want []int // indexes into recs (chain a)
+	}{
+		{"event", audit.Filter{Chain: "a", Event: audit.TokenVerify}, []int{3}},
+		{"outcome", audit.Filter{Chain: "a", Outcome: "expired"}, []int{3}},
+		{"actor", audit.Filter{Chain: "a", Actor: "client-2"}, []int{5}},
+		{"sub", audit.Filter{Chain: "a", Sub: recs[7].Sub}, []int{7}},
+		{"jti", audit.Filter{Chain: "a", JTI: recs[8].JTI}, []int{8}},
+		{"since until", audit.Filter{Chain: "a", Since: t0.Add(2 * time.Second), Until: t0.Add(5 * time.Second)}, []int{2, 3, 4}},
+		{"limit", audit.Filter{Chain: "a", Limit: 2}, []int{0, 1}},
+		{"newest", audit.Filter{Chain: "a", Limit: 2, Newest: true}, []int{8, 9}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Query(ctx, tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotJTI, wantJTI []string
+			for _, r := range got {
+				gotJTI = append(gotJTI, r.JTI)
+			}
+			for _, i := range tc.want {
+				wantJTI = append(wantJTI, recs[i].JTI)
+			}
+			if !slices.Equal(gotJTI, wantJTI) {
+				t.Fatalf("got %v, want %v", gotJTI, wantJTI)
+			}
+		})
+	}
+	// Cursor pagination visits every record of every chain once, in order.
+	all, err := s.Query(ctx, audit.Filter{})
+	if err != nil || len(all) != 12 {
+		t.Fatalf("all records: %d, %v", len(all), err)
+	}
+	var paged []*audit.Record
+	for after := int64(0); ; {
+		page, err := s.Query(ctx, audit.Filter{After: after, Limit: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, page...)
+		after = page[len(page)-1].ID
+	}
+	if len(paged) != len(all) {
+		t.Fatalf("pagination gave %d records, want %d", len(paged), len(all))
+	}
+	for i := range all {
+		if paged[i].ID != all[i].ID || paged[i].JTI != all[i].JTI {
+			t.Fatalf("page record %d differs", i)
+		}
+	}
+}
+
+// rootOf computes the RFC 6962 root of leaves independently of the store.
+func rootOf(leaves []tlog.Hash) tlog.Hash {
+	if len(leaves) == 1 {
+		return leaves[0]
+	}
+	k := 1
+	for k*2 < len(leaves) {
+		k *= 2
+	}
+	return tlog.NodeHash(rootOf(leaves[:k]), rootOf(leaves[k:]))
+}
+
+// Records are appended without tree hashes; BuildTree extends the tree
+// over them in bulk, and the stored tree gives the root of the leaves.
+func testBuildTree(t *testing.T, loc Location) {
+	s := open(t, loc)
+	var leaves []tlog.Hash
+	for _, n := range []int{1, 6, 4097, 30} {
+		recs := records(n, t0)
+		mustAppend(t, s, "n", recs)
+		for _, r := range recs {
+			leaves = append(leaves, tlog.Hash(r.LeafHash))
+		}
+		if built, err := s.TreeBuilt(ctx, "n"); err != nil || built != int64(len(leaves)-n) {
+			t.Fatalf("before BuildTree: built %d, %v; want %d", built, err, len(leaves)-n)
+		}
+		size, err := s.BuildTree(ctx, "n")
+		if err != nil || size != int64(len(leaves)) {
+			t.Fatalf("BuildTree = %d, %v; want %d", size, err, len(leaves))
+		}
+		got, err := tlog.TreeHash(size, s.HashReader(ctx, "n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := rootOf(leaves); got != want {
+			t.Fatalf("root of %d records: stored tree %x, leaves %x", size, got, want)
+		}
+	}
+	if size, err := s.BuildTree(ctx, "n"); err != nil || size != int64(len(leaves)) {
+		t.Fatalf("BuildTree with nothing new = %d, %v", size, err)
+	}
+}
+
+func testBuildTreeGap(t *testing.T, loc Location) {
+	s := open(t, loc)
+	mustAppend(t, s, "n", records(10, t0))
+	loc.DeleteRecord(t, "n", 7)
+	size, err := s.BuildTree(ctx, "n")
+	if err == nil || size != 0 {
+		t.Fatalf("BuildTree over a gap = %d, %v; want 0 and an error", size, err)
+	}
+	if want := "record 7 is missing"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %q", err, want)
+	}
+	if _, err := s.AddCheckpoint(ctx, "n", t0, func(int64, tlog.Hash) ([]byte, error) { return []byte("note"), nil }); err == nil {
+		t.Fatal("a checkpoint was made over a missing record")
+	}
+}
+
+func testCheckpoints(t *testing.T, loc Location) {
+	s := open(t, loc)
+	var leaves []tlog.Hash
+	for i, n := range []int{5, 12} {
+		recs := records(n, t0)
+		mustAppend(t, s, "n", recs)
+		for _, r := range recs {
+			leaves = append(leaves, tlog.Hash(r.LeafHash))
+		}
+		var signedSize int64
+		var signedRoot tlog.Hash
+		cp, err := s.AddCheckpoint(ctx, "n", t0.Add(time.Duration(i)*time.Minute), func(size int64, root tlog.Hash) ([]byte, error) {
+			signedSize, signedRoot = size, root
+			return []byte("note " + string(rune('A'+i))), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if signedSize != int64(len(leaves)) || signedRoot != rootOf(leaves) || cp.Size != signedSize || cp.Root != signedRoot {
+			t.Fatalf("checkpoint %d: size %d root %x; want %d %x", i, signedSize, signedRoot, len(leaves), rootOf(leaves))
+		}
+	}
+	if _, err := s.AddCheckpoint(ctx, "n", t0, func(int64, tlog.Hash) ([]byte, error) { return nil, errors.New("signer down") }); err == nil {
+		t.Fatal("AddCheckpoint ignored the signer's error")
+	}
+	cps, err := s.Checkpoints(ctx, "n")
+	if err != nil || len(cps) != 2 {
+		t.Fatalf("Checkpoints = %d, %v; want 2", len(cps), err)
+	}
+	if cps[0].Size != 5 || cps[1].Size != 17 || string(cps[1].Note) != "note B" || !cps[1].Time.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("checkpoints: %+v", cps)
+	}
+}
+
+func testPrune(t *testing.T, loc Location) {
+	s := open(t, loc)
+	recs := records(20, t0)
+	mustAppend(t, s, "n", recs)
+	n, err := s.Prune(ctx, "n", 15, t0.Add(10*time.Second))
+	if err != nil || n != 10 {
+		t.Fatalf("Prune = %d, %v; want 10 (seq 1..10 are before the cut)", n, err)
+	}
+	var pruned int
+	if err := s.ScanChain(ctx, "n", func(seq int64, body, leaf []byte) error {
+		if body == nil {
+			pruned++
+			if seq > 10 {
+				t.Errorf("record %d pruned", seq)
+			}
+		}
+		if tlog.Hash(leaf) != tlog.Hash(recs[seq-1].LeafHash) {
+			t.Errorf("record %d lost its leaf hash", seq)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if pruned != 10 {
+		t.Fatalf("%d bodies pruned, want 10", pruned)
+	}
+	if got, _ := s.Query(ctx, audit.Filter{Chain: "n"}); len(got) != 10 {
+		t.Fatalf("Query shows %d records, want the 10 unpruned", len(got))
+	}
+	// The tree still builds over pruned records.
+	if size, err := s.BuildTree(ctx, "n"); err != nil || size != 20 {
+		t.Fatalf("BuildTree after pruning = %d, %v", size, err)
+	}
+}
+
+func event(e audit.Event) []*audit.Record {
+	return []*audit.Record{{Time: t0, Event: e, Outcome: audit.OK, Actor: "jwtledger"}}
+}
+
+func testKeys(t *testing.T, loc Location) {
+	s := open(t, loc)
+	k1 := keys.Stored{KID: "k1", Alg: "ES256", State: keys.Active, Created: t0, Public: []byte(`{"kty":"EC"}`), Sealed: []byte("sealed-1")}
+	if err := s.AddKey(ctx, k1, false, true, "n", event(audit.KeyCreate)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddKey(ctx, keys.Stored{KID: "k0", Alg: "ES256", State: keys.Active, Created: t0, Sealed: []byte("x")}, false, true, "n", event(audit.KeyCreate)); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("second first-use key: %v, want ErrExists", err)
+	}
+	k2 := keys.Stored{KID: "k2", Alg: "EdDSA", State: keys.Active, Created: t0.Add(time.Hour), Sealed: []byte("sealed-2")}
+	if err := s.AddKey(ctx, k2, true, false, "n", event(audit.KeyRotate)); err != nil {
+		t.Fatal(err)
+	}
+	k3 := keys.Stored{KID: "k3", Alg: "ES256", State: keys.VerifyOnly, Created: t0.Add(2 * time.Hour), Activates: t0.Add(3 * time.Hour), Sealed: []byte("sealed-3")}
+	if err := s.AddKey(ctx, k3, false, false, "n", event(audit.KeyRotate)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PromoteKey(ctx, "k3", t0.Add(3*time.Hour), "n", event(audit.KeyRotate)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PromoteKey(ctx, "k3", t0.Add(3*time.Hour), "n", event(audit.KeyRotate)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("promoting a key twice: %v, want ErrNotFound", err)
+	}
+	if err := s.SetKeyState(ctx, "k1", keys.Retired, t0.Add(4*time.Hour), "n", event(audit.KeyRetire)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetKeyState(ctx, "nope", keys.Retired, t0, "n", event(audit.KeyRetire)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("retiring an unknown key: %v, want ErrNotFound", err)
+	}
+	ks, err := s.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := map[string]keys.State{}
+	for _, k := range ks {
+		state[k.KID] = k.State
+		if k.KID == "k1" && (string(k.Sealed) != "sealed-1" || string(k.Public) != `{"kty":"EC"}` || k.Alg != "ES256" || !k.Created.Equal(t0)) {
+			t.Fatalf("k1 read back as %+v", k)
+		}
+	}
+	want := map[string]keys.State{"k1": keys.Retired, "k2": keys.VerifyOnly, "k3": keys.Active}
+	for kid, st := range want {
+		if state[kid] != st {
+			t.Fatalf("states %v, want %v", state, want)
+		}
+	}
+	// Every change appended its record (the refused ones did not).
+	if got := len(seqs(t, s, "n")); got != 5 {
+		t.Fatalf("%d key records, want 5", got)
+	}
+}
+
+func testRevocations(t *testing.T, loc Location) {
+	s := open(t, loc)
+	at := t0
+	for i, tc := range []struct {
+		iss, jti string
+		exp      time.Time
+		already  bool
+	}{
+		{"iss", "j1", t0.Add(time.Hour), false},
+		{"iss", "j1", t0.Add(time.Hour), true},
+		{"other", "j1", time.Time{}, false},
+		{"iss", "j2", t0.Add(-time.Hour), false},
+	} {
+		at = at.Add(time.Second)
+		already, err := s.Revoke(ctx, tc.iss, tc.jti, tc.exp, at, "n", event(audit.TokenRevoke))
+		if err != nil || already != tc.already {
+			t.Fatalf("revoke %d: already %v, %v; want %v", i, already, err, tc.already)
+		}
+	}
+	revs, err := s.RevocationsSince(ctx, 0, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range revs {
+		got = append(got, r.Iss+"/"+r.JTI)
+	}
+	slices.Sort(got)
+	if want := []string{"iss/j1", "other/j1"}; !slices.Equal(got, want) {
+		t.Fatalf("live revocations %v, want %v (j2 expired before t0)", got, want)
+	}
+	later, err := s.RevocationsSince(ctx, t0.Add(2*time.Second).UnixNano(), t0)
+	if err != nil || len(later) != 1 || later[0].Iss != "other" {
+		t.Fatalf("revocations after the second: %+v, %v", later, err)
+	}
+}
+
+func testClients(t *testing.T, loc Location) {
+	s := open(t, loc)
+	c := store.ClientRow{ID: "c1", Name: "one", SecretHash: []byte("h1"), Scopes: "tokens:issue audit:read", Policy: []byte(`{}`), Created: t0}
+	if err := s.AddClient(ctx, c, "n", event(audit.ClientCreate)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddClient(ctx, c, "n", event(audit.ClientCreate)); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("adding a client twice: %v, want ErrExists", err)
+	}
+	if err := s.SetClientSecret(ctx, "c1", []byte("h2"), "n", event(audit.ClientCreate)); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := s.Clients(ctx)
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("Clients = %v, %v", cs, err)
+	}
+	if got := cs[0]; got.ID != "c1" || got.Name != "one" || string(got.SecretHash) != "h2" || got.Scopes != c.Scopes || string(got.Policy) != "{}" || !got.Created.Equal(t0) {
+		t.Fatalf("client read back as %+v", got)
+	}
+	if err := s.DeleteClient(ctx, "c1", "n", event(audit.ClientDelete)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteClient(ctx, "c1", "n", event(audit.ClientDelete)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleting a deleted client: %v, want ErrNotFound", err)
+	}
+	if cs, _ := s.Clients(ctx); len(cs) != 0 {
+		t.Fatalf("clients after delete: %v", cs)
+	}
+}
+
+func testMeta(t *testing.T, loc Location) {
+	a, b := open(t, loc), open(t, loc)
+	if _, ok, err := a.Meta(ctx, "k"); ok || err != nil {
+		t.Fatalf("Meta of an unset name: ok %v, %v", ok, err)
+	}
+	v, err := a.SetMetaOnce(ctx, "k", []byte("first"))
+	if err != nil || string(v) != "first" {
+		t.Fatalf("SetMetaOnce = %q, %v", v, err)
+	}
+	if v, err := b.SetMetaOnce(ctx, "k", []byte("second")); err != nil || string(v) != "first" {
+		t.Fatalf("second SetMetaOnce = %q, %v; want the first value", v, err)
+	}
+	if v, ok, err := b.Meta(ctx, "k"); !ok || err != nil || string(v) != "first" {
+		t.Fatalf("Meta = %q, %v, %v", v, ok, err)
+	}
+}
