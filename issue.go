@@ -78,6 +78,7 @@ func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Is
 	}
 	k, alg := req.Key, req.Alg
 	if k == nil {
+		l.refreshKeys()
 		l.mu.RLock()
 		k = l.active
 		l.mu.RUnlock()

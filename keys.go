@@ -245,6 +245,26 @@ func (l *Ledger) activeKID() string {
 	return l.active.KID
 }
 
+// KeyRefresh is how often the signing key is re-read from the store, so a
+// rotation made by another process or node is followed within this time.
+const KeyRefresh = 2 * time.Second
+
+// refreshKeys reloads the keys when they were read more than KeyRefresh
+// ago; one caller at a time does it, the others go on with the keys they
+// have.
+func (l *Ledger) refreshKeys() {
+	l.mu.RLock()
+	stale := time.Since(l.lastReload) > KeyRefresh
+	l.mu.RUnlock()
+	if !stale || !l.keysRefreshing.CompareAndSwap(false, true) {
+		return
+	}
+	defer l.keysRefreshing.Store(false)
+	if err := l.loadKeys(context.Background(), false); err != nil {
+		l.log.Warn("reload keys failed", "err", err)
+	}
+}
+
 // Candidates implements the managed key source of verification: the key the
 // token's kid names, reloading from the store (at most once a second) when
 // another process may have added it.

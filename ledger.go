@@ -63,6 +63,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/internal/store/postgres"
 	"github.com/jwtledger/jwtledger/internal/store/sqlite"
 )
 
@@ -151,6 +152,8 @@ type Ledger struct {
 	keyByKID   map[string]*keys.Key // active and verify-only keys
 	active     *keys.Key
 	lastReload time.Time
+
+	keysRefreshing atomic.Bool
 }
 
 // Errors that are not verification outcomes.
@@ -223,9 +226,9 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	path, err := sqlitePath(cfg.Store, cfg.DataDir)
-	if err != nil {
-		return nil, err
+	shared := isPostgres(cfg.Store)
+	if shared && cfg.MasterKey == nil && os.Getenv("JWTLEDGER_MASTER_KEY") == "" {
+		return nil, errors.New("config: a PostgreSQL store is shared by nodes, so they need one master key: set JWTLEDGER_MASTER_KEY (32 bytes, base64 or hex) to the same value on every node")
 	}
 	master, err := loadMasterKey(cfg)
 	if err != nil {
@@ -236,7 +239,7 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 			return nil, err
 		}
 	}
-	db, err := sqlite.Open(ctx, path)
+	db, err := openStore(ctx, cfg.Store, cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -329,18 +332,24 @@ func (l *Ledger) NodeID() string { return l.cfg.NodeID }
 // DataDir is the ledger's data directory.
 func (l *Ledger) DataDir() string { return l.cfg.DataDir }
 
-func sqlitePath(store, dataDir string) (string, error) {
+func isPostgres(store string) bool {
+	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
+}
+
+// openStore opens the store named by spec: sqlite: (the data directory's
+// jwtledger.db), sqlite:PATH, or a postgres:// URL.
+func openStore(ctx context.Context, spec, dataDir string) (store.Store, error) {
 	switch {
-	case store == "" || store == "sqlite:":
-		return filepath.Join(dataDir, "jwtledger.db"), nil
-	case strings.HasPrefix(store, "sqlite://"):
-		return strings.TrimPrefix(store, "sqlite://"), nil
-	case strings.HasPrefix(store, "sqlite:"):
-		return strings.TrimPrefix(store, "sqlite:"), nil
-	case strings.HasPrefix(store, "postgres://"), strings.HasPrefix(store, "postgresql://"):
-		return "", errors.New("store: the PostgreSQL backend is not available in this build yet; use sqlite:PATH")
+	case isPostgres(spec):
+		return postgres.Open(ctx, spec)
+	case spec == "" || spec == "sqlite:":
+		return sqlite.Open(ctx, filepath.Join(dataDir, "jwtledger.db"))
+	case strings.HasPrefix(spec, "sqlite://"):
+		return sqlite.Open(ctx, strings.TrimPrefix(spec, "sqlite://"))
+	case strings.HasPrefix(spec, "sqlite:"):
+		return sqlite.Open(ctx, strings.TrimPrefix(spec, "sqlite:"))
 	}
-	return "", fmt.Errorf("store: unsupported store %q (want sqlite:PATH)", store)
+	return nil, fmt.Errorf("unsupported store %q (want sqlite:PATH or postgres://...)", spec)
 }
 
 func loadMasterKey(cfg Config) ([]byte, error) {

@@ -23,9 +23,15 @@ type revocationSet struct {
 // by other processes.
 const RevocationRefresh = time.Second
 
+// RevocationOverlap is how far back each refresh reads again.
+const RevocationOverlap = time.Minute
+
 func (l *Ledger) loadRevocations(ctx context.Context) error {
 	rs := &l.revoked
-	revs, err := l.db.RevocationsSince(ctx, rs.since, time.Now().Add(-24*time.Hour))
+	// Read again the revocations of the last RevocationOverlap: another
+	// node's clock may be behind ours, or its transaction may commit after
+	// one with a later time was read.
+	revs, err := l.db.RevocationsSince(ctx, rs.since-int64(RevocationOverlap), time.Now().Add(-24*time.Hour))
 	if err != nil {
 		return err
 	}

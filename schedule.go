@@ -62,7 +62,8 @@ func (l *Ledger) RunKeySchedule(ctx context.Context) error {
 		}
 		activates := now.Add(l.cfg.PrePublish)
 		if _, err := l.addKeyAt(ctx, k, keys.VerifyOnly, activates, audit.KeyCreate,
-			"pre-published for scheduled rotation; signs from "+activates.Format(time.RFC3339), m); err != nil {
+			"pre-published for scheduled rotation; signs from "+activates.Format(time.RFC3339), m); err != nil && !errors.Is(err, store.ErrExists) {
+			// ErrExists: another process or node pre-published one first.
 			return fmt.Errorf("pre-publish key: %w", err)
 		}
 		changed = true

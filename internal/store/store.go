@@ -58,7 +58,10 @@ type Store interface {
 	// Keys returns every managed key.
 	Keys(ctx context.Context) ([]keys.Stored, error)
 	// AddKey stores k; demote makes the active key verify-only; ifEmpty
-	// adds it only when there is no key yet (ErrExists otherwise).
+	// adds it only when there is no key yet (ErrExists otherwise). A
+	// pre-published key (Activates set) is refused with ErrExists while
+	// another one is pending, so nodes racing to schedule the next key
+	// agree on one.
 	AddKey(ctx context.Context, k keys.Stored, demote, ifEmpty bool, chain string, recs []*audit.Record) error
 	// SetKeyState changes the state of key kid (ErrNotFound if none).
 	SetKeyState(ctx context.Context, kid string, state keys.State, at time.Time, chain string, recs []*audit.Record) error

@@ -417,6 +417,15 @@ func (db *DB) AddKey(ctx context.Context, k keys.Stored, demote, ifEmpty bool, c
 				return store.ErrExists
 			}
 		}
+		if !k.Activates.IsZero() {
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM keys WHERE state = 'verify-only' AND activates > 0").Scan(&n); err != nil {
+				return fmt.Errorf("sqlite: count pending keys: %w", err)
+			}
+			if n > 0 {
+				return fmt.Errorf("a pre-published key: %w", store.ErrExists)
+			}
+		}
 		if demote {
 			if _, err := tx.ExecContext(ctx, "UPDATE keys SET state = 'verify-only', rotated = ? WHERE state = 'active'", k.Created.UnixNano()); err != nil {
 				return fmt.Errorf("sqlite: demote keys: %w", err)

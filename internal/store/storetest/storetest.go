@@ -379,6 +379,10 @@ func testKeys(t *testing.T, loc Location) {
 	if err := s.AddKey(ctx, k3, false, false, "n", event(audit.KeyRotate)); err != nil {
 		t.Fatal(err)
 	}
+	k4 := keys.Stored{KID: "k4", Alg: "ES256", State: keys.VerifyOnly, Created: t0.Add(2 * time.Hour), Activates: t0.Add(3 * time.Hour), Sealed: []byte("sealed-4")}
+	if err := s.AddKey(ctx, k4, false, false, "n", event(audit.KeyRotate)); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("a second pre-published key: %v, want ErrExists", err)
+	}
 	if err := s.PromoteKey(ctx, "k3", t0.Add(3*time.Hour), "n", event(audit.KeyRotate)); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,239 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/jwtledger/jwtledger/internal/store"
+)
+
+// treeChunk is how many records one step of tree building reads.
+const treeChunk = 4096
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// hashReader reads stored tree hashes, seeing the hashes a transaction is
+// about to insert (overlay) first.
+type hashReader struct {
+	ctx     context.Context
+	q       querier
+	chain   string
+	overlay map[int64]tlog.Hash
+}
+
+func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var missing []int64
+	for i, idx := range indexes {
+		if h, ok := r.overlay[idx]; ok {
+			out[i] = h
+		} else {
+			missing = append(missing, idx)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	rows, err := r.q.Query(r.ctx, "SELECT idx, hash FROM tree_hashes WHERE chain = $1 AND idx = ANY($2)", r.chain, missing)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read tree hashes: %w", err)
+	}
+	found := make(map[int64]tlog.Hash, len(missing))
+	for rows.Next() {
+		var idx int64
+		var b []byte
+		if err := rows.Scan(&idx, &b); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("postgres: read tree hashes: %w", err)
+		}
+		if len(b) != tlog.HashSize {
+			rows.Close()
+			return nil, fmt.Errorf("postgres: tree hash %d of chain %q is malformed", idx, r.chain)
+		}
+		found[idx] = tlog.Hash(b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: read tree hashes: %w", err)
+	}
+	for i, idx := range indexes {
+		if _, ok := r.overlay[idx]; ok {
+			continue
+		}
+		h, ok := found[idx]
+		if !ok {
+			return nil, fmt.Errorf("postgres: tree hash %d of chain %q is missing", idx, r.chain)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// HashReader returns a reader of chain's stored tree hashes.
+func (db *DB) HashReader(ctx context.Context, chain string) tlog.HashReader {
+	return &hashReader{ctx: ctx, q: db.pool, chain: chain}
+}
+
+// TreeBuilt is how many of chain's records the stored tree hashes cover.
+func (db *DB) TreeBuilt(ctx context.Context, chain string) (int64, error) {
+	var n int64
+	err := db.pool.QueryRow(ctx, "SELECT size FROM tree_size WHERE chain = $1", chain).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("postgres: read tree size: %w", err)
+	}
+	return n, nil
+}
+
+// BuildTree extends chain's stored tree hashes over every record appended
+// since the last build and returns the size of the tree.
+func (db *DB) BuildTree(ctx context.Context, chain string) (int64, error) {
+	var size int64
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		size, err = buildTreeTx(ctx, tx, chain)
+		return err
+	})
+	if err != nil {
+		if n, err2 := db.TreeBuilt(ctx, chain); err2 == nil {
+			size = n
+		}
+	}
+	return size, err
+}
+
+// buildTreeTx builds chain's tree to its newest record in tx, holding the
+// chain's lock (so the head cannot move meanwhile).
+func buildTreeTx(ctx context.Context, tx pgx.Tx, chain string) (int64, error) {
+	if err := lockChain(ctx, tx, chain); err != nil {
+		return 0, err
+	}
+	var size int64
+	err := tx.QueryRow(ctx, "SELECT size FROM tree_size WHERE chain = $1", chain).Scan(&size)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("postgres: read tree size: %w", err)
+	}
+	start := size
+	r := &hashReader{ctx: ctx, q: tx, chain: chain}
+	for {
+		rows, err := tx.Query(ctx, "SELECT seq, leaf FROM audit WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3", chain, size, treeChunk)
+		if err != nil {
+			return 0, fmt.Errorf("postgres: read leaves: %w", err)
+		}
+		var leaves []tlog.Hash
+		for rows.Next() {
+			var seq int64
+			var leaf []byte
+			if err := rows.Scan(&seq, &leaf); err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("postgres: read leaves: %w", err)
+			}
+			if want := size + int64(len(leaves)) + 1; seq != want {
+				rows.Close()
+				return 0, fmt.Errorf("postgres: chain %q: record %d is missing, the tree cannot be extended past it", chain, want)
+			}
+			if len(leaf) != tlog.HashSize {
+				rows.Close()
+				return 0, fmt.Errorf("postgres: chain %q: record %d has a malformed leaf hash", chain, seq)
+			}
+			leaves = append(leaves, tlog.Hash(leaf))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, fmt.Errorf("postgres: read leaves: %w", err)
+		}
+		if len(leaves) == 0 {
+			break
+		}
+		r.overlay = make(map[int64]tlog.Hash, 2*len(leaves))
+		var idxs []int64
+		var hashes [][]byte
+		for i, leaf := range leaves {
+			n := size + int64(i)
+			hs, err := tlog.StoredHashesForRecordHash(n, leaf, r)
+			if err != nil {
+				return 0, err
+			}
+			base := tlog.StoredHashIndex(0, n)
+			for j, h := range hs {
+				r.overlay[base+int64(j)] = h
+				idxs = append(idxs, base+int64(j))
+				hashes = append(hashes, h[:])
+			}
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO tree_hashes (chain, idx, hash) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[])", chain, idxs, hashes); err != nil {
+			return 0, fmt.Errorf("postgres: store tree hashes: %w", err)
+		}
+		size += int64(len(leaves))
+		if len(leaves) < treeChunk {
+			break
+		}
+	}
+	if size != start {
+		if _, err := tx.Exec(ctx, "INSERT INTO tree_size (chain, size) VALUES ($1, $2) ON CONFLICT (chain) DO UPDATE SET size = excluded.size", chain, size); err != nil {
+			return 0, fmt.Errorf("postgres: store tree size: %w", err)
+		}
+	}
+	return size, nil
+}
+
+// AddCheckpoint builds chain's tree to its newest record and stores the
+// note sign returns for that size and root, in one transaction.
+func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sign func(size int64, root tlog.Hash) ([]byte, error)) (*store.Checkpoint, error) {
+	var cp *store.Checkpoint
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		size, err := buildTreeTx(ctx, tx, chain)
+		if err != nil {
+			return err
+		}
+		root, err := tlog.TreeHash(size, &hashReader{ctx: ctx, q: tx, chain: chain})
+		if err != nil {
+			return err
+		}
+		note, err := sign(size, root)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO checkpoints (chain, size, root, note, time) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+			chain, size, root[:], note, at.UnixNano()); err != nil {
+			return fmt.Errorf("postgres: store checkpoint: %w", err)
+		}
+		cp = &store.Checkpoint{Chain: chain, Size: size, Root: root, Note: note, Time: at}
+		return nil
+	})
+	return cp, err
+}
+
+// Checkpoints returns chain's checkpoints by size.
+func (db *DB) Checkpoints(ctx context.Context, chain string) ([]store.Checkpoint, error) {
+	rows, err := db.pool.Query(ctx, "SELECT size, root, note, time FROM checkpoints WHERE chain = $1 ORDER BY size", chain)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Checkpoint
+	for rows.Next() {
+		c := store.Checkpoint{Chain: chain}
+		var root []byte
+		var t int64
+		if err := rows.Scan(&c.Size, &root, &c.Note, &t); err != nil {
+			return nil, fmt.Errorf("postgres: list checkpoints: %w", err)
+		}
+		if len(root) != tlog.HashSize {
+			return nil, fmt.Errorf("postgres: checkpoint %d of chain %q has a malformed root", c.Size, chain)
+		}
+		c.Root, c.Time = tlog.Hash(root), time.Unix(0, t).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
