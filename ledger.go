@@ -238,6 +238,8 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		if cfg.NodeID, err = loadNodeID(cfg.DataDir); err != nil {
 			return nil, err
 		}
+	} else if len(cfg.NodeID) > 64 || sanitizeID(cfg.NodeID) != cfg.NodeID {
+		return nil, fmt.Errorf("config: node id %q: use 1 to 64 letters, digits, '-' and '.'", cfg.NodeID)
 	}
 	db, err := openStore(ctx, cfg.Store, cfg.DataDir)
 	if err != nil {

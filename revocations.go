@@ -21,7 +21,7 @@ type revocationSet struct {
 
 // RevocationRefresh is how often verification looks for revocations made
 // by other processes.
-const RevocationRefresh = time.Second
+const RevocationRefresh = 500 * time.Millisecond
 
 // RevocationOverlap is how far back each refresh reads again.
 const RevocationOverlap = time.Minute

@@ -250,6 +250,7 @@ func (c *cli) parse(cmd *command, fs *flag.FlagSet, args []string) ([]string, er
 type ledgerFlags struct {
 	dataDir    string
 	store      string
+	nodeID     string
 	issuer     string
 	auditJSONL string
 	textLog    string
@@ -259,7 +260,8 @@ type ledgerFlags struct {
 func addLedgerFlags(fs *flag.FlagSet) *ledgerFlags {
 	f := &ledgerFlags{}
 	fs.StringVar(&f.dataDir, "data-dir", "", "data directory (default $XDG_DATA_HOME/jwtledger)")
-	fs.StringVar(&f.store, "store", "", "store: sqlite:PATH (default sqlite: in the data directory)")
+	fs.StringVar(&f.store, "store", "", "store: sqlite:PATH (default sqlite: in the data directory) or postgres://...")
+	fs.StringVar(&f.nodeID, "node-id", "", "name of this node's audit chain (default: node-id in the data directory)")
 	fs.StringVar(&f.issuer, "issuer", "", "iss of issued tokens (default \"jwtledger\")")
 	fs.StringVar(&f.auditJSONL, "audit-jsonl", "", "also write audit records as JSON lines to FILE, or - for stdout")
 	fs.StringVar(&f.textLog, "text-log", "", "text audit log path (default DATA_DIR/jwt_logs.log; \"off\" disables)")
@@ -274,7 +276,7 @@ func (c *cli) open(ctx context.Context, f *ledgerFlags) (*jwtledger.Ledger, erro
 
 // openWith is open with a last say on the configuration.
 func (c *cli) openWith(ctx context.Context, f *ledgerFlags, mod func(*jwtledger.Config)) (*jwtledger.Ledger, error) {
-	cfg := jwtledger.Config{DataDir: f.dataDir, Store: f.store, Issuer: f.issuer, TextLog: f.textLog, CheckpointFile: f.cpFile}
+	cfg := jwtledger.Config{DataDir: f.dataDir, Store: f.store, NodeID: f.nodeID, Issuer: f.issuer, TextLog: f.textLog, CheckpointFile: f.cpFile}
 	var jsonl *os.File
 	switch f.auditJSONL {
 	case "":

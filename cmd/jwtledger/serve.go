@@ -41,7 +41,8 @@ Flags:
                            flags (see jwtledger.example.toml); precedence:
                            flag > JWTLEDGER_* environment > file > default;
                            unknown keys are an error
-  --data-dir, --store, --issuer, --audit-jsonl, --text-log, --checkpoint-file
+  --data-dir, --store, --node-id, --issuer, --audit-jsonl, --text-log,
+  --checkpoint-file
 
 SIGINT or SIGTERM stops accepting connections, finishes the requests in
 flight, flushes the audit trail and exits 0.

@@ -1,0 +1,68 @@
+// Package pgtest gives tests an empty PostgreSQL database of their own on
+// the server named by JWTLEDGER_TEST_POSTGRES (which .ci/run starts), and
+// skips them with a clear message when it is not set.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Env names the variable holding the test server's DSN.
+const Env = "JWTLEDGER_TEST_POSTGRES"
+
+// Require skips the test when no test server is configured.
+func Require(t testing.TB) {
+	t.Helper()
+	if os.Getenv(Env) == "" {
+		t.Skip(Env + " is not set: no PostgreSQL to test against (.ci/run starts one)")
+	}
+}
+
+// Database creates an empty database, dropped when the test ends, and
+// returns its DSN.
+func Database(t testing.TB) string {
+	Require(t)
+	dsn := os.Getenv(Env)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", Env, err)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	name := "jwtledger_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close(ctx)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		admin.Close(ctx)
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("%s must be a postgres:// URL: %v", Env, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Exec runs one statement on the database at dsn, behind any store's back.
+func Exec(t testing.TB, dsn, sql string, args ...any) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatal(err)
+	}
+}
