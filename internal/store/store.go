@@ -84,6 +84,8 @@ type Store interface {
 	// SetClientSecret replaces the secret hash of client id.
 	SetClientSecret(ctx context.Context, id string, hash []byte, chain string, recs []*audit.Record) error
 
+	// MetaAll returns every ledger-wide setting.
+	MetaAll(ctx context.Context) (map[string][]byte, error)
 	// Meta reads a ledger-wide setting.
 	Meta(ctx context.Context, name string) (value []byte, ok bool, err error)
 	// SetMetaOnce stores value under name unless one is stored, and returns
@@ -125,4 +127,26 @@ type Checkpoint struct {
 	Root  tlog.Hash
 	Note  []byte
 	Time  time.Time
+}
+
+// RawRecord is an audit record as stored: its canonical encoding (empty
+// once pruned) and leaf hash.
+type RawRecord struct {
+	Seq, Time  int64 // Time in Unix ns
+	Body, Leaf []byte
+}
+
+// Importer is a store that can take the whole content of another one
+// verbatim (jwtledger store migrate).
+type Importer interface {
+	// Empty reports whether the store holds no keys, clients, records or
+	// settings yet.
+	Empty(ctx context.Context) (bool, error)
+	ImportMeta(ctx context.Context, meta map[string][]byte) error
+	ImportKeys(ctx context.Context, ks []keys.Stored) error
+	ImportClients(ctx context.Context, cs []ClientRow) error
+	ImportRevocations(ctx context.Context, rs []Revocation) error
+	// ImportRecords appends recs, in seq order, right after chain's head.
+	ImportRecords(ctx context.Context, chain string, recs []RawRecord) error
+	ImportCheckpoints(ctx context.Context, cps []Checkpoint) error
 }

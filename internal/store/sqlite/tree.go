@@ -296,6 +296,25 @@ func (db *DB) Meta(ctx context.Context, name string) (value []byte, ok bool, err
 	return value, true, nil
 }
 
+// MetaAll returns every ledger-wide setting.
+func (db *DB) MetaAll(ctx context.Context) (map[string][]byte, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT name, value FROM meta")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read settings: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var name string
+		var value []byte
+		if err := rows.Scan(&name, &value); err != nil {
+			return nil, fmt.Errorf("sqlite: read settings: %w", err)
+		}
+		out[name] = value
+	}
+	return out, rows.Err()
+}
+
 // SetMetaOnce stores a ledger setting unless it exists; it returns the
 // value that is stored afterwards (another process may have won).
 func (db *DB) SetMetaOnce(ctx context.Context, name string, value []byte) ([]byte, error) {
