@@ -16,6 +16,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 // Checkpoint cadence defaults (see [Config]).
@@ -168,7 +169,7 @@ func (l *Ledger) runCheckpoints(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(l.cfg.CheckpointInterval)
 	defer t.Stop()
-	var lastPrune time.Time
+	var lastPrune, lastMaintain time.Time
 	for {
 		select {
 		case <-stop:
@@ -180,6 +181,12 @@ func (l *Ledger) runCheckpoints(stop <-chan struct{}, done chan<- struct{}) {
 		if l.checkpointDue(ctx, false) {
 			if _, err := l.Checkpoint(ctx, Meta{Actor: "jwtledger"}); err != nil {
 				l.log.Warn("automatic checkpoint failed", "err", err)
+			}
+		}
+		if m, ok := l.db.(store.Maintainer); ok && time.Since(lastMaintain) >= time.Hour {
+			lastMaintain = time.Now()
+			if err := m.Maintain(ctx, time.Now()); err != nil {
+				l.log.Warn("store maintenance failed", "err", err)
 			}
 		}
 		if l.cfg.Retain > 0 && time.Since(lastPrune) >= time.Hour {

@@ -150,3 +150,9 @@ type Importer interface {
 	ImportRecords(ctx context.Context, chain string, recs []RawRecord) error
 	ImportCheckpoints(ctx context.Context, cps []Checkpoint) error
 }
+
+// Maintainer is a store with periodic upkeep (PostgreSQL: making the next
+// months' audit partitions); the ledger calls Maintain hourly.
+type Maintainer interface {
+	Maintain(ctx context.Context, now time.Time) error
+}

@@ -56,7 +56,41 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	if err := db.Maintain(ctx, time.Now()); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return db, nil
+}
+
+// monthsAhead is how many months past the current one have their audit
+// partition made in advance.
+const monthsAhead = 2
+
+// Maintain makes the monthly audit partitions from the current month to
+// monthsAhead months ahead (idempotent; nodes call it at start and hourly).
+func (db *DB) Maintain(ctx context.Context, now time.Time) error {
+	m := time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	for range monthsAhead + 1 {
+		next := m.AddDate(0, 1, 0)
+		name := fmt.Sprintf("audit_%04d_%02d", m.Year(), int(m.Month()))
+		err := db.inTx(ctx, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockMigrate); err != nil {
+				return err
+			}
+			var exists bool
+			if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", name).Scan(&exists); err != nil || exists {
+				return err
+			}
+			_, err := tx.Exec(ctx, fmt.Sprintf("CREATE TABLE %s PARTITION OF audit FOR VALUES FROM (%d) TO (%d)", name, m.UnixNano(), next.UnixNano()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: make audit partition %s: %w", name, err)
+		}
+		m = next
+	}
+	return nil
 }
 
 func (db *DB) migrate(ctx context.Context) error {
