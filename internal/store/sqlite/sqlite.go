@@ -228,7 +228,8 @@ func isConstraint(err error) bool {
 }
 
 // inTx runs fn in a write transaction. Write transactions are serialized
-// (one connection), so the chain heads fn stages belong to this one.
+// (one connection): until Commit hands the connection on, the chain heads
+// fn stages in db.staged belong to this transaction.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -240,14 +241,16 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		db.forgetHeads()
 		return err
 	}
+	staged := slices.Clone(db.staged)
 	if err := tx.Commit(); err != nil {
 		// The outcome is unknown: read the heads again next time.
 		db.forgetHeads()
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	db.headMu.Lock()
-	for _, h := range db.staged {
-		db.heads[h.chain] = h.seq
+	for _, h := range staged {
+		// A later transaction may have recorded its head first.
+		db.heads[h.chain] = max(db.heads[h.chain], h.seq)
 	}
 	db.headMu.Unlock()
 	return nil
