@@ -154,6 +154,20 @@ type Ledger struct {
 	lastReload time.Time
 
 	keysRefreshing atomic.Bool
+	stopWatch      func() // ends the store's change notifications
+}
+
+// storeChanged is told by a shared store that another node changed
+// revocations or keys: the next verification or issuance re-reads them.
+func (l *Ledger) storeChanged(topic string) {
+	switch topic {
+	case store.TopicRevocations:
+		l.revoked.refreshed.Store(0)
+	case store.TopicKeys:
+		l.mu.Lock()
+		l.lastReload = time.Time{}
+		l.mu.Unlock()
+	}
 }
 
 // Errors that are not verification outcomes.
@@ -280,6 +294,15 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		l.Close()
 		return nil, err
 	}
+	if wt, ok := db.(store.Watcher); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			wt.Watch(ctx, l.storeChanged)
+		}()
+		l.stopWatch = func() { cancel(); <-done }
+	}
 	l.cpStop, l.cpDone = make(chan struct{}), make(chan struct{})
 	go l.runCheckpoints(l.cpStop, l.cpDone)
 	if cfg.RotateEvery > 0 {
@@ -292,6 +315,10 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 // Close makes a last checkpoint if one is due, flushes pending audit
 // records and closes the store.
 func (l *Ledger) Close() error {
+	if l.stopWatch != nil {
+		l.stopWatch()
+		l.stopWatch = nil
+	}
 	if l.ksStop != nil {
 		close(l.ksStop)
 		<-l.ksDone

@@ -156,3 +156,17 @@ type Importer interface {
 type Maintainer interface {
 	Maintain(ctx context.Context, now time.Time) error
 }
+
+// Watcher is a store shared with other nodes that tells when they changed
+// something a node caches: topic is TopicRevocations or TopicKeys. After
+// losing its connection it reports both topics once reconnected, since
+// changes may have been missed meanwhile. Watch returns when ctx ends.
+type Watcher interface {
+	Watch(ctx context.Context, changed func(topic string))
+}
+
+// Topics of Watcher.
+const (
+	TopicRevocations = "jwtledger_revocations"
+	TopicKeys        = "jwtledger_keys"
+)

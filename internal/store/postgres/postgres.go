@@ -410,6 +410,9 @@ func (db *DB) AddKey(ctx context.Context, k keys.Stored, demote, ifEmpty bool, c
 			}
 			return fmt.Errorf("postgres: add key: %w", err)
 		}
+		if err := notify(ctx, tx, store.TopicKeys); err != nil {
+			return fmt.Errorf("postgres: notify: %w", err)
+		}
 		return appendTx(ctx, tx, chain, recs)
 	})
 }
@@ -423,6 +426,9 @@ func (db *DB) SetKeyState(ctx context.Context, kid string, state keys.State, at 
 		}
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("key %q: %w", kid, store.ErrNotFound)
+		}
+		if err := notify(ctx, tx, store.TopicKeys); err != nil {
+			return fmt.Errorf("postgres: notify: %w", err)
 		}
 		return appendTx(ctx, tx, chain, recs)
 	})
@@ -445,6 +451,9 @@ func (db *DB) PromoteKey(ctx context.Context, kid string, at time.Time, chain st
 		if _, err := tx.Exec(ctx, "UPDATE keys SET state = 'verify-only', rotated = $1 WHERE state = 'active' AND kid <> $2", at.UnixNano(), kid); err != nil {
 			return fmt.Errorf("postgres: demote keys: %w", err)
 		}
+		if err := notify(ctx, tx, store.TopicKeys); err != nil {
+			return fmt.Errorf("postgres: notify: %w", err)
+		}
 		return appendTx(ctx, tx, chain, recs)
 	})
 }
@@ -461,6 +470,9 @@ func (db *DB) Revoke(ctx context.Context, iss, jti string, exp, at time.Time, ch
 			return fmt.Errorf("postgres: revoke: %w", err)
 		}
 		already = tag.RowsAffected() == 0
+		if err := notify(ctx, tx, store.TopicRevocations); err != nil {
+			return fmt.Errorf("postgres: notify: %w", err)
+		}
 		return appendTx(ctx, tx, chain, recs)
 	})
 	return already, err
