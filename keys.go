@@ -256,11 +256,13 @@ func (l *Ledger) refreshKeys() {
 	l.mu.RLock()
 	stale := time.Since(l.lastReload) > KeyRefresh
 	l.mu.RUnlock()
-	if !stale || !l.keysRefreshing.CompareAndSwap(false, true) {
+	if !stale || time.Since(time.Unix(0, l.keysTried.Load())) < KeyRefresh || !l.keysRefreshing.CompareAndSwap(false, true) {
 		return
 	}
 	defer l.keysRefreshing.Store(false)
+	l.keysTried.Store(time.Now().UnixNano())
 	if err := l.loadKeys(context.Background(), false); err != nil {
+		// Keep signing with the keys we have; try again after KeyRefresh.
 		l.log.Warn("reload keys failed", "err", err)
 	}
 }

@@ -154,7 +154,8 @@ type Ledger struct {
 	lastReload time.Time
 
 	keysRefreshing atomic.Bool
-	stopWatch      func() // ends the store's change notifications
+	keysTried      atomic.Int64 // Unix ns of the newest reload attempt
+	stopWatch      func()       // ends the store's change notifications
 }
 
 // storeChanged is told by a shared store that another node changed
@@ -167,6 +168,7 @@ func (l *Ledger) storeChanged(topic string) {
 		l.mu.Lock()
 		l.lastReload = time.Time{}
 		l.mu.Unlock()
+		l.keysTried.Store(0)
 	}
 }
 
