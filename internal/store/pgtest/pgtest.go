@@ -17,12 +17,17 @@ import (
 // Env names the variable holding the test server's DSN.
 const Env = "JWTLEDGER_TEST_POSTGRES"
 
-// Require skips the test when no test server is configured.
+// Require skips the test when no test server is configured, except in CI
+// (CI=true), where the PostgreSQL tests must run: .ci/run starts a server.
 func Require(t testing.TB) {
 	t.Helper()
-	if os.Getenv(Env) == "" {
-		t.Skip(Env + " is not set: no PostgreSQL to test against (.ci/run starts one)")
+	if os.Getenv(Env) != "" {
+		return
 	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal(Env + " is not set in CI: .ci/run must start PostgreSQL and export it")
+	}
+	t.Skip(Env + " is not set: no PostgreSQL to test against (.ci/run starts one)")
 }
 
 // Database creates an empty database, dropped when the test ends, and
