@@ -20,33 +20,20 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// hashReader reads stored tree hashes, seeing the hashes a transaction is
-// about to insert (overlay) first.
+// hashReader reads chain's stored tree hashes through q (a pool or a
+// transaction), in one query per call.
 type hashReader struct {
-	ctx     context.Context
-	q       querier
-	chain   string
-	overlay map[int64]tlog.Hash
+	ctx   context.Context
+	q     querier
+	chain string
 }
 
 func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	var missing []int64
-	for i, idx := range indexes {
-		if h, ok := r.overlay[idx]; ok {
-			out[i] = h
-		} else {
-			missing = append(missing, idx)
-		}
-	}
-	if len(missing) == 0 {
-		return out, nil
-	}
-	rows, err := r.q.Query(r.ctx, "SELECT idx, hash FROM tree_hashes WHERE chain = $1 AND idx = ANY($2)", r.chain, missing)
+	rows, err := r.q.Query(r.ctx, "SELECT idx, hash FROM tree_hashes WHERE chain = $1 AND idx = ANY($2)", r.chain, indexes)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read tree hashes: %w", err)
 	}
-	found := make(map[int64]tlog.Hash, len(missing))
+	found := make(map[int64]tlog.Hash, len(indexes))
 	for rows.Next() {
 		var idx int64
 		var b []byte
@@ -64,10 +51,8 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: read tree hashes: %w", err)
 	}
+	out := make([]tlog.Hash, len(indexes))
 	for i, idx := range indexes {
-		if _, ok := r.overlay[idx]; ok {
-			continue
-		}
 		h, ok := found[idx]
 		if !ok {
 			return nil, fmt.Errorf("postgres: tree hash %d of chain %q is missing", idx, r.chain)
@@ -155,21 +140,13 @@ func buildTreeTx(ctx context.Context, tx pgx.Tx, chain string) (int64, error) {
 		if len(leaves) == 0 {
 			break
 		}
-		r.overlay = make(map[int64]tlog.Hash, 2*len(leaves))
-		var idxs []int64
-		var hashes [][]byte
-		for i, leaf := range leaves {
-			n := size + int64(i)
-			hs, err := tlog.StoredHashesForRecordHash(n, leaf, r)
-			if err != nil {
-				return 0, err
-			}
-			base := tlog.StoredHashIndex(0, n)
-			for j, h := range hs {
-				r.overlay[base+int64(j)] = h
-				idxs = append(idxs, base+int64(j))
-				hashes = append(hashes, h[:])
-			}
+		idxs, hs, err := store.ExtendTree(size, leaves, r)
+		if err != nil {
+			return 0, err
+		}
+		hashes := make([][]byte, len(hs))
+		for j := range hs {
+			hashes[j] = hs[j][:]
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO tree_hashes (chain, idx, hash) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[])", chain, idxs, hashes); err != nil {
 			return 0, fmt.Errorf("postgres: store tree hashes: %w", err)

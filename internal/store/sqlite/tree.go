@@ -56,23 +56,17 @@ func (m *multiInsert) close() {
 	}
 }
 
-// txHashes reads stored hashes inside a transaction, seeing the hashes this
-// transaction is about to insert (overlay) before they are written.
+// txHashes reads chain's stored hashes, inside a transaction when tx is set.
 type txHashes struct {
-	ctx     context.Context
-	tx      *sql.Tx
-	stmt    *sql.Stmt
-	chain   string
-	overlay map[int64]tlog.Hash
+	ctx   context.Context
+	tx    *sql.Tx
+	stmt  *sql.Stmt
+	chain string
 }
 
 func (r *txHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, idx := range indexes {
-		if h, ok := r.overlay[idx]; ok {
-			out[i] = h
-			continue
-		}
 		var b []byte
 		q := r.stmt
 		if r.tx != nil {
@@ -171,19 +165,13 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string) (int64,
 		if len(leaves) == 0 {
 			break
 		}
-		r.overlay = make(map[int64]tlog.Hash, 2*len(leaves))
-		args := make([]any, 0, 3*2*len(leaves))
-		for i, leaf := range leaves {
-			n := size + int64(i)
-			hashes, err := tlog.StoredHashesForRecordHash(n, leaf, r)
-			if err != nil {
-				return 0, err
-			}
-			base := tlog.StoredHashIndex(0, n)
-			for j, h := range hashes {
-				r.overlay[base+int64(j)] = h
-				args = append(args, chain, base+int64(j), h[:])
-			}
+		idxs, hashes, err := store.ExtendTree(size, leaves, r)
+		if err != nil {
+			return 0, err
+		}
+		args := make([]any, 0, 3*len(idxs))
+		for j, idx := range idxs {
+			args = append(args, chain, idx, hashes[j][:])
 		}
 		if err := db.insertHash.exec(ctx, tx, args); err != nil {
 			return 0, fmt.Errorf("sqlite: store tree hashes: %w", err)
