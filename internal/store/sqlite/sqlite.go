@@ -208,6 +208,15 @@ func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
 
 // Append stores recs as the next records of chain in one transaction.
 //
+// A batch of up to chunk records is one multi-row INSERT run in SQLite's
+// autocommit mode: the statement is its own transaction, so inserting,
+// committing and the fsync are one call into SQLite. Every call into SQLite
+// that blocks long enough makes the Go scheduler hand the goroutine's
+// processor to other goroutines, and under load the returning goroutine
+// then waits behind the runnable ones: one call per batch instead of three
+// (BEGIN, INSERT, COMMIT) measured 0.74-0.77 of the baseline's issue
+// throughput instead of 0.69.
+//
 // The chain head is remembered from this process's last commit instead of
 // being read in every transaction. Another process appending to the same
 // chain (a CLI next to a server on one data directory) makes the first
@@ -215,6 +224,11 @@ func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
 // is rolled back and retried once with the head read from the database, so
 // sequences stay gapless and unique.
 func (db *DB) Append(ctx context.Context, chain string, recs []*audit.Record) error {
+	if n := len(recs); n > 0 && n <= chunk {
+		if done, err := db.appendAutocommit(ctx, chain, recs); done {
+			return err
+		}
+	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error { return db.appendRecs(ctx, tx, chain, recs, true) })
 	if isConstraint(err) {
 		err = db.inTx(ctx, func(tx *sql.Tx) error { return db.appendTx(ctx, tx, chain, recs) })
@@ -288,6 +302,17 @@ func (db *DB) appendRecs(ctx context.Context, tx *sql.Tx, chain string, recs []*
 			return fmt.Errorf("sqlite: read chain head: %w", err)
 		}
 	}
+	args := db.encodeRecs(chain, head, recs)
+	if err := db.insertRec.exec(ctx, tx, args); err != nil {
+		return fmt.Errorf("sqlite: append audit records: %w", err)
+	}
+	db.staged = append(db.staged, stagedHead{chain, head + uint64(len(recs))})
+	return nil
+}
+
+// encodeRecs numbers recs after head in chain, encodes them and returns the
+// INSERT arguments of their rows.
+func (db *DB) encodeRecs(chain string, head uint64, recs []*audit.Record) []any {
 	var arena []byte
 	ends := make([]int, 0, len(recs))
 	for _, r := range recs {
@@ -305,11 +330,7 @@ func (db *DB) appendRecs(ctx context.Context, tx *sql.Tx, chain string, recs []*
 		args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), arena[off:ends[j]], r.LeafHash[:])
 		off = ends[j]
 	}
-	if err := db.insertRec.exec(ctx, tx, args); err != nil {
-		return fmt.Errorf("sqlite: append audit records: %w", err)
-	}
-	db.staged = append(db.staged, stagedHead{chain, head})
-	return nil
+	return args
 }
 
 // Query returns the records matching f, oldest first.
@@ -501,4 +522,29 @@ func (db *DB) Revoke(ctx context.Context, iss, jti string, exp time.Time, at tim
 		return db.appendTx(ctx, tx, chain, recs)
 	})
 	return already, err
+}
+
+// appendAutocommit appends up to chunk records with one multi-row INSERT in
+// SQLite's autocommit mode: the statement is its own transaction, so the
+// insert, the commit and its fsync are one call into SQLite. done is false
+// when the chain head is not cached (the caller takes the transaction path).
+func (db *DB) appendAutocommit(ctx context.Context, chain string, recs []*audit.Record) (done bool, err error) {
+	db.headMu.Lock()
+	head, ok := db.heads[chain]
+	db.headMu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	args := db.encodeRecs(chain, head, recs)
+	if _, err := db.insertRec.stmts[len(recs)-1].ExecContext(ctx, args...); err != nil {
+		db.forgetHeads()
+		if isConstraint(err) {
+			return false, nil
+		}
+		return true, fmt.Errorf("sqlite: append audit records: %w", err)
+	}
+	db.headMu.Lock()
+	db.heads[chain] = max(db.heads[chain], head+uint64(len(recs)))
+	db.headMu.Unlock()
+	return true, nil
 }
