@@ -143,7 +143,9 @@ func TestWriterClose(t *testing.T) {
 	}
 	w.Expect()
 	done := make(chan error, 1)
-	go func() { done <- w.Append(context.Background(), &audit.Record{Event: audit.TokenIssue, Outcome: audit.OK}) }()
+	go func() {
+		done <- w.Append(context.Background(), &audit.Record{Event: audit.TokenIssue, Outcome: audit.OK})
+	}()
 	time.Sleep(100 * time.Microsecond)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)

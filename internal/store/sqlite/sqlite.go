@@ -39,6 +39,7 @@ type DB struct {
 	insertRec  *multiInsert
 	insertHash *multiInsert
 	readHash   *sql.Stmt
+	readRange  *sql.Stmt
 
 	headMu sync.Mutex
 	heads  map[string]uint64 // chain heads as of this process's last commit
@@ -169,6 +170,7 @@ func (db *DB) prepare(ctx context.Context) error {
 	}{
 		{&db.head, db.w, "SELECT COALESCE(MAX(seq), 0) FROM audit WHERE chain = ?"},
 		{&db.readHash, db.w, "SELECT hash FROM tree_hashes WHERE chain = ? AND idx = ?"},
+		{&db.readRange, db.w, "SELECT idx, hash FROM tree_hashes WHERE chain = ? AND idx BETWEEN ? AND ? ORDER BY idx"},
 		{&db.treeSize, db.w, "SELECT size FROM tree_size WHERE chain = ?"},
 		{&db.unhashed, db.w, "SELECT seq, leaf FROM audit WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?"},
 		{&db.setSize, db.w, "INSERT INTO tree_size (chain, size) VALUES (?, ?) ON CONFLICT (chain) DO UPDATE SET size = excluded.size"},
@@ -186,7 +188,7 @@ func (db *DB) prepare(ctx context.Context) error {
 // Close closes the database.
 func (db *DB) Close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.head, db.readHash, db.treeSize, db.unhashed, db.setSize} {
+	for _, s := range []*sql.Stmt{db.head, db.readHash, db.readRange, db.treeSize, db.unhashed, db.setSize} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -60,19 +60,48 @@ func (m *multiInsert) close() {
 type txHashes struct {
 	ctx   context.Context
 	tx    *sql.Tx
-	stmt  *sql.Stmt
+	db    *DB
 	chain string
+}
+
+func (db *DB) hashReader(ctx context.Context, tx *sql.Tx, chain string) *txHashes {
+	return &txHashes{ctx: ctx, tx: tx, db: db, chain: chain}
+}
+
+// unstoredBelow is the lowest interior level whose hashes are stored. The
+// tree keeps every leaf hash (level 0) and the interior hashes from this
+// level up; a lower interior hash (a subtree of at most 128 leaves) is
+// computed from its leaves when it is read. Storing every level cost two
+// rows per record and held the write lock for it at every checkpoint
+// (measured: 5% of the issue throughput); this stores one row per record
+// and a few more per 256. Databases that hold the lower levels too (made
+// before) read the same hashes.
+const unstoredBelow = 8
+
+// storedLevel reports whether the hashes of level are stored.
+func storedLevel(level int) bool { return level == 0 || level >= unstoredBelow }
+
+func (r *txHashes) stmt(s *sql.Stmt) *sql.Stmt {
+	if r.tx != nil {
+		return r.tx.StmtContext(r.ctx, s)
+	}
+	return s
 }
 
 func (r *txHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, idx := range indexes {
-		var b []byte
-		q := r.stmt
-		if r.tx != nil {
-			q = r.tx.StmtContext(r.ctx, r.stmt)
+		level, n := tlog.SplitStoredHashIndex(idx)
+		if !storedLevel(level) {
+			h, err := r.subtreeHash(level, n)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = h
+			continue
 		}
-		if err := q.QueryRowContext(r.ctx, r.chain, idx).Scan(&b); err != nil {
+		var b []byte
+		if err := r.stmt(r.db.readHash).QueryRowContext(r.ctx, r.chain, idx).Scan(&b); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("sqlite: tree hash %d of chain %q is missing", idx, r.chain)
 			}
@@ -84,6 +113,54 @@ func (r *txHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		copy(out[i][:], b)
 	}
 	return out, nil
+}
+
+// subtreeHash computes the hash of the complete subtree at level (below
+// unstoredBelow) whose leftmost leaf is n<<level, from the stored leaf
+// hashes.
+func (r *txHashes) subtreeHash(level int, n int64) (tlog.Hash, error) {
+	first, count := n<<level, int64(1)<<level
+	want := make(map[int64]int, count)
+	for i := range count {
+		want[tlog.StoredHashIndex(0, first+i)] = int(i)
+	}
+	hs := make([]tlog.Hash, count)
+	rows, err := r.stmt(r.db.readRange).QueryContext(r.ctx, r.chain, tlog.StoredHashIndex(0, first), tlog.StoredHashIndex(0, first+count-1))
+	if err != nil {
+		return tlog.Hash{}, fmt.Errorf("sqlite: read tree hashes: %w", err)
+	}
+	found := int64(0)
+	for rows.Next() {
+		var idx int64
+		var b []byte
+		if err := rows.Scan(&idx, &b); err != nil {
+			rows.Close()
+			return tlog.Hash{}, fmt.Errorf("sqlite: read tree hashes: %w", err)
+		}
+		pos, ok := want[idx]
+		if !ok {
+			continue // an interior hash stored by an older version
+		}
+		if len(b) != tlog.HashSize {
+			rows.Close()
+			return tlog.Hash{}, fmt.Errorf("sqlite: tree hash %d of chain %q is malformed", idx, r.chain)
+		}
+		copy(hs[pos][:], b)
+		found++
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return tlog.Hash{}, fmt.Errorf("sqlite: read tree hashes: %w", err)
+	}
+	if found != count {
+		return tlog.Hash{}, fmt.Errorf("sqlite: tree hashes of records %d to %d of chain %q are missing", first+1, first+count, r.chain)
+	}
+	for len(hs) > 1 {
+		for i := 0; i < len(hs); i += 2 {
+			hs[i/2] = tlog.NodeHash(hs[i], hs[i+1])
+		}
+		hs = hs[:len(hs)/2]
+	}
+	return hs[0], nil
 }
 
 // treeChunk is how many records one step of tree building reads.
@@ -131,7 +208,7 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string) (int64,
 		return 0, fmt.Errorf("sqlite: read tree size: %w", err)
 	}
 	start := size
-	r := &txHashes{ctx: ctx, tx: tx, stmt: db.readHash, chain: chain}
+	r := db.hashReader(ctx, tx, chain)
 	leaves := make([]tlog.Hash, 0, 256)
 	for {
 		leaves = leaves[:0]
@@ -169,9 +246,11 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string) (int64,
 		if err != nil {
 			return 0, err
 		}
-		args := make([]any, 0, 3*len(idxs))
+		args := make([]any, 0, 3*len(leaves)*9/8)
 		for j, idx := range idxs {
-			args = append(args, chain, idx, hashes[j][:])
+			if level, _ := tlog.SplitStoredHashIndex(idx); storedLevel(level) {
+				args = append(args, chain, idx, hashes[j][:])
+			}
 		}
 		if err := db.insertHash.exec(ctx, tx, args); err != nil {
 			return 0, fmt.Errorf("sqlite: store tree hashes: %w", err)
@@ -191,7 +270,7 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string) (int64,
 
 // HashReader returns a reader of chain's stored tree hashes.
 func (db *DB) HashReader(ctx context.Context, chain string) tlog.HashReader {
-	return &txHashes{ctx: ctx, stmt: db.readHash, chain: chain}
+	return db.hashReader(ctx, nil, chain)
 }
 
 // TreeSize is the number of records in chain.
@@ -232,7 +311,7 @@ func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sig
 		if err != nil {
 			return err
 		}
-		root, err := tlog.TreeHash(size, &txHashes{ctx: ctx, tx: tx, stmt: db.readHash, chain: chain})
+		root, err := tlog.TreeHash(size, db.hashReader(ctx, tx, chain))
 		if err != nil {
 			return err
 		}

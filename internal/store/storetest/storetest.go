@@ -271,6 +271,28 @@ func testBuildTree(t *testing.T, loc Location) {
 	if size, err := s.BuildTree(ctx, "n"); err != nil || size != int64(len(leaves)) {
 		t.Fatalf("BuildTree with nothing new = %d, %v", size, err)
 	}
+	// Inclusion and consistency proofs from the stored tree check against
+	// roots computed from the leaves alone.
+	size := int64(len(leaves))
+	root := rootOf(leaves)
+	for _, i := range []int64{0, 1, 255, 256, 257, 1000, 4095, 4096, size - 1} {
+		p, err := tlog.ProveRecord(size, i, s.HashReader(ctx, "n"))
+		if err != nil {
+			t.Fatalf("prove record %d: %v", i, err)
+		}
+		if err := tlog.CheckRecord(p, size, root, i, leaves[i]); err != nil {
+			t.Fatalf("inclusion proof of record %d: %v", i, err)
+		}
+	}
+	for _, old := range []int64{1, 7, 256, 300, 4103} {
+		p, err := tlog.ProveTree(size, old, s.HashReader(ctx, "n"))
+		if err != nil {
+			t.Fatalf("prove tree %d: %v", old, err)
+		}
+		if err := tlog.CheckTree(p, size, root, old, rootOf(leaves[:old])); err != nil {
+			t.Fatalf("consistency proof %d -> %d: %v", old, size, err)
+		}
+	}
 }
 
 func testBuildTreeGap(t *testing.T, loc Location) {
