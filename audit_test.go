@@ -361,3 +361,53 @@ func TestRevocationAcrossProcesses(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCheckpointCadence checks that automatic checkpoints follow
+// CheckpointEvery records, but no sooner than CheckpointMinInterval after
+// the previous one.
+func TestCheckpointCadence(t *testing.T) {
+	tests := []struct {
+		name        string
+		minInterval time.Duration
+		want        func(n int) bool
+	}{
+		{name: "every 20 records", minInterval: time.Millisecond, want: func(n int) bool { return n >= 3 }},
+		{name: "at most one an hour", minInterval: time.Hour, want: func(n int) bool { return n == 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := openLedger(t, func(c *jwtledger.Config) {
+				c.Now = time.Now
+				c.CheckpointEvery, c.CheckpointMinInterval, c.CheckpointInterval = 20, tt.minInterval, 2*time.Hour
+			})
+			ctx := context.Background()
+			for range 5 {
+				for range 20 {
+					if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "cadence"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			var cps []jwtledger.CheckpointInfo
+			// Wait for the checkpoints that should come (or long enough for
+			// the ones that should not).
+			wait := 300 * time.Millisecond
+			if tt.minInterval == time.Millisecond {
+				wait = 5 * time.Second
+			}
+			for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				var err error
+				if cps, err = l.Checkpoints(ctx, ""); err != nil {
+					t.Fatal(err)
+				}
+				if tt.want(len(cps)) && tt.minInterval == time.Millisecond {
+					break
+				}
+			}
+			if !tt.want(len(cps)) {
+				t.Fatalf("%d automatic checkpoints", len(cps))
+			}
+		})
+	}
+}

@@ -105,12 +105,14 @@ type Config struct {
 	// JSONLog, if set, receives every record as one JSON line.
 	JSONLog io.Writer
 	// CheckpointEvery makes a checkpoint after this many records (default
-	// 1000); CheckpointInterval at least this often while records arrive
-	// (default 10s). CheckpointFile receives every checkpoint note (default
-	// DataDir/checkpoints.log).
-	CheckpointEvery    int
-	CheckpointInterval time.Duration
-	CheckpointFile     string
+	// 1000), but not sooner than CheckpointMinInterval after the previous
+	// one (default 1s); CheckpointInterval at least this often while records
+	// arrive (default 10s). CheckpointFile receives every checkpoint note
+	// (default DataDir/checkpoints.log).
+	CheckpointEvery       int
+	CheckpointMinInterval time.Duration
+	CheckpointInterval    time.Duration
+	CheckpointFile        string
 	// RotateEvery, if positive, rotates the signing key when the active key
 	// is this old; the next key is published in the JWKS PrePublish
 	// (default 10m) before it signs. See [Ledger.RunKeySchedule].
@@ -228,6 +230,9 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	}
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if cfg.CheckpointMinInterval <= 0 {
+		cfg.CheckpointMinInterval = min(DefaultCheckpointMinInterval, cfg.CheckpointInterval)
 	}
 	if cfg.PrePublish <= 0 {
 		cfg.PrePublish = DefaultPrePublish

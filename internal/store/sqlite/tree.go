@@ -164,7 +164,7 @@ func (r *txHashes) subtreeHash(level int, n int64) (tlog.Hash, error) {
 }
 
 // treeChunk is how many records one step of tree building reads.
-const treeChunk = 4096
+const treeChunk = 2048
 
 // BuildTree extends chain's stored tree hashes over every record appended
 // since the last build and returns the size of the tree. Records are
@@ -172,13 +172,22 @@ const treeChunk = 4096
 // record's leaf hash is stored with it), so the commit of every batch stays
 // cheap; the tree is built in bulk when a checkpoint is made, and before
 // proofs and verification. It stops with an error at a missing record.
+//
+// Each step of treeChunk records is its own transaction, so a long backlog
+// does not hold the write lock (and the audit appends behind it) for long.
 func (db *DB) BuildTree(ctx context.Context, chain string) (int64, error) {
-	var size int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		size, err = db.buildTreeTx(ctx, tx, chain)
-		return err
-	})
+	size, err := db.TreeBuilt(ctx, chain)
+	for err == nil {
+		before := size
+		err = db.inTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			size, err = db.buildTreeTx(ctx, tx, chain, treeChunk)
+			return err
+		})
+		if size-before < treeChunk {
+			break
+		}
+	}
 	if err != nil {
 		// The transaction was rolled back: report what is stored.
 		if n, err2 := db.TreeBuilt(ctx, chain); err2 == nil {
@@ -201,7 +210,9 @@ func (db *DB) TreeBuilt(ctx context.Context, chain string) (int64, error) {
 	return n, nil
 }
 
-func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string) (int64, error) {
+// buildTreeTx extends chain's tree in tx over at most limit records (all
+// of them when limit <= 0) and returns the size of the tree.
+func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string, limit int64) (int64, error) {
 	var size int64
 	err := tx.StmtContext(ctx, db.treeSize).QueryRowContext(ctx, chain).Scan(&size)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -256,7 +267,7 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string) (int64,
 			return 0, fmt.Errorf("sqlite: store tree hashes: %w", err)
 		}
 		size += int64(len(leaves))
-		if len(leaves) < treeChunk {
+		if len(leaves) < treeChunk || limit > 0 && size-start >= limit {
 			break
 		}
 	}
@@ -305,9 +316,14 @@ func (db *DB) Chains(ctx context.Context) ([]string, error) {
 // transaction: sign receives the size and root hash and returns the signed
 // note, which is stored.
 func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sign func(size int64, root tlog.Hash) ([]byte, error)) (*store.Checkpoint, error) {
+	// Build most of the tree in short steps first; the checkpoint's own
+	// transaction then only covers the records appended meanwhile.
+	if _, err := db.BuildTree(ctx, chain); err != nil {
+		return nil, err
+	}
 	var cp *store.Checkpoint
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		size, err := db.buildTreeTx(ctx, tx, chain)
+		size, err := db.buildTreeTx(ctx, tx, chain, 0)
 		if err != nil {
 			return err
 		}
