@@ -19,8 +19,26 @@ import (
 // split a line or forge another entry. Times are in the local time zone, as
 // in the classic format.
 type TextSink struct {
-	f   *os.File
-	buf []byte
+	f     *os.File
+	buf   []byte
+	clock secondCache
+}
+
+// secondCache keeps the formatted local time of one second: consecutive
+// records mostly share it.
+type secondCache struct {
+	unix int64
+	text []byte
+}
+
+func (c *secondCache) appendSecond(b []byte, t time.Time) []byte {
+	if c == nil {
+		return t.Local().AppendFormat(b, "2006-01-02 15:04:05")
+	}
+	if sec := t.Unix(); sec != c.unix || c.text == nil {
+		c.unix, c.text = sec, t.Local().AppendFormat(c.text[:0], "2006-01-02 15:04:05")
+	}
+	return append(b, c.text...)
 }
 
 // OpenTextSink opens (creating, mode 0600) path for appending.
@@ -36,7 +54,7 @@ func OpenTextSink(path string) (*TextSink, error) {
 func (s *TextSink) Write(recs []*Record) error {
 	b := s.buf[:0]
 	for _, r := range recs {
-		b = AppendText(b, r)
+		b = appendText(b, r, &s.clock)
 	}
 	s.buf = b
 	_, err := s.f.Write(b)
@@ -47,11 +65,12 @@ func (s *TextSink) Write(recs []*Record) error {
 func (s *TextSink) Close() error { return s.f.Close() }
 
 // AppendText appends the text-log line of r, newline included.
-func AppendText(b []byte, r *Record) []byte {
-	t := r.Time.Local()
-	b = t.AppendFormat(b, "2006-01-02 15:04:05")
+func AppendText(b []byte, r *Record) []byte { return appendText(b, r, nil) }
+
+func appendText(b []byte, r *Record, clock *secondCache) []byte {
+	b = clock.appendSecond(b, r.Time)
 	b = append(b, ',')
-	ms := t.Nanosecond() / int(time.Millisecond)
+	ms := r.Time.Nanosecond() / int(time.Millisecond)
 	b = append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
 	if r.Refused() {
 		b = append(b, " - ERROR - "...)
@@ -79,7 +98,10 @@ func AppendText(b []byte, r *Record) []byte {
 	kv("kid", r.KID)
 	kv("alg", r.Alg)
 	if !r.Exp.IsZero() {
-		kv("exp", r.Exp.UTC().Format(time.RFC3339))
+		// An RFC 3339 time needs no escaping: quoted as kv would.
+		b = append(b, ` exp="`...)
+		b = r.Exp.UTC().AppendFormat(b, time.RFC3339)
+		b = append(b, '"')
 	}
 	kv("actor", r.Actor)
 	kv("remote", r.Remote)

@@ -4,6 +4,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
 	"errors"
@@ -315,22 +316,27 @@ func (db *DB) appendRecs(ctx context.Context, tx *sql.Tx, chain string, recs []*
 // encodeRecs numbers recs after head in chain, encodes them and returns the
 // INSERT arguments of their rows.
 func (db *DB) encodeRecs(chain string, head uint64, recs []*audit.Record) []any {
-	var arena []byte
-	ends := make([]int, 0, len(recs))
+	// One arena holds every body, each after the 0x00 prefix of its leaf
+	// hash (RFC 6962), so hashing needs no copy.
+	arena := make([]byte, 0, 512*len(recs))
+	starts := make([]int, 0, len(recs)+1)
 	for _, r := range recs {
 		head++
 		r.Seq, r.Chain = head, chain
 		r.Normalize()
+		arena = append(arena, 0)
 		start := len(arena)
 		arena = audit.Encode(arena, r)
-		r.LeafHash = audit.LeafHash(arena[start:])
-		ends = append(ends, len(arena))
+		r.LeafHash = sha256.Sum256(arena[start-1:])
+		starts = append(starts, start)
 	}
 	args := make([]any, 0, auditParams*len(recs))
-	off := 0
 	for j, r := range recs {
-		args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), arena[off:ends[j]], r.LeafHash[:])
-		off = ends[j]
+		end := len(arena)
+		if j+1 < len(recs) {
+			end = starts[j+1] - 1
+		}
+		args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), arena[starts[j]:end:end], r.LeafHash[:])
 	}
 	return args
 }
