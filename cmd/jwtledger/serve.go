@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -49,6 +50,8 @@ flight, flushes the audit trail and exits 0.
 
 Unless GOGC or GOMEMLIMIT are set, the Go garbage collector runs with
 GOGC=400 and a 96 MiB soft memory limit (the server's live heap is small).
+Unless GOMAXPROCS is set, the Go runtime runs one processor more than the
+CPUs it may use: the audit commit holds one while it syncs the log.
 
 Example:
   jwtledger serve --addr 127.0.0.1:8080
@@ -80,7 +83,7 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return usageErr("serve: --tls-cert and --tls-key go together")
 	}
-	tuneGC()
+	tuneRuntime()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageErr("serve: --log-level: %v", err)
@@ -223,7 +226,13 @@ func releaseWhenIdle(l *jwtledger.Ledger, stop <-chan struct{}) {
 	}
 }
 
-func tuneGC() {
+func tuneRuntime() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		// The embedded store syncs its log with a system call that keeps
+		// the committing goroutine's processor (see the sqlite package's
+		// walSync); one processor more keeps every CPU busy meanwhile.
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
+	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serveGCPercent)
 	}
