@@ -14,6 +14,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/internal/store/sqlite"
 )
 
 var serveCmd = &command{
@@ -232,6 +233,7 @@ func tuneRuntime() {
 		// the committing goroutine's processor (see the sqlite package's
 		// walSync); one processor more keeps every CPU busy meanwhile.
 		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
+		sqlite.SetRawSync(true)
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serveGCPercent)

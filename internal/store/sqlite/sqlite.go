@@ -1,5 +1,6 @@
-// Package sqlite is the embedded store: one SQLite file in WAL mode with
-// synchronous=FULL, so a committed audit batch survives power loss.
+// Package sqlite is the embedded store: one SQLite file in WAL mode whose
+// log is synced after every write transaction (see walSync), so a committed
+// audit batch survives power loss.
 package sqlite
 
 import (

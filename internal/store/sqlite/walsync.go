@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // walSync makes committed transactions durable. The database runs with
@@ -16,10 +17,19 @@ import (
 // The reason is the audit hot path: an fsync inside SQLite is a long call
 // into C, after which the Go scheduler queues the committing goroutine
 // behind every runnable request goroutine before it can release the
-// batch's callers. The audit append syncs the log with a raw system call
-// instead (see fdatasyncRaw), which keeps the goroutine's processor; serve
-// runs one processor more than there are CPUs so the others keep both
-// cores busy meanwhile.
+// batch's callers. With SetRawSync (serve), the audit append syncs the log
+// with a raw system call instead (see fdatasyncRaw), which keeps the
+// goroutine's processor; serve runs one processor more than there are CPUs
+// so the others keep every CPU busy meanwhile.
+// rawSync makes the audit append sync the log with a raw system call
+// (see fdatasyncRaw). Only for a process that runs more Go processors than
+// CPUs (serve sets both): otherwise a processor held by a sync leaves a CPU
+// without Go work.
+var rawSync atomic.Bool
+
+// SetRawSync turns the raw sync on or off for the process.
+func SetRawSync(on bool) { rawSync.Store(on) }
+
 type walSync struct {
 	path string
 
@@ -50,7 +60,7 @@ func (w *walSync) sync(raw bool) error {
 		}
 		w.f = f
 	}
-	if raw {
+	if raw && rawSync.Load() {
 		err = fdatasyncRaw(w.f)
 	} else {
 		err = fdatasync(w.f)

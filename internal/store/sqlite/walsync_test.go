@@ -13,6 +13,8 @@ func TestWALSync(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.db-wal")
 	w := &walSync{path: path}
 	defer w.close()
+	SetRawSync(true)
+	defer SetRawSync(false)
 	steps := []struct {
 		name    string
 		before  func()
