@@ -5,7 +5,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"embed"
 	"errors"
@@ -217,8 +216,9 @@ func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
 // Append stores recs as the next records of chain in one transaction.
 //
 // A batch of up to chunk records is one multi-row INSERT run in SQLite's
-// autocommit mode: the statement is its own transaction, so inserting,
-// committing and the fsync are one call into SQLite. Every call into SQLite
+// autocommit mode: the statement is its own transaction, so inserting and
+// committing are one call into SQLite (the log is then synced by walSync).
+// Every call into SQLite
 // that blocks long enough makes the Go scheduler hand the goroutine's
 // processor to other goroutines, and under load the returning goroutine
 // then waits behind the runnable ones: one call per batch instead of three
@@ -325,27 +325,22 @@ func (db *DB) appendRecs(ctx context.Context, tx *sql.Tx, chain string, recs []*
 // encodeRecs numbers recs after head in chain, encodes them and returns the
 // INSERT arguments of their rows.
 func (db *DB) encodeRecs(chain string, head uint64, recs []*audit.Record) []any {
-	// One arena holds every body, each after the 0x00 prefix of its leaf
-	// hash (RFC 6962), so hashing needs no copy.
 	arena := make([]byte, 0, 512*len(recs))
-	starts := make([]int, 0, len(recs)+1)
+	ends := make([]int, 0, len(recs))
 	for _, r := range recs {
 		head++
 		r.Seq, r.Chain = head, chain
 		r.Normalize()
-		arena = append(arena, 0)
 		start := len(arena)
 		arena = audit.Encode(arena, r)
-		r.LeafHash = sha256.Sum256(arena[start-1:])
-		starts = append(starts, start)
+		r.LeafHash = audit.LeafHash(arena[start:])
+		ends = append(ends, len(arena))
 	}
 	args := make([]any, 0, auditParams*len(recs))
+	off := 0
 	for j, r := range recs {
-		end := len(arena)
-		if j+1 < len(recs) {
-			end = starts[j+1] - 1
-		}
-		args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), arena[starts[j]:end:end], r.LeafHash[:])
+		args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), arena[off:ends[j]:ends[j]], r.LeafHash[:])
+		off = ends[j]
 	}
 	return args
 }
@@ -543,7 +538,8 @@ func (db *DB) Revoke(ctx context.Context, iss, jti string, exp time.Time, at tim
 
 // appendAutocommit appends up to chunk records with one multi-row INSERT in
 // SQLite's autocommit mode: the statement is its own transaction, so the
-// insert, the commit and its fsync are one call into SQLite. done is false
+// insert and the commit are one call into SQLite; the write-ahead log is
+// synced after it. done is false
 // when the chain head is not cached (the caller takes the transaction path).
 func (db *DB) appendAutocommit(ctx context.Context, chain string, recs []*audit.Record) (done bool, err error) {
 	db.headMu.Lock()
