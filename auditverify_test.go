@@ -298,11 +298,10 @@ func TestExportVerify(t *testing.T) {
 // passes and reports them as pruned, that pruning stops at a checkpoint, and
 // that exports of a pruned ledger verify too.
 func TestRetention(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	clock := newStepClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, Now: clock})
+	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +316,7 @@ func TestRetention(t *testing.T) {
 	issue(9)                            // records 2..10 (1 is key.create)
 	l.Checkpoint(ctx, jwtledger.Meta{}) // at 10, made on day 0
 	issue(5)                            // records 11..15, day 0, no checkpoint covers them yet
-	now = now.Add(500 * 24 * time.Hour)
+	clock.Add(500 * 24 * time.Hour)
 	issue(5) // records 16..20, day 500
 	l.Checkpoint(ctx, jwtledger.Meta{})
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,19 @@ var testNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 // testSecret is a 32-byte HMAC secret for hand-made tokens.
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// stepClock is a settable clock safe to read from the ledger's background
+// goroutines (key schedule, checkpoints) while a test moves it.
+type stepClock struct{ ns atomic.Int64 }
+
+func newStepClock(t time.Time) *stepClock {
+	c := &stepClock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
+
+func (c *stepClock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *stepClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
 func openLedger(t *testing.T, mod ...func(*jwtledger.Config)) *jwtledger.Ledger {
 	t.Helper()

@@ -285,9 +285,9 @@ func TestKeysSurviveReopen(t *testing.T) {
 // key is published in the JWKS before it signs, becomes active on time, and
 // the old key verifies until its tokens expired, then is retired.
 func TestScheduledRotation(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := newStepClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	ctx := context.Background()
-	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: t.TempDir(), Now: func() time.Time { return now },
+	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: t.TempDir(), Now: clock.Now,
 		RotateEvery: 24 * time.Hour, PrePublish: 10 * time.Minute, MaxTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +295,7 @@ func TestScheduledRotation(t *testing.T) {
 	defer l.Close()
 	step := func(d time.Duration) {
 		t.Helper()
-		now = now.Add(d)
+		clock.Add(d)
 		if err := l.RunKeySchedule(ctx); err != nil {
 			t.Fatal(err)
 		}
