@@ -163,6 +163,54 @@ func TestPolicyAndBadRequests(t *testing.T) {
 	}
 }
 
+// TestVerifyBodies sends one valid token in verify bodies of many shapes:
+// the common {"token": ...} body is parsed by a fast path, every other one
+// by the full decoder, and both must agree.
+func TestVerifyBodies(t *testing.T) {
+	e := newEnv(t)
+	_, iss := e.json("POST", "/v1/tokens", "issuer", map[string]any{"sub": "alice", "aud": "api"})
+	tok := iss["token"].(string)
+	escaped := `\u0065` + tok[1:] // "e" escaped: the same token
+	tests := []struct {
+		name, body string
+		want       int
+		outcome    string
+	}{
+		{"plain", `{"token":"` + tok + `"}`, 200, "valid"},
+		{"spaced", " \r\n{ \t\"token\" :\n \"" + tok + "\" }\n", 200, "valid"},
+		{"escaped character", `{"token":"` + escaped + `"}`, 200, "valid"},
+		{"with audience", `{"token":"` + tok + `","aud":"api"}`, 200, "valid"},
+		{"wrong audience", `{"aud":"billing","token":"` + tok + `"}`, 200, "invalid_claims"},
+		{"tampered", `{"token":"` + tok[:len(tok)-2] + `AA"}`, 200, "invalid_signature"},
+		{"not a token", `{"token":"a b"}`, 200, "malformed"},
+		{"empty token", `{"token":""}`, 400, ""},
+		{"no token", `{}`, 400, ""},
+		{"unknown member", `{"token":"` + tok + `","x":1}`, 400, ""},
+		{"duplicate member", `{"token":"x","token":"` + tok + `"}`, 200, "valid"},
+		{"trailing data", `{"token":"` + tok + `"}x`, 400, ""},
+		{"two objects", `{"token":"` + tok + `"}{}`, 400, ""},
+		{"unterminated", `{"token":"` + tok, 400, ""},
+		{"not an object", `"` + tok + `"`, 400, ""},
+		{"wrong type", `{"token":5}`, 400, ""},
+		{"oversized", `{"token":"` + strings.Repeat("a", 70000) + `"}`, 413, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, b, _ := e.do("POST", "/v1/tokens/verify", "verifier", "application/json", strings.NewReader(tt.body))
+			var out map[string]any
+			if err := json.Unmarshal(b, &out); err != nil || code != tt.want {
+				t.Fatalf("got %d %s, want %d", code, b, tt.want)
+			}
+			if tt.want == 200 && out["outcome"] != tt.outcome {
+				t.Fatalf("outcome %v, want %s (%s)", out["outcome"], tt.outcome, b)
+			}
+			if tt.want != 200 && (out["error"] != "invalid_request" || out["error_description"] == "") {
+				t.Fatalf("error body %s", b)
+			}
+		})
+	}
+}
+
 // TestScopeMatrix calls every route as every kind of caller.
 func TestScopeMatrix(t *testing.T) {
 	e := newEnv(t)

@@ -113,7 +113,7 @@ type verifyRequest struct {
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req verifyRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeFast(r, &req, func(b []byte) bool { return tokenOnly(b, &req.Token) }); err != nil {
 		return err
 	}
 	if req.Token == "" {
