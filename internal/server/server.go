@@ -406,7 +406,13 @@ func tokenOnly(body []byte, dst *string) bool {
 		i++
 	}
 	end := i
-	if end == start || !lit(`"`) || !lit("}") {
+	// The closing quote must follow at once: lit would skip whitespace,
+	// which inside the string is part of the value.
+	if end == start || i == len(body) || body[i] != '"' {
+		return false
+	}
+	i++
+	if !lit("}") {
 		return false
 	}
 	space()

@@ -183,6 +183,7 @@ func TestVerifyBodies(t *testing.T) {
 		{"wrong audience", `{"aud":"billing","token":"` + tok + `"}`, 200, "invalid_claims"},
 		{"tampered", `{"token":"` + tok[:len(tok)-2] + `AA"}`, 200, "invalid_signature"},
 		{"not a token", `{"token":"a b"}`, 200, "malformed"},
+		{"space before the closing quote", `{"token":"` + tok + ` "}`, 200, "malformed"},
 		{"empty token", `{"token":""}`, 400, ""},
 		{"no token", `{}`, 400, ""},
 		{"unknown member", `{"token":"` + tok + `","x":1}`, 400, ""},
