@@ -213,12 +213,18 @@ func (s *Server) wrap(rt route) http.Handler {
 		if w.status >= 500 {
 			level = slog.LevelError
 		}
-		attrs := []any{"method", r.Method, "route", rt.pattern, "status", w.status, "duration", time.Since(start), "client", clientID, "request_id", c.requestID}
-		var he *httpError
-		if errors.As(err, &he) && he.cause != nil {
-			attrs = append(attrs, "err", he.cause)
+		// The handler directly, with typed attributes: Logger.Log would
+		// also walk the stack for a source position nobody prints.
+		if h := s.log.Handler(); h.Enabled(r.Context(), level) {
+			rec := slog.NewRecord(time.Now(), level, "request", 0)
+			rec.AddAttrs(slog.String("method", r.Method), slog.String("route", rt.pattern), slog.Int("status", w.status),
+				slog.Duration("duration", time.Since(start)), slog.String("client", clientID), slog.String("request_id", c.requestID))
+			var he *httpError
+			if errors.As(err, &he) && he.cause != nil {
+				rec.AddAttrs(slog.Any("err", he.cause))
+			}
+			h.Handle(r.Context(), rec)
 		}
-		s.log.Log(r.Context(), level, "request", attrs...)
 	})
 }
 
