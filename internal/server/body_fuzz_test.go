@@ -3,7 +3,11 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
+	"time"
+
+	"github.com/jwtledger/jwtledger"
 )
 
 // FuzzTokenOnly checks the verify body fast path against the full decoder:
@@ -55,6 +59,66 @@ func BenchmarkVerifyBody(b *testing.B) {
 			if err := decodeJSON(json.NewDecoder(bytes.NewReader(body)), &req); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// FuzzAnswers checks the reflection-free answers of the issue and verify
+// routes against encoding/json (what writeJSON sends): decoded, both must
+// be the same JSON value.
+func FuzzAnswers(f *testing.F) {
+	f.Add(true, "valid", "", []byte(`{"alg":"ES256","kid":"k"}`), []byte(`{"sub":"a","aud":["x","y"],"n":1.5e3}`), "eyJ.e30.c2ln", "j1", int64(1796000000123456789))
+	f.Add(false, "invalid_signature", "bad \"sig\" <&> \u2028 \x01", []byte(`{}`), []byte(`{"name":"J Smith","s":"a\"b\\"}`), "t", "", int64(0))
+	f.Add(false, "malformed", "\xff", []byte(`{ "a" : 1 }`), []byte(`[1, 2]`), "", "\xfe", int64(-1))
+	f.Fuzz(func(t *testing.T, valid bool, outcome, reason string, header, claims []byte, tok, jti string, ns int64) {
+		if !json.Valid(header) || !json.Valid(claims) {
+			return // the ledger hands over validated JSON only
+		}
+		v := jwtledger.Verdict{Valid: valid, Outcome: jwtledger.Outcome(outcome), Reason: reason, Header: header, Claims: claims}
+		if fast, ok := appendVerdict(nil, v); ok {
+			sameJSON(t, fast, v)
+		} else if compact(header) && compact(claims) {
+			t.Fatalf("compact header %q and claims %q refused", header, claims)
+		}
+		r := issueResponse{Token: tok, TokenType: "Bearer", ExpiresAt: time.Unix(0, ns).UTC(), JTI: jti, KID: reason}
+		sameJSON(t, appendIssue(nil, r), r)
+	})
+}
+
+// sameJSON fails unless fast decodes to what encoding/json makes of v.
+func sameJSON(t *testing.T, fast []byte, v any) {
+	t.Helper()
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if err := json.Unmarshal(fast, &a); err != nil {
+		t.Fatalf("fast answer %q is not JSON: %v", fast, err)
+	}
+	json.Unmarshal(want.Bytes(), &b)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("fast answer %s, encoding/json %s", fast, want.Bytes())
+	}
+}
+
+// BenchmarkAnswers compares the verify answer with writeJSON's encoding.
+func BenchmarkAnswers(b *testing.B) {
+	v := jwtledger.Verdict{Valid: true, Outcome: "valid", Header: []byte(`{"alg":"ES256","kid":"1XqVulHdTuPotnFZRG6NGpNobzODlciDCfzmTJpnQQQ","typ":"JWT"}`),
+		Claims: []byte(`{"exp":1796000000,"iat":1795996400,"iss":"http://127.0.0.1:8080","jti":"3f8c2d9a6b1e4d7a8c5f0e2b9d4a6c1e","nbf":1795996400,"sub":"bench"}`)}
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			appendVerdict(make([]byte, 0, 512), v)
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			enc.Encode(v)
 		}
 	})
 }

@@ -100,7 +100,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	inc(&s.m.issued, string(iss.Alg)+"\x00"+c.client.ID)
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, issueResponse{Token: iss.Token, TokenType: "Bearer", ExpiresAt: iss.ExpiresAt, JTI: iss.JTI, KID: iss.KID})
+	writeIssue(w, issueResponse{Token: iss.Token, TokenType: "Bearer", ExpiresAt: iss.ExpiresAt, JTI: iss.JTI, KID: iss.KID})
 	return nil
 }
 
@@ -131,7 +131,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err // no verdict: the audit trail failed
 	}
 	inc(&s.m.verifications, string(jwtledger.OutcomeOf(err)))
-	writeJSON(w, http.StatusOK, jwtledger.NewVerdict(tok, err))
+	writeVerdict(w, jwtledger.NewVerdict(tok, err))
 	return nil
 }
 
