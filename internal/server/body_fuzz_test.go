@@ -122,3 +122,34 @@ func BenchmarkAnswers(b *testing.B) {
 		}
 	})
 }
+
+// FuzzIssueBody checks the issue body fast path against the full decoder:
+// whatever it accepts, the decoder must read into the same request.
+func FuzzIssueBody(f *testing.F) {
+	for _, s := range []string{
+		`{"sub":"alice"}`,
+		`{"sub":"alice","aud":"api","ttl":"10m"}`,
+		`{"sub":"a\u00e9\n","aud":["x","y"],"ttl":90,"claims":{"role":"admin","n":[1,2]}}`,
+		` { "claims" : { "a" : 1 } , "sub" : "" } `,
+		`{"sub":"a","sub":"b"}`,
+		`{"Sub":"a"}`,
+		`{"aud":null}`,
+		`{"ttl":"soon"}`,
+		`{"claims":"x","x":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast issueRequest
+		if !issueFast(body, &fast) {
+			return
+		}
+		var full issueRequest
+		if err := decodeJSON(json.NewDecoder(bytes.NewReader(body)), &full); err != nil {
+			t.Fatalf("fast path accepted %q, the decoder refused it: %v", body, err)
+		}
+		if !reflect.DeepEqual(fast, full) {
+			t.Fatalf("body %q: fast path %+v, decoder %+v", body, fast, full)
+		}
+	})
+}
