@@ -89,14 +89,16 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageErr("serve: --log-level: %v", err)
 	}
-	var h slog.Handler
-	switch *logFormat {
-	case "text":
-		h = slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level})
-	case "json":
-		h = slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: level})
-	default:
+	if *logFormat != "text" && *logFormat != "json" {
 		return usageErr("serve: --log-format must be text or json")
+	}
+	logOut := newLogBuffer(c.stderr)
+	defer logOut.Close()
+	var h slog.Handler
+	if *logFormat == "text" {
+		h = slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})
+	} else {
+		h = slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})
 	}
 	log := slog.New(h)
 	var retainFor time.Duration
