@@ -366,18 +366,14 @@ var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // fills dst as the full decoder would, or declines (returns false) for
 // anything else, which then goes through the full decoder.
 func decodeFast(r *http.Request, dst any, fast func(body []byte) bool) error {
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
-		return &httpError{code: http.StatusUnsupportedMediaType, err: "invalid_request", desc: "the body must be a JSON object"}
+	if err := checkJSONBody(r); err != nil {
+		return err
 	}
 	buf := bodyPool.Get().(*bytes.Buffer)
 	defer bodyPool.Put(buf)
 	buf.Reset()
 	if _, err := buf.ReadFrom(r.Body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return classify(err)
-		}
-		return badRequest("invalid JSON body: %v", err)
+		return bodyError(err)
 	}
 	if fast(buf.Bytes()) {
 		return nil
@@ -439,22 +435,34 @@ var tokenChars = func() (t [256]bool) {
 
 // decode reads a JSON request body strictly: one object, known fields only.
 func decode(r *http.Request, dst any) error {
-	// The body must be JSON whatever Content-Type says (curl -d sends
-	// form-urlencoded); multipart bodies cannot be JSON.
+	if err := checkJSONBody(r); err != nil {
+		return err
+	}
+	return decodeJSON(json.NewDecoder(r.Body), dst)
+}
+
+// checkJSONBody refuses multipart bodies. Otherwise the body must be JSON
+// whatever Content-Type says (curl -d sends form-urlencoded).
+func checkJSONBody(r *http.Request) error {
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
 		return &httpError{code: http.StatusUnsupportedMediaType, err: "invalid_request", desc: "the body must be a JSON object"}
 	}
-	return decodeJSON(json.NewDecoder(r.Body), dst)
+	return nil
+}
+
+// bodyError is the answer to a body that could not be read or decoded.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return classify(err)
+	}
+	return badRequest("invalid JSON body: %v", err)
 }
 
 func decodeJSON(dec *json.Decoder, dst any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return classify(err)
-		}
-		return badRequest("invalid JSON body: %v", err)
+		return bodyError(err)
 	}
 	if dec.More() {
 		return badRequest("invalid JSON body: data after the object")
