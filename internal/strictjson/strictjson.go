@@ -488,14 +488,13 @@ func Strings(v []byte) ([]string, bool) {
 // Compact appends valid JSON without insignificant white space.
 func Compact(dst, v []byte) []byte {
 	inStr := false
+	start := 0 // of the run not yet appended
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if inStr {
-			dst = append(dst, c)
 			switch c {
 			case '\\':
 				i++
-				dst = append(dst, v[i])
 			case '"':
 				inStr = false
 			}
@@ -503,11 +502,11 @@ func Compact(dst, v []byte) []byte {
 		}
 		switch c {
 		case ' ', '\t', '\n', '\r':
-			continue
+			dst = append(dst, v[start:i]...)
+			start = i + 1
 		case '"':
 			inStr = true
 		}
-		dst = append(dst, c)
 	}
-	return dst
+	return append(dst, v[start:]...)
 }
