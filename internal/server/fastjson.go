@@ -36,20 +36,13 @@ func appendIssue(b []byte, r issueResponse) []byte {
 }
 
 func writeIssue(w http.ResponseWriter, r issueResponse) {
-	if y := r.ExpiresAt.Year(); y < 0 || y > 9999 {
-		writeJSON(w, http.StatusOK, r) // which refuses it
-		return
-	}
 	writeRaw(w, appendIssue(make([]byte, 0, 128+len(r.Token)), r))
 }
 
-// appendVerdict appends the JSON of a verdict; ok is false when its header
-// or claims are not compact (a token may carry any JSON layout), which
-// writeJSON then compacts.
-func appendVerdict(b []byte, v jwtledger.Verdict) (_ []byte, ok bool) {
-	if !compact(v.Header) || !compact(v.Claims) {
-		return b, false
-	}
+// appendVerdict appends the JSON of a verdict. Header and claims are
+// valid JSON in whatever layout the token carried; they are compacted, as
+// encoding/json does with raw values.
+func appendVerdict(b []byte, v jwtledger.Verdict) []byte {
 	b = append(b, `{"valid":`...)
 	b = strconv.AppendBool(b, v.Valid)
 	b = append(b, `,"outcome":`...)
@@ -57,45 +50,21 @@ func appendVerdict(b []byte, v jwtledger.Verdict) (_ []byte, ok bool) {
 	b = append(b, `,"reason":`...)
 	b = strictjson.AppendString(b, v.Reason)
 	b = append(b, `,"header":`...)
-	b = append(b, v.Header...)
+	b = appendRaw(b, v.Header)
 	b = append(b, `,"claims":`...)
-	b = append(b, v.Claims...)
-	return append(b, "}\n"...), true
+	b = appendRaw(b, v.Claims)
+	return append(b, "}\n"...)
+}
+
+// appendRaw appends a raw JSON value compacted; empty is null, as for
+// encoding/json.
+func appendRaw(b, raw []byte) []byte {
+	if len(raw) == 0 {
+		return append(b, "null"...)
+	}
+	return strictjson.Compact(b, raw)
 }
 
 func writeVerdict(w http.ResponseWriter, v jwtledger.Verdict) {
-	b, ok := appendVerdict(make([]byte, 0, 96+len(v.Reason)+len(v.Header)+len(v.Claims)), v)
-	if !ok {
-		writeJSON(w, http.StatusOK, v)
-		return
-	}
-	writeRaw(w, b)
-}
-
-// compact reports whether raw, a JSON value, has no whitespace outside its
-// strings.
-func compact(raw []byte) bool {
-	if len(raw) == 0 {
-		return false
-	}
-	in := false
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if in {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				in = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			in = true
-		case ' ', '\t', '\n', '\r':
-			return false
-		}
-	}
-	return true
+	writeRaw(w, appendVerdict(make([]byte, 0, 96+len(v.Reason)+len(v.Header)+len(v.Claims)), v))
 }

@@ -381,58 +381,6 @@ func decodeFast(r *http.Request, dst any, fast func(body []byte) bool) error {
 	return decodeJSON(json.NewDecoder(bytes.NewReader(buf.Bytes())), dst)
 }
 
-// tokenOnly parses the body {"token":"<compact JWS>"}, with JSON
-// whitespace anywhere between, into dst: the body of nearly every verify
-// call, here without the reflection decoder. A token character that would
-// need escaping, another member, or anything else declines.
-func tokenOnly(body []byte, dst *string) bool {
-	i := 0
-	space := func() {
-		for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r') {
-			i++
-		}
-	}
-	lit := func(l string) bool {
-		space()
-		if len(body)-i < len(l) || string(body[i:i+len(l)]) != l {
-			return false
-		}
-		i += len(l)
-		return true
-	}
-	if !lit("{") || !lit(`"token"`) || !lit(":") || !lit(`"`) {
-		return false
-	}
-	start := i
-	for i < len(body) && tokenChars[body[i]] {
-		i++
-	}
-	end := i
-	// The closing quote must follow at once: lit would skip whitespace,
-	// which inside the string is part of the value.
-	if end == start || i == len(body) || body[i] != '"' {
-		return false
-	}
-	i++
-	if !lit("}") {
-		return false
-	}
-	space()
-	if i != len(body) {
-		return false
-	}
-	*dst = string(body[start:end])
-	return true
-}
-
-// tokenChars marks the bytes of a compact JWS: base64url and the dots.
-var tokenChars = func() (t [256]bool) {
-	for c := range 256 {
-		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
-	}
-	return t
-}()
-
 // decode reads a JSON request body strictly: one object, known fields only.
 func decode(r *http.Request, dst any) error {
 	if err := checkJSONBody(r); err != nil {

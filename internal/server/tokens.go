@@ -66,32 +66,51 @@ func (s *Server) checkPolicy(r *http.Request, c *call, aud []string, ttl time.Du
 	return nil
 }
 
-// issueFast reads an issue body whose members are all among sub, aud,
-// ttl and claims with values of their usual types, as the strict decoder
-// would, into req; for any other body it declines and leaves req alone.
-// Duplicate names, invalid UTF-8 and lone surrogates are refused by the
-// strict scanner, so what it accepts, encoding/json reads the same way.
+// The fast paths of decodeFast for the issue and verify bodies read them
+// with the strict scanner: they accept an object whose members are the
+// route's usual ones with values of their usual types, and decline
+// anything else (leaving req alone). Duplicate names, invalid UTF-8 and
+// lone surrogates are refused by the scanner, so what they accept,
+// encoding/json reads the same way.
+
+// fastMembers scans body for a fast path; ok is false when the body is not
+// a strict JSON object or a member is null (which the decoder treats apart).
+func fastMembers(body []byte, buf []strictjson.Member) (_ []strictjson.Member, ok bool) {
+	ms, err := strictjson.ParseObject(body, buf)
+	if err != nil {
+		return nil, false
+	}
+	for _, m := range ms {
+		if string(m.Value) == "null" {
+			return nil, false
+		}
+	}
+	return ms, true
+}
+
+// fastString reads a member that must be a string, as a copy (the body's
+// buffer is reused).
+func fastString(v []byte) (string, bool) {
+	s, ok := strictjson.String(v)
+	return strings.Clone(s), ok
+}
+
 func issueFast(body []byte, req *issueRequest) bool {
 	var buf [4]strictjson.Member
-	ms, err := strictjson.ParseObject(body, buf[:0])
-	if err != nil {
+	ms, ok := fastMembers(body, buf[:0])
+	if !ok {
 		return false
 	}
 	var out issueRequest
 	for _, m := range ms {
-		if string(m.Value) == "null" {
-			return false
-		}
 		switch m.Name {
 		case "sub":
-			s, ok := strictjson.String(m.Value)
-			if !ok {
+			if out.Sub, ok = fastString(m.Value); !ok {
 				return false
 			}
-			out.Sub = strings.Clone(s)
 		case "aud":
-			if s, ok := strictjson.String(m.Value); ok {
-				out.Aud = audience{strings.Clone(s)}
+			if s, ok := fastString(m.Value); ok {
+				out.Aud = audience{s}
 			} else if l, ok := strictjson.Strings(m.Value); ok {
 				for i := range l {
 					l[i] = strings.Clone(l[i])
@@ -162,9 +181,38 @@ type verifyRequest struct {
 	Leeway *jwtledger.Duration `json:"leeway"`
 }
 
+// verifyFast reads verify bodies of token, iss and aud (leeway takes the
+// full decoder).
+func verifyFast(body []byte, req *verifyRequest) bool {
+	var buf [3]strictjson.Member
+	ms, ok := fastMembers(body, buf[:0])
+	if !ok {
+		return false
+	}
+	var out verifyRequest
+	for _, m := range ms {
+		var dst *string
+		switch m.Name {
+		case "token":
+			dst = &out.Token
+		case "iss":
+			dst = &out.Iss
+		case "aud":
+			dst = &out.Aud
+		default:
+			return false
+		}
+		if *dst, ok = fastString(m.Value); !ok {
+			return false
+		}
+	}
+	*req = out
+	return true
+}
+
 func (s *Server) verify(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req verifyRequest
-	if err := decodeFast(r, &req, func(b []byte) bool { return tokenOnly(b, &req.Token) }); err != nil {
+	if err := decodeFast(r, &req, func(b []byte) bool { return verifyFast(b, &req) }); err != nil {
 		return err
 	}
 	if req.Token == "" {
