@@ -106,6 +106,7 @@ TCK=$(getconf CLK_TCK)
 start() {
   local server=$1 alg=$2 dir=$3 i
   mkdir -p "$dir"
+  : >"$dir/stdout" # before the server opens it, for the wait below
   case $server in
     A | D)
       "$WORK/baseline" --addr 127.0.0.1:0 --mode "$server" --alg "$alg" --dir "$dir/data" >"$dir/stdout" 2>"$dir/stderr" &
