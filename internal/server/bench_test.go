@@ -2,89 +2,42 @@ package server_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
-	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/baseline"
 	"github.com/jwtledger/jwtledger/internal/loadgen"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
 
-// baseline is the plain service the issue compares against: net/http,
-// golang-jwt ES256, one log/slog line per request to a file, no fsync, no
-// audit durability, no authentication.
-func baseline(b *testing.B) http.Handler {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	f, err := os.Create(filepath.Join(b.TempDir(), "baseline.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { f.Close() })
-	log := slog.New(slog.NewTextHandler(f, nil))
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /issue", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Sub string }
-		if json.NewDecoder(r.Body).Decode(&req) != nil {
-			http.Error(w, "bad", 400)
-			return
-		}
-		now := time.Now()
-		t, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.RegisteredClaims{Issuer: "baseline", Subject: req.Sub,
-			ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), IssuedAt: jwt.NewNumericDate(now), ID: rand.Text()}).SignedString(key)
-		if err != nil {
-			http.Error(w, "sign", 500)
-			return
-		}
-		log.Info("token issued", "sub", req.Sub)
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{"token": t})
-	})
-	mux.HandleFunc("POST /verify", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Token string }
-		if json.NewDecoder(r.Body).Decode(&req) != nil {
-			http.Error(w, "bad", 400)
-			return
-		}
-		_, err := jwt.Parse(req.Token, func(*jwt.Token) (any, error) { return &key.PublicKey, nil }, jwt.WithValidMethods([]string{"ES256"}))
-		log.Info("token verified", "valid", err == nil)
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]bool{"valid": err == nil})
-	})
-	return mux
-}
-
-// httpBench is the set-up both HTTP benchmarks share: jwtledger's server
-// with its durable audit trail and the baseline, each with an issue and a
-// verify target.
+// httpBench is the set-up the HTTP benchmarks share: for each operation,
+// jwtledger's server with its durable audit trail and the two baselines of
+// internal/baseline, A (a log line, no sync) and D (a naive SQLite group
+// commit), all behind the same request shapes and Bearer authentication.
 type httpBench struct {
-	l   *jwtledger.Ledger
 	ops []benchOp
 }
 
 type benchOp struct {
-	name      string
-	base, our target
+	name string
+	l    *jwtledger.Ledger // jwtledger's ledger for this operation
+	// a, d and our are the A and D baselines and jwtledger.
+	a, d, our target
 }
 
 type target struct{ url, body, auth string }
 
 const benchConns = 64
 
-func newHTTPBench(b *testing.B) *httpBench {
-	l, err := jwtledger.Open(context.Background(), jwtledger.Config{DataDir: b.TempDir()})
+// benchLedger opens a ledger whose key has alg, served by jwtledger's
+// server, with a client allowed to issue and verify.
+func benchLedger(b *testing.B, alg jwtledger.Alg) (l *jwtledger.Ledger, url, secret string) {
+	l, err := jwtledger.Open(context.Background(), jwtledger.Config{DataDir: b.TempDir(), KeyAlg: alg})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,18 +46,44 @@ func newHTTPBench(b *testing.B) *httpBench {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ours := httptest.NewServer(server.New(server.Config{Ledger: l}).Handler())
-	b.Cleanup(ours.Close)
-	base := httptest.NewServer(baseline(b))
-	b.Cleanup(base.Close)
-	iss, err := l.Issue(context.Background(), jwtledger.IssueRequest{Subject: "bench"})
+	srv := httptest.NewServer(server.New(server.Config{Ledger: l}).Handler())
+	b.Cleanup(srv.Close)
+	return l, srv.URL, creds.Secret
+}
+
+// benchBaseline starts a baseline service.
+func benchBaseline(b *testing.B, mode baseline.Mode, alg string) (url, secret string) {
+	svc, err := baseline.New(baseline.Config{Mode: mode, Alg: alg, Dir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	baseTok := issueBaseline(b, base.URL)
-	return &httpBench{l: l, ops: []benchOp{
-		{"issue", target{base.URL + "/issue", `{"sub":"bench"}`, ""}, target{ours.URL + "/v1/tokens", `{"sub":"bench"}`, creds.Secret}},
-		{"verify", target{base.URL + "/verify", `{"token":"` + baseTok + `"}`, ""}, target{ours.URL + "/v1/tokens/verify", `{"token":"` + iss.Token + `"}`, creds.Secret}},
+	b.Cleanup(func() { svc.Close() })
+	srv := httptest.NewServer(svc.Handler())
+	b.Cleanup(srv.Close) // runs before svc.Close
+	return srv.URL, svc.Secret()
+}
+
+func newHTTPBench(b *testing.B) *httpBench {
+	const issueBody = `{"sub":"bench"}`
+	es, esURL, esSecret := benchLedger(b, "ES256")
+	hs, hsURL, hsSecret := benchLedger(b, "HS256")
+	iss, err := es.Issue(context.Background(), jwtledger.IssueRequest{Subject: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var base [2][2]target // [A, D][issue, verify] of ES256
+	var hsBase [2]target  // [A, D] issue of HS256
+	for i, mode := range []baseline.Mode{baseline.ModeA, baseline.ModeD} {
+		url, secret := benchBaseline(b, mode, "ES256")
+		tok := issueBaseline(b, url, secret)
+		base[i] = [2]target{{url + "/v1/tokens", issueBody, secret}, {url + "/v1/tokens/verify", `{"token":"` + tok + `"}`, secret}}
+		url, secret = benchBaseline(b, mode, "HS256")
+		hsBase[i] = target{url + "/v1/tokens", issueBody, secret}
+	}
+	return &httpBench{ops: []benchOp{
+		{"issue", es, base[0][0], base[1][0], target{esURL + "/v1/tokens", issueBody, esSecret}},
+		{"verify", es, base[0][1], base[1][1], target{esURL + "/v1/tokens/verify", `{"token":"` + iss.Token + `"}`, esSecret}},
+		{"hs256-issue", hs, hsBase[0], hsBase[1], target{hsURL + "/v1/tokens", issueBody, hsSecret}},
 	}}
 }
 
@@ -133,9 +112,9 @@ func load(b *testing.B, client *http.Client, t target, n int64) *loadgen.Result 
 }
 
 // reportCommits reports the audit writer's records per commit and commit
-// time since before.
-func (h *httpBench) reportCommits(b *testing.B, before jwtledger.AuditStats) {
-	after, _ := h.l.AuditStats()
+// time of l since before.
+func reportCommits(b *testing.B, l *jwtledger.Ledger, before jwtledger.AuditStats) {
+	after, _ := l.AuditStats()
 	if n := after.Batches - before.Batches; n > 0 {
 		b.ReportMetric(float64(after.Records-before.Records)/float64(n), "recs/commit")
 		b.ReportMetric(float64((after.CommitTime-before.CommitTime).Microseconds())/float64(n), "commit-µs")
@@ -143,23 +122,24 @@ func (h *httpBench) reportCommits(b *testing.B, before jwtledger.AuditStats) {
 }
 
 // BenchmarkHTTP runs the same load (64 concurrent connections over
-// loopback, load generator in the same process) against the baseline and
-// against jwtledger's server with its durable audit trail. ns/op is wall
-// time per request (the inverse of throughput); p99 is reported.
+// loopback, load generator in the same process) against the A and D
+// baselines and against jwtledger's server with its durable audit trail,
+// one after the other. ns/op is wall time per request (the inverse of
+// throughput); p99 is reported.
 //
-//	go test -run '^$' -bench HTTP -benchtime 20000x ./internal/server
+//	go test -run '^$' -bench 'HTTP$' -benchtime 20000x ./internal/server
 func BenchmarkHTTP(b *testing.B) {
 	h := newHTTPBench(b)
 	for _, op := range h.ops {
 		for _, side := range []struct {
 			name string
 			t    target
-		}{{"baseline", op.base}, {"jwtledger", op.our}} {
+		}{{"A", op.a}, {"D", op.d}, {"jwtledger", op.our}} {
 			b.Run(side.name+"/"+op.name, func(b *testing.B) {
-				before, _ := h.l.AuditStats()
+				before, _ := op.l.AuditStats()
 				res := load(b, nil, side.t, int64(b.N))
 				if side.name == "jwtledger" {
-					h.reportCommits(b, before)
+					reportCommits(b, op.l, before)
 				}
 				b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99-ms")
 				b.ReportMetric(res.PerSecond, "req/s")
@@ -168,10 +148,12 @@ func BenchmarkHTTP(b *testing.B) {
 	}
 }
 
-// BenchmarkHTTPInterleaved gives the throughput ratio jwtledger ÷
-// baseline robustly on a VM whose speed drifts: the two servers take turns,
-// 2,000 requests each per round, and the totals are compared. It reports
-// both servers' req/s, the ratio and the mean of the rounds' p99 latencies.
+// BenchmarkHTTPInterleaved gives the throughput ratios jwtledger ÷ A and
+// jwtledger ÷ D robustly on a VM whose speed drifts: the three servers take
+// turns (A, D, jwtledger), 2,000 requests each per round, and the totals
+// are compared. It reports the three servers' req/s (A-req/s, D-req/s,
+// req/s), the ratios (ratio is ÷ A, ratio-D is ÷ D) and the mean of the
+// rounds' p99 latencies. A small -benchtime (200x) makes it a smoke test.
 //
 //	go test -run '^$' -bench HTTPInterleaved -benchtime 40000x ./internal/server
 func BenchmarkHTTPInterleaved(b *testing.B) {
@@ -180,41 +162,52 @@ func BenchmarkHTTPInterleaved(b *testing.B) {
 	client := loadgen.NewClient(benchConns)
 	for _, op := range h.ops {
 		b.Run(op.name, func(b *testing.B) {
-			var baseT, ourT, baseP99, ourP99 time.Duration
+			sides := []struct {
+				name string
+				t    target
+			}{{"A-", op.a}, {"D-", op.d}, {"", op.our}}
+			elapsed := make([]time.Duration, len(sides))
+			p99 := make([]time.Duration, len(sides))
 			var done, rounds int64
-			before, _ := h.l.AuditStats()
+			before, _ := op.l.AuditStats()
 			for done < int64(b.N) {
 				n := min(int64(round), int64(b.N)-done)
-				rb := load(b, client, op.base, n)
-				ro := load(b, client, op.our, n)
-				baseT += rb.Elapsed
-				ourT += ro.Elapsed
-				baseP99 += rb.P99
-				ourP99 += ro.P99
+				for i, side := range sides {
+					res := load(b, client, side.t, n)
+					elapsed[i] += res.Elapsed
+					p99[i] += res.P99
+				}
 				done += n
 				rounds++
 			}
-			h.reportCommits(b, before)
-			baseRate := float64(done) / baseT.Seconds()
-			ourRate := float64(done) / ourT.Seconds()
-			b.ReportMetric(baseRate, "base-req/s")
-			b.ReportMetric(ourRate, "req/s")
-			b.ReportMetric(ourRate/baseRate, "ratio")
-			b.ReportMetric(float64(baseP99.Microseconds())/float64(rounds)/1000, "base-p99-ms")
-			b.ReportMetric(float64(ourP99.Microseconds())/float64(rounds)/1000, "p99-ms")
+			reportCommits(b, op.l, before)
+			rate := make([]float64, len(sides))
+			for i, side := range sides {
+				rate[i] = float64(done) / elapsed[i].Seconds()
+				b.ReportMetric(rate[i], side.name+"req/s")
+				b.ReportMetric(float64(p99[i].Microseconds())/float64(rounds)/1000, side.name+"p99-ms")
+			}
+			b.ReportMetric(rate[2]/rate[0], "ratio")
+			b.ReportMetric(rate[2]/rate[1], "ratio-D")
 		})
 	}
 }
 
-func issueBaseline(b *testing.B, url string) string {
-	resp, err := http.Post(url+"/issue", "application/json", strings.NewReader(`{"sub":"bench"}`))
+// issueBaseline gets a token from a baseline for its verify target.
+func issueBaseline(b *testing.B, url, secret string) string {
+	req, err := http.NewRequest("POST", url+"/v1/tokens", strings.NewReader(`{"sub":"bench"}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var out struct{ Token string }
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		b.Fatal(fmt.Errorf("baseline issue: %w", err))
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Token == "" {
+		b.Fatalf("baseline issue: %s, %v", resp.Status, err)
 	}
 	return out.Token
 }
