@@ -161,11 +161,14 @@ type Ledger struct {
 }
 
 // storeChanged is told by a shared store that another node changed
-// revocations or keys: the next verification or issuance re-reads them.
+// revocations, keys or clients: the next verification, issuance or
+// authentication re-reads them.
 func (l *Ledger) storeChanged(topic string) {
 	switch topic {
 	case store.TopicRevocations:
 		l.revoked.refreshed.Store(0)
+	case store.TopicClients:
+		l.clients.invalidate()
 	case store.TopicKeys:
 		l.mu.Lock()
 		l.lastReload = time.Time{}
@@ -183,6 +186,9 @@ var (
 	ErrNoActiveKey = errors.New("no active signing key")
 	// ErrInvalidRequest marks a request the ledger refuses to act on.
 	ErrInvalidRequest = errors.New("invalid request")
+	// ErrNotFound means the request names a client or key that does not
+	// exist.
+	ErrNotFound = errors.New("not found")
 )
 
 // DefaultDataDir returns $XDG_DATA_HOME/jwtledger or ~/.local/share/jwtledger.
