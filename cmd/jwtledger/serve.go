@@ -65,6 +65,7 @@ Example:
 func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	fs := c.newFlagSet(cmd)
 	lf := addLedgerFlags(fs)
+	lf.jsonlStdout = true
 	addr := fs.String("addr", "127.0.0.1:8080", "")
 	tlsCert := fs.String("tls-cert", "", "")
 	tlsKey := fs.String("tls-key", "", "")

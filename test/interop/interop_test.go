@@ -486,3 +486,28 @@ func TestClientChangesReachEveryNode(t *testing.T) {
 	b := startServe(t, env, "--data-dir", t.TempDir(), "--node-id", "node-b")
 	clientChangesReachServers(t, env, []string{"--data-dir", t.TempDir(), "--node-id", "cli"}, a, b)
 }
+
+// TestBuildWithoutCgo: CGO_ENABLED=0 builds a binary (the SQLite driver
+// needs cgo, PostgreSQL does not) that says so when asked for SQLite,
+// instead of failing to compile with "undefined: sqlite3.Error".
+func TestBuildWithoutCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary once more")
+	}
+	bin := filepath.Join(t.TempDir(), "jwtledger-nocgo")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/jwtledger")
+	build.Dir = repoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "issue", "--sub", "alice", "--data-dir", t.TempDir())
+	cmd.Env = childEnv(t)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || stdout.Len() != 0 ||
+		!strings.Contains(stderr.String(), "the embedded SQLite store needs cgo, and this binary was built with CGO_ENABLED=0") {
+		t.Fatalf("issue without cgo: %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
+	}
+}
