@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -162,5 +163,26 @@ func TestBenchExitStatus(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d matching %q (stdout %s)", code, errb.String(), tt.want, tt.stderr, out.String())
 			}
 		})
+	}
+}
+
+// TestSelfURL: serve's default issuer is the URL it listens on.
+func TestSelfURL(t *testing.T) {
+	for _, tt := range []struct {
+		scheme, addr, want string
+	}{
+		{"http", "127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"https", "127.0.0.1:8443", "https://127.0.0.1:8443"},
+		{"http", "0.0.0.0:8080", "http://localhost:8080"},
+		{"http", "[::]:8080", "http://localhost:8080"},
+		{"http", "[::1]:8080", "http://[::1]:8080"},
+	} {
+		addr, err := net.ResolveTCPAddr("tcp", tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := selfURL(tt.scheme, addr); got != tt.want {
+			t.Errorf("selfURL(%s, %s) = %s, want %s", tt.scheme, tt.addr, got, tt.want)
+		}
 	}
 }
