@@ -275,9 +275,31 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// issueAndVerify issues req and verifies the token; with wantErr it
+// instead expects Issue to refuse req with a one-line invalid request
+// containing wantErr, and returns nil.
+func issueAndVerify(t *testing.T, l *jwtledger.Ledger, req jwtledger.IssueRequest, wantErr string) *jwtledger.Token {
+	t.Helper()
+	ctx := context.Background()
+	iss, err := l.Issue(ctx, req)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) || !errors.Is(err, jwtledger.ErrInvalidRequest) || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("got %v, want one line of invalid request containing %q", err, wantErr)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := l.Verify(ctx, iss.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 func TestCustomClaims(t *testing.T) {
 	l := openLedger(t)
-	ctx := context.Background()
 	tests := []struct {
 		name    string
 		req     jwtledger.IssueRequest
@@ -295,19 +317,9 @@ func TestCustomClaims(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			iss, err := l.Issue(ctx, tt.req)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, jwtledger.ErrInvalidRequest) {
-					t.Fatalf("got %v, want invalid request containing %q", err, tt.wantErr)
-				}
+			tok := issueAndVerify(t, l, tt.req, tt.wantErr)
+			if tok == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok, err := l.Verify(ctx, iss.Token)
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !strings.Contains(string(tok.Claims.Raw), tt.want) {
 				t.Fatalf("claims %s lack %s", tok.Claims.Raw, tt.want)
@@ -325,7 +337,6 @@ func TestCustomClaims(t *testing.T) {
 // refusal says why in one line.
 func TestRegisteredClaims(t *testing.T) {
 	l := openLedger(t, func(c *jwtledger.Config) { c.MaxTTL = time.Hour })
-	ctx := context.Background()
 	now := testNow.Unix()
 	js := func(format string, args ...any) []byte { return []byte(fmt.Sprintf(format, args...)) }
 	tests := []struct {
@@ -357,19 +368,9 @@ func TestRegisteredClaims(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			iss, err := l.Issue(ctx, tt.req)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, jwtledger.ErrInvalidRequest) || strings.Contains(err.Error(), "\n") {
-					t.Fatalf("got %v, want one line of invalid request containing %q", err, tt.wantErr)
-				}
+			tok := issueAndVerify(t, l, tt.req, tt.wantErr)
+			if tok == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok, err := l.Verify(ctx, iss.Token)
-			if err != nil {
-				t.Fatal(err)
 			}
 			want := strings.Replace(tt.want, "JTI", `"`+tok.Claims.ID+`"`, 1)
 			if got := string(tok.Claims.Raw); got != want {

@@ -71,13 +71,7 @@ func TestClientAuthentication(t *testing.T) {
 				if tt.header != "" {
 					req.Header.Set("Authorization", tt.header)
 				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var out map[string]any
-				json.NewDecoder(resp.Body).Decode(&out)
-				resp.Body.Close()
+				resp, out := send(t, req)
 				if resp.StatusCode != tt.want {
 					t.Fatalf("%d %v, want %d", resp.StatusCode, out, tt.want)
 				}
@@ -182,6 +176,19 @@ func TestCheckIssuer(t *testing.T) {
 	}
 }
 
+// send sends req and decodes the JSON answer.
+func send(t *testing.T, req *http.Request) (*http.Response, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp, out
+}
+
 // claimsOf returns the payload of a JWT, unverified (the tests verify
 // tokens elsewhere; here only the claims matter).
 func claimsOf(t *testing.T, tok string) map[string]any {
@@ -257,13 +264,7 @@ func TestDefaultAudiencePolicy(t *testing.T) {
 	// Its /v1/tokens tokens get it too when they name no audience.
 	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/tokens", strings.NewReader(`{"sub":"s"}`))
 	req.Header.Set("Authorization", "Bearer "+out["client_secret"].(string))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var iss map[string]any
-	json.NewDecoder(resp.Body).Decode(&iss)
-	resp.Body.Close()
+	_, iss := send(t, req)
 	if c := claimsOf(t, iss["token"].(string)); c["aud"] != "y" {
 		t.Fatalf("aud %v", c["aud"])
 	}
