@@ -31,6 +31,11 @@ its id and secret once.
 
 Flags:
   --addr HOST:PORT         listen address (default 127.0.0.1:8080)
+  --issuer URL             iss of tokens, RFC 8414 issuer and base of every
+                           published URL (default: this server's own URL,
+                           http://ADDR, https:// with TLS, "localhost" for
+                           a wildcard host); set it to the URL clients use
+                           behind a proxy or under a public host name
   --tls-cert F --tls-key F serve HTTPS
   --log-format text|json   operational log format on stderr (default text)
   --log-level LEVEL        debug, info, warn or error (default info)
@@ -44,8 +49,8 @@ Flags:
                            flags (see jwtledger.example.toml); precedence:
                            flag > JWTLEDGER_* environment > file > default;
                            unknown keys are an error
-  --data-dir, --store, --node-id, --issuer, --audit-jsonl, --text-log,
-  --checkpoint-file
+  --data-dir, --store, --node-id, --audit-jsonl (FILE or - for stdout),
+  --text-log, --checkpoint-file
 
 SIGINT or SIGTERM stops accepting connections, finishes the requests in
 flight, flushes the audit trail and exits 0.
