@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -274,9 +275,31 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// issueAndVerify issues req and verifies the token; with wantErr it
+// instead expects Issue to refuse req with a one-line invalid request
+// containing wantErr, and returns nil.
+func issueAndVerify(t *testing.T, l *jwtledger.Ledger, req jwtledger.IssueRequest, wantErr string) *jwtledger.Token {
+	t.Helper()
+	ctx := context.Background()
+	iss, err := l.Issue(ctx, req)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) || !errors.Is(err, jwtledger.ErrInvalidRequest) || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("got %v, want one line of invalid request containing %q", err, wantErr)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := l.Verify(ctx, iss.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 func TestCustomClaims(t *testing.T) {
 	l := openLedger(t)
-	ctx := context.Background()
 	tests := []struct {
 		name    string
 		req     jwtledger.IssueRequest
@@ -285,8 +308,6 @@ func TestCustomClaims(t *testing.T) {
 	}{
 		{name: "map", req: jwtledger.IssueRequest{Claims: map[string]any{"role": "admin", "n": 2}}, want: `"n":2,"role":"admin"`},
 		{name: "json", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`{"scopes": ["a", "b"], "x": {"y": null}}`)}, want: `"scopes":["a","b"],"x":{"y":null}`},
-		{name: "registered in map", req: jwtledger.IssueRequest{Claims: map[string]any{"sub": "root"}}, wantErr: "registered"},
-		{name: "registered in json", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`{"jti":"x"}`)}, wantErr: "registered"},
 		{name: "json not object", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`[1]`)}, wantErr: "not a JSON object"},
 		{name: "json duplicate", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`{"a":1,"a":2}`)}, wantErr: "duplicate"},
 		{name: "invalid UTF-8 subject", req: jwtledger.IssueRequest{Subject: "\xff"}, wantErr: "UTF-8"},
@@ -296,25 +317,64 @@ func TestCustomClaims(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			iss, err := l.Issue(ctx, tt.req)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, jwtledger.ErrInvalidRequest) {
-					t.Fatalf("got %v, want invalid request containing %q", err, tt.wantErr)
-				}
+			tok := issueAndVerify(t, l, tt.req, tt.wantErr)
+			if tok == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok, err := l.Verify(ctx, iss.Token)
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !strings.Contains(string(tok.Claims.Raw), tt.want) {
 				t.Fatalf("claims %s lack %s", tok.Claims.Raw, tt.want)
 			}
 			if !tok.Claims.Expiry.Equal(testNow.Add(time.Hour)) || !tok.Claims.IssuedAt.Equal(testNow) || tok.Claims.Issuer != "jwtledger" || len(tok.Claims.ID) != 22 {
 				t.Fatalf("registered claims: %+v", tok.Claims)
+			}
+		})
+	}
+}
+
+// TestRegisteredClaims gives registered claims among the custom claims, as
+// a claims file or a PyJWT payload does: sub, aud, nbf and exp are taken as
+// given, iss must be the ledger's, iat and jti are the ledger's own; every
+// refusal says why in one line.
+func TestRegisteredClaims(t *testing.T) {
+	l := openLedger(t, func(c *jwtledger.Config) { c.MaxTTL = time.Hour })
+	now := testNow.Unix()
+	js := func(format string, args ...any) []byte { return []byte(fmt.Sprintf(format, args...)) }
+	tests := []struct {
+		name    string
+		req     jwtledger.IssueRequest
+		want    string // the whole claims set, with JTI for the ledger's jti
+		wantErr string
+	}{
+		{name: "PyJWT payload", req: jwtledger.IssueRequest{ClaimsJSON: js(`{"sub":"u","aud":"api","exp":%d,"payload":{"user_id":1}}`, now+600)},
+			want: fmt.Sprintf(`{"iss":"jwtledger","sub":"u","aud":"api","exp":%d,"iat":%d,"jti":JTI,"payload":{"user_id":1}}`, now+600, now)},
+		{name: "in the map", req: jwtledger.IssueRequest{Claims: map[string]any{"sub": "root", "aud": []string{"a", "b"}, "nbf": now - 60, "exp": now + 60}},
+			want: fmt.Sprintf(`{"iss":"jwtledger","sub":"root","aud":["a","b"],"exp":%d,"nbf":%d,"iat":%d,"jti":JTI}`, now+60, now-60, now)},
+		{name: "own issuer and the current iat", req: jwtledger.IssueRequest{ClaimsJSON: js(`{"iss":"jwtledger","iat":%d}`, now)},
+			want: fmt.Sprintf(`{"iss":"jwtledger","exp":%d,"iat":%d,"jti":JTI}`, now+3600, now)},
+		{name: "fields agreeing with claims", req: jwtledger.IssueRequest{Subject: "u", Audience: []string{"api"}, ClaimsJSON: []byte(`{"sub":"u","aud":["api"]}`)},
+			want: fmt.Sprintf(`{"iss":"jwtledger","sub":"u","aud":"api","exp":%d,"iat":%d,"jti":JTI}`, now+3600, now)},
+		{name: "exp beyond the maximum", req: jwtledger.IssueRequest{ClaimsJSON: js(`{"exp":%d}`, now+7200)}, wantErr: "beyond the maximum lifetime 1h0m0s"},
+		{name: "exp in the past", req: jwtledger.IssueRequest{ClaimsJSON: js(`{"exp":%d}`, now-1)}, wantErr: "is not in the future"},
+		{name: "exp now", req: jwtledger.IssueRequest{ClaimsJSON: js(`{"exp":%d}`, now)}, wantErr: "is not in the future"},
+		{name: "exp and a ttl", req: jwtledger.IssueRequest{TTL: time.Minute, ClaimsJSON: js(`{"exp":%d}`, now+60)}, wantErr: `claim "exp" and a lifetime (1m0s) are both given`},
+		{name: "exp not a number", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`{"exp":"soon"}`)}, wantErr: `claim "exp" is not a number`},
+		{name: "another issuer", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`{"iss":"https://other.example"}`)}, wantErr: `claim "iss" is "https://other.example", but this ledger's issuer is "jwtledger"`},
+		{name: "a foreign jti", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`{"jti":"abc"}`)}, wantErr: `claim "jti" is set by the ledger`},
+		{name: "an old iat", req: jwtledger.IssueRequest{ClaimsJSON: js(`{"iat":%d}`, now-3600)}, wantErr: `claim "iat" is set by the ledger`},
+		{name: "sub twice", req: jwtledger.IssueRequest{Subject: "alice", Claims: map[string]any{"sub": "bob"}}, wantErr: `the subject is given twice, as "alice" and as claim "sub" "bob"`},
+		{name: "aud twice", req: jwtledger.IssueRequest{Audience: []string{"x"}, ClaimsJSON: []byte(`{"aud":"y"}`)}, wantErr: "the audience is given twice"},
+		{name: "sub not a string", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`{"sub":5}`)}, wantErr: `claim "sub" is not a string`},
+		{name: "nbf after exp", req: jwtledger.IssueRequest{ClaimsJSON: js(`{"nbf":%d,"exp":%d}`, now+120, now+60)}, wantErr: "is not before the expiry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := issueAndVerify(t, l, tt.req, tt.wantErr)
+			if tok == nil {
+				return
+			}
+			want := strings.Replace(tt.want, "JTI", `"`+tok.Claims.ID+`"`, 1)
+			if got := string(tok.Claims.Raw); got != want {
+				t.Fatalf("claims\n got %s\nwant %s", got, want)
 			}
 		})
 	}

@@ -3,9 +3,12 @@ package jwtledger
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/token"
 )
 
 // Record is one audit record.
@@ -29,9 +32,38 @@ func (l *Ledger) AuditStats() (AuditStats, int) { return l.w.Stats(), l.w.QueueD
 // request), so group commits are sized to the load; call done at its end.
 func (l *Ledger) Busy() (done func()) { return l.w.Busy() }
 
-// Audit returns the records matching f, oldest first.
+// Audit returns the records matching f, oldest first. An event or outcome
+// that no record can have is an error ([ErrInvalidRequest]), not an empty
+// answer.
 func (l *Ledger) Audit(ctx context.Context, f AuditFilter) ([]*Record, error) {
+	if err := checkFilter(f); err != nil {
+		return nil, err
+	}
 	return l.db.Query(ctx, f)
+}
+
+// AuditOutcomes lists every outcome a record can have: ok, denied and
+// error, and for token.verify the verification outcomes.
+func AuditOutcomes() []string {
+	out := []string{audit.OK, audit.Denied, audit.Error}
+	for _, o := range token.Outcomes {
+		out = append(out, string(o))
+	}
+	return out
+}
+
+func checkFilter(f AuditFilter) error {
+	if f.Event != "" && !slices.Contains(audit.Events, f.Event) {
+		names := make([]string, len(audit.Events))
+		for i, e := range audit.Events {
+			names[i] = string(e)
+		}
+		return fmt.Errorf("%w: unknown event %q (want one of %s)", ErrInvalidRequest, f.Event, strings.Join(names, ", "))
+	}
+	if f.Outcome != "" && !slices.Contains(AuditOutcomes(), f.Outcome) {
+		return fmt.Errorf("%w: unknown outcome %q (want one of %s)", ErrInvalidRequest, f.Outcome, strings.Join(AuditOutcomes(), ", "))
+	}
+	return nil
 }
 
 // Revoke revokes the token (iss, jti): from then on it verifies as

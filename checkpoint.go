@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -117,15 +116,8 @@ func (l *Ledger) Checkpoint(ctx context.Context, m Meta) (*CheckpointInfo, error
 	return &CheckpointInfo{Chain: chain, Size: cp.Size, Root: cp.Root, Note: string(cp.Note), Time: now}, nil
 }
 
-func (l *Ledger) checkpointFile() string {
-	if l.cfg.CheckpointFile != "" {
-		return l.cfg.CheckpointFile
-	}
-	return filepath.Join(l.cfg.DataDir, "checkpoints.log")
-}
-
 func (l *Ledger) appendCheckpointFile(n []byte) error {
-	f, err := os.OpenFile(l.checkpointFile(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(l.cfg.CheckpointFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package jwtledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -36,6 +37,44 @@ type ClientPolicy struct {
 	MaxTTL      Duration `json:"max_ttl,omitempty"`      // longest token lifetime
 	Claims      []string `json:"claims,omitempty"`       // allowed custom claims; empty: any
 	TokenScopes []string `json:"token_scopes,omitempty"` // scopes it may request at /oauth2/token; empty: none
+	// DefaultAudience is the aud of this client's tokens when a request
+	// names none (one of Audiences, when those are set). Without it,
+	// access tokens from /oauth2/token get the issuer as their audience.
+	DefaultAudience string `json:"default_audience,omitempty"`
+}
+
+// check refuses a policy that cannot work.
+func (p *ClientPolicy) check() error {
+	if p.MaxTTL < 0 {
+		return errors.New("negative max TTL")
+	}
+	for _, a := range p.Audiences {
+		if a == "" {
+			return errors.New("an empty audience")
+		}
+	}
+	if p.DefaultAudience != "" && len(p.Audiences) > 0 && !slices.Contains(p.Audiences, p.DefaultAudience) {
+		return fmt.Errorf("the default audience %q is not one of the allowed audiences %q", p.DefaultAudience, p.Audiences)
+	}
+	for _, sc := range p.TokenScopes {
+		if !validScopeToken(sc) {
+			return fmt.Errorf("token scope %q: want printable ASCII without spaces, quotes or backslashes (RFC 6749 3.3)", sc)
+		}
+	}
+	return nil
+}
+
+// validScopeToken reports whether s is a scope-token of RFC 6749 3.3.
+func validScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Duration is a time.Duration that reads and writes JSON as "15m".
@@ -117,8 +156,8 @@ func (l *Ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*Clien
 			return nil, nil, fmt.Errorf("%w: unknown scope %q (want %s)", ErrInvalidRequest, s, strings.Join(AllScopes, ", "))
 		}
 	}
-	if nc.Policy.MaxTTL < 0 {
-		return nil, nil, fmt.Errorf("%w: negative max TTL", ErrInvalidRequest)
+	if err := nc.Policy.check(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
 	var id [9]byte
 	rand.Read(id[:])
@@ -162,7 +201,7 @@ func (l *Ledger) DeleteClient(ctx context.Context, id string, m Meta) error {
 	rec.Sub = id
 	if err := l.db.DeleteClient(ctx, id, l.cfg.NodeID, []*audit.Record{rec}); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: no client %q", ErrInvalidRequest, id)
+			return fmt.Errorf("client %q: %w", id, ErrNotFound)
 		}
 		return err
 	}
@@ -180,7 +219,7 @@ func (l *Ledger) RotateClientSecret(ctx context.Context, id string, m Meta) (*Cl
 	rec.Sub, rec.Reason = id, "secret rotated"
 	if err := l.db.SetClientSecret(ctx, id, h[:], l.cfg.NodeID, []*audit.Record{rec}); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("%w: no client %q", ErrInvalidRequest, id)
+			return nil, fmt.Errorf("client %q: %w", id, ErrNotFound)
 		}
 		return nil, err
 	}
@@ -195,11 +234,15 @@ func (l *Ledger) Authenticate(ctx context.Context, id, secret string) (*Client, 
 	if secret == "" {
 		return nil, ErrUnauthenticated
 	}
+	if err := l.refreshShared(ctx); err != nil {
+		return nil, err
+	}
 	h := hashSecret(secret)
-	c, err := l.clients.lookup(ctx, l, h)
+	m, err := l.clients.load(ctx, l)
 	if err != nil {
 		return nil, err
 	}
+	c := m[h]
 	if c == nil || subtle.ConstantTimeCompare(c.secretHash[:], h[:]) != 1 || (id != "" && subtle.ConstantTimeCompare([]byte(id), []byte(c.ID)) != 1) {
 		return nil, ErrUnauthenticated
 	}
@@ -215,37 +258,92 @@ func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error 
 	return l.w.Append(ctx, rec)
 }
 
-// clientCache maps secret hashes to clients, reloaded from the store when
-// a hash is unknown (at most once a second) or after a change.
+// clientCache maps secret hashes to clients. It is loaded from the store
+// when empty and dropped on every change: by this ledger (at once, before
+// the change returns), by another process sharing the store (within
+// RevocationRefresh, see refreshShared, or on a shared store's
+// notification).
 type clientCache struct {
 	mu     sync.RWMutex
-	byHash map[[32]byte]*Client
-	loaded time.Time
+	byHash map[[32]byte]*Client // nil: load on next use
+	gen    uint64               // counts invalidations
+	mark   []byte               // the store's MetaClientsChanged when last checked
+	loadMu sync.Mutex           // one load at a time
 }
 
 func (cc *clientCache) invalidate() {
 	cc.mu.Lock()
 	cc.byHash = nil
+	cc.gen++
 	cc.mu.Unlock()
 }
 
-func (cc *clientCache) lookup(ctx context.Context, l *Ledger, h [32]byte) (*Client, error) {
+// checkMark drops the cache if the store's change mark differs from the
+// one seen last.
+func (cc *clientCache) checkMark(ctx context.Context, db store.Store) error {
+	v, _, err := db.Meta(ctx, store.MetaClientsChanged)
+	if err != nil {
+		return err
+	}
+	cc.mu.Lock()
+	if !bytes.Equal(v, cc.mark) {
+		cc.mark = v
+		cc.byHash = nil
+		cc.gen++
+	}
+	cc.mu.Unlock()
+	return nil
+}
+
+// load returns the clients by secret hash, reading them from the store
+// when the cache was dropped. The map must not be changed.
+func (cc *clientCache) load(ctx context.Context, l *Ledger) (map[[32]byte]*Client, error) {
 	cc.mu.RLock()
-	c, fresh := cc.byHash[h], cc.byHash != nil && time.Since(cc.loaded) < time.Second
+	m := cc.byHash
 	cc.mu.RUnlock()
-	if c != nil || fresh {
-		return c, nil
+	if m != nil {
+		return m, nil
+	}
+	cc.loadMu.Lock()
+	defer cc.loadMu.Unlock()
+	cc.mu.RLock()
+	m, gen := cc.byHash, cc.gen
+	cc.mu.RUnlock()
+	if m != nil {
+		return m, nil
 	}
 	all, err := l.Clients(ctx)
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[[32]byte]*Client, len(all))
+	m = make(map[[32]byte]*Client, len(all))
 	for _, c := range all {
 		m[c.secretHash] = c
 	}
 	cc.mu.Lock()
-	cc.byHash, cc.loaded = m, time.Now()
+	// A change that landed while the clients were read invalidated the
+	// cache again: this request may use what was read, later ones not.
+	if cc.gen == gen {
+		cc.byHash = m
+	}
 	cc.mu.Unlock()
-	return m[h], nil
+	return m, nil
+}
+
+// TokenScopes lists, sorted, the scopes that some client may request at
+// /oauth2/token (the scopes_supported of the RFC 8414 metadata).
+func (l *Ledger) TokenScopes(ctx context.Context) ([]string, error) {
+	if err := l.refreshShared(ctx); err != nil {
+		return nil, err
+	}
+	m, err := l.clients.load(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range m {
+		out = append(out, c.Policy.TokenScopes...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }

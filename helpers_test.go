@@ -32,7 +32,7 @@ func newStepClock(t time.Time) *stepClock {
 func (c *stepClock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *stepClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
-func openLedger(t *testing.T, mod ...func(*jwtledger.Config)) *jwtledger.Ledger {
+func openLedger(t testing.TB, mod ...func(*jwtledger.Config)) *jwtledger.Ledger {
 	t.Helper()
 	cfg := jwtledger.Config{DataDir: t.TempDir(), Now: func() time.Time { return testNow }}
 	for _, m := range mod {

@@ -212,7 +212,7 @@ func (l *Ledger) RetireKey(ctx context.Context, kid string, m Meta) error {
 	rec.KID = kid
 	if err := l.db.SetKeyState(ctx, kid, KeyRetired, l.cfg.Now(), l.cfg.NodeID, []*audit.Record{rec}); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w: no managed key with kid %q", ErrInvalidRequest, kid)
+			return fmt.Errorf("managed key %q: %w", kid, ErrNotFound)
 		}
 		return err
 	}

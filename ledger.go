@@ -100,7 +100,9 @@ type Config struct {
 	// DataDir/node-id, created on first use from the host name.
 	NodeID string
 	// TextLog is the path of the classic text log. Default
-	// DataDir/jwt_logs.log; "off" disables it.
+	// DataDir/jwt_logs.log (for a SQLite store outside DataDir, next to
+	// its database: sqlite:/srv/x.db logs to /srv/x.jwt_logs.log); "off"
+	// disables it.
 	TextLog string
 	// JSONLog, if set, receives every record as one JSON line.
 	JSONLog io.Writer
@@ -108,7 +110,8 @@ type Config struct {
 	// 1000), but not sooner than CheckpointMinInterval after the previous
 	// one (default 1s); CheckpointInterval at least this often while records
 	// arrive (default 10s). CheckpointFile receives every checkpoint note
-	// (default DataDir/checkpoints.log).
+	// (default DataDir/checkpoints.log, or next to a SQLite database
+	// outside DataDir: /srv/x.checkpoints.log for sqlite:/srv/x.db).
 	CheckpointEvery       int
 	CheckpointMinInterval time.Duration
 	CheckpointInterval    time.Duration
@@ -161,11 +164,14 @@ type Ledger struct {
 }
 
 // storeChanged is told by a shared store that another node changed
-// revocations or keys: the next verification or issuance re-reads them.
+// revocations, keys or clients: the next verification, issuance or
+// authentication re-reads them.
 func (l *Ledger) storeChanged(topic string) {
 	switch topic {
 	case store.TopicRevocations:
 		l.revoked.refreshed.Store(0)
+	case store.TopicClients:
+		l.clients.invalidate()
 	case store.TopicKeys:
 		l.mu.Lock()
 		l.lastReload = time.Time{}
@@ -183,6 +189,9 @@ var (
 	ErrNoActiveKey = errors.New("no active signing key")
 	// ErrInvalidRequest marks a request the ledger refuses to act on.
 	ErrInvalidRequest = errors.New("invalid request")
+	// ErrNotFound means the request names a client or key that does not
+	// exist.
+	ErrNotFound = errors.New("not found")
 )
 
 // DefaultDataDir returns $XDG_DATA_HOME/jwtledger or ~/.local/share/jwtledger.
@@ -266,13 +275,15 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if cfg.TextLog == "" {
+		cfg.TextLog = sideFile(cfg, "jwt_logs.log")
+	}
+	if cfg.CheckpointFile == "" {
+		cfg.CheckpointFile = sideFile(cfg, "checkpoints.log")
+	}
 	var sinks []audit.Sink
 	if cfg.TextLog != "off" {
-		p := cfg.TextLog
-		if p == "" {
-			p = filepath.Join(cfg.DataDir, "jwt_logs.log")
-		}
-		ts, err := audit.OpenTextSink(p)
+		ts, err := audit.OpenTextSink(cfg.TextLog)
 		if err != nil {
 			db.Close()
 			return nil, err
@@ -368,6 +379,39 @@ func (l *Ledger) NodeID() string { return l.cfg.NodeID }
 // DataDir is the ledger's data directory.
 func (l *Ledger) DataDir() string { return l.cfg.DataDir }
 
+// sideFile is where the file name (the text log, the checkpoint file)
+// belongs by default: in the data directory, but next to the database of
+// a SQLite store kept elsewhere, named after it (sqlite:/srv/x.db:
+// /srv/x.jwt_logs.log), so that the checkpoints of one ledger never land
+// in another's file.
+func sideFile(cfg Config, name string) string {
+	db := sqlitePath(cfg.Store, cfg.DataDir)
+	if db == "" || sameFile(db, filepath.Join(cfg.DataDir, "jwtledger.db")) {
+		return filepath.Join(cfg.DataDir, name)
+	}
+	base := filepath.Base(db)
+	return filepath.Join(filepath.Dir(db), strings.TrimSuffix(base, filepath.Ext(base))+"."+name)
+}
+
+func sameFile(a, b string) bool {
+	a, errA := filepath.Abs(a)
+	b, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && a == b
+}
+
+// sqlitePath is the database file of a SQLite store spec ("" for others).
+func sqlitePath(spec, dataDir string) string {
+	switch {
+	case spec == "" || spec == "sqlite:":
+		return filepath.Join(dataDir, "jwtledger.db")
+	case strings.HasPrefix(spec, "sqlite://"):
+		return strings.TrimPrefix(spec, "sqlite://")
+	case strings.HasPrefix(spec, "sqlite:"):
+		return strings.TrimPrefix(spec, "sqlite:")
+	}
+	return ""
+}
+
 func isPostgres(store string) bool {
 	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
 }
@@ -375,15 +419,11 @@ func isPostgres(store string) bool {
 // openStore opens the store named by spec: sqlite: (the data directory's
 // jwtledger.db), sqlite:PATH, or a postgres:// URL.
 func openStore(ctx context.Context, spec, dataDir string) (store.Store, error) {
-	switch {
-	case isPostgres(spec):
+	if isPostgres(spec) {
 		return postgres.Open(ctx, spec)
-	case spec == "" || spec == "sqlite:":
-		return sqlite.Open(ctx, filepath.Join(dataDir, "jwtledger.db"))
-	case strings.HasPrefix(spec, "sqlite://"):
-		return sqlite.Open(ctx, strings.TrimPrefix(spec, "sqlite://"))
-	case strings.HasPrefix(spec, "sqlite:"):
-		return sqlite.Open(ctx, strings.TrimPrefix(spec, "sqlite:"))
+	}
+	if p := sqlitePath(spec, dataDir); p != "" {
+		return sqlite.Open(ctx, p)
 	}
 	return nil, fmt.Errorf("unsupported store %q (want sqlite:PATH or postgres://...)", spec)
 }

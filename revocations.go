@@ -10,7 +10,8 @@ import (
 // revocationSet keeps the revoked (iss, jti) pairs in memory, so that
 // verification needs no query. Revocations made by this ledger apply at
 // once; those made by other processes sharing the store are picked up within
-// RevocationRefresh. Entries are dropped a day after their token expired.
+// RevocationRefresh (see refreshShared). Entries are dropped a day after
+// their token expired.
 type revocationSet struct {
 	mu         sync.RWMutex
 	set        map[[2]string]time.Time
@@ -19,8 +20,8 @@ type revocationSet struct {
 	refreshing atomic.Bool
 }
 
-// RevocationRefresh is how often verification looks for revocations made
-// by other processes.
+// RevocationRefresh is how often verification and client authentication
+// look for revocations and client changes made by other processes.
 const RevocationRefresh = 500 * time.Millisecond
 
 // RevocationOverlap is how far back each refresh reads again.
@@ -54,21 +55,37 @@ func (l *Ledger) loadRevocations(ctx context.Context) error {
 	return nil
 }
 
-// isRevoked reports whether (iss, jti) was revoked, refreshing from the
-// store at most once per RevocationRefresh (by one caller at a time).
+// isRevoked reports whether (iss, jti) was revoked, after refreshing what
+// other processes changed if that is due.
 func (l *Ledger) isRevoked(ctx context.Context, iss, jti string) (bool, error) {
-	rs := &l.revoked
-	if time.Since(time.Unix(0, rs.refreshed.Load())) > RevocationRefresh && rs.refreshing.CompareAndSwap(false, true) {
-		err := l.loadRevocations(ctx)
-		rs.refreshing.Store(false)
-		if err != nil {
-			return false, err
-		}
+	if err := l.refreshShared(ctx); err != nil {
+		return false, err
 	}
+	rs := &l.revoked
 	rs.mu.RLock()
 	_, ok := rs.set[[2]string{iss, jti}]
 	rs.mu.RUnlock()
 	return ok, nil
+}
+
+// refreshShared re-reads what other processes sharing the store may have
+// changed and this ledger caches, at most once per RevocationRefresh (by
+// one caller at a time): the new revocations, and whether the clients
+// changed (store.MetaClientsChanged), in which case the client cache is
+// dropped. Verification and client authentication both call it, so a
+// revocation, a deleted client or a rotated secret takes effect in every
+// process within RevocationRefresh. A shared store's notifications
+// (Ledger.storeChanged) make the next call refresh at once.
+func (l *Ledger) refreshShared(ctx context.Context) error {
+	rs := &l.revoked
+	if time.Since(time.Unix(0, rs.refreshed.Load())) <= RevocationRefresh || !rs.refreshing.CompareAndSwap(false, true) {
+		return nil
+	}
+	defer rs.refreshing.Store(false)
+	if err := l.clients.checkMark(ctx, l.db); err != nil {
+		return err
+	}
+	return l.loadRevocations(ctx)
 }
 
 func (l *Ledger) noteRevoked(iss, jti string, exp time.Time) {

@@ -9,13 +9,14 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jwtledger/jwtledger"
 )
 
 var auditCmd = &command{
 	name:    "audit",
-	summary: "read the audit ledger (tail, query)",
+	summary: "read and check the audit ledger (tail, query, verify, export, prove, prune, ...)",
 	usage: `Usage: jwtledger audit <subcommand> [flags]
 
 Subcommands:
@@ -156,10 +157,11 @@ func runAudit(ctx context.Context, c *cli, cmd *command, args []string) error {
 		}
 		return printRecords(c.stdout, recs, *output, true)
 	}
-	// tail -f: print, then poll for records after the last one seen.
+	// tail -f: print, then poll for records after the last one seen, in
+	// fixed-width columns so that every batch lines up with the first.
 	header := true
 	for {
-		if err := printRecords(c.stdout, recs, *output, header); err != nil {
+		if err := printFollowed(c.stdout, recs, *output, header); err != nil {
 			return err
 		}
 		header = false
@@ -208,6 +210,51 @@ func printRecords(w io.Writer, recs []*jwtledger.Record, output string, header b
 			r.Event, safe(r.Outcome), safe(r.Sub), safe(r.JTI), safe(short(r.KID)), safe(r.Actor), safe(r.Reason))
 	}
 	return tw.Flush()
+}
+
+// followColumns are the widths of the table of audit tail -f (the last
+// column, REASON, has none). Longer values are cut with "…".
+var followColumns = []struct {
+	name  string
+	width int
+}{{"SEQ", 7}, {"TIME", 23}, {"EVENT", 16}, {"OUTCOME", 17}, {"SUB", 16}, {"JTI", 22}, {"KID", 13}, {"ACTOR", 16}, {"REASON", 0}}
+
+// printFollowed is printRecords for audit tail -f: the table's columns
+// have fixed widths, since later batches are printed without the first.
+func printFollowed(w io.Writer, recs []*jwtledger.Record, output string, header bool) error {
+	if output == "json" {
+		return printRecords(w, recs, output, header)
+	}
+	row := func(cells ...string) string {
+		var b strings.Builder
+		for i, col := range followColumns {
+			cell := cells[i]
+			if col.width == 0 {
+				b.WriteString(cell)
+				break
+			}
+			if n := utf8.RuneCountInString(cell); n > col.width {
+				cell = string([]rune(cell)[:col.width-1]) + "…"
+			}
+			b.WriteString(cell)
+			b.WriteString(strings.Repeat(" ", col.width-utf8.RuneCountInString(cell)+2))
+		}
+		return strings.TrimRight(b.String(), " ") + "\n"
+	}
+	var out strings.Builder
+	if header {
+		names := make([]string, len(followColumns))
+		for i, col := range followColumns {
+			names[i] = col.name
+		}
+		out.WriteString(row(names...))
+	}
+	for _, r := range recs {
+		out.WriteString(row(strconv.FormatUint(r.Seq, 10), r.Time.Local().Format("2006-01-02 15:04:05.000"),
+			string(r.Event), safe(r.Outcome), safe(r.Sub), safe(r.JTI), safe(short(r.KID)), safe(r.Actor), safe(r.Reason)))
+	}
+	_, err := io.WriteString(w, out.String())
+	return err
 }
 
 func short(kid string) string {

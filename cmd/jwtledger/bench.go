@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,7 +34,12 @@ Flags:
   --op OP                  issue, verify or introspect (default issue)
   --concurrency N          concurrent workers (default 64)
   --duration D             how long (default 10s)
+  --max-errors PERCENT     exit 1 when more than this share of the requests
+                           failed (default 1%; 0 tolerates none)
   --output text|json
+
+Exit status: 0 when the run stayed within --max-errors, 1 when more
+requests failed (or none completed), 2 usage error.
 
 Example:
   jwtledger bench --server http://127.0.0.1:8080 --client-secret "$SECRET" --op issue --concurrency 64 --duration 10s
@@ -49,6 +56,7 @@ func runBench(ctx context.Context, c *cli, cmd *command, args []string) error {
 	conc := fs.Int("concurrency", 64, "")
 	dur := fs.Duration("duration", 10*time.Second, "")
 	output := fs.String("output", "text", "")
+	maxErrors := fs.String("max-errors", "1%", "")
 	pos, err := c.parse(cmd, fs, args)
 	if err != nil {
 		return err
@@ -68,6 +76,10 @@ func runBench(ctx context.Context, c *cli, cmd *command, args []string) error {
 	}
 	if *output != "text" && *output != "json" {
 		return usageErr("bench: --output must be text or json")
+	}
+	maxErrPct, err := strconv.ParseFloat(strings.TrimSuffix(*maxErrors, "%"), 64)
+	if err != nil || maxErrPct < 0 || maxErrPct > 100 {
+		return usageErr("bench: --max-errors must be a percentage from 0 to 100, such as 1%%")
 	}
 	base := strings.TrimSuffix(*server, "/")
 	auth := func(r *http.Request) {
@@ -130,15 +142,30 @@ func runBench(ctx context.Context, c *cli, cmd *command, args []string) error {
 		return err
 	}
 	if *output == "json" {
-		return writeJSON(c.stdout, struct {
+		if err := writeJSON(c.stdout, struct {
 			Op          string `json:"op"`
 			Concurrency int    `json:"concurrency"`
 			*loadgen.Result
-		}{*op, *conc, res})
+		}{*op, *conc, res}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(c.stdout, "%s x%d: %s\n", *op, *conc, res)
+		if res.FirstError != "" {
+			fmt.Fprintf(c.stdout, "first error: %s\n", oneLine(res.FirstError))
+		}
 	}
-	fmt.Fprintf(c.stdout, "%s x%d: %s\n", *op, *conc, res)
-	if res.FirstError != "" {
-		fmt.Fprintf(c.stdout, "first error: %s\n", oneLine(res.FirstError))
+	return benchVerdict(res, maxErrPct)
+}
+
+// benchVerdict fails a run (exit 1) in which more than maxPct percent of
+// the requests failed, or none was made.
+func benchVerdict(res *loadgen.Result, maxPct float64) error {
+	if res.Requests == 0 {
+		return &exitError{code: exitRejected, err: errors.New("bench: no request completed")}
+	}
+	if pct := 100 * float64(res.Errors) / float64(res.Requests); pct > maxPct {
+		return &exitError{code: exitRejected, err: fmt.Errorf("bench: %d of %d requests failed (%.1f%%, more than --max-errors %g%%)", res.Errors, res.Requests, pct, maxPct)}
 	}
 	return nil
 }

@@ -16,20 +16,22 @@ var clientsCmd = &command{
 	usage: `Usage: jwtledger clients <subcommand> [flags]
 
 Subcommands:
-  create --name N --scopes S[,S] [--audiences A,...] [--max-ttl D]
-         [--claims C,...] [--token-scopes S,...] [--output text|json]
+  create --name N --scopes S[,S] [--audiences A,...] [--default-audience A]
+         [--max-ttl D] [--claims C,...] [--token-scopes S,...] [--output text|json]
         Register a client. Its secret (256 bits) is printed once and stored
         only as a SHA-256 hash. Scopes: tokens:issue, tokens:verify,
-        tokens:revoke, audit:read, admin. Policy: allowed audiences, longest
-        token lifetime, allowed custom claims, and the scopes it may request
-        at /oauth2/token.
+        tokens:revoke, audit:read, admin. Policy: allowed audiences, the
+        audience of its tokens when a request names none (one of the allowed
+        ones; without it, access tokens from /oauth2/token name the issuer),
+        longest token lifetime, allowed custom claims, and the scopes it may
+        request at /oauth2/token (all of them when it asks for none).
   list [--output table|json]
   delete CLIENT_ID
   rotate-secret CLIENT_ID [--output text|json]
 
 Examples:
   jwtledger clients create --name billing --scopes tokens:issue,tokens:verify --audiences api --max-ttl 15m
-  jwtledger clients create --name svc --scopes tokens:verify --token-scopes orders:read --output json
+  jwtledger clients create --name svc --scopes tokens:verify --token-scopes orders:read --default-audience orders-api --output json
 `,
 	run: runClients,
 }
@@ -54,6 +56,7 @@ func runClients(ctx context.Context, c *cli, cmd *command, args []string) error 
 	name := fs.String("name", "", "")
 	scopes := fs.String("scopes", "", "")
 	auds := fs.String("audiences", "", "")
+	defaultAud := fs.String("default-audience", "", "")
 	maxTTL := fs.Duration("max-ttl", 0, "")
 	claims := fs.String("claims", "", "")
 	tokenScopes := fs.String("token-scopes", "", "")
@@ -82,7 +85,7 @@ func runClients(ctx context.Context, c *cli, cmd *command, args []string) error 
 			return usageErr("clients create: --max-ttl must not be negative")
 		}
 		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: *name, Scopes: splitList(*scopes), Policy: jwtledger.ClientPolicy{
-			Audiences: splitList(*auds), MaxTTL: jwtledger.Duration(*maxTTL), Claims: splitList(*claims), TokenScopes: splitList(*tokenScopes)}}, m)
+			Audiences: splitList(*auds), DefaultAudience: *defaultAud, MaxTTL: jwtledger.Duration(*maxTTL), Claims: splitList(*claims), TokenScopes: splitList(*tokenScopes)}}, m)
 		if err != nil {
 			return usageErr("clients create: %v", err)
 		}

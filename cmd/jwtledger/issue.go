@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -27,24 +28,34 @@ Flags:
   --sub S              subject (sub)
   --aud A              audience (aud); repeat for several
   --ttl D              lifetime (default 1h)
-  --claim k=v          custom claim; v is parsed as JSON when it is valid JSON,
+  --claim k=v          claim; v is parsed as JSON when it is valid JSON,
                        else taken as a string; repeat for several
-  --claims-file F|-    JSON object of custom claims (from a file or stdin)
+  --claims-file F|-    JSON object of claims (from a file or stdin)
   --key FILE           sign with this private key (PEM, JWK or JWKS)
   --kid KID            with a JWKS in --key: the key to use
   --secret-file F      sign with the raw HMAC secret in F (needs --alg HS*)
   --alg ALG            algorithm for --key/--secret-file
   --output token|json  print the token alone (default) or JSON with jti, kid, exp
+  --server URL         issue on a running jwtledger server instead (env
+                       JWTLEDGER_SERVER), as the client whose secret is
+                       --client-secret S (env JWTLEDGER_CLIENT_SECRET; with
+                       --client-id ID, HTTP Basic); its ledger keeps the record
   --data-dir, --store, --issuer, --audit-jsonl, --text-log   see 'jwtledger help'
 
-Registered claims (iss, sub, aud, exp, nbf, iat, jti) cannot be set as
-custom claims.
+Registered claims in --claims-file or --claim follow rules, never silent
+overrides: sub, aud and nbf are taken as given (they must agree with --sub
+and --aud); exp is taken as given if it is in the future (and within the
+server's and the client's maximum lifetime with --server), instead of --ttl;
+iss must be the ledger's issuer; iat and jti are set by the ledger, and a
+given value that differs is refused.
 
 Examples:
   jwtledger issue --sub alice
   jwtledger issue --sub alice --aud api --ttl 15m --claim role=admin --claim 'scopes=["a","b"]'
+  echo '{"sub":"u","aud":"api","exp":'$(($(date +%s)+600))',"payload":{"user_id":1}}' | jwtledger issue --claims-file -
   jwtledger issue --sub svc --key rsa.pem --alg PS256
   jwtledger issue --sub svc --secret-file secret.bin --alg HS256
+  jwtledger issue --server http://127.0.0.1:8080 --client-secret "$SECRET" --sub alice
 `,
 	run: runIssue,
 }
@@ -77,7 +88,14 @@ func runIssue(ctx context.Context, c *cli, cmd *command, args []string) error {
 	if *ttl <= 0 {
 		return usageErr("issue: --ttl must be positive, got %s", *ttl)
 	}
-	req := jwtledger.IssueRequest{Subject: *sub, Audience: auds, TTL: *ttl, Meta: localMeta()}
+	// Without --ttl the ledger's default applies, and a claim exp may
+	// take its place.
+	ttlSet := false
+	fs.Visit(func(f *flag.Flag) { ttlSet = ttlSet || f.Name == "ttl" })
+	req := jwtledger.IssueRequest{Subject: *sub, Audience: auds, Meta: localMeta()}
+	if ttlSet {
+		req.TTL = *ttl
+	}
 	if req.Claims, err = c.customClaims(*claimsFile, claims); err != nil {
 		return err
 	}
@@ -91,7 +109,20 @@ func runIssue(ctx context.Context, c *cli, cmd *command, args []string) error {
 			KID       string    `json:"kid"`
 			ExpiresAt time.Time `json:"expires_at"`
 		}
-		if err := rf.call(ctx, "POST", "/v1/tokens", map[string]any{"sub": *sub, "aud": []string(auds), "ttl": ttl.String(), "claims": req.Claims}, &out); err != nil {
+		body := map[string]any{}
+		if *sub != "" {
+			body["sub"] = *sub
+		}
+		if len(auds) > 0 {
+			body["aud"] = []string(auds)
+		}
+		if ttlSet {
+			body["ttl"] = ttl.String()
+		}
+		if req.Claims != nil {
+			body["claims"] = req.Claims
+		}
+		if err := rf.call(ctx, "POST", "/v1/tokens", body, &out); err != nil {
 			return err
 		}
 		if *output == "json" {
@@ -138,15 +169,12 @@ func (c *cli) customClaims(file string, flags []string) (map[string]any, error) 
 		if err != nil {
 			return nil, err
 		}
-		if err := strictjson.Valid(data); err != nil {
-			return nil, usageErr("--claims-file: %v", err)
+		ms, err := strictjson.ParseObject(data, nil)
+		if err != nil {
+			return nil, usageErr("--claims-file: want one JSON object of claims: %v", err)
 		}
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(data, &m); err != nil || m == nil {
-			return nil, usageErr("--claims-file: want a JSON object of claims")
-		}
-		for k, v := range m {
-			out[k] = v
+		for _, m := range ms {
+			out[m.Name] = json.RawMessage(m.Value)
 		}
 	}
 	for _, kv := range flags {

@@ -255,6 +255,9 @@ type ledgerFlags struct {
 	auditJSONL string
 	textLog    string
 	cpFile     string
+	// jsonlStdout allows --audit-jsonl - (stdout): only serve, whose
+	// stdout carries nothing a program parses, sets it.
+	jsonlStdout bool
 }
 
 func addLedgerFlags(fs *flag.FlagSet) *ledgerFlags {
@@ -262,8 +265,8 @@ func addLedgerFlags(fs *flag.FlagSet) *ledgerFlags {
 	fs.StringVar(&f.dataDir, "data-dir", "", "data directory (default $XDG_DATA_HOME/jwtledger)")
 	fs.StringVar(&f.store, "store", "", "store: sqlite:PATH (default sqlite: in the data directory) or postgres://...")
 	fs.StringVar(&f.nodeID, "node-id", "", "name of this node's audit chain (default: node-id in the data directory)")
-	fs.StringVar(&f.issuer, "issuer", "", "iss of issued tokens (default \"jwtledger\")")
-	fs.StringVar(&f.auditJSONL, "audit-jsonl", "", "also write audit records as JSON lines to FILE, or - for stdout")
+	fs.StringVar(&f.issuer, "issuer", "", "iss of issued tokens (default \"jwtledger\"; serve: its own URL)")
+	fs.StringVar(&f.auditJSONL, "audit-jsonl", "", "also write audit records as JSON lines to FILE (serve: or - for stdout)")
 	fs.StringVar(&f.textLog, "text-log", "", "text audit log path (default DATA_DIR/jwt_logs.log; \"off\" disables)")
 	fs.StringVar(&f.cpFile, "checkpoint-file", "", "file that receives every signed checkpoint (default DATA_DIR/checkpoints.log)")
 	return f
@@ -281,6 +284,9 @@ func (c *cli) openWith(ctx context.Context, f *ledgerFlags, mod func(*jwtledger.
 	switch f.auditJSONL {
 	case "":
 	case "-":
+		if !f.jsonlStdout {
+			return nil, withHint(usageErr("--audit-jsonl -: stdout carries this command's output; the audit lines would mix into it"), "give a file, or /dev/stderr")
+		}
 		cfg.JSONLog = c.stdout
 	default:
 		var err error

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -47,8 +49,49 @@ func TestScripts(t *testing.T) {
 			"breakstore": cmdBreakStore,
 			"checknote":  cmdCheckNote,
 			"checkproof": cmdCheckProof,
+			"stamp":      cmdStamp,
+			"claimsof":   cmdClaimsOf,
 		},
 	})
+}
+
+// stamp FILE... replaces NOW, NOW+N and NOW-N in each file with the Unix
+// time (plus or minus N seconds).
+func cmdStamp(ts *testscript.TestScript, neg bool, args []string) {
+	now := time.Now().Unix()
+	for _, f := range args {
+		out := stampRE.ReplaceAllStringFunc(ts.ReadFile(f), func(m string) string {
+			n, _ := strconv.ParseInt(strings.TrimPrefix(m, "NOW"), 10, 64)
+			return strconv.FormatInt(now+n, 10)
+		})
+		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(out), 0o600))
+	}
+}
+
+var stampRE = regexp.MustCompile(`NOW([+-][0-9]+)?`)
+
+// claimsof TOKENFILE WANT checks that the token's payload holds exactly
+// the members of the JSON object in WANT (a "*" value matches anything).
+func cmdClaimsOf(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: claimsof TOKENFILE WANT")
+	}
+	tok := strings.Split(strings.TrimSpace(ts.ReadFile(args[0])), ".")
+	payload, err := base64.RawURLEncoding.DecodeString(tok[1])
+	ts.Check(err)
+	var got, want map[string]any
+	ts.Check(json.Unmarshal(payload, &got))
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[1])), &want))
+	same := len(got) == len(want)
+	for k, w := range want {
+		g, ok := got[k]
+		wj, _ := json.Marshal(w)
+		gj, _ := json.Marshal(g)
+		same = same && ok && (w == "*" || string(wj) == string(gj))
+	}
+	if same == neg {
+		ts.Fatalf("claims %s, want %s", payload, ts.ReadFile(args[1]))
+	}
 }
 
 // flip IN OUT writes the token in IN with one payload character changed.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,11 @@ its id and secret once.
 
 Flags:
   --addr HOST:PORT         listen address (default 127.0.0.1:8080)
+  --issuer URL             iss of tokens, RFC 8414 issuer and base of every
+                           published URL (default: this server's own URL,
+                           http://ADDR, https:// with TLS, "localhost" for
+                           a wildcard host); set it to the URL clients use
+                           behind a proxy or under a public host name
   --tls-cert F --tls-key F serve HTTPS
   --log-format text|json   operational log format on stderr (default text)
   --log-level LEVEL        debug, info, warn or error (default info)
@@ -43,8 +49,8 @@ Flags:
                            flags (see jwtledger.example.toml); precedence:
                            flag > JWTLEDGER_* environment > file > default;
                            unknown keys are an error
-  --data-dir, --store, --node-id, --issuer, --audit-jsonl, --text-log,
-  --checkpoint-file
+  --data-dir, --store, --node-id, --audit-jsonl (FILE or - for stdout),
+  --text-log, --checkpoint-file
 
 SIGINT or SIGTERM stops accepting connections, finishes the requests in
 flight, flushes the audit trail and exits 0.
@@ -64,6 +70,7 @@ Example:
 func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	fs := c.newFlagSet(cmd)
 	lf := addLedgerFlags(fs)
+	lf.jsonlStdout = true
 	addr := fs.String("addr", "127.0.0.1:8080", "")
 	tlsCert := fs.String("tls-cert", "", "")
 	tlsKey := fs.String("tls-key", "", "")
@@ -107,17 +114,40 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 			return usageErr("serve: --retain: %v", err)
 		}
 	}
+	var tlsCfg *tls.Config
+	if *tlsCert != "" {
+		// Load the pair before listening: a bad file is an error at once,
+		// not after "listening on".
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return withHint(usageErr("serve: --tls-cert/--tls-key: %v", err), "give a PEM certificate (chain) and its private key")
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if lf.issuer != "" {
+		if err := server.CheckIssuer(lf.issuer); err != nil {
+			return withHint(usageErr("serve: --issuer: %v", err), "the issuer of serve is the URL clients reach it at, such as https://auth.example.com")
+		}
+	}
+	if *rotateEvery < 0 || *prePublish <= 0 || *maxTTL < 0 {
+		return usageErr("serve: --rotate-every and --max-ttl must not be negative, --prepublish must be positive")
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return withHint(usageErr("serve: %v", err), "choose another --addr (JWTLEDGER_ADDR)")
 	}
-	if *rotateEvery < 0 || *prePublish <= 0 || *maxTTL < 0 {
-		ln.Close()
-		return usageErr("serve: --rotate-every and --max-ttl must not be negative, --prepublish must be positive")
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	issuer := lf.issuer
+	if issuer == "" {
+		issuer = selfURL(scheme, ln.Addr())
 	}
 	l, err := c.openWith(ctx, lf, func(cfg *jwtledger.Config) {
 		cfg.Logger, cfg.Retain = log, retainFor
 		cfg.RotateEvery, cfg.PrePublish, cfg.MaxTTL = *rotateEvery, *prePublish, *maxTTL
+		cfg.Issuer = issuer
 	})
 	if err != nil {
 		ln.Close()
@@ -130,6 +160,7 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	}
 	srv := &http.Server{
 		Handler:           server.New(server.Config{Ledger: l, Logger: log}).Handler(),
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -137,15 +168,11 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
 	}
-	scheme := "http"
-	if *tlsCert != "" {
-		scheme = "https"
-	}
-	fmt.Fprintf(c.stdout, "jwtledger: listening on %s://%s (data dir %s)\n", scheme, ln.Addr(), l.DataDir())
+	fmt.Fprintf(c.stdout, "jwtledger: listening on %s://%s (issuer %s, data dir %s)\n", scheme, ln.Addr(), issuer, l.DataDir())
 	errc := make(chan error, 1)
 	go func() {
-		if *tlsCert != "" {
-			errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
 		}
@@ -173,6 +200,20 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// selfURL is the default issuer of serve: its own base URL. A wildcard
+// listen address (":8080", "0.0.0.0:8080") is named "localhost", which only
+// local clients reach: set --issuer to the public URL in that case.
+func selfURL(scheme string, addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + "://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // ensureAdmin creates the admin client on the first start of an empty store

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +37,11 @@ Flags:
   --leeway D           clock skew allowed on exp/nbf/iat (default 30s)
   --require-exp=false  accept tokens without exp
   --output text|json   text (default) or {"valid","outcome","reason","header","claims"}
+  --server URL         verify on a running jwtledger server instead, with its
+                       keys (env JWTLEDGER_SERVER), as the client whose secret
+                       is --client-secret S (env JWTLEDGER_CLIENT_SECRET; with
+                       --client-id ID, HTTP Basic); same output, and the
+                       server's ledger keeps the record
   --data-dir, --store, --audit-jsonl, --text-log   see 'jwtledger help'
 
 Exit status: 0 valid, 1 refused, 2 usage or configuration error (bad flag,
@@ -44,6 +51,7 @@ Examples:
   jwtledger verify "$TOKEN"
   echo "$TOKEN" | jwtledger verify --output json
   jwtledger verify --key pub.pem --alg RS256 --iss https://issuer.example --aud api "$TOKEN"
+  jwtledger verify --server http://127.0.0.1:8080 --client-secret "$SECRET" "$TOKEN"
 `,
 	run: runVerify,
 }
@@ -80,7 +88,7 @@ func runVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
 		if err := rf.call(ctx, "POST", "/v1/tokens/verify", map[string]any{"token": raw, "iss": *iss, "aud": *aud, "leeway": leeway.String()}, &v); err != nil {
 			return err
 		}
-		return c.printVerdict(v, *output, "")
+		return c.printVerdict(v, *output, verdictDetail(v, ""))
 	}
 	if *leeway < 0 {
 		return usageErr("verify: --leeway must not be negative")
@@ -119,11 +127,37 @@ func runVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
 		return withHint(usageErr("%v; no verdict", verr), "the store must be writable: check --store and the data directory")
 	}
 	v := jwtledger.NewVerdict(tok, verr)
-	detail := ""
-	if verr == nil {
-		detail = fmt.Sprintf("  kid=%s alg=%s sub=%q jti=%s exp=%s\n", tok.Key.KID, tok.Header.Alg, tok.Claims.Subject, tok.Claims.ID, formatExp(tok.Claims.Expiry))
+	keyKID := ""
+	if tok != nil && tok.Key != nil {
+		keyKID = tok.Key.KID
 	}
-	return c.printVerdict(v, *output, detail)
+	return c.printVerdict(v, *output, verdictDetail(v, keyKID))
+}
+
+// verdictDetail is the line under "valid" in text output, read from the
+// verdict alone so that local and --server verification print the same;
+// keyKID names the key when the token's header names none.
+func verdictDetail(v jwtledger.Verdict, keyKID string) string {
+	if !v.Valid {
+		return ""
+	}
+	var h struct {
+		Alg string `json:"alg"`
+		KID string `json:"kid"`
+	}
+	var c struct {
+		Sub string   `json:"sub"`
+		JTI string   `json:"jti"`
+		Exp *float64 `json:"exp"`
+	}
+	json.Unmarshal(v.Header, &h)
+	json.Unmarshal(v.Claims, &c)
+	kid := cmp.Or(h.KID, keyKID)
+	exp := time.Time{}
+	if c.Exp != nil {
+		exp = time.Unix(int64(*c.Exp), 0)
+	}
+	return fmt.Sprintf("  kid=%s alg=%s sub=%q jti=%s exp=%s\n", kid, h.Alg, c.Sub, c.JTI, formatExp(exp))
 }
 
 // printVerdict prints a verdict (local or from a server) and turns a refusal

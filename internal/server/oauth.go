@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -42,6 +43,11 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request, c *call) err
 			}
 		}
 	}
+	if len(scopes) == 0 {
+		// No scope asked for: every scope the client may have (RFC 6749
+		// 3.3 lets the server choose; the token and the answer say which).
+		scopes = p.TokenScopes
+	}
 	aud := append(f["audience"], f["resource"]...)
 	for _, a := range aud {
 		if len(p.Audiences) > 0 && !slices.Contains(p.Audiences, a) {
@@ -53,6 +59,11 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request, c *call) err
 				return err
 			}
 		}
+	}
+	if len(aud) == 0 {
+		// RFC 9068 requires aud: the client's default audience, else the
+		// issuer itself.
+		aud = []string{cmp.Or(p.DefaultAudience, s.l.Issuer())}
 	}
 	ttl := s.l.TTL()
 	if p.MaxTTL > 0 && time.Duration(p.MaxTTL) < ttl {
@@ -149,18 +160,21 @@ func (s *Server) oauthRevoke(w http.ResponseWriter, r *http.Request, c *call) er
 	return nil
 }
 
-// baseURL is the server's own URL as the client reached it.
-func baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
+// authMethods are the client authentication methods of every OAuth2
+// endpoint (see credentials).
+var authMethods = []string{"client_secret_basic", "client_secret_post"}
 
-// metadata is RFC 8414 authorization server metadata.
+// metadata is RFC 8414 authorization server metadata. There is no
+// authorization endpoint, so no response type and no PKCE method.
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request, _ *call) error {
-	base := baseURL(r)
+	base := s.base(r)
+	scopes, err := s.l.TokenScopes(r.Context())
+	if err != nil {
+		return &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the store is unavailable", cause: err}
+	}
+	if scopes == nil {
+		scopes = []string{}
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                s.l.Issuer(),
@@ -169,10 +183,11 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request, _ *call) error
 		"introspection_endpoint":                base + "/oauth2/introspect",
 		"revocation_endpoint":                   base + "/oauth2/revoke",
 		"grant_types_supported":                 []string{"client_credentials"},
-		"response_types_supported":              []string{"token"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
-		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic"},
+		"response_types_supported":              []string{},
+		"scopes_supported":                      scopes,
+		"token_endpoint_auth_methods_supported": authMethods,
+		"introspection_endpoint_auth_methods_supported": authMethods,
+		"revocation_endpoint_auth_methods_supported":    authMethods,
 	})
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,14 +26,55 @@ import (
 //go:embed openapi.yaml
 var openapiDoc []byte
 
-// OpenAPI returns the OpenAPI 3.1 document of the API.
-func OpenAPI() []byte { return openapiDoc }
+// openapiServer is the servers entry of openapi.yaml, which the served
+// document replaces with the server's own URL.
+const openapiServer = "\nservers:\n  - url: http://127.0.0.1:8080\n"
+
+// OpenAPI returns the OpenAPI 3.1 document of the API, its servers entry
+// set to base (an http(s) URL, such as the issuer of serve).
+func OpenAPI(base string) []byte {
+	u, _ := json.Marshal(base) // a JSON string is a YAML double-quoted scalar
+	return bytes.Replace(openapiDoc, []byte(openapiServer), []byte("\nservers:\n  - url: "+string(u)+"\n"), 1)
+}
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request, _ *call) error {
+	doc := s.openapiDoc
+	if doc == nil {
+		doc = OpenAPI(baseURL(r))
+	}
 	w.Header().Set("Content-Type", "application/yaml")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, err := w.Write(openapiDoc)
+	_, err := w.Write(doc)
 	return err
+}
+
+// CheckIssuer refuses an issuer that cannot be an RFC 8414 issuer
+// identifier: an http(s) URL with a host and no query or fragment.
+func CheckIssuer(iss string) error {
+	u, err := url.Parse(iss)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
+		return fmt.Errorf("issuer %q is not an http(s) URL with a host and no query, fragment or user (RFC 8414 2)", iss)
+	}
+	return nil
+}
+
+// base is the URL the endpoints of the metadata and the OpenAPI document
+// are under: the issuer when it is a URL (as serve's always is), else the
+// URL the client reached (a library ledger with a name as its issuer).
+func (s *Server) base(r *http.Request) string {
+	if s.issuerBase != "" {
+		return s.issuerBase
+	}
+	return baseURL(r)
+}
+
+// baseURL is the server's own URL as the client reached it.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 // MaxBodyBytes bounds every request body.
@@ -46,11 +88,13 @@ type Config struct {
 
 // Server serves the HTTP API of one ledger.
 type Server struct {
-	l        *jwtledger.Ledger
-	log      *slog.Logger
-	mux      *http.ServeMux
-	patterns []string
-	m        metrics
+	l          *jwtledger.Ledger
+	log        *slog.Logger
+	mux        *http.ServeMux
+	patterns   []string
+	m          metrics
+	issuerBase string // the issuer without a final "/", when it is a URL
+	openapiDoc []byte // the document for issuerBase
 }
 
 // New makes a server for cfg.Ledger.
@@ -60,6 +104,10 @@ func New(cfg Config) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{l: cfg.Ledger, log: log, mux: http.NewServeMux()}
+	if iss := cfg.Ledger.Issuer(); CheckIssuer(iss) == nil {
+		s.issuerBase = strings.TrimSuffix(iss, "/")
+		s.openapiDoc = OpenAPI(s.issuerBase)
+	}
 	s.routes()
 	return s
 }
@@ -245,7 +293,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 	if rt.access == public {
 		return nil
 	}
-	id, secret, scheme := credentials(r, rt.pattern == "POST /oauth2/token")
+	id, secret, scheme, cerr := credentials(r, strings.HasPrefix(rt.pattern, "POST /oauth2/"))
+	if cerr != nil {
+		return cerr
+	}
 	var err error
 	if secret != "" {
 		c.client, err = s.l.Authenticate(r.Context(), id, secret)
@@ -285,25 +336,51 @@ func (s *Server) deny(r *http.Request, c *call, reason, code, desc string) error
 	return &httpError{code: http.StatusForbidden, err: code, desc: desc}
 }
 
-// credentials reads Bearer or Basic credentials; the OAuth2 token endpoint
-// also takes client_id/client_secret form fields.
-func credentials(r *http.Request, form bool) (id, secret, scheme string) {
+// credentials reads the caller's credentials: Bearer (the secret alone),
+// or HTTP Basic with the client id and secret form-encoded as RFC 6749
+// 2.3.1 asks (client_secret_basic; credentials without escapes read the
+// same either way). With form, the OAuth2 endpoints, client_id and
+// client_secret form fields are accepted too (client_secret_post); using
+// two methods at once is an error (RFC 6749 2.3).
+func credentials(r *http.Request, form bool) (id, secret, scheme string, err error) {
 	h := r.Header.Get("Authorization")
 	switch {
 	case len(h) > 7 && strings.EqualFold(h[:7], "Bearer "):
-		return "", strings.TrimSpace(h[7:]), "Bearer"
+		id, secret, scheme = "", strings.TrimSpace(h[7:]), "Bearer"
 	case len(h) > 6 && strings.EqualFold(h[:6], "Basic "):
+		scheme = "Basic"
 		if u, p, ok := r.BasicAuth(); ok {
-			return u, p, "Basic"
-		}
-		return "", "", "Basic"
-	}
-	if form && r.Method == http.MethodPost {
-		if err := r.ParseForm(); err == nil && r.PostForm.Get("client_secret") != "" {
-			return r.PostForm.Get("client_id"), r.PostForm.Get("client_secret"), "Basic"
+			id, secret = formDecoded(u), formDecoded(p)
 		}
 	}
-	return "", "", ""
+	if !form || r.Method != http.MethodPost {
+		return id, secret, scheme, nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return id, secret, scheme, nil // the handler answers the bad body
+	}
+	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	switch {
+	case formSecret != "" && h != "":
+		return "", "", scheme, oauthError(http.StatusBadRequest, "invalid_request", "use one client authentication method: the Authorization header or client_secret in the body, not both")
+	case formSecret != "":
+		return formID, formSecret, "Basic", nil
+	case formID != "" && id != "" && formID != id:
+		return "", "", scheme, oauthError(http.StatusBadRequest, "invalid_request", "client_id in the body differs from the authenticated client")
+	}
+	return id, secret, scheme, nil
+}
+
+// formDecoded undoes the application/x-www-form-urlencoded encoding of a
+// Basic credential; a value that is not validly encoded is taken as it is.
+func formDecoded(s string) string {
+	if !strings.ContainsAny(s, "%+") {
+		return s
+	}
+	if d, err := url.QueryUnescape(s); err == nil {
+		return d
+	}
+	return s
 }
 
 // requestID accepts a sane X-Request-ID or makes one.
@@ -342,6 +419,8 @@ func classify(err error) *httpError {
 		return &httpError{code: http.StatusRequestEntityTooLarge, err: "invalid_request", desc: fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
 	case errors.Is(err, jwtledger.ErrAudit):
 		return &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the audit trail is unavailable; nothing was issued or decided", cause: err}
+	case errors.Is(err, jwtledger.ErrNotFound):
+		return &httpError{code: http.StatusNotFound, err: "not_found", desc: err.Error()}
 	case errors.Is(err, jwtledger.ErrInvalidRequest), errors.Is(err, jwtledger.ErrNoActiveKey):
 		return &httpError{code: http.StatusBadRequest, err: "invalid_request", desc: strings.TrimPrefix(err.Error(), jwtledger.ErrInvalidRequest.Error()+": ")}
 	case errors.Is(err, context.Canceled):

@@ -17,6 +17,10 @@ import (
 type audience []string
 
 func (a *audience) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*a = nil
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
 		*a = []string{s}
@@ -138,33 +142,53 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := decodeFast(r, &req, func(b []byte) bool { return issueFast(b, &req) }); err != nil {
 		return err
 	}
-	ttl := time.Duration(req.TTL)
-	if ttl < 0 {
+	if req.TTL < 0 {
 		return badRequest("ttl must be positive")
 	}
-	if ttl == 0 {
-		// No lifetime asked for: the default, within the client's maximum.
-		ttl = s.l.TTL()
-		if maxTTL := time.Duration(c.client.Policy.MaxTTL); maxTTL > 0 && maxTTL < ttl {
-			ttl = maxTTL
-		}
-	}
-	var names []string
-	if len(req.Claims) > 0 && string(req.Claims) != "null" {
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(req.Claims, &m); err != nil {
-			return badRequest(`"claims" must be a JSON object`)
-		}
-		for k := range m {
-			names = append(names, k)
-		}
-	} else {
+	if string(req.Claims) == "null" {
 		req.Claims = nil
 	}
-	if err := s.checkPolicy(r, c, req.Aud, ttl, names); err != nil {
+	ir := jwtledger.IssueRequest{Subject: req.Sub, Audience: req.Aud, TTL: time.Duration(req.TTL), ClaimsJSON: req.Claims, Meta: c.meta(r)}
+	if len(req.Claims) > 0 {
+		if req.Claims[0] != '{' {
+			return badRequest(`"claims" must be a JSON object`)
+		}
+		// Registered claims among them (sub, aud, exp...) become the
+		// request's fields first, so the policy sees the final values.
+		if err := s.l.PrepareIssue(&ir); err != nil {
+			return err
+		}
+	}
+	p := c.client.Policy
+	if len(ir.Audience) == 0 && p.DefaultAudience != "" {
+		ir.Audience = []string{p.DefaultAudience}
+	}
+	ttl := ir.TTL
+	switch {
+	case !ir.Expiry.IsZero():
+		ttl = time.Until(ir.Expiry)
+	case ttl == 0:
+		// No lifetime asked for: the default, within the client's maximum.
+		ttl = s.l.TTL()
+		if maxTTL := time.Duration(p.MaxTTL); maxTTL > 0 && maxTTL < ttl {
+			ttl = maxTTL
+		}
+		ir.TTL = ttl
+	}
+	var names []string
+	if len(ir.ClaimsJSON) > 0 {
+		ms, err := strictjson.ParseObject(ir.ClaimsJSON, nil)
+		if err != nil {
+			return badRequest(`"claims": %v`, err)
+		}
+		for _, m := range ms {
+			names = append(names, m.Name)
+		}
+	}
+	if err := s.checkPolicy(r, c, ir.Audience, ttl, names); err != nil {
 		return err
 	}
-	iss, err := s.l.Issue(r.Context(), jwtledger.IssueRequest{Subject: req.Sub, Audience: req.Aud, TTL: ttl, ClaimsJSON: req.Claims, Meta: c.meta(r)})
+	iss, err := s.l.Issue(r.Context(), ir)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"time"
 
@@ -77,11 +78,16 @@ type Store interface {
 
 	// Clients returns every API client.
 	Clients(ctx context.Context) ([]ClientRow, error)
-	// AddClient stores c (ErrExists for a taken id).
+	// AddClient stores c (ErrExists for a taken id). AddClient,
+	// DeleteClient and SetClientSecret also give the setting
+	// [MetaClientsChanged] a new value in the same transaction (and a
+	// [Watcher] notifies [TopicClients]), so that every process sharing
+	// the store can tell that its cached clients are stale.
 	AddClient(ctx context.Context, c ClientRow, chain string, recs []*audit.Record) error
 	// DeleteClient removes client id (ErrNotFound if none).
 	DeleteClient(ctx context.Context, id string, chain string, recs []*audit.Record) error
-	// SetClientSecret replaces the secret hash of client id.
+	// SetClientSecret replaces the secret hash of client id (ErrNotFound
+	// if none).
 	SetClientSecret(ctx context.Context, id string, hash []byte, chain string, recs []*audit.Record) error
 
 	// MetaAll returns every ledger-wide setting.
@@ -158,9 +164,10 @@ type Maintainer interface {
 }
 
 // Watcher is a store shared with other nodes that tells when they changed
-// something a node caches: topic is TopicRevocations or TopicKeys. After
-// losing its connection it reports both topics once reconnected, since
-// changes may have been missed meanwhile. Watch returns when ctx ends.
+// something a node caches: topic is TopicRevocations, TopicKeys or
+// TopicClients. After losing its connection it reports every topic once
+// reconnected, since changes may have been missed meanwhile. Watch returns
+// when ctx ends.
 type Watcher interface {
 	Watch(ctx context.Context, changed func(topic string))
 }
@@ -169,4 +176,17 @@ type Watcher interface {
 const (
 	TopicRevocations = "jwtledger_revocations"
 	TopicKeys        = "jwtledger_keys"
+	TopicClients     = "jwtledger_clients"
 )
+
+// MetaClientsChanged is the setting that every change to the clients sets
+// to a new random value (see [Store].AddClient): a process that caches
+// clients reads it to learn whether another process changed them.
+const MetaClientsChanged = "clients_changed"
+
+// NewChangeMark returns a fresh value for [MetaClientsChanged].
+func NewChangeMark() []byte {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return b
+}

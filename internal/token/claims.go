@@ -132,6 +132,17 @@ func CompactCustom(obj []byte) ([]byte, error) {
 	return append(out, '}'), nil
 }
 
+// ParseClaims reads the registered claims of a JSON object of claims with
+// the rules of verification (the other members are left alone); the error
+// says which claim is wrong.
+func ParseClaims(obj []byte) (*Claims, error) {
+	var c Claims
+	if err := parseClaims(obj, &c); err != nil {
+		return nil, errors.New(err.Reason)
+	}
+	return &c, nil
+}
+
 // parseClaims reads the registered claims of a verified payload.
 func parseClaims(payload []byte, c *Claims) *Error {
 	var buf [16]strictjson.Member

@@ -531,7 +531,7 @@ func (db *DB) AddClient(ctx context.Context, c store.ClientRow, chain string, re
 			}
 			return fmt.Errorf("postgres: add client: %w", err)
 		}
-		return appendTx(ctx, tx, chain, recs)
+		return clientsChangedTx(ctx, tx, chain, recs)
 	})
 }
 
@@ -554,8 +554,21 @@ func (db *DB) changeClient(ctx context.Context, q string, args []any, id, chain 
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("client %q: %w", id, store.ErrNotFound)
 		}
-		return appendTx(ctx, tx, chain, recs)
+		return clientsChangedTx(ctx, tx, chain, recs)
 	})
+}
+
+// clientsChangedTx marks the clients as changed (store.MetaClientsChanged),
+// notifies the other nodes at commit and appends recs, in tx.
+func clientsChangedTx(ctx context.Context, tx pgx.Tx, chain string, recs []*audit.Record) error {
+	if _, err := tx.Exec(ctx, "INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+		store.MetaClientsChanged, store.NewChangeMark()); err != nil {
+		return fmt.Errorf("postgres: mark clients changed: %w", err)
+	}
+	if err := notify(ctx, tx, store.TopicClients); err != nil {
+		return fmt.Errorf("postgres: notify: %w", err)
+	}
+	return appendTx(ctx, tx, chain, recs)
 }
 
 // Meta reads a ledger-wide setting.

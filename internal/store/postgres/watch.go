@@ -18,8 +18,8 @@ func notify(ctx context.Context, tx pgx.Tx, topic string) error {
 }
 
 // Watch listens (LISTEN/NOTIFY, on a connection of its own) for changes
-// other nodes make to revocations and keys, reconnecting with backoff; on
-// every (re)connection it reports both topics, so a node resyncs whatever
+// other nodes make to revocations, keys and clients, reconnecting with
+// backoff; on every (re)connection it reports every topic, so a node resyncs whatever
 // it missed while disconnected.
 func (db *DB) Watch(ctx context.Context, changed func(topic string)) {
 	backoff := 100 * time.Millisecond
@@ -44,7 +44,7 @@ func (db *DB) listen(ctx context.Context, changed func(topic string)) error {
 	// The connection is left in LISTEN state: take it out of the pool.
 	c := conn.Hijack()
 	defer c.Close(context.Background())
-	for _, t := range []string{store.TopicRevocations, store.TopicKeys} {
+	for _, t := range []string{store.TopicRevocations, store.TopicKeys, store.TopicClients} {
 		if _, err := c.Exec(ctx, "LISTEN "+t); err != nil {
 			return err
 		}

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package sqlite
 
 import (
@@ -21,7 +23,7 @@ func (db *DB) AddClient(ctx context.Context, c store.ClientRow, chain string, re
 			}
 			return fmt.Errorf("sqlite: add client: %w", err)
 		}
-		return db.appendTx(ctx, tx, chain, recs)
+		return db.clientsChangedTx(ctx, tx, chain, recs)
 	})
 }
 
@@ -35,7 +37,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string, chain string, recs []
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("client %q: %w", id, store.ErrNotFound)
 		}
-		return db.appendTx(ctx, tx, chain, recs)
+		return db.clientsChangedTx(ctx, tx, chain, recs)
 	})
 }
 
@@ -49,8 +51,18 @@ func (db *DB) SetClientSecret(ctx context.Context, id string, hash []byte, chain
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("client %q: %w", id, store.ErrNotFound)
 		}
-		return db.appendTx(ctx, tx, chain, recs)
+		return db.clientsChangedTx(ctx, tx, chain, recs)
 	})
+}
+
+// clientsChangedTx marks the clients as changed (store.MetaClientsChanged)
+// and appends recs, in tx.
+func (db *DB) clientsChangedTx(ctx context.Context, tx *sql.Tx, chain string, recs []*audit.Record) error {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+		store.MetaClientsChanged, store.NewChangeMark()); err != nil {
+		return fmt.Errorf("sqlite: mark clients changed: %w", err)
+	}
+	return db.appendTx(ctx, tx, chain, recs)
 }
 
 // Clients lists every client, oldest first.

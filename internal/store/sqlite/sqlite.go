@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Package sqlite is the embedded store: one SQLite file in WAL mode whose
 // log is synced after every write transaction (see walSync), so a committed
 // audit batch survives power loss.

@@ -4,6 +4,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -478,18 +479,47 @@ func testRevocations(t *testing.T, loc Location) {
 }
 
 func testClients(t *testing.T, loc Location) {
-	s := open(t, loc)
+	s, other := open(t, loc), open(t, loc)
+	// Every change gives MetaClientsChanged a new value that another
+	// handle (another process) sees; a failed change leaves it alone.
+	var marks [][]byte
+	mark := func(what string) {
+		t.Helper()
+		v, ok, err := other.Meta(ctx, store.MetaClientsChanged)
+		if err != nil || !ok || len(v) == 0 {
+			t.Fatalf("after %s: change mark %x, %v, %v", what, v, ok, err)
+		}
+		for _, m := range marks {
+			if bytes.Equal(m, v) {
+				t.Fatalf("after %s: the change mark did not change", what)
+			}
+		}
+		marks = append(marks, v)
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		if v, _, _ := other.Meta(ctx, store.MetaClientsChanged); !bytes.Equal(v, marks[len(marks)-1]) {
+			t.Fatalf("after %s: the change mark changed", what)
+		}
+	}
 	c := store.ClientRow{ID: "c1", Name: "one", SecretHash: []byte("h1"), Scopes: "tokens:issue audit:read", Policy: []byte(`{}`), Created: t0}
 	if err := s.AddClient(ctx, c, "n", event(audit.ClientCreate)); err != nil {
 		t.Fatal(err)
 	}
+	mark("AddClient")
 	if err := s.AddClient(ctx, c, "n", event(audit.ClientCreate)); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("adding a client twice: %v, want ErrExists", err)
 	}
+	unchanged("a refused AddClient")
 	if err := s.SetClientSecret(ctx, "c1", []byte("h2"), "n", event(audit.ClientCreate)); err != nil {
 		t.Fatal(err)
 	}
-	cs, err := s.Clients(ctx)
+	mark("SetClientSecret")
+	if err := s.SetClientSecret(ctx, "nobody", []byte("h3"), "n", event(audit.ClientCreate)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("new secret of an unknown client: %v, want ErrNotFound", err)
+	}
+	unchanged("a refused SetClientSecret")
+	cs, err := other.Clients(ctx)
 	if err != nil || len(cs) != 1 {
 		t.Fatalf("Clients = %v, %v", cs, err)
 	}
@@ -499,10 +529,12 @@ func testClients(t *testing.T, loc Location) {
 	if err := s.DeleteClient(ctx, "c1", "n", event(audit.ClientDelete)); err != nil {
 		t.Fatal(err)
 	}
+	mark("DeleteClient")
 	if err := s.DeleteClient(ctx, "c1", "n", event(audit.ClientDelete)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("deleting a deleted client: %v, want ErrNotFound", err)
 	}
-	if cs, _ := s.Clients(ctx); len(cs) != 0 {
+	unchanged("a refused DeleteClient")
+	if cs, _ := other.Clients(ctx); len(cs) != 0 {
 		t.Fatalf("clients after delete: %v", cs)
 	}
 }

@@ -1,0 +1,136 @@
+package jwtledger_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/store/pgtest"
+)
+
+// clientChangesReach creates, re-keys and deletes a client through ledger
+// a and checks each change in a at once and in every other ledger within
+// one second (they share a's store: other processes on one SQLite file, or
+// other nodes on one PostgreSQL database).
+func clientChangesReach(t *testing.T, a *jwtledger.Ledger, others ...*jwtledger.Ledger) {
+	t.Helper()
+	ctx := context.Background()
+	authOK := func(l *jwtledger.Ledger, creds *jwtledger.ClientCredentials) bool {
+		c, err := l.Authenticate(ctx, creds.ID, creds.Secret)
+		if err != nil && !errors.Is(err, jwtledger.ErrUnauthenticated) {
+			t.Fatalf("authenticate: %v", err)
+		}
+		return c != nil
+	}
+	// Fill every cache first, so a stale one would show.
+	admin, _, err := a.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{jwtledger.ScopeAdmin}}, jwtledger.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range others {
+		within(t, time.Second, "the first client on another process", func() bool { return authOK(o, admin) })
+	}
+
+	creds, _, err := a.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{jwtledger.ScopeVerify}}, jwtledger.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !authOK(a, creds) {
+		t.Fatal("a new client is refused by the ledger that made it")
+	}
+	for _, o := range others {
+		d := within(t, time.Second, "a new client on another process", func() bool { return authOK(o, creds) })
+		t.Logf("created: seen by another process after %s", d)
+	}
+
+	rotated, err := a.RotateClientSecret(ctx, creds.ID, jwtledger.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if authOK(a, creds) || !authOK(a, rotated) {
+		t.Fatal("after rotate-secret the ledger that rotated it takes the old secret or refuses the new one")
+	}
+	for _, o := range others {
+		d := within(t, time.Second, "the old secret refused by another process", func() bool { return !authOK(o, creds) })
+		t.Logf("rotated: old secret refused by another process after %s", d)
+		if !authOK(o, rotated) {
+			t.Fatal("the new secret is refused by another process")
+		}
+	}
+
+	if err := a.DeleteClient(ctx, creds.ID, jwtledger.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if authOK(a, rotated) {
+		t.Fatal("a deleted client is accepted by the ledger that deleted it")
+	}
+	for _, o := range others {
+		d := within(t, time.Second, "a deleted client refused by another process", func() bool { return !authOK(o, rotated) })
+		t.Logf("deleted: refused by another process after %s", d)
+	}
+}
+
+func TestClientChangesAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *jwtledger.Ledger {
+		l, err := jwtledger.Open(context.Background(), jwtledger.Config{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	clientChangesReach(t, open(), open())
+}
+
+func TestClientChangesReachEveryNode(t *testing.T) {
+	nodes := openNodes(t, pgtest.Database(t), 3)
+	clientChangesReach(t, nodes[0], nodes[1:]...)
+}
+
+// TestDeleteClientIsImmediate authenticates a client over and over while
+// it is deleted: no authentication that starts after DeleteClient returned
+// may succeed, even one racing with a cache reload.
+func TestDeleteClientIsImmediate(t *testing.T) {
+	l := openLedger(t, func(c *jwtledger.Config) { c.Now = time.Now })
+	ctx := context.Background()
+	for range 20 {
+		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{jwtledger.ScopeVerify}}, jwtledger.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var deleted atomic.Bool
+		var late atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				// Until the deletion, then 50 tries more, across the
+				// cache reload the next change causes.
+				for n := 0; n < 50; {
+					after := deleted.Load()
+					if c, _ := l.Authenticate(ctx, creds.ID, creds.Secret); c != nil && after {
+						late.Add(1)
+					}
+					if after {
+						n++
+					}
+				}
+			})
+		}
+		if err := l.DeleteClient(ctx, creds.ID, jwtledger.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		deleted.Store(true)
+		if _, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "other", Scopes: []string{jwtledger.ScopeVerify}}, jwtledger.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if n := late.Load(); n > 0 {
+			t.Fatalf("%d authentications that started after DeleteClient returned succeeded", n)
+		}
+	}
+}
