@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -22,6 +23,8 @@ const (
 	DamageTruncated    = "truncated"     // the chain is shorter than a checkpoint says it was
 	DamageBadSignature = "bad_signature" // a checkpoint's signature does not verify
 	DamageFork         = "fork"          // a trusted checkpoint's root differs from the chain's at that size
+	DamageUncovered    = "uncovered"     // records no checkpoint covers while checkpointing fails: they could be cut undetected
+	DamageDamaged      = "damaged"       // the store itself is damaged (SQLite: "database disk image is malformed"); Detail says what could be read
 )
 
 // AuditDamage is one finding of [Ledger.VerifyAudit], located at the first
@@ -40,6 +43,11 @@ type ChainReport struct {
 	Pruned      int64     `json:"pruned"`
 	Checkpoints int       `json:"checkpoints"`
 	Root        tlog.Hash `json:"root"` // recomputed root of the whole chain
+	// Uncovered counts the newest records that no stored checkpoint
+	// covers yet, from seq UncoveredFrom (normal for the records of the last
+	// few seconds; a damage of kind uncovered while checkpointing fails).
+	Uncovered     int64 `json:"uncovered"`
+	UncoveredFrom int64 `json:"uncovered_from,omitempty"`
 }
 
 // AuditReport is the result of [Ledger.VerifyAudit].
@@ -49,6 +57,9 @@ type AuditReport struct {
 	Chains              []ChainReport `json:"chains"`
 	ExternalCheckpoints int           `json:"external_checkpoints"`
 	Damage              []AuditDamage `json:"damage"`
+	// CheckpointFailure is set while this node's checkpoints fail (known
+	// to the process that verifies: serve's GET /v1/audit/verify).
+	CheckpointFailure *CheckpointFailure `json:"checkpoint_failure,omitempty"`
 }
 
 // VerifyAuditOptions tunes [Ledger.VerifyAudit].
@@ -119,6 +130,14 @@ func (l *Ledger) VerifyAudit(ctx context.Context, opt VerifyAuditOptions) (*Audi
 	}
 	if opt.Progress != nil {
 		opt.Progress(done, total)
+	}
+	if f := l.cpFailure(); f != nil {
+		rep.CheckpointFailure = f
+		for _, cr := range rep.Chains {
+			if cr.Chain == l.cfg.NodeID && cr.Uncovered > 0 {
+				rep.add(DamageUncovered, cr.Chain, cr.UncoveredFrom, fmt.Sprintf("records %d..%d are not covered by any checkpoint and checkpointing fails since %s (%d attempts): %s", cr.UncoveredFrom, cr.Records, f.Since.Format(time.RFC3339), f.Attempts, f.Err))
+			}
+		}
 	}
 	rep.OK = len(rep.Damage) == 0
 	return rep, nil
@@ -197,9 +216,22 @@ func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, exte
 	// the same root as the records.
 	// Records are appended without their tree hashes; extend the tree first
 	// (a missing record stops it, and is reported above).
-	if built, _ := l.db.BuildTree(ctx, chain); size > 0 && built >= size {
+	built, berr := l.db.BuildTree(ctx, chain)
+	if berr == nil && size > 0 && built >= size {
 		if th, err := tlog.TreeHash(size, hashes); (err != nil || th != c.cr.Root) && rep.firstDamage(chain) == 0 {
 			rep.add(DamageModified, chain, c.lastGood+1, "the stored tree hashes do not match the records")
+		}
+	}
+	var newest int64
+	for _, cp := range stored {
+		newest = max(newest, cp.Size)
+	}
+	if size > newest {
+		c.cr.Uncovered, c.cr.UncoveredFrom = size-newest, newest+1
+		if berr != nil && rep.firstDamage(chain) == 0 {
+			// No checkpoint can be made past this: the tail could be cut
+			// undetected.
+			rep.add(DamageUncovered, chain, newest+1, fmt.Sprintf("records %d..%d are not covered by any checkpoint, and the tree cannot be built for a new one: %v", newest+1, size, berr))
 		}
 	}
 	return c.cr, nil

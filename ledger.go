@@ -122,6 +122,10 @@ type Config struct {
 	// older than this once an hour (see [Ledger.Prune]); zero keeps them
 	// forever.
 	Retain time.Duration
+	// MinFreeSpace is the free space, in bytes, that the embedded store's
+	// file system must keep for [Ledger.Ready] to report ready. Default
+	// 1 MiB; negative disables the check.
+	MinFreeSpace int64
 	// Logger receives operational logs (never tokens or secrets). nil discards.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -131,11 +135,17 @@ type Config struct {
 // Ledger issues and verifies tokens and records every event. It is safe for
 // concurrent use.
 type Ledger struct {
-	cfg    Config
-	db     store.Store
-	w      *audit.Writer
-	master []byte
-	log    *slog.Logger
+	cfg      Config
+	db       store.Store
+	dbPath   string // of an embedded store
+	ledgerID string
+	w        *audit.Writer
+	master   []byte
+	log      *slog.Logger
+
+	ready readiness
+	lost  lost
+	cp    cpHealth
 
 	auditSigner    note.Signer
 	auditVerifier  note.Verifier
@@ -247,24 +257,37 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	dbPath := sqlitePath(cfg.Store, cfg.DataDir)
+	if dbPath == filepath.Join(cfg.DataDir, "jwtledger.db") {
+		if err := checkNotMissing(dbPath, cfg.DataDir, cfg.CheckpointFile); err != nil {
+			return nil, err
+		}
+	}
 	shared := isPostgres(cfg.Store)
 	if shared && cfg.MasterKey == nil && os.Getenv("JWTLEDGER_MASTER_KEY") == "" {
 		return nil, errors.New("config: a PostgreSQL store is shared by nodes, so they need one master key: set JWTLEDGER_MASTER_KEY (32 bytes, base64 or hex) to the same value on every node")
 	}
+	// The database first: master.key and node-id never exist without it.
+	db, err := openStore(ctx, cfg.Store, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if m, ok := db.(interface{ SetMinFree(int64) }); ok && cfg.MinFreeSpace != 0 {
+		m.SetMinFree(cfg.MinFreeSpace)
+	}
 	master, err := loadMasterKey(cfg)
 	if err != nil {
+		db.Close()
 		return nil, err
 	}
 	if cfg.NodeID == "" {
 		if cfg.NodeID, err = loadNodeID(cfg.DataDir); err != nil {
+			db.Close()
 			return nil, err
 		}
 	} else if len(cfg.NodeID) > 64 || sanitizeID(cfg.NodeID) != cfg.NodeID {
+		db.Close()
 		return nil, fmt.Errorf("config: node id %q: use 1 to 64 letters, digits, '-' and '.'", cfg.NodeID)
-	}
-	db, err := openStore(ctx, cfg.Store, cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
 	}
 	var sinks []audit.Sink
 	if cfg.TextLog != "off" {
@@ -282,9 +305,18 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.JSONLog != nil {
 		sinks = append(sinks, audit.NewJSONSink(cfg.JSONLog, nil))
 	}
-	l := &Ledger{cfg: cfg, db: db, master: master, log: log, cpKick: make(chan struct{}, 1)}
+	l := &Ledger{cfg: cfg, db: db, dbPath: dbPath, master: master, log: log, cpKick: make(chan struct{}, 1)}
 	l.w = audit.NewWriter(db, cfg.NodeID, sinks, log)
 	l.w.AfterFlush = l.recordsAppended
+	l.w.OnError = func(err error) {
+		if errors.Is(err, store.ErrIdentity) {
+			l.lose(err)
+		}
+	}
+	if err := l.loadLedgerID(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
 	if err := l.loadAuditKey(ctx); err != nil {
 		l.Close()
 		return nil, err
@@ -341,19 +373,11 @@ func (l *Ledger) Close() error {
 			}
 		}
 	}
-	return errors.Join(l.w.Close(), l.db.Close())
-}
-
-// Ready reports whether the ledger can serve: the store answers and the
-// newest audit batch was made durable.
-func (l *Ledger) Ready(ctx context.Context) error {
-	if err := l.db.Ping(ctx); err != nil {
-		return err
+	werr := l.w.Close()
+	if l.lost.rescue != nil {
+		<-l.lost.rescue
 	}
-	if err := l.w.Healthy(); err != nil {
-		return fmt.Errorf("%w: last append failed: %v", ErrAudit, err)
-	}
-	return nil
+	return errors.Join(werr, l.db.Close())
 }
 
 // TTL is the default lifetime of issued tokens.
@@ -370,6 +394,21 @@ func (l *Ledger) DataDir() string { return l.cfg.DataDir }
 
 func isPostgres(store string) bool {
 	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
+}
+
+// sqlitePath is the database file of an embedded store spec, or "".
+func sqlitePath(spec, dataDir string) string {
+	switch {
+	case isPostgres(spec):
+		return ""
+	case spec == "" || spec == "sqlite:":
+		return filepath.Join(dataDir, "jwtledger.db")
+	case strings.HasPrefix(spec, "sqlite://"):
+		return strings.TrimPrefix(spec, "sqlite://")
+	case strings.HasPrefix(spec, "sqlite:"):
+		return strings.TrimPrefix(spec, "sqlite:")
+	}
+	return ""
 }
 
 // openStore opens the store named by spec: sqlite: (the data directory's

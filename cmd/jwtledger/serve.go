@@ -153,6 +153,7 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	stopIdle := make(chan struct{})
 	defer close(stopIdle)
 	go releaseWhenIdle(l, stopIdle)
+	go watchReady(l, stopIdle)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -226,6 +227,24 @@ func releaseWhenIdle(l *jwtledger.Ledger, stop <-chan struct{}) {
 			debug.FreeOSMemory()
 			released = true
 		}
+	}
+}
+
+// watchReady probes the ledger's store every second (see Ledger.Ready), so
+// that a database file deleted or replaced under an idle server is noticed
+// (and logged) within a second, not at the next request.
+func watchReady(l *jwtledger.Ledger, stop <-chan struct{}) {
+	t := time.NewTicker(jwtledger.ReadyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		l.Ready(ctx)
+		cancel()
 	}
 }
 

@@ -72,6 +72,23 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, _ *call)
 	fmt.Fprintf(&b, "jwtledger_audit_append_failures_total %d\n", st.Failures)
 	help("jwtledger_audit_queue_depth", "gauge", "Records waiting for the next audit commit.")
 	fmt.Fprintf(&b, "jwtledger_audit_queue_depth %d\n", depth)
+	help("jwtledger_audit_undelivered_records_total", "counter", "Records whose commit could not be confirmed durable, marked by an audit.undelivered record.")
+	fmt.Fprintf(&b, "jwtledger_audit_undelivered_records_total %d\n", st.Undelivered)
+	cps := s.l.CheckpointHealth()
+	help("jwtledger_audit_checkpoint_failures_total", "counter", "Failed checkpoint attempts of this node.")
+	fmt.Fprintf(&b, "jwtledger_audit_checkpoint_failures_total %d\n", cps.Failures)
+	failing := 0
+	if cps.Failing != nil {
+		failing = 1
+	}
+	help("jwtledger_audit_checkpoint_failing", "gauge", "1 while this node's newest checkpoint attempt failed.")
+	fmt.Fprintf(&b, "jwtledger_audit_checkpoint_failing %d\n", failing)
+	ready := 1
+	if s.l.Ready(r.Context()) != nil {
+		ready = 0
+	}
+	help("jwtledger_ready", "gauge", "1 when /readyz answers 200.")
+	fmt.Fprintf(&b, "jwtledger_ready %d\n", ready)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, err := w.Write([]byte(b.String()))
 	return err

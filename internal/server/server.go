@@ -194,7 +194,14 @@ func (s *Server) wrap(rt route) http.Handler {
 		w := &statusWriter{ResponseWriter: rw}
 		c := &call{requestID: requestID(r)}
 		w.Header().Set("X-Request-ID", c.requestID)
-		err := s.authorize(w, r, rt, c)
+		var err error
+		if ferr := s.l.Failed(); ferr != nil && rt.pattern != "GET /healthz" && rt.pattern != "GET /readyz" && rt.pattern != "GET /metrics" {
+			// The store is not the one the ledger opened: nothing is
+			// answered from it any more (the cause is in the log).
+			err = &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the ledger's store is unavailable; nothing was issued or decided", cause: ferr}
+		} else {
+			err = s.authorize(w, r, rt, c)
+		}
 		if err == nil {
 			err = s.safely(w, r, rt, c)
 		}

@@ -170,3 +170,43 @@ const (
 	TopicRevocations = "jwtledger_revocations"
 	TopicKeys        = "jwtledger_keys"
 )
+
+// ErrIdentity means the store is no longer the one the ledger opened: the
+// database file was deleted, replaced or truncated under the running
+// process, or the database now holds another ledger. Nothing written from
+// then on is durable where the next start would look, so every write fails
+// with it until the process is restarted.
+var ErrIdentity = errors.New("the store is no longer the one the ledger opened")
+
+// IdentityError says what happened to the store; it matches [ErrIdentity].
+type IdentityError struct {
+	What string // what changed, for the operator: "the database file /d/jwtledger.db was deleted"
+}
+
+func (e *IdentityError) Error() string { return e.What }
+
+// Is makes errors.Is(err, ErrIdentity) hold.
+func (e *IdentityError) Is(target error) bool { return target == ErrIdentity }
+
+// ErrLowSpace means the file system of the store has less free space than
+// the configured reserve: writes will soon fail, so the node is not ready.
+var ErrLowSpace = errors.New("the store's file system is almost full")
+
+// Prober is a store whose writability and identity can be checked cheaply
+// (readiness). Probe makes one small durable write, then reads back, from
+// the store as it is now and not from a cache, the ledger id (meta
+// "ledger_id") and the head of chain. It fails with an [*IdentityError]
+// when the store is not the one that was opened, with [ErrLowSpace] when
+// its file system is almost full.
+type Prober interface {
+	Probe(ctx context.Context, chain string) (ledgerID string, head int64, err error)
+}
+
+// Rescuer is a store that can save what it still holds after its identity
+// was lost (a SQLite file deleted or replaced while open): Rescue appends,
+// bypassing the identity check, an audit.undelivered record to chain for
+// each of the undelivered batches it holds, and writes a consistent copy
+// of the database to dst.
+type Rescuer interface {
+	Rescue(ctx context.Context, dst, chain string, undelivered []audit.Range) error
+}

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
@@ -46,7 +47,8 @@ type DB struct {
 	heads  map[string]uint64 // chain heads as of this process's last commit
 	staged []stagedHead      // heads of the open write transaction
 
-	wal *walSync
+	wal     *walSync
+	minFree atomic.Int64 // see SetMinFree
 
 	treeSize *sql.Stmt
 	unhashed *sql.Stmt
@@ -94,7 +96,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{path: path, w: w, heads: make(map[string]uint64), wal: &walSync{path: path + "-wal"}}
+	db := &DB{path: path, w: w, heads: make(map[string]uint64), wal: &walSync{path: path + "-wal", dbPath: path}}
+	db.minFree.Store(DefaultMinFree)
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -107,6 +110,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(4)
 	db.r = r
 	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.wal.identify(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -232,6 +239,9 @@ func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
 // is rolled back and retried once with the head read from the database, so
 // sequences stay gapless and unique.
 func (db *DB) Append(ctx context.Context, chain string, recs []*audit.Record) error {
+	if err := db.wal.lostErr(); err != nil {
+		return err
+	}
 	if n := len(recs); n > 0 && n <= chunk {
 		if done, err := db.appendAutocommit(ctx, chain, recs); done {
 			return err
@@ -253,6 +263,9 @@ func isConstraint(err error) bool {
 // (one connection): until Commit hands the connection on, the chain heads
 // fn stages in db.staged belong to this transaction.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if err := db.wal.lostErr(); err != nil {
+		return err
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
