@@ -17,10 +17,13 @@ import (
 	"github.com/jwtledger/jwtledger/internal/store"
 )
 
-// ReadyInterval is how long a readiness probe's result is reused: the
+// ReadyInterval is how long a successful readiness probe is reused: the
 // store gets at most one probe write per interval, however often
-// [Ledger.Ready] is called.
+// [Ledger.Ready] is called. A failed probe is retried after
+// readyRetry, so that readiness follows a store's return quickly.
 const ReadyInterval = time.Second
+
+const readyRetry = 200 * time.Millisecond
 
 // readyTimeout bounds one probe: a store that does not answer is not ready.
 const readyTimeout = 2 * time.Second
@@ -95,16 +98,25 @@ func (l *Ledger) Ready(ctx context.Context) error {
 	if err := l.Failed(); err != nil {
 		return err
 	}
-	// The files' identity costs a stat or two: checked on every call.
-	if c, ok := l.db.(interface{ CheckIdentity() error }); ok {
-		if err := c.CheckIdentity(); errors.Is(err, store.ErrIdentity) {
+	// The part without a write (a stat and a statfs, or a ping) is checked
+	// on every call.
+	if p, ok := l.db.(store.Prober); ok {
+		if err := p.CheckLive(ctx); errors.Is(err, store.ErrIdentity) {
 			l.lose(err)
 			return l.Failed()
+		} else if err != nil {
+			return fmt.Errorf("%w: %w", ErrAudit, err)
 		}
 	}
 	r := &l.ready
 	r.mu.Lock()
-	if !r.at.IsZero() && time.Since(r.at) < ReadyInterval {
+	// A probe that failed, or whose success an append failure has since
+	// contradicted, is redone after readyRetry.
+	valid := ReadyInterval
+	if r.err != nil || l.w.FailedSince(r.at) != nil {
+		valid = readyRetry
+	}
+	if !r.at.IsZero() && time.Since(r.at) < valid {
 		at, err := r.at, r.err
 		r.mu.Unlock()
 		return l.readyState(at, err)

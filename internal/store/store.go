@@ -198,8 +198,13 @@ var ErrLowSpace = errors.New("the store's file system is almost full")
 // "ledger_id") and the head of chain. It fails with an [*IdentityError]
 // when the store is not the one that was opened, with [ErrLowSpace] when
 // its file system is almost full.
+//
+// CheckLive is the part of the probe cheap enough for every readiness
+// call: no write (SQLite: the files' identity and free space; PostgreSQL:
+// a ping).
 type Prober interface {
 	Probe(ctx context.Context, chain string) (ledgerID string, head int64, err error)
+	CheckLive(ctx context.Context) error
 }
 
 // Rescuer is a store that can save what it still holds after its identity

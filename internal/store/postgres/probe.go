@@ -14,6 +14,16 @@ import (
 
 var _ store.Prober = (*DB)(nil)
 
+// CheckLive pings the server (a round trip, no write).
+func (db *DB) CheckLive(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
 // Probe makes one durable write (this chain's row "probe/CHAIN" in meta)
 // and reads the ledger id and chain's head in the same transaction.
 func (db *DB) Probe(ctx context.Context, chain string) (ledgerID string, head int64, err error) {

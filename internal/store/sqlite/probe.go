@@ -30,9 +30,20 @@ const DefaultMinFree = 1 << 20
 // less: no check).
 func (db *DB) SetMinFree(n int64) { db.minFree.Store(n) }
 
-// CheckIdentity checks, without writing, that the database file and its
-// log at their paths are the ones opened (an [store.IdentityError] if not).
-func (db *DB) CheckIdentity() error { return db.wal.verify() }
+// CheckLive checks, without writing, that the database file and its log
+// at their paths are the ones opened (an [store.IdentityError] if not) and
+// that their file system has room (store.ErrLowSpace): a stat and a statfs.
+func (db *DB) CheckLive(context.Context) error {
+	if err := db.wal.verify(); err != nil {
+		return err
+	}
+	if min := db.minFree.Load(); min > 0 {
+		if free, ok := freeSpace(filepath.Dir(db.path)); ok && free < min {
+			return fmt.Errorf("%w: %d bytes free next to %s, below the reserve of %d", store.ErrLowSpace, free, db.path, min)
+		}
+	}
+	return nil
+}
 
 // Probe checks that the database is still the file that was opened, that
 // its file system has room, and that a write becomes durable (a meta row
@@ -41,13 +52,8 @@ func (db *DB) CheckIdentity() error { return db.wal.verify() }
 // on disk now (the store's own connections may hold pages of a file
 // overwritten in place).
 func (db *DB) Probe(ctx context.Context, chain string) (ledgerID string, head int64, err error) {
-	if err := db.wal.verify(); err != nil {
+	if err := db.CheckLive(ctx); err != nil {
 		return "", 0, err
-	}
-	if min := db.minFree.Load(); min > 0 {
-		if free, ok := freeSpace(filepath.Dir(db.path)); ok && free < min {
-			return "", 0, fmt.Errorf("%w: %d bytes free next to %s, below the reserve of %d", store.ErrLowSpace, free, db.path, min)
-		}
 	}
 	now := strconv.FormatInt(time.Now().UnixNano(), 10)
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
