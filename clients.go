@@ -207,8 +207,14 @@ func (l *Ledger) Authenticate(ctx context.Context, id, secret string) (*Client, 
 }
 
 // RecordDenied records a refused request (auth.denied) with the client id
-// when known, never the presented secret.
+// when known, never the presented secret. Denials beyond the
+// [DenialLimit] of their source address and client id are counted instead,
+// and summarized in one auth.denied.suppressed record per interval; the
+// refusal stands either way.
 func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error {
+	if !l.denied.allow(time.Now(), m) {
+		return nil
+	}
 	l.w.Expect()
 	rec := l.record(audit.AuthDenied, audit.Denied, m)
 	rec.Reason = reason

@@ -122,6 +122,8 @@ type Config struct {
 	// older than this once an hour (see [Ledger.Prune]); zero keeps them
 	// forever.
 	Retain time.Duration
+	// DenialLimit bounds the auth.denied records refused callers cause.
+	DenialLimit DenialLimit
 	// MinFreeSpace is the free space, in bytes, that the embedded store's
 	// file system must keep for [Ledger.Ready] to report ready. Default
 	// 1 MiB; negative disables the check.
@@ -143,9 +145,12 @@ type Ledger struct {
 	master   []byte
 	log      *slog.Logger
 
-	ready readiness
-	lost  lost
-	cp    cpHealth
+	ready  readiness
+	lost   lost
+	cp     cpHealth
+	denied denials
+
+	dsStop, dsDone chan struct{}
 
 	auditSigner    note.Signer
 	auditVerifier  note.Verifier
@@ -344,6 +349,9 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	}
 	l.cpStop, l.cpDone = make(chan struct{}), make(chan struct{})
 	go l.runCheckpoints(l.cpStop, l.cpDone)
+	l.denied.cfg = cfg.DenialLimit.withDefaults()
+	l.dsStop, l.dsDone = make(chan struct{}), make(chan struct{})
+	go l.runDenialSummaries(l.dsStop, l.dsDone)
 	if cfg.RotateEvery > 0 {
 		l.ksStop, l.ksDone = make(chan struct{}), make(chan struct{})
 		go l.runKeySchedule(l.ksStop, l.ksDone)
@@ -362,6 +370,14 @@ func (l *Ledger) Close() error {
 		close(l.ksStop)
 		<-l.ksDone
 		l.ksStop = nil
+	}
+	if l.dsStop != nil {
+		close(l.dsStop)
+		<-l.dsDone
+		l.dsStop = nil
+		if l.Failed() == nil {
+			l.flushDenials(context.Background())
+		}
 	}
 	if l.cpStop != nil {
 		close(l.cpStop)
