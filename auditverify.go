@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 // Kinds of damage [Ledger.VerifyAudit] reports.
@@ -84,12 +86,16 @@ type cpRef struct {
 // ledger extends every external checkpoint. It reports damage; the error is
 // for failures to read.
 func (l *Ledger) VerifyAudit(ctx context.Context, opt VerifyAuditOptions) (*AuditReport, error) {
-	chains, err := l.db.Chains(ctx)
-	if err != nil {
-		return nil, err
-	}
 	verifiers := note.VerifierList(l.auditVerifier)
 	rep := &AuditReport{Damage: []AuditDamage{}}
+	chains, err := l.db.Chains(ctx)
+	if err != nil {
+		if l.isDamage(err) {
+			rep.add(DamageDamaged, "", 0, "the chains cannot be listed: "+err.Error())
+			return rep, nil
+		}
+		return nil, err
+	}
 	// External notes, by chain.
 	external := map[string][]cpRef{}
 	for _, n := range opt.Checkpoints {
@@ -110,6 +116,10 @@ func (l *Ledger) VerifyAudit(ctx context.Context, opt VerifyAuditOptions) (*Audi
 	sizes := map[string]int64{}
 	for _, c := range chains {
 		if sizes[c], err = l.db.TreeSize(ctx, c); err != nil {
+			if l.isDamage(err) {
+				rep.add(DamageDamaged, c, 0, "the chain's size cannot be read: "+err.Error())
+				return rep, nil
+			}
 			return nil, err
 		}
 		total += sizes[c]
@@ -190,7 +200,11 @@ func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, exte
 	c := newChainCheck(chain, rep, progress)
 	stored, err := l.db.Checkpoints(ctx, chain)
 	if err != nil {
-		return nil, err
+		if !l.isDamage(err) {
+			return nil, err
+		}
+		rep.add(DamageDamaged, chain, 0, "the chain's checkpoints cannot be read: "+err.Error())
+		stored = nil
 	}
 	for _, cp := range stored {
 		c.addStored(cp.Note, cp.Size, cp.Root, verifiers)
@@ -209,7 +223,13 @@ func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, exte
 		return h[0], nil
 	}
 	if err := scanPipelined(ctx, l.db.ScanChain, chain, c.record); err != nil {
-		return nil, err
+		if !l.isDamage(err) {
+			return nil, err
+		}
+		// Say what can be read around the damage; the tree cannot be
+		// checked past it.
+		rep.add(DamageDamaged, chain, c.expected, l.readAround(ctx, chain, c.expected, size, err))
+		return c.cr, nil
 	}
 	c.cr.Root = c.front.root()
 	// The stored tree hashes (used for proofs and new checkpoints) must give
@@ -218,7 +238,9 @@ func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, exte
 	// (a missing record stops it, and is reported above).
 	built, berr := l.db.BuildTree(ctx, chain)
 	if berr == nil && size > 0 && built >= size {
-		if th, err := tlog.TreeHash(size, hashes); (err != nil || th != c.cr.Root) && rep.firstDamage(chain) == 0 {
+		if th, err := tlog.TreeHash(size, hashes); err != nil && l.isDamage(err) {
+			rep.add(DamageDamaged, chain, 0, "the stored tree hashes cannot be read: "+err.Error())
+		} else if (err != nil || th != c.cr.Root) && rep.firstDamage(chain) == 0 {
 			rep.add(DamageModified, chain, c.lastGood+1, "the stored tree hashes do not match the records")
 		}
 	}
@@ -228,7 +250,9 @@ func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, exte
 	}
 	if size > newest {
 		c.cr.Uncovered, c.cr.UncoveredFrom = size-newest, newest+1
-		if berr != nil && rep.firstDamage(chain) == 0 {
+		if berr != nil && l.isDamage(berr) {
+			rep.add(DamageDamaged, chain, newest+1, fmt.Sprintf("records %d..%d are not covered by any checkpoint, and the stored tree cannot be extended: %v", newest+1, size, berr))
+		} else if berr != nil && rep.firstDamage(chain) == 0 {
 			// No checkpoint can be made past this: the tail could be cut
 			// undetected.
 			rep.add(DamageUncovered, chain, newest+1, fmt.Sprintf("records %d..%d are not covered by any checkpoint, and the tree cannot be built for a new one: %v", newest+1, size, berr))
@@ -484,4 +508,50 @@ func (f *frontier) root() tlog.Hash {
 		h = tlog.NodeHash(f.hashes[i], h)
 	}
 	return h
+}
+
+func (l *Ledger) isDamage(err error) bool {
+	d, ok := l.db.(store.Damageable)
+	return errors.Is(err, store.ErrDamaged) || ok && d.IsDamage(err)
+}
+
+// readAround reads the records of chain after a damaged one at seq first,
+// and says which seq ranges can be read and which cannot.
+func (l *Ledger) readAround(ctx context.Context, chain string, first, size int64, cause error) string {
+	readable := []string{}
+	if first > 1 {
+		readable = append(readable, fmt.Sprintf("1..%d", first-1))
+	}
+	unreadable := []string{}
+	d, ok := l.db.(store.Damageable)
+	from, gapStart := first, first
+	for tries := 0; ok && from <= size && tries < 64; tries++ {
+		var start, end int64
+		err := d.ScanChainFrom(ctx, chain, from, func(seq int64, _, _ []byte) error {
+			if start == 0 {
+				start = seq
+			}
+			end = seq
+			return nil
+		})
+		if start == 0 {
+			// Nothing readable from here: jump further (1, 2, 4, ... on).
+			from += max(1, from-gapStart+1)
+			continue
+		}
+		if start > gapStart {
+			unreadable = append(unreadable, fmt.Sprintf("%d..%d", gapStart, start-1))
+		}
+		readable = append(readable, fmt.Sprintf("%d..%d", start, end))
+		if err == nil {
+			gapStart = 0
+			break
+		}
+		gapStart, from = end+1, end+2
+	}
+	if gapStart != 0 && gapStart <= size {
+		unreadable = append(unreadable, fmt.Sprintf("%d..%d", gapStart, size))
+	}
+	return fmt.Sprintf("the database is damaged (%v): of the chain's %d records, seq %s can be read, seq %s cannot; restore the database from a backup, or keep this file for the readable records",
+		cause, size, strings.Join(readable, ", "), strings.Join(unreadable, ", "))
 }

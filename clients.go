@@ -212,6 +212,9 @@ func (l *Ledger) Authenticate(ctx context.Context, id, secret string) (*Client, 
 // and summarized in one auth.denied.suppressed record per interval; the
 // refusal stands either way.
 func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error {
+	if l.readOnly != nil {
+		return l.readOnly
+	}
 	if !l.denied.allow(time.Now(), m) {
 		return nil
 	}

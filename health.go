@@ -58,6 +58,10 @@ func (l *Ledger) Failed() error {
 	return nil
 }
 
+// ReadOnly returns why the ledger was opened read-only (a damaged store
+// opened with Config.AllowDamaged), or nil.
+func (l *Ledger) ReadOnly() error { return l.readOnly }
+
 // lose puts the ledger out of service after its store's identity was lost:
 // an ERROR log line names the cause, and an embedded store that still has
 // the old file open saves a copy of it (with a record saying which answers
@@ -97,6 +101,9 @@ func (l *Ledger) lose(cause error) {
 func (l *Ledger) Ready(ctx context.Context) error {
 	if err := l.Failed(); err != nil {
 		return err
+	}
+	if l.readOnly != nil {
+		return l.readOnly
 	}
 	// The part without a write (a stat and a statfs, or a ping) is checked
 	// on every call.
@@ -209,6 +216,11 @@ const ledgerIDName = "ledger_id"
 
 // loadLedgerID reads, or makes on first use, the store's ledger id.
 func (l *Ledger) loadLedgerID(ctx context.Context) error {
+	if l.readOnly != nil {
+		id, _, err := l.db.Meta(ctx, ledgerIDName)
+		l.ledgerID = string(id)
+		return err
+	}
 	var b [16]byte
 	rand.Read(b[:])
 	id, err := l.db.SetMetaOnce(ctx, ledgerIDName, []byte(hex.EncodeToString(b[:])))
@@ -218,6 +230,10 @@ func (l *Ledger) loadLedgerID(ctx context.Context) error {
 	l.ledgerID = string(id)
 	return nil
 }
+
+// ErrDamaged means the store's file is damaged (SQLite: "database disk
+// image is malformed"); see Config.CheckIntegrity and [DamageDamaged].
+var ErrDamaged = store.ErrDamaged
 
 // ErrMissingDatabase means the data directory belongs to a ledger whose
 // database file is gone: Open refuses to create a new, empty one there.

@@ -47,6 +47,9 @@ type Issued struct {
 // Issue signs a token and returns it once its audit record is durable. A
 // request the ledger refuses is recorded too, with outcome "error".
 func (l *Ledger) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	if l.readOnly != nil {
+		return nil, l.readOnly
+	}
 	l.w.Expect()
 	now := l.cfg.Now()
 	rec := l.record(audit.TokenIssue, audit.OK, req.Meta)

@@ -122,6 +122,17 @@ type Config struct {
 	// older than this once an hour (see [Ledger.Prune]); zero keeps them
 	// forever.
 	Retain time.Duration
+	// CheckIntegrity checks the embedded store's whole file at Open
+	// (SQLite quick_check; serve does): a damaged database is refused with
+	// [ErrDamaged] unless AllowDamaged, which opens it read-only for
+	// inspection (audit queries and verification; nothing is issued,
+	// verified or recorded).
+	CheckIntegrity bool
+	AllowDamaged   bool
+	// RefuseHMACSigning refuses an HMAC key as the active signing key
+	// (serve does, unless --allow-hmac-signing): HMAC keys are never
+	// published, so no JWKS consumer can verify what they sign.
+	RefuseHMACSigning bool
 	// DenialLimit bounds the auth.denied records refused callers cause.
 	DenialLimit DenialLimit
 	// MinFreeSpace is the free space, in bytes, that the embedded store's
@@ -145,7 +156,8 @@ type Ledger struct {
 	master   []byte
 	log      *slog.Logger
 
-	ready  readiness
+	readOnly error // set when a damaged store was opened for inspection
+	ready    readiness
 	lost   lost
 	cp     cpHealth
 	denied denials
@@ -313,6 +325,21 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	l := &Ledger{cfg: cfg, db: db, dbPath: dbPath, master: master, log: log, cpKick: make(chan struct{}, 1)}
 	l.w = audit.NewWriter(db, cfg.NodeID, sinks, log)
 	l.w.AfterFlush = l.recordsAppended
+	if cfg.CheckIntegrity {
+		if d, ok := db.(store.Damageable); ok {
+			if err := d.CheckIntegrity(ctx); errors.Is(err, store.ErrDamaged) {
+				if !cfg.AllowDamaged {
+					l.Close()
+					return nil, fmt.Errorf("%w (hint: 'jwtledger audit verify' says which records can be read; restore the database from a backup, or start with --allow-damaged to open it read-only for inspection)", err)
+				}
+				l.readOnly = fmt.Errorf("%w: %w; opened read-only for inspection (--allow-damaged)", ErrAudit, err)
+				log.Error("the database is damaged; serving read-only: nothing is issued, verified or recorded", "err", err)
+			} else if err != nil {
+				l.Close()
+				return nil, err
+			}
+		}
+	}
 	l.w.OnError = func(err error) {
 		if errors.Is(err, store.ErrIdentity) {
 			l.lose(err)
@@ -330,7 +357,7 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		l.Close()
 		return nil, err
 	}
-	if err := l.loadKeys(ctx, true); err != nil {
+	if err := l.loadKeys(ctx, l.readOnly == nil); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -347,9 +374,12 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		}()
 		l.stopWatch = func() { cancel(); <-done }
 	}
+	l.denied.cfg = cfg.DenialLimit.withDefaults()
+	if l.readOnly != nil {
+		return l, nil // nothing runs that writes
+	}
 	l.cpStop, l.cpDone = make(chan struct{}), make(chan struct{})
 	go l.runCheckpoints(l.cpStop, l.cpDone)
-	l.denied.cfg = cfg.DenialLimit.withDefaults()
 	l.dsStop, l.dsDone = make(chan struct{}), make(chan struct{})
 	go l.runDenialSummaries(l.dsStop, l.dsDone)
 	if cfg.RotateEvery > 0 {

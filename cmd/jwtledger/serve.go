@@ -39,6 +39,23 @@ Flags:
                            before it signs
   --max-ttl D              longest token lifetime anyone may ask for; lets
                            rotated keys be retired once their tokens expired
+  --max-conns N            connections open at once (default 4096); beyond
+                           it a connection is answered 503 and closed
+  --idle-timeout D         close keep-alive connections idle this long (30s)
+  --metrics-addr HOST:PORT serve /metrics on this address instead of --addr
+  --metrics-client-labels  label metric series with client ids (off: they
+                           name customers, and /metrics needs no credentials)
+  --denial-rate R --denial-burst N
+                           auth.denied records per second (and bucket) for
+                           all refused callers together (default 5/s, 20)
+  --denial-source-rate R --denial-source-burst N
+                           the same per source address and client id
+                           (default 1/s, 5); denials beyond are counted in
+                           one auth.denied.suppressed record per 10 s
+  --allow-hmac-signing     let an HMAC key be the active signing key (no
+                           JWKS consumer can verify its tokens)
+  --allow-damaged          start on a database SQLite reports damaged,
+                           read-only, for inspection
   --config FILE            TOML file of these settings, keys named like the
                            flags (see jwtledger.example.toml); precedence:
                            flag > JWTLEDGER_* environment > file > default;
@@ -73,6 +90,16 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	rotateEvery := fs.Duration("rotate-every", 0, "")
 	prePublish := fs.Duration("prepublish", jwtledger.DefaultPrePublish, "")
 	maxTTL := fs.Duration("max-ttl", 0, "")
+	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "")
+	idleTimeout := fs.Duration("idle-timeout", 30*time.Second, "")
+	metricsAddr := fs.String("metrics-addr", "", "")
+	metricsClientLabels := fs.Bool("metrics-client-labels", false, "")
+	denialRate := fs.Float64("denial-rate", jwtledger.DefaultDenialTotal, "")
+	denialBurst := fs.Int("denial-burst", jwtledger.DefaultDenialTotalBurst, "")
+	denialSourceRate := fs.Float64("denial-source-rate", jwtledger.DefaultDenialPerSource, "")
+	denialSourceBurst := fs.Int("denial-source-burst", jwtledger.DefaultDenialPerSourceBurst, "")
+	allowHMAC := fs.Bool("allow-hmac-signing", false, "")
+	allowDamaged := fs.Bool("allow-damaged", false, "")
 	fs.String("config", "", "")
 	pos, err := c.parse(cmd, fs, args)
 	if err != nil {
@@ -115,9 +142,23 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 		ln.Close()
 		return usageErr("serve: --rotate-every and --max-ttl must not be negative, --prepublish must be positive")
 	}
+	if *maxConns < 1 || *idleTimeout <= 0 || *denialRate <= 0 || *denialBurst < 1 || *denialSourceRate <= 0 || *denialSourceBurst < 1 {
+		ln.Close()
+		return usageErr("serve: --max-conns, --idle-timeout and the --denial-* limits must be positive")
+	}
+	var mln net.Listener
+	if *metricsAddr != "" {
+		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
+			ln.Close()
+			return withHint(usageErr("serve: --metrics-addr: %v", err), "choose another --metrics-addr (JWTLEDGER_METRICS_ADDR)")
+		}
+		defer mln.Close()
+	}
 	l, err := c.openWith(ctx, lf, func(cfg *jwtledger.Config) {
 		cfg.Logger, cfg.Retain = log, retainFor
 		cfg.RotateEvery, cfg.PrePublish, cfg.MaxTTL = *rotateEvery, *prePublish, *maxTTL
+		cfg.DenialLimit = jwtledger.DenialLimit{Total: *denialRate, TotalBurst: *denialBurst, PerSource: *denialSourceRate, PerSourceBurst: *denialSourceBurst}
+		cfg.RefuseHMACSigning, cfg.AllowDamaged, cfg.CheckIntegrity = !*allowHMAC, *allowDamaged, true
 	})
 	if err != nil {
 		ln.Close()
@@ -128,12 +169,13 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 		ln.Close()
 		return err
 	}
+	api := server.New(server.Config{Ledger: l, Logger: log, MetricsClientLabels: *metricsClientLabels, NoMetrics: mln != nil})
 	srv := &http.Server{
-		Handler:           server.New(server.Config{Ledger: l, Logger: log}).Handler(),
+		Handler:           api.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       *idleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
 	}
@@ -142,14 +184,21 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 		scheme = "https"
 	}
 	fmt.Fprintf(c.stdout, "jwtledger: listening on %s://%s (data dir %s)\n", scheme, ln.Addr(), l.DataDir())
+	limited := server.LimitListener(ln, *maxConns)
 	errc := make(chan error, 1)
 	go func() {
 		if *tlsCert != "" {
-			errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
+			errc <- srv.ServeTLS(limited, *tlsCert, *tlsKey)
 		} else {
-			errc <- srv.Serve(ln)
+			errc <- srv.Serve(limited)
 		}
 	}()
+	var msrv *http.Server
+	if mln != nil {
+		msrv = &http.Server{Handler: api.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: *idleTimeout, ErrorLog: slog.NewLogLogger(h, slog.LevelWarn)}
+		fmt.Fprintf(c.stdout, "jwtledger: metrics on http://%s/metrics\n", mln.Addr())
+		go msrv.Serve(mln)
+	}
 	stopIdle := make(chan struct{})
 	defer close(stopIdle)
 	go releaseWhenIdle(l, stopIdle)
@@ -165,6 +214,9 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("shutdown", "err", err)
+	}
+	if msrv != nil {
+		msrv.Shutdown(shutdownCtx)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

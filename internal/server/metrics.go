@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/audit"
 )
 
@@ -40,6 +41,15 @@ func series(m *sync.Map) (keys []string, vals map[string]uint64) {
 	return keys, vals
 }
 
+// countIssued counts an issued token by algorithm, and by client too with
+// Config.MetricsClientLabels.
+func (s *Server) countIssued(alg jwtledger.Alg, client string) {
+	if !s.cfg.MetricsClientLabels {
+		client = ""
+	}
+	inc(&s.m.issued, string(alg)+"\x00"+client)
+}
+
 func label(v string) string {
 	return strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace(v)
 }
@@ -54,11 +64,19 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, _ *call)
 		route, status, _ := strings.Cut(k, "\x00")
 		fmt.Fprintf(&b, "jwtledger_http_requests_total{route=\"%s\",status=\"%s\"} %d\n", label(route), status, vals[k])
 	}
-	help("jwtledger_tokens_issued_total", "counter", "Tokens issued over HTTP by algorithm and client.")
+	if s.cfg.MetricsClientLabels {
+		help("jwtledger_tokens_issued_total", "counter", "Tokens issued over HTTP by algorithm and client.")
+	} else {
+		help("jwtledger_tokens_issued_total", "counter", "Tokens issued over HTTP by algorithm.")
+	}
 	keys, vals = series(&s.m.issued)
 	for _, k := range keys {
 		alg, client, _ := strings.Cut(k, "\x00")
-		fmt.Fprintf(&b, "jwtledger_tokens_issued_total{alg=\"%s\",client=\"%s\"} %d\n", label(alg), label(client), vals[k])
+		if s.cfg.MetricsClientLabels {
+			fmt.Fprintf(&b, "jwtledger_tokens_issued_total{alg=\"%s\",client=\"%s\"} %d\n", label(alg), label(client), vals[k])
+		} else {
+			fmt.Fprintf(&b, "jwtledger_tokens_issued_total{alg=\"%s\"} %d\n", label(alg), vals[k])
+		}
 	}
 	help("jwtledger_verifications_total", "counter", "Verifications over HTTP by outcome.")
 	keys, vals = series(&s.m.verifications)

@@ -168,7 +168,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	inc(&s.m.issued, string(iss.Alg)+"\x00"+c.client.ID)
+	s.countIssued(iss.Alg, c.client.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	writeIssue(w, issueResponse{Token: iss.Token, TokenType: "Bearer", ExpiresAt: iss.ExpiresAt, JTI: iss.JTI, KID: iss.KID})
 	return nil

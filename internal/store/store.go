@@ -215,3 +215,26 @@ type Prober interface {
 type Rescuer interface {
 	Rescue(ctx context.Context, dst, chain string, undelivered []audit.Range) error
 }
+
+// ErrDamaged means the store's file is damaged (SQLite: "database disk
+// image is malformed").
+var ErrDamaged = errors.New("the database is damaged")
+
+// DamageError is what an integrity check found; it matches [ErrDamaged].
+type DamageError struct{ Detail string }
+
+func (e *DamageError) Error() string { return "the database is damaged: " + e.Detail }
+
+// Is makes errors.Is(err, ErrDamaged) hold.
+func (e *DamageError) Is(target error) bool { return target == ErrDamaged }
+
+// Damageable is a store that can tell damage from other failures and read
+// around it (the embedded store).
+type Damageable interface {
+	// IsDamage reports whether err says the file is damaged.
+	IsDamage(err error) bool
+	// CheckIntegrity checks the whole file (a [*DamageError] if damaged).
+	CheckIntegrity(ctx context.Context) error
+	// ScanChainFrom is ScanChain from seq from on.
+	ScanChainFrom(ctx context.Context, chain string, from int64, fn func(seq int64, body, leaf []byte) error) error
+}
