@@ -158,9 +158,9 @@ type Ledger struct {
 
 	readOnly error // set when a damaged store was opened for inspection
 	ready    readiness
-	lost   lost
-	cp     cpHealth
-	denied denials
+	lost     lost
+	cp       cpHealth
+	denied   denials
 
 	dsStop, dsDone chan struct{}
 
