@@ -34,9 +34,12 @@ var AllScopes = []string{ScopeIssue, ScopeVerify, ScopeRevoke, ScopeAudit, Scope
 type ClientPolicy struct {
 	Audiences   []string `json:"audiences,omitempty"`    // allowed aud values
 	MaxTTL      Duration `json:"max_ttl,omitempty"`      // longest token lifetime
-	Claims      []string `json:"claims,omitempty"`       // allowed custom claims; empty: any
+	Claims      []string `json:"claims,omitempty"`       // allowed custom claims; empty: none; [AnyClaim]: any
 	TokenScopes []string `json:"token_scopes,omitempty"` // scopes it may request at /oauth2/token; empty: none
 }
+
+// AnyClaim in [ClientPolicy].Claims allows any custom claim.
+const AnyClaim = "*"
 
 // Duration is a time.Duration that reads and writes JSON as "15m".
 type Duration time.Duration

@@ -88,6 +88,11 @@ func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Is
 		if k == nil {
 			return nil, fmt.Errorf("%w (hint: run 'jwtledger keys rotate')", ErrNoActiveKey)
 		}
+		if err := l.checkSigner(k); err != nil {
+			// An HMAC key made active behind serve's back (keys rotate
+			// --alg HS256 on the same store): no token until it is fixed.
+			return nil, fmt.Errorf("%w: %w", ErrNoActiveKey, err)
+		}
 	}
 	if alg == "" {
 		alg = k.DefaultAlg()

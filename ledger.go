@@ -361,6 +361,13 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		l.Close()
 		return nil, err
 	}
+	l.mu.RLock()
+	active := l.active
+	l.mu.RUnlock()
+	if err := l.checkSigner(active); err != nil {
+		l.Close()
+		return nil, err
+	}
 	if err := l.loadRevocations(ctx); err != nil {
 		l.Close()
 		return nil, err

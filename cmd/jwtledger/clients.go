@@ -21,8 +21,9 @@ Subcommands:
         Register a client. Its secret (256 bits) is printed once and stored
         only as a SHA-256 hash. Scopes: tokens:issue, tokens:verify,
         tokens:revoke, audit:read, admin. Policy: allowed audiences, longest
-        token lifetime, allowed custom claims, and the scopes it may request
-        at /oauth2/token.
+        token lifetime, allowed custom claims (none without --claims;
+        --claims '*' allows any), and the scopes it may request at
+        /oauth2/token.
   list [--output table|json]
   delete CLIENT_ID
   rotate-secret CLIENT_ID [--output text|json]

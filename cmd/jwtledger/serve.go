@@ -235,7 +235,7 @@ func ensureAdmin(ctx context.Context, c *cli, l *jwtledger.Ledger) error {
 	if err != nil || len(cs) > 0 {
 		return err
 	}
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{jwtledger.ScopeAdmin}}, jwtledger.Meta{Actor: "jwtledger"})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{jwtledger.ScopeAdmin}, Policy: jwtledger.ClientPolicy{Claims: []string{jwtledger.AnyClaim}}}, jwtledger.Meta{Actor: "jwtledger"})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
 
@@ -129,5 +131,44 @@ func TestConnectionCapAndIdleTimeout(t *testing.T) {
 	t.Logf("idle keep-alive connection closed after %s (idle timeout 300ms)", idle.Round(10*time.Millisecond))
 	if lim.Rejected() != 1 {
 		t.Fatalf("rejected %d connections, want 1", lim.Rejected())
+	}
+}
+
+// A client's claims list says which custom claims it may set: none without
+// one, any with "*".
+func TestClaimsPolicy(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		claims []string
+	}{{"none", nil}, {"role only", []string{"role"}}, {"any", []string{jwtledger.AnyClaim}}} {
+		creds, _, err := e.l.CreateClient(ctx, jwtledger.NewClient{Name: c.name, Scopes: []string{jwtledger.ScopeIssue}, Policy: jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: jwtledger.Duration(time.Hour), Claims: c.claims}}, jwtledger.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.creds[c.name] = creds
+	}
+	cases := []struct {
+		client string
+		claims map[string]any
+		want   int
+	}{
+		{"none", nil, 200},
+		{"none", map[string]any{"role": "admin"}, 403},
+		{"role only", map[string]any{"role": "admin"}, 200},
+		{"role only", map[string]any{"role": "admin", "tenant": "x"}, 403},
+		{"any", map[string]any{"role": "admin", "tenant": "x"}, 200},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s %v", c.client, c.claims), func(t *testing.T) {
+			body := map[string]any{"sub": "a", "aud": "api"}
+			if c.claims != nil {
+				body["claims"] = c.claims
+			}
+			if code, out := e.json("POST", "/v1/tokens", c.client, body); code != c.want {
+				t.Fatalf("got %d %v, want %d", code, out, c.want)
+			}
+		})
 	}
 }
