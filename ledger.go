@@ -192,7 +192,7 @@ type Ledger struct {
 func (l *Ledger) storeChanged(topic string) {
 	switch topic {
 	case store.TopicRevocations:
-		l.revoked.refreshed.Store(0)
+		l.revocationsChanged()
 	case store.TopicKeys:
 		l.mu.Lock()
 		l.lastReload = time.Time{}
