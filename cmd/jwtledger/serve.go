@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -43,6 +44,9 @@ Flags:
                            it a connection is answered 503 and closed
   --idle-timeout D         close keep-alive connections idle this long (30s)
   --metrics-addr HOST:PORT serve /metrics on this address instead of --addr
+  --pprof                  also serve Go's /debug/pprof/ on --metrics-addr
+                           (profiles and execution traces; keep that address
+                           private)
   --metrics-client-labels  label metric series with client ids (off: they
                            name customers, and /metrics needs no credentials)
   --denial-rate R --denial-burst N
@@ -94,6 +98,7 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	idleTimeout := fs.Duration("idle-timeout", 30*time.Second, "")
 	metricsAddr := fs.String("metrics-addr", "", "")
 	metricsClientLabels := fs.Bool("metrics-client-labels", false, "")
+	pprofOn := fs.Bool("pprof", false, "")
 	denialRate := fs.Float64("denial-rate", jwtledger.DefaultDenialTotal, "")
 	denialBurst := fs.Int("denial-burst", jwtledger.DefaultDenialTotalBurst, "")
 	denialSourceRate := fs.Float64("denial-source-rate", jwtledger.DefaultDenialPerSource, "")
@@ -146,6 +151,10 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 		ln.Close()
 		return usageErr("serve: --max-conns, --idle-timeout and the --denial-* limits must be positive")
 	}
+	if *pprofOn && *metricsAddr == "" {
+		ln.Close()
+		return usageErr("serve: --pprof needs --metrics-addr (profiles are never served on the API address)")
+	}
 	var mln net.Listener
 	if *metricsAddr != "" {
 		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
@@ -195,7 +204,17 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	}()
 	var msrv *http.Server
 	if mln != nil {
-		msrv = &http.Server{Handler: api.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: *idleTimeout, ErrorLog: slog.NewLogLogger(h, slog.LevelWarn)}
+		var mh http.Handler = api.MetricsHandler()
+		if *pprofOn {
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", mh)
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mh = mux
+		}
+		msrv = &http.Server{Handler: mh, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 120 * time.Second, IdleTimeout: *idleTimeout, ErrorLog: slog.NewLogLogger(h, slog.LevelWarn)}
 		fmt.Fprintf(c.stdout, "jwtledger: metrics on http://%s/metrics\n", mln.Addr())
 		go msrv.Serve(mln)
 	}
