@@ -89,6 +89,9 @@ func TestRevocationPropagationUnderLoad(t *testing.T) {
 	p := func(q float64) time.Duration { return windows[int(q*float64(len(windows)-1))] }
 	t.Logf("%d revocations under load (%d load operations, %.0f/s): valid answers on B after the revocation returned on A: p50 %s, p99 %s, max %s",
 		rounds, loadOps.Load(), float64(loadOps.Load())/time.Since(start).Seconds(), p(0.5), p(0.99), windows[len(windows)-1])
+	if raceEnabled {
+		return // the race detector slows everything 5-10 times: figures only
+	}
 	if windows[len(windows)-1] >= jwtledger.RevocationMaxAge {
 		t.Fatalf("a revoked token was answered valid %s after its revocation, bound %s", windows[len(windows)-1], jwtledger.RevocationMaxAge)
 	}

@@ -41,7 +41,7 @@ type revocationRead struct {
 const (
 	// RevocationRefresh is the age of the view at which a verification
 	// starts a refresh in the background (without waiting for it).
-	RevocationRefresh = 300 * time.Millisecond
+	RevocationRefresh = 200 * time.Millisecond
 	// RevocationMaxAge bounds how old the view of other nodes'
 	// revocations may be when a verdict is given: a verification finding
 	// an older view waits for a fresh one, and fails closed (ErrAudit, no
@@ -49,8 +49,9 @@ const (
 	// is refused everywhere within this time of the revocation's commit.
 	RevocationMaxAge = time.Second
 	// revocationWait is the view age from which verifications wait for
-	// the refresh instead of going on with the old view.
-	revocationWait = 700 * time.Millisecond
+	// the refresh instead of going on with the old view: the rest of
+// RevocationMaxAge is left for recording the verdict.
+	revocationWait = 400 * time.Millisecond
 )
 
 // RevocationOverlap is how far back each refresh reads again.
@@ -69,7 +70,8 @@ func (l *Ledger) loadRevocations(ctx context.Context) error {
 	// Read again the revocations of the last RevocationOverlap: another
 	// node's clock may be behind ours, or its transaction may commit after
 	// one with a later time was read.
-	revs, err := l.db.RevocationsSince(ctx, since-int64(RevocationOverlap), time.Now().Add(-24*time.Hour))
+	// Expiry is in the ledger's time (Config.Now), as the tokens' exp.
+	revs, err := l.db.RevocationsSince(ctx, since-int64(RevocationOverlap), l.cfg.Now().Add(-24*time.Hour))
 	if err != nil {
 		return err
 	}
@@ -81,7 +83,7 @@ func (l *Ledger) loadRevocations(ctx context.Context) error {
 		rs.set[[2]string{r.Iss, r.JTI}] = r.Exp
 		rs.since = max(rs.since, r.RevokedAt)
 	}
-	cutoff := time.Now().Add(-24 * time.Hour)
+	cutoff := l.cfg.Now().Add(-24 * time.Hour)
 	for k, exp := range rs.set {
 		if !exp.IsZero() && exp.Before(cutoff) {
 			delete(rs.set, k)
