@@ -50,7 +50,7 @@ const (
 	RevocationMaxAge = time.Second
 	// revocationWait is the view age from which verifications wait for
 	// the refresh instead of going on with the old view: the rest of
-// RevocationMaxAge is left for recording the verdict.
+	// RevocationMaxAge is left for recording the verdict.
 	revocationWait = 400 * time.Millisecond
 )
 
