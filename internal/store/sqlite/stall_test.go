@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -18,6 +19,16 @@ import (
 //
 //	go test -run '^$' -bench AppendStalls -benchtime 1x ./internal/store/sqlite
 func BenchmarkAppendStalls(b *testing.B) {
+	for _, pages := range []int{1000, 500, 250} {
+		b.Run(fmt.Sprintf("checkpoint=%d", pages), func(b *testing.B) {
+			sqlite.SetAutoCheckpoint(pages)
+			defer sqlite.SetAutoCheckpoint(1000)
+			appendStalls(b)
+		})
+	}
+}
+
+func appendStalls(b *testing.B) {
 	for range b.N {
 		db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"))
 		if err != nil {
