@@ -195,6 +195,9 @@ func TestDatabaseLostUnderLoad(t *testing.T) {
 			if len(rescued) != 1 {
 				t.Fatalf("rescued copies: %v", rescued)
 			}
+			if info, err := os.Stat(rescued[0]); err != nil || info.Mode().Perm() != 0o600 {
+				t.Fatalf("rescued copy: %v, mode %v, want 0600", err, info.Mode())
+			}
 			os.Remove(dbPath + "-wal")
 			os.Remove(dbPath + "-shm")
 			if err := os.Rename(rescued[0], dbPath); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -120,6 +121,13 @@ func (db *DB) Rescue(ctx context.Context, dst, chain string, undelivered []audit
 			return fmt.Errorf("sqlite: rescue: append: %w", err)
 		}
 	}
+	// The copy holds sealed keys and the ledger: private from the start
+	// (VACUUM INTO writes into an empty file).
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: rescue: %w", err)
+	}
+	f.Close()
 	if _, err := conn.ExecContext(ctx, "VACUUM INTO ?", dst); err != nil {
 		return fmt.Errorf("sqlite: rescue: copy to %s: %w", dst, err)
 	}
