@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 // Kinds of damage [Ledger.VerifyAudit] reports.
@@ -22,6 +25,8 @@ const (
 	DamageTruncated    = "truncated"     // the chain is shorter than a checkpoint says it was
 	DamageBadSignature = "bad_signature" // a checkpoint's signature does not verify
 	DamageFork         = "fork"          // a trusted checkpoint's root differs from the chain's at that size
+	DamageUncovered    = "uncovered"     // records no checkpoint covers while checkpointing fails: they could be cut undetected
+	DamageDamaged      = "damaged"       // the store itself is damaged (SQLite: "database disk image is malformed"); Detail says what could be read
 )
 
 // AuditDamage is one finding of [Ledger.VerifyAudit], located at the first
@@ -40,6 +45,11 @@ type ChainReport struct {
 	Pruned      int64     `json:"pruned"`
 	Checkpoints int       `json:"checkpoints"`
 	Root        tlog.Hash `json:"root"` // recomputed root of the whole chain
+	// Uncovered counts the newest records that no stored checkpoint
+	// covers yet, from seq UncoveredFrom (normal for the records of the last
+	// few seconds; a damage of kind uncovered while checkpointing fails).
+	Uncovered     int64 `json:"uncovered"`
+	UncoveredFrom int64 `json:"uncovered_from,omitempty"`
 }
 
 // AuditReport is the result of [Ledger.VerifyAudit].
@@ -49,6 +59,9 @@ type AuditReport struct {
 	Chains              []ChainReport `json:"chains"`
 	ExternalCheckpoints int           `json:"external_checkpoints"`
 	Damage              []AuditDamage `json:"damage"`
+	// CheckpointFailure is set while this node's checkpoints fail (known
+	// to the process that verifies: serve's GET /v1/audit/verify).
+	CheckpointFailure *CheckpointFailure `json:"checkpoint_failure,omitempty"`
 }
 
 // VerifyAuditOptions tunes [Ledger.VerifyAudit].
@@ -73,12 +86,16 @@ type cpRef struct {
 // ledger extends every external checkpoint. It reports damage; the error is
 // for failures to read.
 func (l *Ledger) VerifyAudit(ctx context.Context, opt VerifyAuditOptions) (*AuditReport, error) {
-	chains, err := l.db.Chains(ctx)
-	if err != nil {
-		return nil, err
-	}
 	verifiers := note.VerifierList(l.auditVerifier)
 	rep := &AuditReport{Damage: []AuditDamage{}}
+	chains, err := l.db.Chains(ctx)
+	if err != nil {
+		if l.isDamage(err) {
+			rep.add(DamageDamaged, "", 0, "the chains cannot be listed: "+err.Error())
+			return rep, nil
+		}
+		return nil, err
+	}
 	// External notes, by chain.
 	external := map[string][]cpRef{}
 	for _, n := range opt.Checkpoints {
@@ -99,6 +116,10 @@ func (l *Ledger) VerifyAudit(ctx context.Context, opt VerifyAuditOptions) (*Audi
 	sizes := map[string]int64{}
 	for _, c := range chains {
 		if sizes[c], err = l.db.TreeSize(ctx, c); err != nil {
+			if l.isDamage(err) {
+				rep.add(DamageDamaged, c, 0, "the chain's size cannot be read: "+err.Error())
+				return rep, nil
+			}
 			return nil, err
 		}
 		total += sizes[c]
@@ -119,6 +140,14 @@ func (l *Ledger) VerifyAudit(ctx context.Context, opt VerifyAuditOptions) (*Audi
 	}
 	if opt.Progress != nil {
 		opt.Progress(done, total)
+	}
+	if f := l.cpFailure(); f != nil {
+		rep.CheckpointFailure = f
+		for _, cr := range rep.Chains {
+			if cr.Chain == l.cfg.NodeID && cr.Uncovered > 0 {
+				rep.add(DamageUncovered, cr.Chain, cr.UncoveredFrom, fmt.Sprintf("records %d..%d are not covered by any checkpoint and checkpointing fails since %s (%d attempts): %s", cr.UncoveredFrom, cr.Records, f.Since.Format(time.RFC3339), f.Attempts, f.Err))
+			}
+		}
 	}
 	rep.OK = len(rep.Damage) == 0
 	return rep, nil
@@ -171,7 +200,11 @@ func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, exte
 	c := newChainCheck(chain, rep, progress)
 	stored, err := l.db.Checkpoints(ctx, chain)
 	if err != nil {
-		return nil, err
+		if !l.isDamage(err) {
+			return nil, err
+		}
+		rep.add(DamageDamaged, chain, 0, "the chain's checkpoints cannot be read: "+err.Error())
+		stored = nil
 	}
 	for _, cp := range stored {
 		c.addStored(cp.Note, cp.Size, cp.Root, verifiers)
@@ -190,16 +223,39 @@ func (l *Ledger) verifyChain(ctx context.Context, chain string, size int64, exte
 		return h[0], nil
 	}
 	if err := scanPipelined(ctx, l.db.ScanChain, chain, c.record); err != nil {
-		return nil, err
+		if !l.isDamage(err) {
+			return nil, err
+		}
+		// Say what can be read around the damage; the tree cannot be
+		// checked past it.
+		rep.add(DamageDamaged, chain, c.expected, l.readAround(ctx, chain, c.expected, size, err))
+		return c.cr, nil
 	}
 	c.cr.Root = c.front.root()
 	// The stored tree hashes (used for proofs and new checkpoints) must give
 	// the same root as the records.
 	// Records are appended without their tree hashes; extend the tree first
 	// (a missing record stops it, and is reported above).
-	if built, _ := l.db.BuildTree(ctx, chain); size > 0 && built >= size {
-		if th, err := tlog.TreeHash(size, hashes); (err != nil || th != c.cr.Root) && rep.firstDamage(chain) == 0 {
+	built, berr := l.db.BuildTree(ctx, chain)
+	if berr == nil && size > 0 && built >= size {
+		if th, err := tlog.TreeHash(size, hashes); err != nil && l.isDamage(err) {
+			rep.add(DamageDamaged, chain, 0, "the stored tree hashes cannot be read: "+err.Error())
+		} else if (err != nil || th != c.cr.Root) && rep.firstDamage(chain) == 0 {
 			rep.add(DamageModified, chain, c.lastGood+1, "the stored tree hashes do not match the records")
+		}
+	}
+	var newest int64
+	for _, cp := range stored {
+		newest = max(newest, cp.Size)
+	}
+	if size > newest {
+		c.cr.Uncovered, c.cr.UncoveredFrom = size-newest, newest+1
+		if berr != nil && l.isDamage(berr) {
+			rep.add(DamageDamaged, chain, newest+1, fmt.Sprintf("records %d..%d are not covered by any checkpoint, and the stored tree cannot be extended: %v", newest+1, size, berr))
+		} else if berr != nil && rep.firstDamage(chain) == 0 {
+			// No checkpoint can be made past this: the tail could be cut
+			// undetected.
+			rep.add(DamageUncovered, chain, newest+1, fmt.Sprintf("records %d..%d are not covered by any checkpoint, and the tree cannot be built for a new one: %v", newest+1, size, berr))
 		}
 	}
 	return c.cr, nil
@@ -452,4 +508,50 @@ func (f *frontier) root() tlog.Hash {
 		h = tlog.NodeHash(f.hashes[i], h)
 	}
 	return h
+}
+
+func (l *Ledger) isDamage(err error) bool {
+	d, ok := l.db.(store.Damageable)
+	return errors.Is(err, store.ErrDamaged) || ok && d.IsDamage(err)
+}
+
+// readAround reads the records of chain after a damaged one at seq first,
+// and says which seq ranges can be read and which cannot.
+func (l *Ledger) readAround(ctx context.Context, chain string, first, size int64, cause error) string {
+	readable := []string{}
+	if first > 1 {
+		readable = append(readable, fmt.Sprintf("1..%d", first-1))
+	}
+	unreadable := []string{}
+	d, ok := l.db.(store.Damageable)
+	from, gapStart := first, first
+	for tries := 0; ok && from <= size && tries < 64; tries++ {
+		var start, end int64
+		err := d.ScanChainFrom(ctx, chain, from, func(seq int64, _, _ []byte) error {
+			if start == 0 {
+				start = seq
+			}
+			end = seq
+			return nil
+		})
+		if start == 0 {
+			// Nothing readable from here: jump further (1, 2, 4, ... on).
+			from += max(1, from-gapStart+1)
+			continue
+		}
+		if start > gapStart {
+			unreadable = append(unreadable, fmt.Sprintf("%d..%d", gapStart, start-1))
+		}
+		readable = append(readable, fmt.Sprintf("%d..%d", start, end))
+		if err == nil {
+			gapStart = 0
+			break
+		}
+		gapStart, from = end+1, end+2
+	}
+	if gapStart != 0 && gapStart <= size {
+		unreadable = append(unreadable, fmt.Sprintf("%d..%d", gapStart, size))
+	}
+	return fmt.Sprintf("the database is damaged (%v): of the chain's %d records, seq %s can be read, seq %s cannot; restore the database from a backup, or keep this file for the readable records",
+		cause, size, strings.Join(readable, ", "), strings.Join(unreadable, ", "))
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -104,8 +105,10 @@ func (l *Ledger) Checkpoint(ctx context.Context, m Meta) (*CheckpointInfo, error
 		return note.Sign(&note.Note{Text: audit.CheckpointText(audit.Origin(chain), size, root)}, l.auditSigner)
 	})
 	if err != nil {
+		l.cpFailed(err)
 		return nil, fmt.Errorf("%w: checkpoint: %v", ErrAudit, err)
 	}
+	l.cpSucceeded()
 	l.cpSize.Store(cp.Size)
 	l.cpTime.Store(now.UnixNano())
 	if err := l.appendCheckpointFile(cp.Note); err != nil {
@@ -160,8 +163,94 @@ func (l *Ledger) checkpointDue(ctx context.Context, force bool) bool {
 	return force || (grown >= int64(l.cfg.CheckpointEvery) && age >= l.cfg.CheckpointMinInterval) || age >= l.cfg.CheckpointInterval
 }
 
+// CheckpointFailure says since when, and why, this node's checkpoints fail.
+type CheckpointFailure struct {
+	Since    time.Time `json:"since"`
+	Err      string    `json:"error"`
+	Attempts int       `json:"attempts"`
+}
+
+// CheckpointStatus is the health of this node's checkpointing.
+type CheckpointStatus struct {
+	// Failures counts failed attempts since the ledger was opened.
+	Failures uint64
+	// Failing is set while the newest attempt failed.
+	Failing *CheckpointFailure
+}
+
+// cpHealth tracks checkpoint failures (readiness, metrics, VerifyAudit).
+type cpHealth struct {
+	mu       sync.Mutex
+	failures uint64
+	failing  *CheckpointFailure
+	retryAt  time.Time // no automatic attempt before (backoff)
+}
+
+// maxCheckpointBackoff bounds the wait between automatic attempts while
+// checkpoints fail (1 s, 2 s, 4 s, ... up to this).
+const maxCheckpointBackoff = 30 * time.Second
+
+func (l *Ledger) cpFailed(err error) {
+	h := &l.cp
+	h.mu.Lock()
+	h.failures++
+	if h.failing == nil {
+		h.failing = &CheckpointFailure{Since: time.Now().UTC()}
+	}
+	h.failing.Err, h.failing.Attempts = err.Error(), h.failing.Attempts+1
+	backoff := min(time.Second<<min(h.failing.Attempts-1, 10), maxCheckpointBackoff)
+	h.retryAt = time.Now().Add(backoff)
+	n := h.failing.Attempts
+	h.mu.Unlock()
+	l.log.Error("checkpoint failed; the newest records are not covered by a signed checkpoint", "attempts", n, "retry_in", backoff, "err", err)
+}
+
+func (l *Ledger) cpSucceeded() {
+	h := &l.cp
+	h.mu.Lock()
+	was := h.failing
+	h.failing, h.retryAt = nil, time.Time{}
+	h.mu.Unlock()
+	if was != nil {
+		l.log.Info("checkpoints succeed again", "failed_attempts", was.Attempts)
+	}
+}
+
+func (l *Ledger) cpFailure() *CheckpointFailure {
+	h := &l.cp
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failing == nil {
+		return nil
+	}
+	f := *h.failing
+	return &f
+}
+
+// CheckpointHealth reports this node's checkpoint failures.
+func (l *Ledger) CheckpointHealth() CheckpointStatus {
+	h := &l.cp
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := CheckpointStatus{Failures: h.failures}
+	if h.failing != nil {
+		f := *h.failing
+		st.Failing = &f
+	}
+	return st
+}
+
+func (l *Ledger) cpBackingOff() bool {
+	h := &l.cp
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return time.Now().Before(h.retryAt)
+}
+
 // runCheckpoints makes checkpoints when they are due (see checkpointDue) and
 // extends the tree every CheckpointEvery records, until stop is closed.
+// While they fail, attempts back off (see maxCheckpointBackoff), and the
+// failure shows in Ready, VerifyAudit and CheckpointHealth.
 func (l *Ledger) runCheckpoints(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(l.cfg.CheckpointMinInterval)
@@ -178,16 +267,15 @@ func (l *Ledger) runCheckpoints(stop <-chan struct{}, done chan<- struct{}) {
 		}
 		ctx := context.Background()
 		switch {
+		case l.cpBackingOff() || l.Failed() != nil:
 		case l.checkpointDue(ctx, false):
-			if _, err := l.Checkpoint(ctx, Meta{Actor: "jwtledger"}); err != nil {
-				l.log.Warn("automatic checkpoint failed", "err", err)
-			}
+			l.Checkpoint(ctx, Meta{Actor: "jwtledger"}) // failures are tracked by Checkpoint
 		case kicked:
 			// Extend the tree over the new records now, in a short
 			// transaction, so the next checkpoint has little left to build
 			// while it holds the store's write lock.
 			if _, err := l.db.BuildTree(ctx, l.cfg.NodeID); err != nil {
-				l.log.Warn("tree extension failed", "err", err)
+				l.cpFailed(fmt.Errorf("extend the tree: %w", err))
 			}
 		}
 		if m, ok := l.db.(store.Maintainer); ok && time.Since(lastMaintain) >= time.Hour {

@@ -35,7 +35,7 @@ var AllScopes = []string{ScopeIssue, ScopeVerify, ScopeRevoke, ScopeAudit, Scope
 type ClientPolicy struct {
 	Audiences   []string `json:"audiences,omitempty"`    // allowed aud values
 	MaxTTL      Duration `json:"max_ttl,omitempty"`      // longest token lifetime
-	Claims      []string `json:"claims,omitempty"`       // allowed custom claims; empty: any
+	Claims      []string `json:"claims,omitempty"`       // allowed custom claims; empty: none; [AnyClaim]: any
 	TokenScopes []string `json:"token_scopes,omitempty"` // scopes it may request at /oauth2/token; empty: none
 	// DefaultAudience is the aud of this client's tokens when a request
 	// names none (one of Audiences, when those are set). Without it,
@@ -76,6 +76,9 @@ func validScopeToken(s string) bool {
 	}
 	return true
 }
+
+// AnyClaim in [ClientPolicy].Claims allows any custom claim.
+const AnyClaim = "*"
 
 // Duration is a time.Duration that reads and writes JSON as "15m".
 type Duration time.Duration
@@ -234,7 +237,7 @@ func (l *Ledger) Authenticate(ctx context.Context, id, secret string) (*Client, 
 	if secret == "" {
 		return nil, ErrUnauthenticated
 	}
-	if err := l.refreshShared(ctx); err != nil {
+	if err := l.freshView(ctx); err != nil {
 		return nil, err
 	}
 	h := hashSecret(secret)
@@ -250,8 +253,17 @@ func (l *Ledger) Authenticate(ctx context.Context, id, secret string) (*Client, 
 }
 
 // RecordDenied records a refused request (auth.denied) with the client id
-// when known, never the presented secret.
+// when known, never the presented secret. Denials beyond the
+// [DenialLimit] of their source address and client id are counted instead,
+// and summarized in one auth.denied.suppressed record per interval; the
+// refusal stands either way.
 func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error {
+	if l.readOnly != nil {
+		return l.readOnly
+	}
+	if !l.denied.allow(time.Now(), m) {
+		return nil
+	}
 	l.w.Expect()
 	rec := l.record(audit.AuthDenied, audit.Denied, m)
 	rec.Reason = reason
@@ -261,7 +273,7 @@ func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error 
 // clientCache maps secret hashes to clients. It is loaded from the store
 // when empty and dropped on every change: by this ledger (at once, before
 // the change returns), by another process sharing the store (within
-// RevocationRefresh, see refreshShared, or on a shared store's
+// RevocationMaxAge, see freshView, or on a shared store's
 // notification).
 type clientCache struct {
 	mu     sync.RWMutex
@@ -333,7 +345,7 @@ func (cc *clientCache) load(ctx context.Context, l *Ledger) (map[[32]byte]*Clien
 // TokenScopes lists, sorted, the scopes that some client may request at
 // /oauth2/token (the scopes_supported of the RFC 8414 metadata).
 func (l *Ledger) TokenScopes(ctx context.Context) ([]string, error) {
-	if err := l.refreshShared(ctx); err != nil {
+	if err := l.freshView(ctx); err != nil {
 		return nil, err
 	}
 	m, err := l.clients.load(ctx, l)

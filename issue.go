@@ -65,6 +65,9 @@ type Issued struct {
 // Issue signs a token and returns it once its audit record is durable. A
 // request the ledger refuses is recorded too, with outcome "error".
 func (l *Ledger) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	if l.readOnly != nil {
+		return nil, l.readOnly
+	}
 	l.w.Expect()
 	now := l.cfg.Now()
 	rec := l.record(audit.TokenIssue, audit.OK, req.Meta)
@@ -229,6 +232,11 @@ func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Is
 		l.mu.RUnlock()
 		if k == nil {
 			return nil, fmt.Errorf("%w (hint: run 'jwtledger keys rotate')", ErrNoActiveKey)
+		}
+		if err := l.checkSigner(k); err != nil {
+			// An HMAC key made active behind serve's back (keys rotate
+			// --alg HS256 on the same store): no token until it is fixed.
+			return nil, fmt.Errorf("%w: %w", ErrNoActiveKey, err)
 		}
 	}
 	if alg == "" {

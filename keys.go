@@ -63,6 +63,18 @@ func (l *Ledger) record(ev audit.Event, outcome string, m Meta) *audit.Record {
 		Actor: m.Actor, Remote: m.Remote, RequestID: m.RequestID}
 }
 
+// ErrHMACSigning refuses an HMAC key as the signing key of a ledger
+// configured with Config.RefuseHMACSigning (serve).
+var ErrHMACSigning = errors.New("an HMAC key cannot be the active signing key here: HMAC keys are never published in the JWKS, so no relying party could verify its tokens")
+
+// checkSigner refuses k as the active signing key when HMAC keys may not sign.
+func (l *Ledger) checkSigner(k *keys.Key) error {
+	if l.cfg.RefuseHMACSigning && k != nil && k.Family() == keys.FamilyHMAC {
+		return fmt.Errorf("%w (key %s, %s; hint: 'jwtledger keys rotate --alg ES256' makes an asymmetric key active, or start serve with --allow-hmac-signing)", ErrHMACSigning, k.KID, k.Alg)
+	}
+	return nil
+}
+
 // loadKeys reads the managed keys; with create it generates the first key
 // when the store has none.
 func (l *Ledger) loadKeys(ctx context.Context, create bool) error {
@@ -177,6 +189,9 @@ func (l *Ledger) RotateKey(ctx context.Context, alg Alg, m Meta) (*KeyInfo, erro
 	if !alg.Valid() {
 		return nil, fmt.Errorf("%w: unsupported algorithm %q", ErrInvalidRequest, alg)
 	}
+	if l.cfg.RefuseHMACSigning && alg.Family() == keys.FamilyHMAC {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, ErrHMACSigning)
+	}
 	prev := l.activeKID()
 	reason := "rotation"
 	if prev != "" {
@@ -197,6 +212,9 @@ func (l *Ledger) ImportKey(ctx context.Context, k *Key, state KeyState, m Meta) 
 	}
 	if _, err := keys.ParseState(string(state)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	if state == KeyActive && l.cfg.RefuseHMACSigning && k.Family() == keys.FamilyHMAC {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, ErrHMACSigning)
 	}
 	info, err := l.addKey(ctx, "", k, state, state == KeyActive, false, audit.KeyCreate, "imported", m)
 	if err != nil {
@@ -299,20 +317,39 @@ func (m managedKeys) Candidates(kid string) []*keys.Key { return m.l.candidates(
 // KeySet is a set of external keys to verify with (see [WithKeys]).
 type KeySet struct{ keys []*keys.Key }
 
-// NewKeySet makes a key set of ks.
+// NewKeySet makes a key set of ks. Check sets from outside with
+// [CheckUniqueKIDs] first: a kid that two keys of the set carry matches
+// neither (the token is refused as unknown_key).
 func NewKeySet(ks ...*Key) *KeySet { return &KeySet{keys: ks} }
+
+// ErrDuplicateKID refuses a key set in which two keys have the same kid.
+var ErrDuplicateKID = keys.ErrDuplicateKID
+
+// ErrROCA refuses an RSA key with the ROCA weakness (CVE-2017-15361).
+var ErrROCA = keys.ErrROCA
+
+// CheckUniqueKIDs refuses keys among which two carry the same kid of their
+// own (from a JWK); [ParseKeys] already refuses such a JWKS.
+func CheckUniqueKIDs(ks []*Key) error { return keys.CheckUniqueKIDs(ks) }
 
 // Candidates returns the keys that may have signed a token naming kid: those
 // whose own kid matches, and those (from PEM or raw secrets) that carry no kid.
 func (s *KeySet) Candidates(kid string) []*keys.Key {
 	var out []*keys.Key
+	named := 0
 	for _, k := range s.keys {
 		if k.State == keys.Retired {
 			continue
 		}
 		if kid == "" || !k.NamedKID || k.KID == kid {
 			out = append(out, k)
+			if kid != "" && k.NamedKID {
+				named++
+			}
 		}
+	}
+	if named > 1 {
+		return nil // ambiguous: never a guess between two keys
 	}
 	return out
 }

@@ -125,6 +125,23 @@ type Config struct {
 	// older than this once an hour (see [Ledger.Prune]); zero keeps them
 	// forever.
 	Retain time.Duration
+	// CheckIntegrity checks the embedded store's whole file at Open
+	// (SQLite quick_check; serve does): a damaged database is refused with
+	// [ErrDamaged] unless AllowDamaged, which opens it read-only for
+	// inspection (audit queries and verification; nothing is issued,
+	// verified or recorded).
+	CheckIntegrity bool
+	AllowDamaged   bool
+	// RefuseHMACSigning refuses an HMAC key as the active signing key
+	// (serve does, unless --allow-hmac-signing): HMAC keys are never
+	// published, so no JWKS consumer can verify what they sign.
+	RefuseHMACSigning bool
+	// DenialLimit bounds the auth.denied records refused callers cause.
+	DenialLimit DenialLimit
+	// MinFreeSpace is the free space, in bytes, that the embedded store's
+	// file system must keep for [Ledger.Ready] to report ready. Default
+	// 1 MiB; negative disables the check.
+	MinFreeSpace int64
 	// Logger receives operational logs (never tokens or secrets). nil discards.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -134,11 +151,21 @@ type Config struct {
 // Ledger issues and verifies tokens and records every event. It is safe for
 // concurrent use.
 type Ledger struct {
-	cfg    Config
-	db     store.Store
-	w      *audit.Writer
-	master []byte
-	log    *slog.Logger
+	cfg      Config
+	db       store.Store
+	dbPath   string // of an embedded store
+	ledgerID string
+	w        *audit.Writer
+	master   []byte
+	log      *slog.Logger
+
+	readOnly error // set when a damaged store was opened for inspection
+	ready    readiness
+	lost     lost
+	cp       cpHealth
+	denied   denials
+
+	dsStop, dsDone chan struct{}
 
 	auditSigner    note.Signer
 	auditVerifier  note.Verifier
@@ -169,7 +196,7 @@ type Ledger struct {
 func (l *Ledger) storeChanged(topic string) {
 	switch topic {
 	case store.TopicRevocations:
-		l.revoked.refreshed.Store(0)
+		l.revocationsChanged()
 	case store.TopicClients:
 		l.clients.invalidate()
 	case store.TopicKeys:
@@ -256,30 +283,43 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	shared := isPostgres(cfg.Store)
-	if shared && cfg.MasterKey == nil && os.Getenv("JWTLEDGER_MASTER_KEY") == "" {
-		return nil, errors.New("config: a PostgreSQL store is shared by nodes, so they need one master key: set JWTLEDGER_MASTER_KEY (32 bytes, base64 or hex) to the same value on every node")
-	}
-	master, err := loadMasterKey(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.NodeID == "" {
-		if cfg.NodeID, err = loadNodeID(cfg.DataDir); err != nil {
-			return nil, err
-		}
-	} else if len(cfg.NodeID) > 64 || sanitizeID(cfg.NodeID) != cfg.NodeID {
-		return nil, fmt.Errorf("config: node id %q: use 1 to 64 letters, digits, '-' and '.'", cfg.NodeID)
-	}
-	db, err := openStore(ctx, cfg.Store, cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
 	if cfg.TextLog == "" {
 		cfg.TextLog = sideFile(cfg, "jwt_logs.log")
 	}
 	if cfg.CheckpointFile == "" {
 		cfg.CheckpointFile = sideFile(cfg, "checkpoints.log")
+	}
+	dbPath := sqlitePath(cfg.Store, cfg.DataDir)
+	if dbPath == filepath.Join(cfg.DataDir, "jwtledger.db") {
+		if err := checkNotMissing(dbPath, cfg.DataDir, cfg.CheckpointFile); err != nil {
+			return nil, err
+		}
+	}
+	shared := isPostgres(cfg.Store)
+	if shared && cfg.MasterKey == nil && os.Getenv("JWTLEDGER_MASTER_KEY") == "" {
+		return nil, errors.New("config: a PostgreSQL store is shared by nodes, so they need one master key: set JWTLEDGER_MASTER_KEY (32 bytes, base64 or hex) to the same value on every node")
+	}
+	// The database first: master.key and node-id never exist without it.
+	db, err := openStore(ctx, cfg.Store, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if m, ok := db.(interface{ SetMinFree(int64) }); ok && cfg.MinFreeSpace != 0 {
+		m.SetMinFree(cfg.MinFreeSpace)
+	}
+	master, err := loadMasterKey(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if cfg.NodeID == "" {
+		if cfg.NodeID, err = loadNodeID(cfg.DataDir); err != nil {
+			db.Close()
+			return nil, err
+		}
+	} else if len(cfg.NodeID) > 64 || sanitizeID(cfg.NodeID) != cfg.NodeID {
+		db.Close()
+		return nil, fmt.Errorf("config: node id %q: use 1 to 64 letters, digits, '-' and '.'", cfg.NodeID)
 	}
 	var sinks []audit.Sink
 	if cfg.TextLog != "off" {
@@ -293,9 +333,33 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.JSONLog != nil {
 		sinks = append(sinks, audit.NewJSONSink(cfg.JSONLog, nil))
 	}
-	l := &Ledger{cfg: cfg, db: db, master: master, log: log, cpKick: make(chan struct{}, 1)}
+	l := &Ledger{cfg: cfg, db: db, dbPath: dbPath, master: master, log: log, cpKick: make(chan struct{}, 1)}
 	l.w = audit.NewWriter(db, cfg.NodeID, sinks, log)
 	l.w.AfterFlush = l.recordsAppended
+	if cfg.CheckIntegrity {
+		if d, ok := db.(store.Damageable); ok {
+			if err := d.CheckIntegrity(ctx); errors.Is(err, store.ErrDamaged) {
+				if !cfg.AllowDamaged {
+					l.Close()
+					return nil, fmt.Errorf("%w (hint: 'jwtledger audit verify' says which records can be read; restore the database from a backup, or start with --allow-damaged to open it read-only for inspection)", err)
+				}
+				l.readOnly = fmt.Errorf("%w: %w; opened read-only for inspection (--allow-damaged)", ErrAudit, err)
+				log.Error("the database is damaged; serving read-only: nothing is issued, verified or recorded", "err", err)
+			} else if err != nil {
+				l.Close()
+				return nil, err
+			}
+		}
+	}
+	l.w.OnError = func(err error) {
+		if errors.Is(err, store.ErrIdentity) {
+			l.lose(err)
+		}
+	}
+	if err := l.loadLedgerID(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
 	if err := l.loadAuditKey(ctx); err != nil {
 		l.Close()
 		return nil, err
@@ -304,11 +368,18 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		l.Close()
 		return nil, err
 	}
-	if err := l.loadKeys(ctx, true); err != nil {
+	if err := l.loadKeys(ctx, l.readOnly == nil); err != nil {
 		l.Close()
 		return nil, err
 	}
-	if err := l.loadRevocations(ctx); err != nil {
+	l.mu.RLock()
+	active := l.active
+	l.mu.RUnlock()
+	if err := l.checkSigner(active); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := l.loadShared(ctx); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -321,8 +392,14 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		}()
 		l.stopWatch = func() { cancel(); <-done }
 	}
+	l.denied.cfg = cfg.DenialLimit.withDefaults()
+	if l.readOnly != nil {
+		return l, nil // nothing runs that writes
+	}
 	l.cpStop, l.cpDone = make(chan struct{}), make(chan struct{})
 	go l.runCheckpoints(l.cpStop, l.cpDone)
+	l.dsStop, l.dsDone = make(chan struct{}), make(chan struct{})
+	go l.runDenialSummaries(l.dsStop, l.dsDone)
 	if cfg.RotateEvery > 0 {
 		l.ksStop, l.ksDone = make(chan struct{}), make(chan struct{})
 		go l.runKeySchedule(l.ksStop, l.ksDone)
@@ -342,6 +419,14 @@ func (l *Ledger) Close() error {
 		<-l.ksDone
 		l.ksStop = nil
 	}
+	if l.dsStop != nil {
+		close(l.dsStop)
+		<-l.dsDone
+		l.dsStop = nil
+		if l.Failed() == nil {
+			l.flushDenials(context.Background())
+		}
+	}
 	if l.cpStop != nil {
 		close(l.cpStop)
 		<-l.cpDone
@@ -352,19 +437,11 @@ func (l *Ledger) Close() error {
 			}
 		}
 	}
-	return errors.Join(l.w.Close(), l.db.Close())
-}
-
-// Ready reports whether the ledger can serve: the store answers and the
-// newest audit batch was made durable.
-func (l *Ledger) Ready(ctx context.Context) error {
-	if err := l.db.Ping(ctx); err != nil {
-		return err
+	werr := l.w.Close()
+	if l.lost.rescue != nil {
+		<-l.lost.rescue
 	}
-	if err := l.w.Healthy(); err != nil {
-		return fmt.Errorf("%w: last append failed: %v", ErrAudit, err)
-	}
-	return nil
+	return errors.Join(werr, l.db.Close())
 }
 
 // TTL is the default lifetime of issued tokens.
@@ -399,9 +476,15 @@ func sameFile(a, b string) bool {
 	return errA == nil && errB == nil && a == b
 }
 
-// sqlitePath is the database file of a SQLite store spec ("" for others).
+func isPostgres(store string) bool {
+	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
+}
+
+// sqlitePath is the database file of an embedded store spec, or "".
 func sqlitePath(spec, dataDir string) string {
 	switch {
+	case isPostgres(spec):
+		return ""
 	case spec == "" || spec == "sqlite:":
 		return filepath.Join(dataDir, "jwtledger.db")
 	case strings.HasPrefix(spec, "sqlite://"):
@@ -410,10 +493,6 @@ func sqlitePath(spec, dataDir string) string {
 		return strings.TrimPrefix(spec, "sqlite:")
 	}
 	return ""
-}
-
-func isPostgres(store string) bool {
-	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
 }
 
 // openStore opens the store named by spec: sqlite: (the data directory's

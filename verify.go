@@ -99,6 +99,9 @@ func WithMeta(m Meta) VerifyOption { return func(c *verifyConfig) { c.meta = m }
 // once the signature matched) and a [*VerifyError]; and nil with an error
 // wrapping [ErrAudit] when the verdict could not be recorded.
 func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (*Token, error) {
+	if l.readOnly != nil {
+		return nil, l.readOnly
+	}
 	vc := verifyConfig{opts: token.Options{Leeway: DefaultLeeway}, now: l.cfg.Now}
 	for _, o := range opts {
 		o(&vc)

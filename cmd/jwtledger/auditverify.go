@@ -94,9 +94,15 @@ func printAuditReport(c *cli, rep *jwtledger.AuditReport, output string) error {
 	} else {
 		for _, ch := range rep.Chains {
 			fmt.Fprintf(c.stdout, "chain %s: %d records, %d checkpoints, root %s\n", ch.Chain, ch.Records, ch.Checkpoints, ch.Root)
+			if ch.Uncovered > 0 {
+				fmt.Fprintf(c.stdout, "chain %s: %d newest records (from seq %d) not covered by a checkpoint yet\n", ch.Chain, ch.Uncovered, ch.UncoveredFrom)
+			}
 			if ch.Pruned > 0 {
 				fmt.Fprintf(c.stdout, "chain %s: pruned: %d records (bodies removed by retention; leaf hashes verified)\n", ch.Chain, ch.Pruned)
 			}
+		}
+		if f := rep.CheckpointFailure; f != nil {
+			fmt.Fprintf(c.stdout, "checkpoints failing since %s (%d attempts): %s\n", f.Since.Format(time.RFC3339), f.Attempts, f.Err)
 		}
 		for _, d := range rep.Damage {
 			fmt.Fprintf(c.stdout, "%s at seq %d of chain %s: %s\n", d.Kind, d.Seq, d.Chain, d.Detail)

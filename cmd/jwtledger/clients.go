@@ -23,8 +23,9 @@ Subcommands:
         tokens:revoke, audit:read, admin. Policy: allowed audiences, the
         audience of its tokens when a request names none (one of the allowed
         ones; without it, access tokens from /oauth2/token name the issuer),
-        longest token lifetime, allowed custom claims, and the scopes it may
-        request at /oauth2/token (all of them when it asks for none).
+        longest token lifetime, allowed custom claims (none without --claims;
+        --claims '*' allows any), and the scopes it may request at
+        /oauth2/token (all of them when it asks for none).
   list [--output table|json]
   delete CLIENT_ID
   rotate-secret CLIENT_ID [--output text|json]

@@ -102,6 +102,9 @@ func runKeys(ctx context.Context, c *cli, cmd *command, args []string) error {
 		}
 		return tw.Flush()
 	case "rotate":
+		if alg.Family() == 1 { // HMAC
+			fmt.Fprintf(c.stderr, "jwtledger: warning: an %s key cannot be published in the JWKS, so no relying party can verify the tokens it signs; serve refuses to sign with it unless started with --allow-hmac-signing\n", alg)
+		}
 		info, err := l.RotateKey(ctx, alg, localMeta())
 		if err != nil {
 			return err
@@ -133,6 +136,9 @@ func runKeys(ctx context.Context, c *cli, cmd *command, args []string) error {
 		st, err := parseKeyState(*state)
 		if err != nil {
 			return err
+		}
+		if st == jwtledger.KeyActive && k.Family() == 1 {
+			fmt.Fprintf(c.stderr, "jwtledger: warning: an active HMAC key cannot be published in the JWKS, so no relying party can verify the tokens it signs; serve refuses to sign with it unless started with --allow-hmac-signing\n")
 		}
 		info, err := l.ImportKey(ctx, k, st, localMeta())
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -45,6 +46,26 @@ Flags:
                            before it signs
   --max-ttl D              longest token lifetime anyone may ask for; lets
                            rotated keys be retired once their tokens expired
+  --max-conns N            connections open at once (default 4096); beyond
+                           it a connection is answered 503 and closed
+  --idle-timeout D         close keep-alive connections idle this long (30s)
+  --metrics-addr HOST:PORT serve /metrics on this address instead of --addr
+  --pprof                  also serve Go's /debug/pprof/ on --metrics-addr
+                           (profiles and execution traces; keep that address
+                           private)
+  --metrics-client-labels  label metric series with client ids (off: they
+                           name customers, and /metrics needs no credentials)
+  --denial-rate R --denial-burst N
+                           auth.denied records per second (and bucket) for
+                           all refused callers together (default 5/s, 20)
+  --denial-source-rate R --denial-source-burst N
+                           the same per source address and client id
+                           (default 1/s, 5); denials beyond are counted in
+                           one auth.denied.suppressed record per 10 s
+  --allow-hmac-signing     let an HMAC key be the active signing key (no
+                           JWKS consumer can verify its tokens)
+  --allow-damaged          start on a database SQLite reports damaged,
+                           read-only, for inspection
   --config FILE            TOML file of these settings, keys named like the
                            flags (see jwtledger.example.toml); precedence:
                            flag > JWTLEDGER_* environment > file > default;
@@ -80,6 +101,17 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	rotateEvery := fs.Duration("rotate-every", 0, "")
 	prePublish := fs.Duration("prepublish", jwtledger.DefaultPrePublish, "")
 	maxTTL := fs.Duration("max-ttl", 0, "")
+	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "")
+	idleTimeout := fs.Duration("idle-timeout", 30*time.Second, "")
+	metricsAddr := fs.String("metrics-addr", "", "")
+	metricsClientLabels := fs.Bool("metrics-client-labels", false, "")
+	pprofOn := fs.Bool("pprof", false, "")
+	denialRate := fs.Float64("denial-rate", jwtledger.DefaultDenialTotal, "")
+	denialBurst := fs.Int("denial-burst", jwtledger.DefaultDenialTotalBurst, "")
+	denialSourceRate := fs.Float64("denial-source-rate", jwtledger.DefaultDenialPerSource, "")
+	denialSourceBurst := fs.Int("denial-source-burst", jwtledger.DefaultDenialPerSourceBurst, "")
+	allowHMAC := fs.Bool("allow-hmac-signing", false, "")
+	allowDamaged := fs.Bool("allow-damaged", false, "")
 	fs.String("config", "", "")
 	pos, err := c.parse(cmd, fs, args)
 	if err != nil {
@@ -144,10 +176,28 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	if issuer == "" {
 		issuer = selfURL(scheme, ln.Addr())
 	}
+	if *maxConns < 1 || *idleTimeout <= 0 || *denialRate <= 0 || *denialBurst < 1 || *denialSourceRate <= 0 || *denialSourceBurst < 1 {
+		ln.Close()
+		return usageErr("serve: --max-conns, --idle-timeout and the --denial-* limits must be positive")
+	}
+	if *pprofOn && *metricsAddr == "" {
+		ln.Close()
+		return usageErr("serve: --pprof needs --metrics-addr (profiles are never served on the API address)")
+	}
+	var mln net.Listener
+	if *metricsAddr != "" {
+		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
+			ln.Close()
+			return withHint(usageErr("serve: --metrics-addr: %v", err), "choose another --metrics-addr (JWTLEDGER_METRICS_ADDR)")
+		}
+		defer mln.Close()
+	}
 	l, err := c.openWith(ctx, lf, func(cfg *jwtledger.Config) {
 		cfg.Logger, cfg.Retain = log, retainFor
 		cfg.RotateEvery, cfg.PrePublish, cfg.MaxTTL = *rotateEvery, *prePublish, *maxTTL
 		cfg.Issuer = issuer
+		cfg.DenialLimit = jwtledger.DenialLimit{Total: *denialRate, TotalBurst: *denialBurst, PerSource: *denialSourceRate, PerSourceBurst: *denialSourceBurst}
+		cfg.RefuseHMACSigning, cfg.AllowDamaged, cfg.CheckIntegrity = !*allowHMAC, *allowDamaged, true
 	})
 	if err != nil {
 		ln.Close()
@@ -158,28 +208,47 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 		ln.Close()
 		return err
 	}
+	api := server.New(server.Config{Ledger: l, Logger: log, MetricsClientLabels: *metricsClientLabels, NoMetrics: mln != nil})
 	srv := &http.Server{
-		Handler:           server.New(server.Config{Ledger: l, Logger: log}).Handler(),
+		Handler:           api.Handler(),
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       *idleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
 	}
 	fmt.Fprintf(c.stdout, "jwtledger: listening on %s://%s (issuer %s, data dir %s)\n", scheme, ln.Addr(), issuer, l.DataDir())
+	limited := server.LimitListener(ln, *maxConns)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsCfg != nil {
-			errc <- srv.ServeTLS(ln, "", "")
+			errc <- srv.ServeTLS(limited, "", "")
 		} else {
-			errc <- srv.Serve(ln)
+			errc <- srv.Serve(limited)
 		}
 	}()
+	var msrv *http.Server
+	if mln != nil {
+		var mh http.Handler = api.MetricsHandler()
+		if *pprofOn {
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", mh)
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mh = mux
+		}
+		msrv = &http.Server{Handler: mh, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 120 * time.Second, IdleTimeout: *idleTimeout, ErrorLog: slog.NewLogLogger(h, slog.LevelWarn)}
+		fmt.Fprintf(c.stdout, "jwtledger: metrics on http://%s/metrics\n", mln.Addr())
+		go msrv.Serve(mln)
+	}
 	stopIdle := make(chan struct{})
 	defer close(stopIdle)
 	go releaseWhenIdle(l, stopIdle)
+	go watchReady(l, stopIdle)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -191,6 +260,9 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("shutdown", "err", err)
+	}
+	if msrv != nil {
+		msrv.Shutdown(shutdownCtx)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -223,7 +295,7 @@ func ensureAdmin(ctx context.Context, c *cli, l *jwtledger.Ledger) error {
 	if err != nil || len(cs) > 0 {
 		return err
 	}
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{jwtledger.ScopeAdmin}}, jwtledger.Meta{Actor: "jwtledger"})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{jwtledger.ScopeAdmin}, Policy: jwtledger.ClientPolicy{Claims: []string{jwtledger.AnyClaim}}}, jwtledger.Meta{Actor: "jwtledger"})
 	if err != nil {
 		return err
 	}
@@ -267,6 +339,24 @@ func releaseWhenIdle(l *jwtledger.Ledger, stop <-chan struct{}) {
 			debug.FreeOSMemory()
 			released = true
 		}
+	}
+}
+
+// watchReady probes the ledger's store every second (see Ledger.Ready), so
+// that a database file deleted or replaced under an idle server is noticed
+// (and logged) within a second, not at the next request.
+func watchReady(l *jwtledger.Ledger, stop <-chan struct{}) {
+	t := time.NewTicker(jwtledger.ReadyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		l.Ready(ctx)
+		cancel()
 	}
 }
 

@@ -80,7 +80,7 @@ func TestRemoteCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "cli", Scopes: []string{"tokens:issue", "tokens:verify", "audit:read"}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "cli", Scopes: []string{"tokens:issue", "tokens:verify", "audit:read"}, Policy: jwtledger.ClientPolicy{Claims: []string{"role"}}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -256,6 +256,9 @@ func (c *cli) verificationKeys(keyFiles, secretFiles []string, algs []jwtledger.
 		}
 		all = append(all, k)
 	}
+	if err := jwtledger.CheckUniqueKIDs(all); err != nil {
+		return nil, usageErr("--key: %v", err)
+	}
 	return jwtledger.NewKeySet(all...), nil
 }
 

@@ -33,10 +33,17 @@ const (
 	ClientDelete    Event = "client.delete"
 	AuthDenied      Event = "auth.denied"
 	AuditCheckpoint Event = "audit.checkpoint"
+	// AuditUndelivered marks records whose commit could not be confirmed
+	// durable: their callers got an error, no token or verdict (see
+	// [UndeliveredRecord]).
+	AuditUndelivered Event = "audit.undelivered"
+	// AuthDeniedSuppressed counts auth.denied records left out by the
+	// denial limit (see the ledger's DenialLimit).
+	AuthDeniedSuppressed Event = "auth.denied.suppressed"
 )
 
 // Events lists every event name.
-var Events = []Event{TokenIssue, TokenVerify, TokenRevoke, KeyCreate, KeyRotate, KeyRetire, ClientCreate, ClientDelete, AuthDenied, AuditCheckpoint}
+var Events = []Event{TokenIssue, TokenVerify, TokenRevoke, KeyCreate, KeyRotate, KeyRetire, ClientCreate, ClientDelete, AuthDenied, AuthDeniedSuppressed, AuditCheckpoint, AuditUndelivered}
 
 // Outcomes of records other than token.verify (which carries the
 // verification outcome).

@@ -67,16 +67,28 @@ type Writer struct {
 	// AfterFlush, if set before the first Append, is called by the
 	// committer with the size of every batch made durable.
 	AfterFlush func(n int)
+	// OnError, if set before the first Append, is called by the committer
+	// with the error of every batch that failed.
+	OnError func(err error)
 
 	stats   Stats
-	lastErr error // of the newest flush
+	lastErr error     // of the newest flush
+	failed  time.Time // when a batch last failed
+
+	head atomic.Uint64 // highest seq known durable in chain (this process's appends)
+
+	recMu       sync.Mutex
+	undelivered []Range // failed batches that may be stored after all
+	recTried    time.Time
 }
 
 // Stats counts what the writer did, for metrics.
 type Stats struct {
 	Batches, Records uint64
 	Failures         uint64
-	CommitTime       time.Duration
+	// Undelivered counts records marked by an audit.undelivered record.
+	Undelivered uint64
+	CommitTime  time.Duration
 	// BatchSizes[i] counts batches of at most BatchSizeBounds[i] records
 	// (the last bucket is unbounded); Commits[i] counts commits that took
 	// at most CommitBounds[i] (the last bucket is unbounded).
@@ -278,6 +290,7 @@ func (w *Writer) run() {
 func (w *Writer) flush(b *batch) {
 	start := time.Now()
 	w.inCommit.Store(int64(len(b.recs)))
+	w.reconcile(context.Background(), false)
 	err := w.append(b.recs)
 	w.inCommit.Store(0)
 	elapsed := time.Since(start)
@@ -291,9 +304,20 @@ func (w *Writer) flush(b *batch) {
 		w.stats.Failures++
 	}
 	w.lastErr = err
+	if err != nil {
+		w.failed = time.Now()
+	}
 	w.mu.Unlock()
 	if err != nil {
 		w.log.Error("audit append failed", "records", len(b.recs), "err", err)
+		if r, ok := rangeOf(b.recs, err); ok {
+			w.recMu.Lock()
+			w.undelivered = append(w.undelivered, r)
+			w.recMu.Unlock()
+		}
+		if w.OnError != nil {
+			w.OnError(err)
+		}
 		b.err = err
 		close(b.done)
 		return
@@ -320,6 +344,7 @@ func (w *Writer) append(recs []*Record) (err error) {
 // Emit hands durable records to the sinks. Records appended by the store
 // inside other transactions (key changes, revocations) come through here.
 func (w *Writer) Emit(recs []*Record) {
+	w.advance(recs)
 	w.sinkMu.Lock()
 	defer w.sinkMu.Unlock()
 	for _, s := range w.sinks {
@@ -349,6 +374,99 @@ func (w *Writer) Healthy() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.lastErr
+}
+
+// FailedSince returns the error of the newest batch if it failed after t.
+func (w *Writer) FailedSince(t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lastErr != nil && w.failed.After(t) {
+		return w.lastErr
+	}
+	return nil
+}
+
+// LastFailure is when a batch last failed (zero if none did).
+func (w *Writer) LastFailure() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+func (w *Writer) advance(recs []*Record) {
+	var top uint64
+	for _, r := range recs {
+		if r.Chain == w.chain {
+			top = max(top, r.Seq)
+		}
+	}
+	for {
+		h := w.head.Load()
+		if top <= h || w.head.CompareAndSwap(h, top) {
+			return
+		}
+	}
+}
+
+// Head is the highest sequence number of the writer's chain that this
+// process knows to be durable.
+func (w *Writer) Head() uint64 { return w.head.Load() }
+
+// Reconcile settles the batches whose commit failed: for each one the
+// store holds after all, an audit.undelivered record is appended (see
+// [UndeliveredRecord]); the ones it does not hold are forgotten. The ones
+// it cannot tell yet (the store is still away) stay for the next call.
+// Commits call it too, at most every 200 ms while batches fail.
+func (w *Writer) Reconcile(ctx context.Context) error {
+	return w.reconcile(ctx, true)
+}
+
+// Undelivered takes the failed batches not settled yet (see Reconcile).
+func (w *Writer) Undelivered() []Range {
+	w.recMu.Lock()
+	defer w.recMu.Unlock()
+	rs := w.undelivered
+	w.undelivered = nil
+	return rs
+}
+
+func (w *Writer) reconcile(ctx context.Context, force bool) error {
+	w.recMu.Lock()
+	defer w.recMu.Unlock()
+	if len(w.undelivered) == 0 || (!force && time.Since(w.recTried) < 200*time.Millisecond) {
+		return nil
+	}
+	w.recTried = time.Now()
+	rr, ok := w.store.(RecordReader)
+	if !ok {
+		w.undelivered = nil
+		return nil
+	}
+	var keep []Range
+	var marks []*Record
+	var n uint64
+	for _, r := range w.undelivered {
+		yes, decided := present(ctx, rr, w.chain, r)
+		switch {
+		case !decided:
+			keep = append(keep, r)
+		case yes:
+			marks = append(marks, UndeliveredRecord(r, time.Now()))
+			n += r.Last - r.First + 1
+		}
+	}
+	if len(marks) > 0 {
+		if err := w.append(marks); err != nil {
+			return err // all kept for the next try
+		}
+		w.Emit(marks)
+		w.mu.Lock()
+		w.stats.Undelivered += n
+		w.mu.Unlock()
+		w.log.Warn("audit records marked undelivered", "records", n, "markers", len(marks))
+	}
+	w.undelivered = keep
+	return nil
 }
 
 // QueueDepth is the number of records waiting for the next commit.

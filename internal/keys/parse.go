@@ -155,6 +155,9 @@ func parseJSON(data []byte) ([]*Key, error) {
 		}
 		out = append(out, k)
 	}
+	if err := CheckUniqueKIDs(out); err != nil {
+		return nil, fmt.Errorf("JWKS: %w", err)
+	}
 	if len(out) == 0 {
 		if len(skipped) > 0 {
 			return nil, fmt.Errorf("JWKS holds no usable key (%s)", skipped[0])
@@ -277,8 +280,14 @@ func checkRSA(p *rsa.PublicKey) error {
 	if p.E < 3 || p.E%2 == 0 {
 		return fmt.Errorf("RSA public exponent %d is invalid", p.E)
 	}
+	if IsROCA(p.N) {
+		return ErrROCA
+	}
 	return nil
 }
+
+// ErrROCA refuses an RSA key made by a library with the ROCA weakness.
+var ErrROCA = errors.New("RSA modulus has the ROCA weakness (CVE-2017-15361): its private key can be computed from it; generate a new key with an unaffected library")
 
 // Bind returns a copy of k restricted to alg, after checking that k fits it.
 func (k *Key) Bind(alg Alg) (*Key, error) {
@@ -305,3 +314,31 @@ func (k *Key) material() any {
 }
 
 var _ crypto.Signer = (*ecdsa.PrivateKey)(nil)
+
+// ErrDuplicateKID refuses a key set in which two keys carry the same kid:
+// which one a token naming it means would be a guess (and a key swapped in
+// next to the right one would verify).
+var ErrDuplicateKID = errors.New("two keys have the same kid")
+
+// CheckUniqueKIDs refuses a set of keys in which two keys that carry a kid
+// of their own (JWK kid) have the same one.
+func CheckUniqueKIDs(ks []*Key) error {
+	seen := map[string]bool{}
+	for _, k := range ks {
+		if !k.NamedKID {
+			continue
+		}
+		if seen[k.KID] {
+			return fmt.Errorf("%w: %q", ErrDuplicateKID, truncateKID(k.KID))
+		}
+		seen[k.KID] = true
+	}
+	return nil
+}
+
+func truncateKID(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}

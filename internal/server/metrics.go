@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/audit"
 )
 
@@ -40,6 +41,15 @@ func series(m *sync.Map) (keys []string, vals map[string]uint64) {
 	return keys, vals
 }
 
+// countIssued counts an issued token by algorithm, and by client too with
+// Config.MetricsClientLabels.
+func (s *Server) countIssued(alg jwtledger.Alg, client string) {
+	if !s.cfg.MetricsClientLabels {
+		client = ""
+	}
+	inc(&s.m.issued, string(alg)+"\x00"+client)
+}
+
 func label(v string) string {
 	return strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace(v)
 }
@@ -54,11 +64,19 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, _ *call)
 		route, status, _ := strings.Cut(k, "\x00")
 		fmt.Fprintf(&b, "jwtledger_http_requests_total{route=\"%s\",status=\"%s\"} %d\n", label(route), status, vals[k])
 	}
-	help("jwtledger_tokens_issued_total", "counter", "Tokens issued over HTTP by algorithm and client.")
+	if s.cfg.MetricsClientLabels {
+		help("jwtledger_tokens_issued_total", "counter", "Tokens issued over HTTP by algorithm and client.")
+	} else {
+		help("jwtledger_tokens_issued_total", "counter", "Tokens issued over HTTP by algorithm.")
+	}
 	keys, vals = series(&s.m.issued)
 	for _, k := range keys {
 		alg, client, _ := strings.Cut(k, "\x00")
-		fmt.Fprintf(&b, "jwtledger_tokens_issued_total{alg=\"%s\",client=\"%s\"} %d\n", label(alg), label(client), vals[k])
+		if s.cfg.MetricsClientLabels {
+			fmt.Fprintf(&b, "jwtledger_tokens_issued_total{alg=\"%s\",client=\"%s\"} %d\n", label(alg), label(client), vals[k])
+		} else {
+			fmt.Fprintf(&b, "jwtledger_tokens_issued_total{alg=\"%s\"} %d\n", label(alg), vals[k])
+		}
 	}
 	help("jwtledger_verifications_total", "counter", "Verifications over HTTP by outcome.")
 	keys, vals = series(&s.m.verifications)
@@ -72,6 +90,23 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, _ *call)
 	fmt.Fprintf(&b, "jwtledger_audit_append_failures_total %d\n", st.Failures)
 	help("jwtledger_audit_queue_depth", "gauge", "Records waiting for the next audit commit.")
 	fmt.Fprintf(&b, "jwtledger_audit_queue_depth %d\n", depth)
+	help("jwtledger_audit_undelivered_records_total", "counter", "Records whose commit could not be confirmed durable, marked by an audit.undelivered record.")
+	fmt.Fprintf(&b, "jwtledger_audit_undelivered_records_total %d\n", st.Undelivered)
+	cps := s.l.CheckpointHealth()
+	help("jwtledger_audit_checkpoint_failures_total", "counter", "Failed checkpoint attempts of this node.")
+	fmt.Fprintf(&b, "jwtledger_audit_checkpoint_failures_total %d\n", cps.Failures)
+	failing := 0
+	if cps.Failing != nil {
+		failing = 1
+	}
+	help("jwtledger_audit_checkpoint_failing", "gauge", "1 while this node's newest checkpoint attempt failed.")
+	fmt.Fprintf(&b, "jwtledger_audit_checkpoint_failing %d\n", failing)
+	ready := 1
+	if s.l.Ready(r.Context()) != nil {
+		ready = 0
+	}
+	help("jwtledger_ready", "gauge", "1 when /readyz answers 200.")
+	fmt.Fprintf(&b, "jwtledger_ready %d\n", ready)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, err := w.Write([]byte(b.String()))
 	return err

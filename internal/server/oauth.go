@@ -19,9 +19,6 @@ func oauthError(code int, err, desc string) error {
 // oauthToken is the client_credentials grant (RFC 6749 4.4) issuing JWT
 // access tokens per RFC 9068.
 func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := r.ParseForm(); err != nil {
-		return oauthError(http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
-	}
 	f := r.PostForm
 	switch gt := f.Get("grant_type"); gt {
 	case "client_credentials":
@@ -77,7 +74,7 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	inc(&s.m.issued, string(iss.Alg)+"\x00"+c.client.ID)
+	s.countIssued(iss.Alg, c.client.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	resp := map[string]any{"access_token": iss.Token, "token_type": "Bearer", "expires_in": int64(ttl.Seconds())}
@@ -97,9 +94,6 @@ func asHTTP(err error, he **httpError) bool {
 // introspect is RFC 7662: active tokens get their claims, anything else
 // just {"active":false}.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := r.ParseForm(); err != nil {
-		return oauthError(http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
-	}
 	raw := r.PostForm.Get("token")
 	if raw == "" {
 		return oauthError(http.StatusBadRequest, "invalid_request", "token is required")
@@ -130,9 +124,6 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request, c *call) err
 // oauthRevoke is RFC 7009: the answer is 200 whether or not the token was
 // valid; a client may revoke its own tokens, or any with tokens:revoke.
 func (s *Server) oauthRevoke(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := r.ParseForm(); err != nil {
-		return oauthError(http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
-	}
 	raw := r.PostForm.Get("token")
 	if raw == "" {
 		return oauthError(http.StatusBadRequest, "invalid_request", "token is required")

@@ -177,7 +177,13 @@ func TestPostgresOutageFailsClosedAndRecovers(t *testing.T) {
 		return status[2][http.StatusOK] > 50
 	})
 	readyAfter := 0
-	within(t, 5*time.Second, "ready again", func() bool { readyAfter = ready(); return readyAfter == http.StatusOK })
+	within(t, 5*time.Second, "ready again", func() bool {
+		readyAfter = ready()
+		if readyAfter != http.StatusOK {
+			t.Logf("readyz: %v", l.Ready(ctx))
+		}
+		return readyAfter == http.StatusOK
+	})
 	close(stop)
 	wg.Wait()
 	t.Logf("before: %v; during the outage: %v (readyz %d); after: %v (200s again after %s)",

@@ -12,15 +12,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
 
 //go:embed openapi.yaml
@@ -84,10 +90,17 @@ const MaxBodyBytes = 64 << 10
 type Config struct {
 	Ledger *jwtledger.Ledger
 	Logger *slog.Logger // nil discards
+	// MetricsClientLabels labels metric series with client ids (off by
+	// default: /metrics may be public, and client ids name customers).
+	MetricsClientLabels bool
+	// NoMetrics leaves GET /metrics out of Handler (serve it with
+	// MetricsHandler on another address).
+	NoMetrics bool
 }
 
 // Server serves the HTTP API of one ledger.
 type Server struct {
+	cfg        Config
 	l          *jwtledger.Ledger
 	log        *slog.Logger
 	mux        *http.ServeMux
@@ -103,7 +116,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{l: cfg.Ledger, log: log, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, l: cfg.Ledger, log: log, mux: http.NewServeMux()}
 	if iss := cfg.Ledger.Issuer(); CheckIssuer(iss) == nil {
 		s.issuerBase = strings.TrimSuffix(iss, "/")
 		s.openapiDoc = OpenAPI(s.issuerBase)
@@ -114,6 +127,12 @@ func New(cfg Config) *Server {
 
 // Handler returns the server's handler, body size limited.
 func (s *Server) Handler() http.Handler { return http.MaxBytesHandler(s.mux, MaxBodyBytes) }
+
+// MetricsHandler serves the Prometheus metrics alone (for a listener of
+// their own, see Config.NoMetrics).
+func (s *Server) MetricsHandler() http.Handler {
+	return s.wrap(route{pattern: "GET /metrics", access: public, fn: s.metricsHandler})
+}
 
 // Routes lists the registered patterns (for the OpenAPI check and docs).
 func (s *Server) Routes() []string { return s.patterns }
@@ -171,6 +190,9 @@ func (s *Server) routes() {
 		{"GET /readyz", public, "", s.readyz},
 		{"GET /metrics", public, "", s.metricsHandler},
 		{"GET /openapi.yaml", clientAuth, "", s.openapi},
+	}
+	if s.cfg.NoMetrics {
+		rs = slices.DeleteFunc(rs, func(rt route) bool { return rt.pattern == "GET /metrics" })
 	}
 	paths := map[string]access{} // the strictest access of each path
 	for _, rt := range rs {
@@ -242,7 +264,23 @@ func (s *Server) wrap(rt route) http.Handler {
 		w := &statusWriter{ResponseWriter: rw}
 		c := &call{requestID: requestID(r)}
 		w.Header().Set("X-Request-ID", c.requestID)
-		err := s.authorize(w, r, rt, c)
+		var err error
+		if ferr := s.l.Failed(); ferr != nil && rt.pattern != "GET /healthz" && rt.pattern != "GET /readyz" && rt.pattern != "GET /metrics" {
+			// The store is not the one the ledger opened: nothing is
+			// answered from it any more (the cause is in the log).
+			err = &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the ledger's store is unavailable; nothing was issued or decided", cause: ferr}
+		} else if ro := s.l.ReadOnly(); ro != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			err = &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the ledger's database is damaged; this server is read-only for inspection (GET routes only)", cause: ro}
+		} else {
+			if strings.HasPrefix(rt.pattern, "POST /oauth2/") {
+				// A body that is not a valid form is refused before
+				// authentication (its client_secret could not be read).
+				err = readForm(r)
+			}
+			if err == nil {
+				err = s.authorize(w, r, rt, c)
+			}
+		}
 		if err == nil {
 			err = s.safely(w, r, rt, c)
 		}
@@ -356,9 +394,7 @@ func credentials(r *http.Request, form bool) (id, secret, scheme string, err err
 	if !form || r.Method != http.MethodPost {
 		return id, secret, scheme, nil
 	}
-	if err := r.ParseForm(); err != nil {
-		return id, secret, scheme, nil // the handler answers the bad body
-	}
+	// The form was read by readForm before authentication.
 	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	switch {
 	case formSecret != "" && h != "":
@@ -457,15 +493,32 @@ func decodeFast(r *http.Request, dst any, fast func(body []byte) bool) error {
 	if fast(buf.Bytes()) {
 		return nil
 	}
-	return decodeJSON(json.NewDecoder(bytes.NewReader(buf.Bytes())), dst)
+	return decodeStrict(buf.Bytes(), dst)
 }
 
-// decode reads a JSON request body strictly: one object, known fields only.
+// decode reads a JSON request body strictly: one object, known fields only,
+// no duplicate member names.
 func decode(r *http.Request, dst any) error {
 	if err := checkJSONBody(r); err != nil {
 		return err
 	}
-	return decodeJSON(json.NewDecoder(r.Body), dst)
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer bodyPool.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		return bodyError(err)
+	}
+	return decodeStrict(buf.Bytes(), dst)
+}
+
+// decodeStrict checks body with the strict scanner tokens are read with
+// (which refuses duplicate member names at any depth, as encoding/json
+// does not: it keeps the last), then decodes it.
+func decodeStrict(body []byte, dst any) error {
+	if err := strictjson.Valid(body); err != nil {
+		return badRequest("invalid JSON body: %v", err)
+	}
+	return decodeJSON(json.NewDecoder(bytes.NewReader(body)), dst)
 }
 
 // checkJSONBody refuses multipart bodies. Otherwise the body must be JSON
@@ -478,12 +531,62 @@ func checkJSONBody(r *http.Request) error {
 }
 
 // bodyError is the answer to a body that could not be read or decoded.
+// Only the decoder's own findings are shown to the client; a read that
+// failed (a timeout, a connection reset) names addresses and is for the
+// log only.
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
 		return classify(err)
+	case errors.As(err, &syn), errors.As(err, &typ), errors.Is(err, io.ErrUnexpectedEOF), isDecodeMessage(err):
+		return badRequest("invalid JSON body: %v", err)
 	}
-	return badRequest("invalid JSON body: %v", err)
+	return &httpError{code: http.StatusBadRequest, err: "invalid_request", desc: "the request body could not be read", cause: err}
+}
+
+// isDecodeMessage reports whether err is one of encoding/json's own
+// messages about the document (unknown field, bad value of a type with an
+// UnmarshalJSON), not an error of the reader under it.
+func isDecodeMessage(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return !errors.As(err, &ne) && !errors.As(err, &oe) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, syscall.ECONNRESET)
+}
+
+// maxFormFields bounds the fields of a form body (as net/url does).
+const maxFormFields = 10000
+
+// readForm reads the form body of an OAuth2 endpoint into r.PostForm,
+// once, before authentication (client_secret_post): it says what is wrong
+// with a body that is too large, has too many fields or is not a form, and
+// refuses parameters given twice (RFC 6749 section 3.2: they "MUST NOT be
+// included more than once"; audience and resource may repeat, RFC 8707).
+func readForm(r *http.Request) error {
+	r.PostForm, r.Form = url.Values{}, url.Values{}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
+		return oauthError(http.StatusUnsupportedMediaType, "invalid_request", "the body must be application/x-www-form-urlencoded")
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return bodyError(err)
+	}
+	if n := bytes.Count(body, []byte("&")) + bytes.Count(body, []byte(";")) + 1; n > maxFormFields {
+		return oauthError(http.StatusBadRequest, "invalid_request", fmt.Sprintf("the form has %d fields, more than the %d allowed", n, maxFormFields))
+	}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return oauthError(http.StatusBadRequest, "invalid_request", "the body is not a valid application/x-www-form-urlencoded form: "+err.Error())
+	}
+	for name, vs := range vals {
+		if len(vs) > 1 && name != "audience" && name != "resource" {
+			return oauthError(http.StatusBadRequest, "invalid_request", fmt.Sprintf("parameter %q is given %d times", strictjson.Truncate(name), len(vs)))
+		}
+	}
+	r.PostForm, r.Form = vals, vals
+	return nil
 }
 
 func decodeJSON(dec *json.Decoder, dst any) error {

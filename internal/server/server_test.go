@@ -198,7 +198,8 @@ func TestVerifyBodies(t *testing.T) {
 		{"empty token", `{"token":""}`, 400, ""},
 		{"no token", `{}`, 400, ""},
 		{"unknown member", `{"token":"` + tok + `","x":1}`, 400, ""},
-		{"duplicate member", `{"token":"x","token":"` + tok + `"}`, 200, "valid"},
+		{"duplicate member", `{"token":"x","token":"` + tok + `"}`, 400, ""},
+		{"duplicate member, escaped", `{"token":"` + tok + `","\u0074oken":"x"}`, 400, ""},
 		{"trailing data", `{"token":"` + tok + `"}x`, 400, ""},
 		{"two objects", `{"token":"` + tok + `"}{}`, 400, ""},
 		{"unterminated", `{"token":"` + tok, 400, ""},
@@ -461,7 +462,10 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`jwtledger_http_requests_total{route="POST /v1/tokens",status="200"} 1`,
 		`jwtledger_http_requests_total{route="GET /v1/keys",status="401"} 1`,
-		`jwtledger_tokens_issued_total{alg="ES256",client="` + e.creds["issuer"].ID + `"} 1`,
+		`jwtledger_tokens_issued_total{alg="ES256"} 1`,
+		`jwtledger_audit_checkpoint_failures_total 0`,
+		`jwtledger_audit_undelivered_records_total 0`,
+		`jwtledger_ready 1`,
 		`jwtledger_verifications_total{outcome="malformed"} 1`,
 		`jwtledger_audit_batch_records_bucket{le="+Inf"}`,
 		`jwtledger_audit_commit_seconds_count`,
@@ -470,6 +474,40 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %q:\n%s", want, b)
 		}
+	}
+	for _, c := range e.creds {
+		if strings.Contains(string(b), c.ID) {
+			t.Errorf("public metrics name client %s", c.ID)
+		}
+	}
+}
+
+// With MetricsClientLabels the issued tokens are counted per client too,
+// and with NoMetrics /metrics is only on MetricsHandler.
+func TestMetricsOptions(t *testing.T) {
+	e := newEnv(t)
+	srv := server.New(server.Config{Ledger: e.l, MetricsClientLabels: true, NoMetrics: true})
+	h := httptest.NewServer(srv.Handler())
+	defer h.Close()
+	m := httptest.NewServer(srv.MetricsHandler())
+	defer m.Close()
+	req, _ := http.NewRequest("POST", h.URL+"/v1/tokens", strings.NewReader(`{"sub":"a"}`))
+	req.SetBasicAuth(e.creds["issuer"].ID, e.creds["issuer"].Secret)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("issue: %v %v", err, resp)
+	}
+	if code, _ := getJSON(t, h.URL+"/metrics"); code != http.StatusNotFound {
+		t.Fatalf("/metrics on the API listener: %d, want 404", code)
+	}
+	resp, err := http.Get(m.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := `jwtledger_tokens_issued_total{alg="ES256",client="` + e.creds["issuer"].ID + `"} 1`
+	if !strings.Contains(string(b), want) {
+		t.Fatalf("metrics lack %q:\n%s", want, b)
 	}
 }
 

@@ -60,10 +60,11 @@ func (s *Server) checkPolicy(r *http.Request, c *call, aud []string, ttl time.Du
 	if p.MaxTTL > 0 && ttl > time.Duration(p.MaxTTL) {
 		return s.deny(r, c, "policy: ttl "+ttl.String()+" above max", "access_denied", "lifetime above this client's maximum of "+time.Duration(p.MaxTTL).String())
 	}
-	if len(p.Claims) > 0 {
+	// No claims list allows no custom claim; "*" allows any, explicitly.
+	if !slices.Contains(p.Claims, jwtledger.AnyClaim) {
 		for _, name := range claims {
 			if !slices.Contains(p.Claims, name) {
-				return s.deny(r, c, "policy: claim "+name+" not allowed", "access_denied", "custom claim "+name+" is not allowed for this client")
+				return s.deny(r, c, "policy: claim "+name+" not allowed", "access_denied", "custom claim "+name+" is not allowed for this client (its policy lists the claims it may set; \"*\" allows any)")
 			}
 		}
 	}
@@ -192,7 +193,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	inc(&s.m.issued, string(iss.Alg)+"\x00"+c.client.ID)
+	s.countIssued(iss.Alg, c.client.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	writeIssue(w, issueResponse{Token: iss.Token, TokenType: "Bearer", ExpiresAt: iss.ExpiresAt, JTI: iss.JTI, KID: iss.KID})
 	return nil

@@ -179,6 +179,74 @@ const (
 	TopicClients     = "jwtledger_clients"
 )
 
+// ErrIdentity means the store is no longer the one the ledger opened: the
+// database file was deleted, replaced or truncated under the running
+// process, or the database now holds another ledger. Nothing written from
+// then on is durable where the next start would look, so every write fails
+// with it until the process is restarted.
+var ErrIdentity = errors.New("the store is no longer the one the ledger opened")
+
+// IdentityError says what happened to the store; it matches [ErrIdentity].
+type IdentityError struct {
+	What string // what changed, for the operator: "the database file /d/jwtledger.db was deleted"
+}
+
+func (e *IdentityError) Error() string { return e.What }
+
+// Is makes errors.Is(err, ErrIdentity) hold.
+func (e *IdentityError) Is(target error) bool { return target == ErrIdentity }
+
+// ErrLowSpace means the file system of the store has less free space than
+// the configured reserve: writes will soon fail, so the node is not ready.
+var ErrLowSpace = errors.New("the store's file system is almost full")
+
+// Prober is a store whose writability and identity can be checked cheaply
+// (readiness). Probe makes one small durable write, then reads back, from
+// the store as it is now and not from a cache, the ledger id (meta
+// "ledger_id") and the head of chain. It fails with an [*IdentityError]
+// when the store is not the one that was opened, with [ErrLowSpace] when
+// its file system is almost full.
+//
+// CheckLive is the part of the probe cheap enough for every readiness
+// call: no write (SQLite: the files' identity and free space; PostgreSQL:
+// a ping).
+type Prober interface {
+	Probe(ctx context.Context, chain string) (ledgerID string, head int64, err error)
+	CheckLive(ctx context.Context) error
+}
+
+// Rescuer is a store that can save what it still holds after its identity
+// was lost (a SQLite file deleted or replaced while open): Rescue appends,
+// bypassing the identity check, an audit.undelivered record to chain for
+// each of the undelivered batches it holds, and writes a consistent copy
+// of the database to dst.
+type Rescuer interface {
+	Rescue(ctx context.Context, dst, chain string, undelivered []audit.Range) error
+}
+
+// ErrDamaged means the store's file is damaged (SQLite: "database disk
+// image is malformed").
+var ErrDamaged = errors.New("the database is damaged")
+
+// DamageError is what an integrity check found; it matches [ErrDamaged].
+type DamageError struct{ Detail string }
+
+func (e *DamageError) Error() string { return "the database is damaged: " + e.Detail }
+
+// Is makes errors.Is(err, ErrDamaged) hold.
+func (e *DamageError) Is(target error) bool { return target == ErrDamaged }
+
+// Damageable is a store that can tell damage from other failures and read
+// around it (the embedded store).
+type Damageable interface {
+	// IsDamage reports whether err says the file is damaged.
+	IsDamage(err error) bool
+	// CheckIntegrity checks the whole file (a [*DamageError] if damaged).
+	CheckIntegrity(ctx context.Context) error
+	// ScanChainFrom is ScanChain from seq from on.
+	ScanChainFrom(ctx context.Context, chain string, from int64, fn func(seq int64, body, leaf []byte) error) error
+}
+
 // MetaClientsChanged is the setting that every change to the clients sets
 // to a new random value (see [Store].AddClient): a process that caches
 // clients reads it to learn whether another process changed them.

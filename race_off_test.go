@@ -1,0 +1,5 @@
+//go:build !race
+
+package jwtledger_test
+
+const raceEnabled = false
