@@ -47,7 +47,7 @@ func newEnv(t *testing.T, mod ...func(*jwtledger.Config)) *env {
 		scopes []string
 		policy jwtledger.ClientPolicy
 	}{
-		{"admin", []string{jwtledger.ScopeAdmin}, jwtledger.ClientPolicy{}},
+		{"admin", []string{jwtledger.ScopeAdmin}, jwtledger.ClientPolicy{Claims: []string{"*"}}},
 		{"issuer", []string{jwtledger.ScopeIssue}, jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: jwtledger.Duration(15 * time.Minute), Claims: []string{"role"}, TokenScopes: []string{"orders:read"}}},
 		{"service", []string{jwtledger.ScopeVerify}, jwtledger.ClientPolicy{DefaultAudience: "orders-api", TokenScopes: []string{"orders:read", "orders:write"}}},
 		{"verifier", []string{jwtledger.ScopeVerify}, jwtledger.ClientPolicy{}},

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package sqlite
 
 // SetAutoCheckpoint sets the WAL checkpoint mark of stores opened after.
