@@ -243,7 +243,7 @@ func TestPolicyVerifyMalformed(t *testing.T) {
 	}
 	for _, n := range []string{
 		"",
-		testCheckpoint,                          // no signatures
+		testCheckpoint, // no signatures
 		"not a checkpoint\n\n" + a.cosign(t, testCheckpoint, 1), // text is not a checkpoint
 		testCheckpoint + "\n— a.example/w !!!\n",
 		testCheckpoint + "\n— a.example/w AAAA\n",
