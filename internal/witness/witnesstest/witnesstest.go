@@ -65,8 +65,12 @@ func (t *Tree) Root() tlog.Hash {
 	return h
 }
 
-// Prove returns the consistency proof from size old to the current size.
+// Prove returns the consistency proof from size old to the current size,
+// empty from 0 and from the current size.
 func (t *Tree) Prove(old int64) tlog.TreeProof {
+	if old == 0 || old == t.size {
+		return nil
+	}
 	p, err := tlog.ProveTree(t.size, old, t)
 	if err != nil {
 		panic(err)
