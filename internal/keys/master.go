@@ -60,6 +60,8 @@ func DecodeMasterKey(s string) ([]byte, error) {
 
 // CreateFileOnce makes path hold data (mode 0600, synced) unless another
 // process made it first, in which case it returns what that one wrote.
+// Others see either no file or all of it: the data goes to a temporary file
+// that is then hard-linked into place (a link never replaces a file).
 func CreateFileOnce(path string, data []byte) ([]byte, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
