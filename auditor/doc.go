@@ -44,8 +44,8 @@
 //
 // # Checking a checkpoint
 //
-// [Policy.Verify] takes a signed checkpoint note (as stored with the
-// ledger's checkpoints, with the witnesses' signature lines appended) and
+// [Policy.Verify] takes a signed checkpoint note with the witnesses'
+// signature lines appended (as a tlog-witness client assembles it) and
 // returns a [Report]: which witnesses cosigned it validly and when, which
 // did not, which cosignature lines do not verify, and whether the quorum is
 // met. A checkpoint that is not witnessed comes back with an
