@@ -514,43 +514,7 @@ func loadMasterKey(cfg Config) ([]byte, error) {
 		}
 		return cfg.MasterKey, nil
 	}
-	if env := os.Getenv("JWTLEDGER_MASTER_KEY"); env != "" {
-		k, err := decodeMasterKey(env)
-		if err != nil {
-			return nil, fmt.Errorf("JWTLEDGER_MASTER_KEY: %w", err)
-		}
-		return k, nil
-	}
-	path := filepath.Join(cfg.DataDir, "master.key")
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		k := make([]byte, keys.MasterKeySize)
-		rand.Read(k)
-		data, err = createOnce(path, []byte(base64.StdEncoding.EncodeToString(k)+"\n"))
-		if err != nil {
-			return nil, fmt.Errorf("create master key: %w", err)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read master key: %w", err)
-	}
-	k, err := decodeMasterKey(strings.TrimSpace(string(data)))
-	if err != nil {
-		return nil, fmt.Errorf("master key %s: %w", path, err)
-	}
-	return k, nil
-}
-
-func decodeMasterKey(s string) ([]byte, error) {
-	for _, dec := range []func(string) ([]byte, error){
-		base64.StdEncoding.DecodeString, base64.RawStdEncoding.DecodeString,
-		base64.URLEncoding.DecodeString, base64.RawURLEncoding.DecodeString, hex.DecodeString,
-	} {
-		if k, err := dec(s); err == nil && len(k) == keys.MasterKeySize {
-			return k, nil
-		}
-	}
-	return nil, fmt.Errorf("want %d bytes, base64 or hex encoded", keys.MasterKeySize)
+	return keys.LoadMasterKey(cfg.DataDir, os.Getenv("JWTLEDGER_MASTER_KEY"))
 }
 
 func loadNodeID(dataDir string) (string, error) {
@@ -571,33 +535,11 @@ func loadNodeID(dataDir string) (string, error) {
 		id = "node"
 	}
 	id += "-" + hex.EncodeToString(sum[:4])
-	data, err = createOnce(path, []byte(id+"\n"))
+	data, err = keys.CreateFileOnce(path, []byte(id+"\n"))
 	if err != nil {
 		return "", fmt.Errorf("write node id: %w", err)
 	}
 	return strings.TrimSpace(string(data)), nil
-}
-
-// createOnce makes path hold data unless another process made it first, in
-// which case it returns what that process wrote. Others see either no file
-// or all of it: the data goes to a temporary file that is then hard-linked
-// into place (a link never replaces an existing file).
-func createOnce(path string, data []byte) ([]byte, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(data)
-	if err := errors.Join(werr, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
-		return nil, err
-	}
-	if err := os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
-		return os.ReadFile(path)
-	} else if err != nil {
-		return nil, err
-	}
-	return data, nil
 }
 
 func sanitizeID(s string) string {

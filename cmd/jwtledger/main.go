@@ -49,7 +49,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{issueCmd, verifyCmd, decodeCmd, revokeCmd, keysCmd, auditCmd, clientsCmd, storeCmd, serveCmd, benchCmd, versionCmd}
+	return []*command{issueCmd, verifyCmd, decodeCmd, revokeCmd, keysCmd, auditCmd, clientsCmd, storeCmd, serveCmd, witnessCmd, benchCmd, versionCmd}
 }
 
 // exitError carries an exit code and an optional hint to main.
