@@ -2,6 +2,7 @@ package auditor
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -71,9 +72,22 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 
 // parseHash decodes a base64 hash, refusing non-canonical encodings so
 // that one hash has exactly one text form.
+// decodeCanonical decodes standard base64 that is exactly what encoding
+// the result gives: the decoder's Strict mode still skips CR and LF.
+func decodeCanonical(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	if base64.StdEncoding.EncodeToString(b) != s {
+		return nil, errors.New("not canonical base64")
+	}
+	return b, nil
+}
+
 func parseHash(s string) (tlog.Hash, error) {
 	var h tlog.Hash
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	b, err := decodeCanonical(s)
 	if err != nil || len(b) != tlog.HashSize {
 		return h, fmt.Errorf("want %d bytes in canonical base64", tlog.HashSize)
 	}

@@ -56,7 +56,7 @@ func NewCosignatureVerifier(vkey string) (*CosignatureVerifier, error) {
 	if err != nil || len(hash16) != 8 || strings.ToLower(hash16) != hash16 {
 		return nil, malformed("witness key hash %q is not 8 lowercase hex digits", hash16)
 	}
-	key, err := base64.StdEncoding.Strict().DecodeString(key64)
+	key, err := decodeCanonical(key64)
 	if err != nil {
 		return nil, malformed("witness key %q is not canonical base64", name)
 	}
