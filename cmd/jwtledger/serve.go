@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/store/sqlite"
 )
@@ -39,6 +40,10 @@ Flags:
                            before it signs
   --max-ttl D              longest token lifetime anyone may ask for; lets
                            rotated keys be retired once their tokens expired
+  --console=false          do not serve the web console (default: served at
+                           --console-prefix, GET / redirects there)
+  --console-prefix PATH    URL path of the console (default /console); behind
+                           a reverse proxy, forward that path unchanged
   --config FILE            TOML file of these settings, keys named like the
                            flags (see jwtledger.example.toml); precedence:
                            flag > JWTLEDGER_* environment > file > default;
@@ -73,6 +78,8 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	rotateEvery := fs.Duration("rotate-every", 0, "")
 	prePublish := fs.Duration("prepublish", jwtledger.DefaultPrePublish, "")
 	maxTTL := fs.Duration("max-ttl", 0, "")
+	withConsole := fs.Bool("console", true, "")
+	consolePrefix := fs.String("console-prefix", "/console", "")
 	fs.String("config", "", "")
 	pos, err := c.parse(cmd, fs, args)
 	if err != nil {
@@ -128,8 +135,19 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 		ln.Close()
 		return err
 	}
+	scfg := server.Config{Ledger: l, Logger: log}
+	var cons *console.Console
+	if *withConsole {
+		cons, err = console.New(console.Config{Backend: console.FromLedger(l), Prefix: *consolePrefix, Logger: log,
+			RotateEvery: *rotateEvery, PrePublish: *prePublish})
+		if err != nil {
+			ln.Close()
+			return usageErr("serve: --console-prefix: %v", err)
+		}
+		scfg.Console, scfg.ConsolePrefix = cons, cons.Prefix()
+	}
 	srv := &http.Server{
-		Handler:           server.New(server.Config{Ledger: l, Logger: log}).Handler(),
+		Handler:           server.New(scfg).Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -142,6 +160,11 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 		scheme = "https"
 	}
 	fmt.Fprintf(c.stdout, "jwtledger: listening on %s://%s (data dir %s)\n", scheme, ln.Addr(), l.DataDir())
+	if cons != nil {
+		// Live tails hold their connections open: end them at shutdown.
+		srv.RegisterOnShutdown(cons.Close)
+		fmt.Fprintf(c.stdout, "jwtledger: web console on %s://%s%s/\n", scheme, ln.Addr(), cons.Prefix())
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if *tlsCert != "" {
@@ -164,6 +187,9 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("shutdown", "err", err)
+	}
+	if cons != nil {
+		cons.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -42,6 +42,10 @@ const MaxBodyBytes = 64 << 10
 type Config struct {
 	Ledger *jwtledger.Ledger
 	Logger *slog.Logger // nil discards
+	// Console, if set, is served at ConsolePrefix (default "/console"),
+	// and GET / redirects to it.
+	Console       http.Handler
+	ConsolePrefix string
 }
 
 // Server serves the HTTP API of one ledger.
@@ -61,6 +65,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{l: cfg.Ledger, log: log, mux: http.NewServeMux()}
 	s.routes()
+	s.mountConsole(cfg.Console, cfg.ConsolePrefix)
 	return s
 }
 
