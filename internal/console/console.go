@@ -154,7 +154,7 @@ func (c *Console) routes() {
 	c.mux.Handle("POST "+p+"/clients", c.signedIn(ScopeAdmin, c.createClient))
 	c.mux.Handle("POST "+p+"/clients/{id}/rotate-secret", c.signedIn(ScopeAdmin, c.rotateClient))
 	c.mux.Handle("POST "+p+"/clients/{id}/delete", c.signedIn(ScopeAdmin, c.deleteClient))
-	c.mux.Handle(p+"/", c.public(func(x *exchange) error { return x.fail(http.StatusNotFound, "error.notfound") }))
+	c.mux.Handle(p+"/", c.signedIn("", func(x *exchange) error { return x.fail(http.StatusNotFound, "error.notfound") }))
 	c.mux.Handle(p, http.RedirectHandler(p+"/", http.StatusMovedPermanently))
 }
 

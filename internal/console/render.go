@@ -78,8 +78,12 @@ type page struct {
 	Assets string
 	Client *Client
 	CSRF   string
+	Back   string // where the language switch returns to: this page, for a GET
 	Data   any
 }
+
+// pagePaths are the pages a language switch returns to after a POST.
+var pagePaths = map[string]string{"overview": "/", "explorer": "/audit", "integrity": "/integrity", "debugger": "/debugger", "keys": "/keys", "clients": "/clients"}
 
 // T is message key in the page's language.
 func (p *page) T(key string, args ...any) string { return p.x.c.cat.text(p.Lang, key, args...) }
@@ -140,6 +144,10 @@ func (x *exchange) render(status int, name, title string, data any) error {
 		p.CSRF = x.sess.csrf
 	} else {
 		p.CSRF = x.loginToken()
+	}
+	p.Back = x.c.prefix + pagePaths[name]
+	if x.r.Method == http.MethodGet && status == http.StatusOK {
+		p.Back = x.r.URL.RequestURI()
 	}
 	var buf bytes.Buffer
 	if err := x.c.pages[name].Execute(&buf, p); err != nil {

@@ -18,9 +18,6 @@
   }
   document.querySelectorAll("time[datetime]").forEach(localize);
 
-  // The language switch comes back to this page.
-  document.querySelectorAll("input[data-back]").forEach((el) => { el.value = location.pathname + location.search; });
-
   // Forms that ask first.
   document.querySelectorAll("form[data-confirm]").forEach((f) => {
     f.addEventListener("submit", (e) => { if (!window.confirm(f.dataset.confirm)) e.preventDefault(); });
