@@ -162,4 +162,6 @@ func (x *exchange) render(status int, name, title string, data any) error {
 	return err
 }
 
-func (x *exchange) ok(name, title string, data any) error { return x.render(http.StatusOK, name, title, data) }
+func (x *exchange) ok(name, title string, data any) error {
+	return x.render(http.StatusOK, name, title, data)
+}
