@@ -189,10 +189,13 @@
     }
     line("good", t("js.prove.path", (p.proof || []).length, rootB64));
     // 4. The checkpoint's signature by the trusted key.
+    // name+hash+base64: the base64 may itself hold "+".
     const vkey = document.getElementById("trusted-key").value.trim();
-    const parts = vkey.split("+");
-    if (parts.length !== 3) { line("bad", t("js.prove.keyformat")); return; }
-    const kb = b64(parts[2]);
+    const i1 = vkey.indexOf("+"), i2 = vkey.indexOf("+", i1 + 1);
+    if (i1 < 1 || i2 < 0) { line("bad", t("js.prove.keyformat")); return; }
+    const parts = [vkey.slice(0, i1), vkey.slice(i1 + 1, i2), vkey.slice(i2 + 1)];
+    let kb;
+    try { kb = b64(parts[2]); } catch (e) { line("bad", t("js.prove.keyformat")); return; }
     if (kb.length !== 33 || kb[0] !== 1) { line("bad", t("js.prove.keyformat")); return; }
     const pub = kb.slice(1);
     const kh = (await sha256(cat(enc.encode(parts[0] + "\n"), kb))).slice(0, 4);
