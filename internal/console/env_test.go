@@ -40,7 +40,7 @@ func (c *clock) advance(d time.Duration) {
 // env is a ledger served with its console on 127.0.0.1, and clients of
 // every kind.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	l     *jwtledger.Ledger
 	cons  *console.Console
 	srv   *httptest.Server
