@@ -163,6 +163,11 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	if cons != nil {
 		// Live tails hold their connections open: end them at shutdown.
 		srv.RegisterOnShutdown(cons.Close)
+		go func() {
+			if err := cons.Warm(ctx); err != nil {
+				log.Warn("console: counting audit records failed", "err", err)
+			}
+		}()
 		fmt.Fprintf(c.stdout, "jwtledger: web console on %s://%s%s/\n", scheme, ln.Addr(), cons.Prefix())
 	}
 	errc := make(chan error, 1)

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
 )
 
 //go:embed templates/*.html
@@ -104,6 +106,13 @@ func New(cfg Config) (*Console, error) {
 	c.assetTag = assetTag()
 	c.routes()
 	return c, nil
+}
+
+// Warm asks for the overview's counts once, so that the store starts
+// keeping them before the first page is opened (serve calls it at start).
+func (c *Console) Warm(ctx context.Context) error {
+	_, err := c.b.Counts(ctx, audit.CountQuery{Since: c.now().Add(-time.Hour), Step: audit.StepMinute})
+	return err
 }
 
 // Prefix is the path the console is served at (no trailing slash).
