@@ -229,14 +229,12 @@ func (c *Counter) run() {
 	}
 }
 
-// Close stops the background catch-up and waits for it.
+// Close stops the background catch-up and waits for it; a counter never
+// started never starts afterwards. It may be called more than once.
 func (c *Counter) Close() {
-	started := true
-	c.start.Do(func() { started = false })
+	c.start.Do(func() { close(c.done) })
 	c.cancel()
-	if started {
-		<-c.done
-	}
+	<-c.done
 }
 
 // CatchUp counts up to budget records not yet counted and returns how

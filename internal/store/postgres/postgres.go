@@ -317,7 +317,13 @@ func (db *DB) ScanChainTimes(ctx context.Context, chain string, fn func(seq, tim
 
 // Chains lists the chains that have records.
 func (db *DB) Chains(ctx context.Context) ([]string, error) {
-	rows, err := db.pool.Query(ctx, "SELECT DISTINCT chain FROM audit ORDER BY chain")
+	// A skip scan of the (chain, seq) index: one seek per chain, where
+	// SELECT DISTINCT reads every entry.
+	rows, err := db.pool.Query(ctx, `WITH RECURSIVE c(chain) AS (
+		SELECT (SELECT chain FROM audit ORDER BY chain LIMIT 1)
+		UNION ALL
+		SELECT (SELECT chain FROM audit WHERE chain > c.chain ORDER BY chain LIMIT 1) FROM c WHERE c.chain IS NOT NULL
+	) SELECT chain FROM c WHERE chain IS NOT NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list chains: %w", err)
 	}
