@@ -162,9 +162,14 @@ type tailRecord struct {
 	Reason  string `json:"reason"`
 }
 
-// tailPoll is how often the live tail also looks for records without a
-// wake-up (written by another process or node).
-const tailPoll = 2 * time.Second
+// The live tail also looks for records every tailPoll without a wake-up
+// (written by another process or node); it queries at most every
+// tailEvery, for at most tailBatch records.
+const (
+	tailPoll  = 2 * time.Second
+	tailEvery = 200 * time.Millisecond
+	tailBatch = 100
+)
 
 // tail streams the records that match the filter and come after the
 // cursor as Server-Sent Events, as they are committed.
@@ -201,14 +206,31 @@ func (c *Console) tail(x *exchange) error {
 		return nil
 	}
 	beats := 0
+	last := time.Time{}
 	for {
-		f.After, f.Limit, f.Newest = after, 200, false
+		// At most tailRate queries a second, whatever the commit rate, and
+		// at most tailBatch records each: a person reads no more, and under
+		// load the newest matter (a gap event says some were skipped).
+		if wait := tailEvery - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
+		f.After, f.Limit, f.Newest = after, tailBatch, true
 		recs, err := c.b.Records(ctx, f)
 		if err != nil {
 			if ctx.Err() == nil {
 				c.log.Warn("console: live tail query failed", "err", err)
 			}
 			return nil
+		}
+		if len(recs) == tailBatch {
+			if err := write("event: gap\ndata: {}\n\n"); err != nil {
+				return nil
+			}
 		}
 		for _, r := range recs {
 			j, _ := json.Marshal(tailRecord{ID: r.ID, URL: c.recordURL(r), Time: r.Time.UTC().Format(time.RFC3339Nano), Chain: r.Chain, Seq: r.Seq,
@@ -217,9 +239,6 @@ func (c *Console) tail(x *exchange) error {
 				return nil
 			}
 			after = r.ID
-		}
-		if len(recs) == 200 {
-			continue // more are waiting
 		}
 		select {
 		case <-ctx.Done():

@@ -86,6 +86,7 @@
       queue.push(JSON.parse(e.data));
       if (atTop()) flush(); else paused();
     });
+    es.addEventListener("gap", () => { status.textContent = t("js.tail.gap"); });
     es.addEventListener("end", () => { es.close(); status.textContent = t("js.tail.ended"); status.dataset.state = "ended"; });
     es.addEventListener("error", () => {
       if (es.readyState === EventSource.CLOSED) { status.textContent = t("js.tail.ended"); status.dataset.state = "ended"; }
