@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
 )
 
 // ExportFormat is the format of an audit export.
@@ -49,6 +51,21 @@ const exportFormatName = "jwtledger-audit-export"
 // record's leaf hash, and the records with time in [since, until) in full)
 // to w, in constant memory. Zero times mean no bound.
 func (l *Ledger) Export(ctx context.Context, w io.Writer, format ExportFormat, since, until time.Time) error {
+	return l.export(ctx, w, format, since, until, nil)
+}
+
+// ExportMatching is [Ledger.Export] with the records that f selects in
+// full (its time range, event, outcome, sub, jti, actor, kid, request id
+// and chain; not its cursors or limit): every other record is exported by
+// its leaf hash only, so the export still verifies offline.
+func (l *Ledger) ExportMatching(ctx context.Context, w io.Writer, format ExportFormat, f AuditFilter) error {
+	return l.export(ctx, w, format, f.Since, f.Until, func(body []byte) bool {
+		r, err := audit.Decode(body)
+		return err == nil && f.Match(r)
+	})
+}
+
+func (l *Ledger) export(ctx context.Context, w io.Writer, format ExportFormat, since, until time.Time, match func(body []byte) bool) error {
 	var enc exportEncoder
 	switch format {
 	case ExportJSONL, "":
@@ -85,7 +102,7 @@ func (l *Ledger) Export(ctx context.Context, w io.Writer, format ExportFormat, s
 		line := exportLine{Type: "record", Chain: chain}
 		err = l.db.ScanChainTimes(ctx, chain, func(seq, t int64, body, leaf []byte) error {
 			line.Seq, line.LeafHash, line.Record = seq, leaf, nil
-			if body != nil && t >= lo && t < hi {
+			if body != nil && t >= lo && t < hi && (match == nil || match(body)) {
 				s := string(body)
 				line.Record = &s
 			}

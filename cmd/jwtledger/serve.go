@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/store/sqlite"
 )
@@ -66,6 +67,10 @@ Flags:
                            JWKS consumer can verify its tokens)
   --allow-damaged          start on a database SQLite reports damaged,
                            read-only, for inspection
+  --console=false          do not serve the web console (default: served at
+                           --console-prefix, GET / redirects there)
+  --console-prefix PATH    URL path of the console (default /console); behind
+                           a reverse proxy, forward that path unchanged
   --config FILE            TOML file of these settings, keys named like the
                            flags (see jwtledger.example.toml); precedence:
                            flag > JWTLEDGER_* environment > file > default;
@@ -112,6 +117,8 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	denialSourceBurst := fs.Int("denial-source-burst", jwtledger.DefaultDenialPerSourceBurst, "")
 	allowHMAC := fs.Bool("allow-hmac-signing", false, "")
 	allowDamaged := fs.Bool("allow-damaged", false, "")
+	withConsole := fs.Bool("console", true, "")
+	consolePrefix := fs.String("console-prefix", "/console", "")
 	fs.String("config", "", "")
 	pos, err := c.parse(cmd, fs, args)
 	if err != nil {
@@ -208,7 +215,18 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 		ln.Close()
 		return err
 	}
-	api := server.New(server.Config{Ledger: l, Logger: log, MetricsClientLabels: *metricsClientLabels, NoMetrics: mln != nil})
+	scfg := server.Config{Ledger: l, Logger: log, MetricsClientLabels: *metricsClientLabels, NoMetrics: mln != nil}
+	var cons *console.Console
+	if *withConsole {
+		cons, err = console.New(console.Config{Backend: console.FromLedger(l), Prefix: *consolePrefix, Logger: log,
+			RotateEvery: *rotateEvery, PrePublish: *prePublish})
+		if err != nil {
+			ln.Close()
+			return usageErr("serve: --console-prefix: %v", err)
+		}
+		scfg.Console, scfg.ConsolePrefix = cons, cons.Prefix()
+	}
+	api := server.New(scfg)
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		TLSConfig:         tlsCfg,
@@ -220,6 +238,16 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
 	}
 	fmt.Fprintf(c.stdout, "jwtledger: listening on %s://%s (issuer %s, data dir %s)\n", scheme, ln.Addr(), issuer, l.DataDir())
+	if cons != nil {
+		// Live tails hold their connections open: end them at shutdown.
+		srv.RegisterOnShutdown(cons.Close)
+		go func() {
+			if err := cons.Warm(ctx); err != nil {
+				log.Warn("console: counting audit records failed", "err", err)
+			}
+		}()
+		fmt.Fprintf(c.stdout, "jwtledger: web console on %s://%s%s/\n", scheme, ln.Addr(), cons.Prefix())
+	}
 	limited := server.LimitListener(ln, *maxConns)
 	errc := make(chan error, 1)
 	go func() {
@@ -263,6 +291,9 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	}
 	if msrv != nil {
 		msrv.Shutdown(shutdownCtx)
+	}
+	if cons != nil {
+		cons.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

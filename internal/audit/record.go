@@ -40,10 +40,12 @@ const (
 	// AuthDeniedSuppressed counts auth.denied records left out by the
 	// denial limit (see the ledger's DenialLimit).
 	AuthDeniedSuppressed Event = "auth.denied.suppressed"
+	ConsoleLogin         Event = "console.login"  // a web console session began
+	ConsoleLogout        Event = "console.logout" // a web console session ended
 )
 
 // Events lists every event name.
-var Events = []Event{TokenIssue, TokenVerify, TokenRevoke, KeyCreate, KeyRotate, KeyRetire, ClientCreate, ClientDelete, AuthDenied, AuthDeniedSuppressed, AuditCheckpoint, AuditUndelivered}
+var Events = []Event{TokenIssue, TokenVerify, TokenRevoke, KeyCreate, KeyRotate, KeyRetire, ClientCreate, ClientDelete, AuthDenied, AuthDeniedSuppressed, AuditCheckpoint, AuditUndelivered, ConsoleLogin, ConsoleLogout}
 
 // Outcomes of records other than token.verify (which carries the
 // verification outcome).
@@ -297,8 +299,11 @@ type Filter struct {
 	Sub          string
 	JTI          string
 	Actor        string
+	KID          string
+	RequestID    string
 	Chain        string
 	After        int64 // cursor: only records stored after the one with this ID
+	Before       int64 // cursor: only records stored before the one with this ID (0: no bound)
 	Limit        int   // at most this many (0: no limit)
 	Newest       bool  // the newest Limit records, still returned oldest first
 }

@@ -63,6 +63,7 @@ type Writer struct {
 	inCommit atomic.Int64 // records of the batch being committed
 
 	sinkMu sync.Mutex
+	notify notifier
 
 	// AfterFlush, if set before the first Append, is called by the
 	// committer with the size of every batch made durable.
@@ -346,12 +347,13 @@ func (w *Writer) append(recs []*Record) (err error) {
 func (w *Writer) Emit(recs []*Record) {
 	w.advance(recs)
 	w.sinkMu.Lock()
-	defer w.sinkMu.Unlock()
 	for _, s := range w.sinks {
 		if err := s.Write(recs); err != nil {
 			w.log.Warn("audit sink write failed", "err", err)
 		}
 	}
+	w.sinkMu.Unlock()
+	w.notify.wake()
 }
 
 // EmitCheckpoint hands an audit.checkpoint event to the sinks that want

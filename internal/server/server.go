@@ -96,6 +96,10 @@ type Config struct {
 	// NoMetrics leaves GET /metrics out of Handler (serve it with
 	// MetricsHandler on another address).
 	NoMetrics bool
+	// Console, if set, is served at ConsolePrefix (default "/console"),
+	// and GET / redirects to it.
+	Console       http.Handler
+	ConsolePrefix string
 }
 
 // Server serves the HTTP API of one ledger.
@@ -122,6 +126,7 @@ func New(cfg Config) *Server {
 		s.openapiDoc = OpenAPI(s.issuerBase)
 	}
 	s.routes()
+	s.mountConsole(cfg.Console, cfg.ConsolePrefix)
 	return s
 }
 

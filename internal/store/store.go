@@ -27,6 +27,10 @@ type Store interface {
 	// Query returns the records matching f, oldest first (newest first with
 	// f.Newest); pruned records are left out.
 	Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error)
+	// Counts answers an aggregate query from counts the store keeps in the
+	// transaction of every append (see QueryCounts), never by reading
+	// records.
+	Counts(ctx context.Context, q audit.CountQuery) (*audit.Counts, error)
 	// RecordBody is the canonical encoding of record seq of chain
 	// (ErrNotFound when there is none).
 	RecordBody(ctx context.Context, chain string, seq int64) ([]byte, error)

@@ -34,7 +34,8 @@ const (
 
 // DB is an open PostgreSQL store.
 type DB struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	counter *store.Counter // keeps the aggregate counts (counts.go)
 }
 
 var _ store.Store = (*DB)(nil)
@@ -52,6 +53,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	db := &DB{pool: pool}
+	db.counter = store.NewCounter(db)
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -137,6 +139,7 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // Close closes the pool.
 func (db *DB) Close() error {
+	db.counter.Close()
 	db.pool.Close()
 	return nil
 }
@@ -221,8 +224,17 @@ func (db *DB) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error
 			add(c.col+" = ?", c.v)
 		}
 	}
+	// kid and request_id are not columns: they read the body.
+	for _, c := range []struct{ member, v string }{{"kid", f.KID}, {"request_id", f.RequestID}} {
+		if c.v != "" {
+			add("length(body) > 0 AND convert_from(body, 'UTF8')::jsonb ->> '"+c.member+"' = ?", c.v)
+		}
+	}
 	if f.After > 0 {
 		add("id > ?", f.After)
+	}
+	if f.Before > 0 {
+		add("id < ?", f.Before)
 	}
 	where = append(where, "length(body) > 0") // pruned records have no body to show
 	q := "SELECT id, body FROM audit WHERE " + strings.Join(where, " AND ")
@@ -305,7 +317,13 @@ func (db *DB) ScanChainTimes(ctx context.Context, chain string, fn func(seq, tim
 
 // Chains lists the chains that have records.
 func (db *DB) Chains(ctx context.Context) ([]string, error) {
-	rows, err := db.pool.Query(ctx, "SELECT DISTINCT chain FROM audit ORDER BY chain")
+	// A skip scan of the (chain, seq) index: one seek per chain, where
+	// SELECT DISTINCT reads every entry.
+	rows, err := db.pool.Query(ctx, `WITH RECURSIVE c(chain) AS (
+		SELECT (SELECT chain FROM audit ORDER BY chain LIMIT 1)
+		UNION ALL
+		SELECT (SELECT chain FROM audit WHERE chain > c.chain ORDER BY chain LIMIT 1) FROM c WHERE c.chain IS NOT NULL
+	) SELECT chain FROM c WHERE chain IS NOT NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list chains: %w", err)
 	}

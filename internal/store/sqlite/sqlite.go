@@ -52,6 +52,8 @@ type DB struct {
 	wal     *walSync
 	minFree atomic.Int64 // see SetMinFree
 
+	counter *store.Counter // keeps the aggregate counts (counts.go)
+
 	treeSize *sql.Stmt
 	unhashed *sql.Stmt
 	setSize  *sql.Stmt
@@ -109,6 +111,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	w.SetConnMaxIdleTime(0)
 	db := &DB{path: path, w: w, heads: make(map[string]uint64), wal: &walSync{path: path + "-wal", dbPath: path}}
 	db.minFree.Store(DefaultMinFree)
+	db.counter = store.NewCounter(db)
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -214,6 +217,7 @@ func (db *DB) prepare(ctx context.Context) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.counter.Close()
 	var errs []error
 	for _, s := range []*sql.Stmt{db.head, db.readHash, db.readRange, db.treeSize, db.unhashed, db.setSize} {
 		if s != nil {
@@ -394,13 +398,16 @@ func (db *DB) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error
 	// random-key B-tree that costs a page write per record on the hot path.
 	// The other filters read the canonical body; combine them with a time
 	// range on large ledgers.
-	for _, c := range []struct{ member, v string }{{"event", string(f.Event)}, {"outcome", f.Outcome}, {"sub", f.Sub}, {"jti", f.JTI}, {"actor", f.Actor}} {
+	for _, c := range []struct{ member, v string }{{"event", string(f.Event)}, {"outcome", f.Outcome}, {"sub", f.Sub}, {"jti", f.JTI}, {"actor", f.Actor}, {"kid", f.KID}, {"request_id", f.RequestID}} {
 		if c.v != "" {
 			add("json_extract(CAST(body AS TEXT), '$."+c.member+"') = ?", c.v)
 		}
 	}
 	if f.After > 0 {
 		add("id > ?", f.After)
+	}
+	if f.Before > 0 {
+		add("id < ?", f.Before)
 	}
 	where = append(where, "length(body) > 0") // pruned records have no body to show
 	q := "SELECT id, body FROM audit WHERE " + strings.Join(where, " AND ")

@@ -46,6 +46,7 @@ func Run(t *testing.T, b Backend) {
 		{"AppendNumbersAndHashes", testAppend},
 		{"AppendFromTwoHandlesStaysGapless", testTwoHandles},
 		{"QueryFiltersAndPages", testQuery},
+		{"CountsAgreeWithRecords", testCounts},
 		{"BuildTreeCoversAppendedRecords", testBuildTree},
 		{"BuildTreeStopsAtMissingRecord", testBuildTreeGap},
 		{"Checkpoints", testCheckpoints},
@@ -170,8 +171,13 @@ func testQuery(t *testing.T, loc Location) {
 	recs := records(10, t0)
 	recs[3].Event, recs[3].Outcome = audit.TokenVerify, "expired"
 	recs[5].Actor = "client-2"
+	recs[6].KID, recs[6].RequestID = "kid-6", "req-6"
 	mustAppend(t, s, "a", recs)
 	mustAppend(t, s, "b", records(2, t0))
+	stored, err := s.Query(ctx, audit.Filter{Chain: "a"})
+	if err != nil || len(stored) != len(recs) {
+		t.Fatalf("records of chain a: %d, %v", len(stored), err)
+	}
 	tests := []struct {
 		name string
 		f    audit.Filter
@@ -185,6 +191,11 @@ func testQuery(t *testing.T, loc Location) {
 		{"since until", audit.Filter{Chain: "a", Since: t0.Add(2 * time.Second), Until: t0.Add(5 * time.Second)}, []int{2, 3, 4}},
 		{"limit", audit.Filter{Chain: "a", Limit: 2}, []int{0, 1}},
 		{"newest", audit.Filter{Chain: "a", Limit: 2, Newest: true}, []int{8, 9}},
+		{"kid", audit.Filter{Chain: "a", KID: "kid-6"}, []int{6}},
+		{"request id", audit.Filter{Chain: "a", RequestID: "req-6"}, []int{6}},
+		{"before", audit.Filter{Chain: "a", Before: stored[3].ID}, []int{0, 1, 2}},
+		{"newest before", audit.Filter{Chain: "a", Before: stored[3].ID, Limit: 2, Newest: true}, []int{1, 2}},
+		{"after and before", audit.Filter{Chain: "a", After: stored[3].ID, Before: stored[6].ID}, []int{4, 5}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -229,6 +240,81 @@ func testQuery(t *testing.T, loc Location) {
 			t.Fatalf("page record %d differs", i)
 		}
 	}
+}
+
+// testCounts: the aggregate counts agree with the records appended, in
+// minute and hour buckets, per chain, event and outcome, with the actors
+// and subjects ranked; pruning bodies leaves them alone.
+func testCounts(t *testing.T, loc Location) {
+	s := open(t, loc)
+	base := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	var recs []*audit.Record
+	add := func(at time.Duration, ev audit.Event, outcome, actor, sub string) {
+		recs = append(recs, &audit.Record{Time: base.Add(at), Event: ev, Outcome: outcome, Actor: actor, Sub: sub})
+	}
+	add(10*time.Second, audit.TokenIssue, audit.OK, "c1", "alice")
+	add(20*time.Second, audit.TokenIssue, audit.OK, "c1", "alice")
+	add(30*time.Second, audit.TokenVerify, "expired", "c2", "alice")
+	add(70*time.Second, audit.TokenVerify, "valid", "c2", "bob")
+	add(90*time.Minute, audit.AuthDenied, audit.Denied, "", "")
+	add(91*time.Minute, audit.ClientCreate, audit.OK, "c1", "cl_x") // a sub, but not of a token event
+	mustAppend(t, s, "a", recs[:4])
+	mustAppend(t, s, "a", recs[4:])
+	mustAppend(t, s, "b", []*audit.Record{{Time: base.Add(15 * time.Second), Event: audit.TokenIssue, Outcome: audit.OK, Actor: "c3", Sub: "carol"}})
+	type row struct {
+		min   int
+		chain string
+		ev    audit.Event
+		out   string
+		n     int64
+	}
+	rows := func(c *audit.Counts, width time.Duration) []row {
+		var out []row
+		for _, x := range c.Series {
+			out = append(out, row{int(x.Bucket.Sub(base) / width), x.Chain, x.Event, x.Outcome, x.N})
+		}
+		return out
+	}
+	check := func(name string, q audit.CountQuery, want []row, actors, subjects []audit.Ranked) {
+		t.Helper()
+		c, err := s.Counts(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := rows(c, q.Step); !slices.Equal(got, want) {
+			t.Errorf("%s: series\n got %v\nwant %v", name, got, want)
+		}
+		if !slices.Equal(c.Actors, actors) || !slices.Equal(c.Subjects, subjects) {
+			t.Errorf("%s: actors %v subjects %v, want %v %v", name, c.Actors, c.Subjects, actors, subjects)
+		}
+	}
+	allActors := []audit.Ranked{{Name: "c1", N: 3}, {Name: "c2", N: 2}, {Name: "c3", N: 1}}
+	allSubjects := []audit.Ranked{{Name: "alice", N: 3}, {Name: "bob", N: 1}, {Name: "carol", N: 1}}
+	check("minutes", audit.CountQuery{Since: base, Until: base.Add(2 * time.Hour), Step: audit.StepMinute},
+		[]row{{0, "a", audit.TokenIssue, audit.OK, 2}, {0, "a", audit.TokenVerify, "expired", 1}, {0, "b", audit.TokenIssue, audit.OK, 1},
+			{1, "a", audit.TokenVerify, "valid", 1}, {90, "a", audit.AuthDenied, audit.Denied, 1}, {91, "a", audit.ClientCreate, audit.OK, 1}},
+		allActors, allSubjects)
+	check("hours", audit.CountQuery{Since: base, Step: audit.StepHour},
+		[]row{{0, "a", audit.TokenIssue, audit.OK, 2}, {0, "a", audit.TokenVerify, "expired", 1}, {0, "a", audit.TokenVerify, "valid", 1},
+			{0, "b", audit.TokenIssue, audit.OK, 1}, {1, "a", audit.AuthDenied, audit.Denied, 1}, {1, "a", audit.ClientCreate, audit.OK, 1}},
+		allActors, allSubjects)
+	// A window inside the first minute is widened to that minute; the
+	// ranks cover the first hour.
+	check("one minute", audit.CountQuery{Since: base.Add(5 * time.Second), Until: base.Add(25 * time.Second), Step: audit.StepMinute, Top: 1},
+		[]row{{0, "a", audit.TokenIssue, audit.OK, 2}, {0, "a", audit.TokenVerify, "expired", 1}, {0, "b", audit.TokenIssue, audit.OK, 1}},
+		[]audit.Ranked{{Name: "c1", N: 2}}, []audit.Ranked{{Name: "alice", N: 3}})
+	check("later", audit.CountQuery{Since: base.Add(3 * time.Hour), Step: audit.StepHour}, nil, nil, nil)
+	if _, err := s.Counts(ctx, audit.CountQuery{Step: time.Second}); err == nil {
+		t.Error("a step of 1s was accepted")
+	}
+	// Pruned bodies still count: the events happened.
+	if _, err := s.Prune(ctx, "a", 6, base.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	check("after prune", audit.CountQuery{Since: base, Step: audit.StepHour},
+		[]row{{0, "a", audit.TokenIssue, audit.OK, 2}, {0, "a", audit.TokenVerify, "expired", 1}, {0, "a", audit.TokenVerify, "valid", 1},
+			{0, "b", audit.TokenIssue, audit.OK, 1}, {1, "a", audit.AuthDenied, audit.Denied, 1}, {1, "a", audit.ClientCreate, audit.OK, 1}},
+		allActors, allSubjects)
 }
 
 // rootOf computes the RFC 6962 root of leaves independently of the store.
