@@ -73,8 +73,11 @@ func TestCheckpointFailureVisible(t *testing.T) {
 		return readyStatus(srv.URL) == http.StatusServiceUnavailable && strings.Contains(metrics(), "jwtledger_audit_checkpoint_failing 1")
 	})
 	t.Logf("checkpoint failure visible %s after the records (interval %s)", seen.Round(time.Millisecond), interval)
-	if seen > interval+300*time.Millisecond {
-		t.Fatalf("visible only after %s, want within one interval (%s)", seen, interval)
+	// Due one interval after the last checkpoint, tried on the next tick
+	// (CheckpointMinInterval), then visible at once; the slack is for a
+	// loaded CI machine (the figure is logged above).
+	if limit := interval + 100*time.Millisecond + time.Second; seen > limit {
+		t.Fatalf("visible only after %s, want within one interval and a tick (%s) plus slack", seen, limit)
 	}
 	req, _ := http.NewRequest("GET", srv.URL+"/v1/audit/verify", nil)
 	req.Header.Set("Authorization", "Bearer "+auditor.Secret)
