@@ -2,6 +2,7 @@ package auditor
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -92,7 +93,7 @@ func parseSignatureLine(line string) (note.Signature, error) {
 	if !validName(name) {
 		return note.Signature{}, malformed("signature line has an invalid key name")
 	}
-	raw, err := decodeCanonical(b64)
+	raw, err := base64.StdEncoding.DecodeString(b64) // as note.Open decodes it
 	if err != nil || len(raw) < 5 {
 		return note.Signature{}, malformed("signature of %q is not base64 of a key hash and a signature", name)
 	}
