@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/store"
@@ -102,7 +103,7 @@ func (l *Ledger) Checkpoint(ctx context.Context, m Meta) (*CheckpointInfo, error
 	now := l.cfg.Now().UTC()
 	cp, err := l.db.AddCheckpoint(ctx, chain, now, func(size int64, root tlog.Hash) ([]byte, error) {
 		rec.Reason = fmt.Sprintf("tree size %d root %s", size, root)
-		return note.Sign(&note.Note{Text: audit.CheckpointText(audit.Origin(chain), size, root)}, l.auditSigner)
+		return note.Sign(&note.Note{Text: auditor.Checkpoint{Origin: auditor.Origin(chain), Size: size, Root: root}.String()}, l.auditSigner)
 	})
 	if err != nil {
 		l.cpFailed(err)
@@ -163,26 +164,19 @@ func (l *Ledger) checkpointDue(ctx context.Context, force bool) bool {
 	return force || (grown >= int64(l.cfg.CheckpointEvery) && age >= l.cfg.CheckpointMinInterval) || age >= l.cfg.CheckpointInterval
 }
 
-// CheckpointFailure says since when, and why, this node's checkpoints fail.
-type CheckpointFailure struct {
-	Since    time.Time `json:"since"`
-	Err      string    `json:"error"`
-	Attempts int       `json:"attempts"`
-}
-
 // CheckpointStatus is the health of this node's checkpointing.
 type CheckpointStatus struct {
 	// Failures counts failed attempts since the ledger was opened.
 	Failures uint64
 	// Failing is set while the newest attempt failed.
-	Failing *CheckpointFailure
+	Failing *auditor.CheckpointFailure
 }
 
 // cpHealth tracks checkpoint failures (readiness, metrics, VerifyAudit).
 type cpHealth struct {
 	mu       sync.Mutex
 	failures uint64
-	failing  *CheckpointFailure
+	failing  *auditor.CheckpointFailure
 	retryAt  time.Time // no automatic attempt before (backoff)
 }
 
@@ -195,7 +189,7 @@ func (l *Ledger) cpFailed(err error) {
 	h.mu.Lock()
 	h.failures++
 	if h.failing == nil {
-		h.failing = &CheckpointFailure{Since: time.Now().UTC()}
+		h.failing = &auditor.CheckpointFailure{Since: time.Now().UTC()}
 	}
 	h.failing.Err, h.failing.Attempts = err.Error(), h.failing.Attempts+1
 	backoff := min(time.Second<<min(h.failing.Attempts-1, 10), maxCheckpointBackoff)
@@ -216,7 +210,7 @@ func (l *Ledger) cpSucceeded() {
 	}
 }
 
-func (l *Ledger) cpFailure() *CheckpointFailure {
+func (l *Ledger) cpFailure() *auditor.CheckpointFailure {
 	h := &l.cp
 	h.mu.Lock()
 	defer h.mu.Unlock()
