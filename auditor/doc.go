@@ -1,6 +1,11 @@
 // Package auditor checks what a jwtledger ledger hands to someone who does
-// not trust its operator: signed checkpoints and the witnesses' cosignatures
-// on them. It imports only the standard library and golang.org/x/mod, so an
+// not trust its operator: its records in their canonical encoding
+// ([Encode], [Decode], [LeafHash]), signed checkpoints and the witnesses'
+// cosignatures on them, inclusion proofs ([VerifyProof]) and exports
+// ([VerifyExport], or [LogVerifier] for rows read from elsewhere). The
+// ledger itself seals records ([Seal]), writes exports ([NewExportWriter])
+// and verifies its store with this package, so there is one implementation
+// of each format. It imports only the standard library and golang.org/x/mod, so an
 // auditor can build it alone, and it follows the public C2SP specifications
 // (signed-note, tlog-checkpoint, tlog-cosignature, tlog-witness), so the
 // same checks can be made with any other implementation of them.

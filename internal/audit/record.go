@@ -1,5 +1,6 @@
-// Package audit holds jwtledger's audit trail: the records, their canonical
-// encoding and leaf hashes, the group-commit writer that makes them durable
+// Package audit holds jwtledger's audit trail: the events and filters of
+// the records (whose type and canonical encoding are the public auditor
+// package's), the group-commit writer that makes them durable
 // before any caller gets an answer, and the secondary sinks (text log, JSON
 // lines).
 package audit
