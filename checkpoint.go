@@ -2,19 +2,14 @@ package jwtledger
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
-	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/store"
 )
 
@@ -34,55 +29,14 @@ type CheckpointInfo struct {
 	Time  time.Time `json:"time"`
 }
 
-// auditKeyMeta is how the audit signing key is kept in the store.
-type auditKeyMeta struct {
-	VerifierKey string `json:"vkey"`
-	Sealed      []byte `json:"sealed"` // the note signer key, sealed
-}
-
-const auditKeyName = "audit_key"
-
-// loadAuditKey loads, or creates on first use, the ledger's Ed25519 audit
-// signing key. It is kept apart from token keys and never signs tokens.
+// loadAuditKey loads, or creates on first use, the ledger's audit signing
+// key (see [auditlog.LoadKey]).
 func (l *Ledger) loadAuditKey(ctx context.Context) error {
-	raw, ok, err := l.db.Meta(ctx, auditKeyName)
+	k, err := auditlog.LoadKey(ctx, l.db, l.master)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		var id [4]byte
-		rand.Read(id[:])
-		skey, vkey, err := note.GenerateKey(rand.Reader, "jwtledger-audit-"+hex.EncodeToString(id[:]))
-		if err != nil {
-			return fmt.Errorf("generate audit key: %w", err)
-		}
-		sealed, err := keys.SealBytes(l.master, []byte(auditKeyName), []byte(skey))
-		if err != nil {
-			return err
-		}
-		j, _ := json.Marshal(auditKeyMeta{VerifierKey: vkey, Sealed: sealed})
-		if raw, err = l.db.SetMetaOnce(ctx, auditKeyName, j); err != nil {
-			return fmt.Errorf("store audit key: %w", err)
-		}
-	}
-	var m auditKeyMeta
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return fmt.Errorf("audit key: %w", err)
-	}
-	skey, err := keys.OpenBytes(l.master, []byte(auditKeyName), m.Sealed)
-	if err != nil {
-		return fmt.Errorf("audit key: %w (hint: is JWTLEDGER_MASTER_KEY or master.key the one this store was made with?)", err)
-	}
-	signer, err := note.NewSigner(string(skey))
-	clear(skey)
-	if err != nil {
-		return fmt.Errorf("audit key: %w", err)
-	}
-	verifier, err := note.NewVerifier(m.VerifierKey)
-	if err != nil {
-		return fmt.Errorf("audit key: %w", err)
-	}
-	l.auditSigner, l.auditVerifier, l.auditVKey = signer, verifier, m.VerifierKey
+	l.auditSigner, l.auditVKey = k.Signer, k.VerifierKey
 	return nil
 }
 

@@ -168,7 +168,6 @@ type Ledger struct {
 	dsStop, dsDone chan struct{}
 
 	auditSigner    note.Signer
-	auditVerifier  note.Verifier
 	auditVKey      string
 	cps            *auditlog.Checkpointer
 	cpStop, cpDone chan struct{}
