@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -178,7 +179,7 @@ var ErrNotCanonical = errors.New("not a canonical record encoding")
 // number forms, invalid UTF-8, unknown members or versions. So a record has
 // exactly one encoding, and the leaf hash of body is the record's.
 func Decode(body []byte) (*Record, error) {
-	d := decoder{b: body}
+	d := decoder{b: body, s: string(body)}
 	r := &Record{}
 	d.lit(`{"v":1,"seq":`)
 	r.Seq = d.uint()
@@ -211,8 +212,13 @@ func Decode(body []byte) (*Record, error) {
 	if d.err == nil && d.pos != len(body) {
 		d.fail("data after the record")
 	}
-	if d.err == nil && !bytes.Equal(Encode(make([]byte, 0, len(body)), r), body) {
-		d.fail("a member is not in its canonical form")
+	if d.err == nil {
+		bp := encodeBufs.Get().(*[]byte)
+		*bp = Encode((*bp)[:0], r)
+		if !bytes.Equal(*bp, body) {
+			d.fail("a member is not in its canonical form")
+		}
+		encodeBufs.Put(bp)
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("decode audit record: %w", d.err)
@@ -221,10 +227,14 @@ func Decode(body []byte) (*Record, error) {
 	return r, nil
 }
 
+// encodeBufs hold the re-encodings by which Decode checks canonical form.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
 // decoder reads a canonical encoding; after the first error every read is
 // a no-op returning a zero value.
 type decoder struct {
 	b   []byte
+	s   string // b, copied once: strings without escapes are slices of it
 	pos int
 	err error
 }
@@ -298,7 +308,7 @@ func (d *decoder) str() string {
 		d.pos++
 	}
 	if d.pos < len(d.b) && d.b[d.pos] == '"' { // no escapes
-		s := string(d.b[start:d.pos])
+		s := d.s[start:d.pos]
 		d.pos++
 		return s
 	}
