@@ -19,7 +19,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 //go:embed migrations/*.sql
@@ -38,7 +38,21 @@ type DB struct {
 	counter *store.Counter // keeps the aggregate counts (counts.go)
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Backend    = (*DB)(nil)
+	_ store.Maintainer = (*DB)(nil)
+)
+
+func init() {
+	open := func(ctx context.Context, spec string, _ store.Options) (store.Backend, error) { return Open(ctx, spec) }
+	store.Register("postgres", open)
+	store.Register("postgresql", open)
+}
+
+// Capabilities says what the shared store does beyond [store.Store].
+func (db *DB) Capabilities() store.Capabilities {
+	return store.Capabilities{Prober: db, Watcher: db, Maintainer: db, Importer: db}
+}
 
 // Open connects to the database at dsn (postgres://...) and applies the
 // embedded migrations, under an advisory lock so nodes starting together

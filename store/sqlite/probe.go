@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 var (
@@ -29,10 +29,6 @@ var (
 // and room for SQLite to finish a checkpoint.
 const DefaultMinFree = 1 << 20
 
-// SetMinFree sets the free-space reserve of [DB.Probe] in bytes (zero or
-// less: no check).
-func (db *DB) SetMinFree(n int64) { db.minFree.Store(n) }
-
 // CheckLive checks, without writing, that the database file and its log
 // at their paths are the ones opened (an [store.IdentityError] if not) and
 // that their file system has room (store.ErrLowSpace): a stat and a statfs.
@@ -40,7 +36,7 @@ func (db *DB) CheckLive(context.Context) error {
 	if err := db.wal.verify(); err != nil {
 		return err
 	}
-	if min := db.minFree.Load(); min > 0 {
+	if min := db.minFree; min > 0 {
 		if free, ok := freeSpace(filepath.Dir(db.path)); ok && free < min {
 			return fmt.Errorf("%w: %d bytes free next to %s, below the reserve of %d", store.ErrLowSpace, free, db.path, min)
 		}

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store"
-	"github.com/jwtledger/jwtledger/internal/store/sqlite"
 	"github.com/jwtledger/jwtledger/internal/store/storetest"
+	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/store/sqlite"
 )
 
 func TestConformance(t *testing.T) {
@@ -22,7 +22,7 @@ func TestConformance(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "jwtledger.db")
 		return storetest.Location{
 			Open: func(t *testing.T) store.Store {
-				db, err := sqlite.Open(context.Background(), path)
+				db, err := sqlite.Open(context.Background(), path, sqlite.Options{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -47,7 +47,7 @@ func TestConformance(t *testing.T) {
 func TestCountsMigrationFillsFromRecords(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "jwtledger.db")
-	db, err := sqlite.Open(ctx, path)
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestCountsMigrationFillsFromRecords(t *testing.T) {
 		}
 	}
 	raw.Close()
-	db, err = sqlite.Open(ctx, path)
+	db, err = sqlite.Open(ctx, path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,19 +1,16 @@
-package jwtledger
+package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
-
-	"github.com/jwtledger/jwtledger/internal/store"
 )
 
-// MigratedChain is one audit chain copied by [MigrateStore].
+// MigratedChain is one audit chain copied by [Migrate].
 type MigratedChain struct {
 	Chain       string    `json:"chain"`
 	Records     int64     `json:"records"`
@@ -21,7 +18,7 @@ type MigratedChain struct {
 	Root        tlog.Hash `json:"root"`
 }
 
-// MigrateReport is what [MigrateStore] copied and verified.
+// MigrateReport is what [Migrate] copied and verified.
 type MigrateReport struct {
 	Keys        int             `json:"keys"`
 	Clients     int             `json:"clients"`
@@ -35,46 +32,61 @@ type MigrateReport struct {
 // migrateBatch is how many records one import transaction carries.
 const migrateBatch = 10000
 
-// MigrateStore copies everything in the store from (sqlite:PATH) into the
-// empty store to (postgres://...): settings (the sealed audit key among
-// them), keys, clients, revocations, every audit chain record for record
-// (pruned ones as leaf hashes) and its signed checkpoints. It then builds
-// each chain's Merkle tree in the target and checks it against the source's
-// tree and every checkpoint, so the result verifies with 'audit verify'
-// (with the same master key). progress, if set, gets the records copied.
-func MigrateStore(ctx context.Context, from, to string, progress func(done, total int64)) (*MigrateReport, error) {
-	start := time.Now()
-	if isPostgres(from) {
-		return nil, fmt.Errorf("%w: migrate copies from a SQLite store (sqlite:PATH)", ErrInvalidRequest)
+// ErrNotEmpty is the error of [Migrate] for a target that already holds
+// a ledger.
+var ErrNotEmpty = errors.New("the target database already holds a ledger; migrate into an empty one")
+
+// ErrNoImport is the error of [Migrate] for a target that cannot import.
+var ErrNoImport = errors.New("the target store cannot import")
+
+// MigrateSpecs is [Migrate] from the SQLite store from (sqlite:PATH) into
+// the empty PostgreSQL store to (postgres://...), both opened by the
+// backends the program imports (see [Open]).
+func MigrateSpecs(ctx context.Context, from, to string, progress func(done, total int64)) (*MigrateReport, error) {
+	if Scheme(from) != "sqlite" {
+		return nil, errors.New("migrate copies from a SQLite store (sqlite:PATH)")
 	}
-	if !isPostgres(to) {
-		return nil, fmt.Errorf("%w: migrate copies into a PostgreSQL store (postgres://...)", ErrInvalidRequest)
+	if s := Scheme(to); s != "postgres" && s != "postgresql" {
+		return nil, errors.New("migrate copies into a PostgreSQL store (postgres://...)")
 	}
-	if from == "" || from == "sqlite:" {
-		return nil, fmt.Errorf("%w: name the SQLite file: --from sqlite:PATH", ErrInvalidRequest)
+	path := FilePath(from, "")
+	if from == "" || from == "sqlite:" || path == "" {
+		return nil, errors.New("name the SQLite file: --from sqlite:PATH")
 	}
-	path := strings.TrimPrefix(strings.TrimPrefix(from, "sqlite://"), "sqlite:")
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("%w: source store: %v", ErrInvalidRequest, err)
+		return nil, fmt.Errorf("source store: %w", err)
 	}
-	src, err := openStore(ctx, from, "")
+	src, err := Open(ctx, from, Options{})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", from, err)
 	}
 	defer src.Close()
-	dstStore, err := openStore(ctx, to, "")
+	dst, err := Open(ctx, to, Options{})
 	if err != nil {
 		return nil, fmt.Errorf("open target: %w", err)
 	}
-	defer dstStore.Close()
-	dst, ok := dstStore.(store.Importer)
-	if !ok {
-		return nil, fmt.Errorf("%w: the target store cannot import", ErrInvalidRequest)
+	defer dst.Close()
+	return Migrate(ctx, src, dst, progress)
+}
+
+// Migrate copies everything in src into the empty store dst: settings
+// (the sealed audit key among them), keys, clients, revocations, every
+// audit chain record for record (pruned ones as leaf hashes) and its
+// signed checkpoints. It then builds each chain's Merkle tree in the
+// target and checks it against the source's tree and every checkpoint, so
+// the result verifies with 'audit verify' (with the same master key).
+// progress, if set, gets the records copied. The caller closes both
+// stores.
+func Migrate(ctx context.Context, src Store, dstStore Backend, progress func(done, total int64)) (*MigrateReport, error) {
+	start := time.Now()
+	dst := dstStore.Capabilities().Importer
+	if dst == nil {
+		return nil, ErrNoImport
 	}
 	if empty, err := dst.Empty(ctx); err != nil {
 		return nil, err
 	} else if !empty {
-		return nil, fmt.Errorf("%w: the target database already holds a ledger; migrate into an empty one", ErrInvalidRequest)
+		return nil, ErrNotEmpty
 	}
 
 	rep := &MigrateReport{}
@@ -122,7 +134,7 @@ func MigrateStore(ctx context.Context, from, to string, progress func(done, tota
 	}
 	var done int64
 	for i, chain := range chains {
-		batch := make([]store.RawRecord, 0, migrateBatch)
+		batch := make([]RawRecord, 0, migrateBatch)
 		flush := func() error {
 			if err := dst.ImportRecords(ctx, chain, batch); err != nil {
 				return err
@@ -135,7 +147,7 @@ func MigrateStore(ctx context.Context, from, to string, progress func(done, tota
 			return nil
 		}
 		err := src.ScanChainTimes(ctx, chain, func(seq, t int64, body, leaf []byte) error {
-			batch = append(batch, store.RawRecord{Seq: seq, Time: t, Body: append([]byte(nil), body...), Leaf: append([]byte(nil), leaf...)})
+			batch = append(batch, RawRecord{Seq: seq, Time: t, Body: append([]byte(nil), body...), Leaf: append([]byte(nil), leaf...)})
 			if len(batch) == migrateBatch {
 				return flush()
 			}
@@ -167,7 +179,7 @@ func MigrateStore(ctx context.Context, from, to string, progress func(done, tota
 
 // checkMigratedChain builds chain's tree in both stores and checks that
 // the target has the source's size and root, and every checkpoint's root.
-func checkMigratedChain(ctx context.Context, src, dst store.Store, chain string, size int64, cps []store.Checkpoint) (*MigratedChain, error) {
+func checkMigratedChain(ctx context.Context, src, dst Store, chain string, size int64, cps []Checkpoint) (*MigratedChain, error) {
 	srcSize, err := src.BuildTree(ctx, chain)
 	if err != nil {
 		return nil, fmt.Errorf("source chain %s: %w", chain, err)

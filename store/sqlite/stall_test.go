@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store/sqlite"
+	"github.com/jwtledger/jwtledger/store/sqlite"
 )
 
 // BenchmarkAppendStalls appends 200,000 records in batches of 22 (the
@@ -32,7 +32,7 @@ func BenchmarkAppendStalls(b *testing.B) {
 
 func appendStalls(b *testing.B) {
 	for range b.N {
-		db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"))
+		db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"), sqlite.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

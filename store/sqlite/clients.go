@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // AddClient stores c and appends recs in the same transaction.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store/sqlite"
+	"github.com/jwtledger/jwtledger/store/sqlite"
 )
 
 func benchRecord() *audit.Record {
@@ -70,7 +70,7 @@ func BenchmarkBuildTree(b *testing.B) {
 // warmDB is a store holding 10,000 records (tree built), so index pages
 // are realistic.
 func warmDB(b *testing.B) *sqlite.DB {
-	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "a.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "a.db"), sqlite.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
-	"github.com/jwtledger/jwtledger/internal/store/postgres"
+	"github.com/jwtledger/jwtledger/store/postgres"
 )
 
 func benchRecord() *audit.Record {

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // walSync makes committed transactions durable. The database runs with
@@ -23,7 +23,7 @@ import (
 // The reason is the audit hot path: an fsync inside SQLite is a long call
 // into C, after which the Go scheduler queues the committing goroutine
 // behind every runnable request goroutine before it can release the
-// batch's callers. With SetRawSync (serve), the audit append syncs the log
+// batch's callers. With [Options].RawSync (serve), the audit append syncs the log
 // with a raw system call instead (see fdatasyncRaw), which keeps the
 // goroutine's processor; serve runs one processor more than there are CPUs
 // so the others keep every CPU busy meanwhile.
@@ -36,6 +36,11 @@ import (
 type walSync struct {
 	path   string // of the log
 	dbPath string
+	// raw makes the audit append sync the log with a raw system call (see
+	// fdatasyncRaw). Only for a process that runs more Go processors than
+	// CPUs (serve does both): otherwise a processor held by a sync leaves a
+	// CPU without Go work.
+	raw bool
 
 	mu     sync.Mutex
 	f      *os.File
@@ -45,15 +50,6 @@ type walSync struct {
 
 	lost atomic.Pointer[store.IdentityError]
 }
-
-// rawSync makes the audit append sync the log with a raw system call
-// (see fdatasyncRaw). Only for a process that runs more Go processors than
-// CPUs (serve sets both): otherwise a processor held by a sync leaves a CPU
-// without Go work.
-var rawSync atomic.Bool
-
-// SetRawSync turns the raw sync on or off for the process.
-func SetRawSync(on bool) { rawSync.Store(on) }
 
 // identify records the database file that was opened.
 func (w *walSync) identify() error {
@@ -150,7 +146,7 @@ func (w *walSync) sync(raw bool) error {
 		w.f = f
 	}
 	var err error
-	if raw && rawSync.Load() {
+	if raw && w.raw {
 		err = fdatasyncRaw(w.f)
 	} else {
 		err = fdatasync(w.f)

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // TestWALSync checks that the log syncer syncs the log SQLite has open,
@@ -34,14 +34,12 @@ func TestWALSync(t *testing.T) {
 		{name: "database replaced", change: func(db, _ string) { replace(db) }, identity: true},
 		{name: "database truncated", change: func(db, _ string) { os.Truncate(db, 3) }, identity: true},
 	}
-	SetRawSync(true)
-	defer SetRawSync(false)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			db, wal := filepath.Join(dir, "a.db"), filepath.Join(dir, "a.db-wal")
 			os.WriteFile(db, []byte("database pages"), 0o600)
-			w := &walSync{path: wal, dbPath: db}
+			w := &walSync{path: wal, dbPath: db, raw: true}
 			defer w.close()
 			if err := w.identify(); err != nil {
 				t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"fmt"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 var _ store.CountKeeper = (*DB)(nil)

@@ -18,20 +18,24 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-var _ store.Store = (*DB)(nil)
+var _ store.Backend = (*DB)(nil)
+
+// Capabilities says what the embedded store does beyond [store.Store].
+func (db *DB) Capabilities() store.Capabilities {
+	return store.Capabilities{Prober: db, Rescuer: db, Damage: db}
+}
 
 // DB is an open SQLite store.
 type DB struct {
@@ -50,7 +54,7 @@ type DB struct {
 	staged []stagedHead      // heads of the open write transaction
 
 	wal     *walSync
-	minFree atomic.Int64 // see SetMinFree
+	minFree int64 // see Options.MinFree
 
 	counter *store.Counter // keeps the aggregate counts (counts.go)
 
@@ -78,9 +82,40 @@ const (
 	auditParams  = 5
 )
 
+// Options are the settings of an embedded store. The zero value is the
+// default.
+type Options struct {
+	// RawSync makes the audit append sync the write-ahead log with a raw
+	// system call that keeps the goroutine's processor, for a process that
+	// runs one Go processor more than it has CPUs (serve does both; see
+	// walSync).
+	RawSync bool
+	// MinFree is the free space, in bytes, the file system must keep for
+	// [DB.Probe] to pass: 0 means [DefaultMinFree], negative no check.
+	MinFree int64
+}
+
+func init() { store.Register("sqlite", Opener(Options{})) }
+
+// Opener opens "sqlite:PATH" specs with o (what the package registers for
+// the scheme "sqlite" is Opener(Options{})); o.MinFree, when zero, is the
+// ledger's (Config.MinFreeSpace).
+func Opener(o Options) store.Opener {
+	return func(ctx context.Context, spec string, so store.Options) (store.Backend, error) {
+		path := store.FilePath(spec, so.DataDir)
+		if path == "" {
+			return nil, fmt.Errorf("sqlite: not a SQLite store spec (want sqlite:PATH)")
+		}
+		if o.MinFree == 0 {
+			o.MinFree = so.MinFree
+		}
+		return Open(ctx, path, o)
+	}
+}
+
 // Open opens (creating if needed) the database at path and applies the
 // embedded migrations.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty path")
 	}
@@ -109,8 +144,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{path: path, w: w, heads: make(map[string]uint64), wal: &walSync{path: path + "-wal", dbPath: path}}
-	db.minFree.Store(DefaultMinFree)
+	db := &DB{path: path, w: w, heads: make(map[string]uint64), wal: &walSync{path: path + "-wal", dbPath: path, raw: o.RawSync}}
+	db.minFree = o.MinFree
+	if o.MinFree == 0 {
+		db.minFree = DefaultMinFree
+	}
 	db.counter = store.NewCounter(db)
 	if err := db.migrate(ctx); err != nil {
 		w.Close()

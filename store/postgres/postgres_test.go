@@ -11,10 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
-	"github.com/jwtledger/jwtledger/internal/store/postgres"
 	"github.com/jwtledger/jwtledger/internal/store/storetest"
+	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/store/postgres"
 )
 
 func TestConformance(t *testing.T) {
