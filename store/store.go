@@ -5,7 +5,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"time"
 
@@ -255,10 +254,3 @@ type Damageable interface {
 // to a new random value (see [Store].AddClient): a process that caches
 // clients reads it to learn whether another process changed them.
 const MetaClientsChanged = "clients_changed"
-
-// NewChangeMark returns a fresh value for [MetaClientsChanged].
-func NewChangeMark() []byte {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return b
-}

@@ -3,89 +3,32 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/store/internal/tables"
 )
 
-var _ store.CountKeeper = (*DB)(nil)
+var _ tables.CountKeeper = (*DB)(nil)
 
 // Counts answers q from the aggregate tables, counting first what is new
-// (see [store.Counter]).
+// (see [tables.Counter]).
 func (db *DB) Counts(ctx context.Context, q audit.CountQuery) (*audit.Counts, error) {
-	return db.counter.Counts(ctx, q, func(n int) string { return "$" + strconv.Itoa(n) }, func(ctx context.Context, query string, args []any, fn func(func(...any) error) error) error {
-		rows, err := db.pool.Query(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := fn(rows.Scan); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	})
-}
-
-// CountedUpTo returns how far each chain's records are counted.
-func (db *DB) CountedUpTo(ctx context.Context) (map[string]int64, error) {
-	rows, err := db.pool.Query(ctx, "SELECT chain, seq FROM audit_counted")
-	if err != nil {
-		return nil, fmt.Errorf("postgres: read count marks: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var c string
-		var seq int64
-		if err := rows.Scan(&c, &seq); err != nil {
-			return nil, fmt.Errorf("postgres: read count marks: %w", err)
-		}
-		out[c] = seq
-	}
-	return out, rows.Err()
-}
-
-// RecordsAfter calls fn for at most limit records of chain after seq.
-func (db *DB) RecordsAfter(ctx context.Context, chain string, after int64, limit int, fn func(seq int64, body []byte) error) error {
-	rows, err := db.pool.Query(ctx, "SELECT seq, body FROM audit WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3", chain, after, limit)
-	if err != nil {
-		return fmt.Errorf("postgres: read records to count: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var seq int64
-		var body []byte
-		if err := rows.Scan(&seq, &body); err != nil {
-			return fmt.Errorf("postgres: read records to count: %w", err)
-		}
-		if len(body) == 0 {
-			body = nil
-		}
-		if err := fn(seq, body); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return db.counter.Counts(ctx, q, dialect.Placeholder, dialect.Rows(conn{db.pool}))
 }
 
 // AddCounts adds t and moves chain's mark from from to to, in one
 // transaction, if the mark is still at from (a node counting the same run
 // at the same time waits for this one's row lock, then finds the mark
 // moved).
-func (db *DB) AddCounts(ctx context.Context, chain string, from, to int64, t *store.Tally) (bool, error) {
+func (db *DB) AddCounts(ctx context.Context, chain string, from, to int64, t *tables.Tally) (bool, error) {
 	moved := false
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO audit_counted (chain, seq) VALUES ($1, $2)
-			ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq WHERE audit_counted.seq = $3`, chain, to, from)
-		if err != nil || tag.RowsAffected() == 0 {
+		var err error
+		if moved, err = dialect.MoveCountMark(ctx, conn{tx}, chain, from, to); err != nil || !moved {
 			return err
 		}
-		moved = true
 		var mins, hours, subHours []int64
 		var mEv, mOut, hEv, hOut, hAct, subs []string
 		var mN, hN, sN []int64

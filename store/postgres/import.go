@@ -14,25 +14,6 @@ import (
 
 var _ store.Importer = (*DB)(nil)
 
-// MetaAll returns every ledger-wide setting.
-func (db *DB) MetaAll(ctx context.Context) (map[string][]byte, error) {
-	rows, err := db.pool.Query(ctx, "SELECT name, value FROM meta")
-	if err != nil {
-		return nil, fmt.Errorf("postgres: read settings: %w", err)
-	}
-	defer rows.Close()
-	out := map[string][]byte{}
-	for rows.Next() {
-		var name string
-		var value []byte
-		if err := rows.Scan(&name, &value); err != nil {
-			return nil, fmt.Errorf("postgres: read settings: %w", err)
-		}
-		out[name] = value
-	}
-	return out, rows.Err()
-}
-
 // Empty reports whether the database holds no keys, clients, records or
 // settings yet.
 func (db *DB) Empty(ctx context.Context) (bool, error) {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/store/internal/tables"
 )
 
 // treeChunk is how many records one step of tree building reads.
@@ -65,19 +66,6 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 // HashReader returns a reader of chain's stored tree hashes.
 func (db *DB) HashReader(ctx context.Context, chain string) tlog.HashReader {
 	return &hashReader{ctx: ctx, q: db.pool, chain: chain}
-}
-
-// TreeBuilt is how many of chain's records the stored tree hashes cover.
-func (db *DB) TreeBuilt(ctx context.Context, chain string) (int64, error) {
-	var n int64
-	err := db.pool.QueryRow(ctx, "SELECT size FROM tree_size WHERE chain = $1", chain).Scan(&n)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("postgres: read tree size: %w", err)
-	}
-	return n, nil
 }
 
 // BuildTree extends chain's stored tree hashes over every record appended
@@ -140,7 +128,7 @@ func buildTreeTx(ctx context.Context, tx pgx.Tx, chain string) (int64, error) {
 		if len(leaves) == 0 {
 			break
 		}
-		idxs, hs, err := store.ExtendTree(size, leaves, r)
+		idxs, hs, err := tables.ExtendTree(size, leaves, r)
 		if err != nil {
 			return 0, err
 		}
@@ -181,36 +169,8 @@ func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sig
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO checkpoints (chain, size, root, note, time) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-			chain, size, root[:], note, at.UnixNano()); err != nil {
-			return fmt.Errorf("postgres: store checkpoint: %w", err)
-		}
 		cp = &store.Checkpoint{Chain: chain, Size: size, Root: root, Note: note, Time: at}
-		return nil
+		return dialect.InsertCheckpoint(ctx, conn{tx}, cp)
 	})
 	return cp, err
-}
-
-// Checkpoints returns chain's checkpoints by size.
-func (db *DB) Checkpoints(ctx context.Context, chain string) ([]store.Checkpoint, error) {
-	rows, err := db.pool.Query(ctx, "SELECT size, root, note, time FROM checkpoints WHERE chain = $1 ORDER BY size", chain)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list checkpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Checkpoint
-	for rows.Next() {
-		c := store.Checkpoint{Chain: chain}
-		var root []byte
-		var t int64
-		if err := rows.Scan(&c.Size, &root, &c.Note, &t); err != nil {
-			return nil, fmt.Errorf("postgres: list checkpoints: %w", err)
-		}
-		if len(root) != tlog.HashSize {
-			return nil, fmt.Errorf("postgres: checkpoint %d of chain %q has a malformed root", c.Size, chain)
-		}
-		c.Root, c.Time = tlog.Hash(root), time.Unix(0, t).UTC()
-		out = append(out, c)
-	}
-	return out, rows.Err()
 }

@@ -16,15 +16,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/store/internal/tables"
 )
 
 //go:embed migrations/*.sql
@@ -56,7 +54,7 @@ type DB struct {
 	wal     *walSync
 	minFree int64 // see Options.MinFree
 
-	counter *store.Counter // keeps the aggregate counts (counts.go)
+	counter *tables.Counter // keeps the aggregate counts (counts.go)
 
 	treeSize *sql.Stmt
 	unhashed *sql.Stmt
@@ -149,7 +147,7 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	if o.MinFree == 0 {
 		db.minFree = DefaultMinFree
 	}
-	db.counter = store.NewCounter(db)
+	db.counter = tables.NewCounter(db)
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -311,6 +309,8 @@ func (db *DB) Append(ctx context.Context, chain string, recs []*audit.Record) er
 	return err
 }
 
+// isConstraint reports whether err is a constraint violation (a
+// sequence number another process took).
 func isConstraint(err error) bool {
 	var e sqlite3.Error
 	return errors.As(err, &e) && e.Code == sqlite3.ErrConstraint
@@ -413,200 +413,6 @@ func (db *DB) encodeRecs(chain string, head uint64, recs []*audit.Record) []any 
 		off = ends[j]
 	}
 	return args
-}
-
-// Query returns the records matching f, oldest first.
-func (db *DB) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		where = append(where, cond)
-		args = append(args, v)
-	}
-	if !f.Since.IsZero() {
-		add("time >= ?", f.Since.UnixNano())
-	}
-	if !f.Until.IsZero() {
-		add("time < ?", f.Until.UnixNano())
-	}
-	if f.Chain != "" {
-		add("chain = ?", f.Chain)
-	}
-	// Only chain, seq and time are columns: every other index would be a
-	// random-key B-tree that costs a page write per record on the hot path.
-	// The other filters read the canonical body; combine them with a time
-	// range on large ledgers.
-	for _, c := range []struct{ member, v string }{{"event", string(f.Event)}, {"outcome", f.Outcome}, {"sub", f.Sub}, {"jti", f.JTI}, {"actor", f.Actor}, {"kid", f.KID}, {"request_id", f.RequestID}} {
-		if c.v != "" {
-			add("json_extract(CAST(body AS TEXT), '$."+c.member+"') = ?", c.v)
-		}
-	}
-	if f.After > 0 {
-		add("id > ?", f.After)
-	}
-	if f.Before > 0 {
-		add("id < ?", f.Before)
-	}
-	where = append(where, "length(body) > 0") // pruned records have no body to show
-	q := "SELECT id, body FROM audit WHERE " + strings.Join(where, " AND ")
-	if f.Newest {
-		q += " ORDER BY id DESC"
-	} else {
-		q += " ORDER BY id"
-	}
-	if f.Limit > 0 {
-		q += " LIMIT " + strconv.Itoa(f.Limit)
-	}
-	rows, err := db.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: query audit: %w", err)
-	}
-	defer rows.Close()
-	var out []*audit.Record
-	for rows.Next() {
-		var id int64
-		var body []byte
-		if err := rows.Scan(&id, &body); err != nil {
-			return nil, fmt.Errorf("sqlite: query audit: %w", err)
-		}
-		r, err := audit.Decode(body)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: record %d: %w", id, err)
-		}
-		r.ID = id
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: query audit: %w", err)
-	}
-	if f.Newest {
-		slices.Reverse(out)
-	}
-	return out, nil
-}
-
-// Keys returns every managed key, oldest first.
-func (db *DB) Keys(ctx context.Context) ([]keys.Stored, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT kid, alg, state, created, rotated, activates, public, sealed FROM keys ORDER BY created, kid")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list keys: %w", err)
-	}
-	defer rows.Close()
-	var out []keys.Stored
-	for rows.Next() {
-		var k keys.Stored
-		var created, rotated, activates int64
-		if err := rows.Scan(&k.KID, &k.Alg, &k.State, &created, &rotated, &activates, &k.Public, &k.Sealed); err != nil {
-			return nil, fmt.Errorf("sqlite: list keys: %w", err)
-		}
-		k.Created = time.Unix(0, created).UTC()
-		if rotated != 0 {
-			k.Rotated = time.Unix(0, rotated).UTC()
-		}
-		if activates != 0 {
-			k.Activates = time.Unix(0, activates).UTC()
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
-}
-
-// AddKey stores k. With demote, every other active key becomes verify-only
-// (a rotation). With ifEmpty, it stores nothing and returns [store.ErrExists]
-// when the store already has keys (two processes racing on first use).
-// recs are appended to chain in the same transaction.
-func (db *DB) AddKey(ctx context.Context, k keys.Stored, demote, ifEmpty bool, chain string, recs []*audit.Record) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if ifEmpty {
-			var n int
-			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM keys").Scan(&n); err != nil {
-				return fmt.Errorf("sqlite: count keys: %w", err)
-			}
-			if n > 0 {
-				return store.ErrExists
-			}
-		}
-		if !k.Activates.IsZero() {
-			var n int
-			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM keys WHERE state = 'verify-only' AND activates > 0").Scan(&n); err != nil {
-				return fmt.Errorf("sqlite: count pending keys: %w", err)
-			}
-			if n > 0 {
-				return fmt.Errorf("a pre-published key: %w", store.ErrExists)
-			}
-		}
-		if demote {
-			if _, err := tx.ExecContext(ctx, "UPDATE keys SET state = 'verify-only', rotated = ? WHERE state = 'active'", k.Created.UnixNano()); err != nil {
-				return fmt.Errorf("sqlite: demote keys: %w", err)
-			}
-		}
-		var activates int64
-		if !k.Activates.IsZero() {
-			activates = k.Activates.UnixNano()
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO keys (kid, alg, state, created, activates, public, sealed) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			k.KID, string(k.Alg), string(k.State), k.Created.UnixNano(), activates, k.Public, k.Sealed); err != nil {
-			if strings.Contains(err.Error(), "UNIQUE") {
-				return fmt.Errorf("key %s: %w", k.KID, store.ErrExists)
-			}
-			return fmt.Errorf("sqlite: add key: %w", err)
-		}
-		return db.appendTx(ctx, tx, chain, recs)
-	})
-}
-
-// SetKeyState changes the state of key kid; recs are appended in the same
-// transaction.
-func (db *DB) SetKeyState(ctx context.Context, kid string, state keys.State, at time.Time, chain string, recs []*audit.Record) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE keys SET state = ?, rotated = CASE WHEN rotated = 0 THEN ? ELSE rotated END WHERE kid = ?", string(state), at.UnixNano(), kid)
-		if err != nil {
-			return fmt.Errorf("sqlite: set key state: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("key %q: %w", kid, store.ErrNotFound)
-		}
-		return db.appendTx(ctx, tx, chain, recs)
-	})
-}
-
-// PromoteKey makes the pre-published key kid active and every other active
-// key verify-only, appending recs in the same transaction. It returns
-// [store.ErrNotFound] when kid is no longer a pending key (another process
-// promoted it).
-func (db *DB) PromoteKey(ctx context.Context, kid string, at time.Time, chain string, recs []*audit.Record) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE keys SET state = 'verify-only', rotated = ? WHERE state = 'active' AND kid != ?", at.UnixNano(), kid); err != nil {
-			return fmt.Errorf("sqlite: demote keys: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, "UPDATE keys SET state = 'active', activates = 0 WHERE kid = ? AND state = 'verify-only' AND activates > 0", kid)
-		if err != nil {
-			return fmt.Errorf("sqlite: promote key: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("pending key %q: %w", kid, store.ErrNotFound)
-		}
-		return db.appendTx(ctx, tx, chain, recs)
-	})
-}
-
-// Revoke records the revocation of (iss, jti) and appends recs in the same
-// transaction. It reports whether the token was already revoked.
-func (db *DB) Revoke(ctx context.Context, iss, jti string, exp time.Time, at time.Time, chain string, recs []*audit.Record) (already bool, err error) {
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		var e int64
-		if !exp.IsZero() {
-			e = exp.Unix()
-		}
-		res, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO revocations (iss, jti, exp, revoked_at) VALUES (?, ?, ?, ?)", iss, jti, e, at.UnixNano())
-		if err != nil {
-			return fmt.Errorf("sqlite: revoke: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		already = n == 0
-		return db.appendTx(ctx, tx, chain, recs)
-	})
-	return already, err
 }
 
 // appendAutocommit appends up to chunk records with one multi-row INSERT in

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/store/internal/tables"
 )
 
 // multiInsert executes multi-row INSERTs: a batch of up to chunk rows is
@@ -255,7 +256,7 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string, limit i
 		if len(leaves) == 0 {
 			break
 		}
-		idxs, hashes, err := store.ExtendTree(size, leaves, r)
+		idxs, hashes, err := tables.ExtendTree(size, leaves, r)
 		if err != nil {
 			return 0, err
 		}
@@ -286,40 +287,6 @@ func (db *DB) HashReader(ctx context.Context, chain string) tlog.HashReader {
 	return db.hashReader(ctx, nil, chain)
 }
 
-// TreeSize is the number of records in chain.
-func (db *DB) TreeSize(ctx context.Context, chain string) (int64, error) {
-	var n int64
-	err := db.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM audit WHERE chain = ?", chain).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: tree size: %w", err)
-	}
-	return n, nil
-}
-
-// Chains lists the chains that have records.
-func (db *DB) Chains(ctx context.Context) ([]string, error) {
-	// A skip scan of the (chain, seq) index: one seek per chain, where
-	// SELECT DISTINCT reads every entry (80 ms at a million records).
-	rows, err := db.r.QueryContext(ctx, `WITH RECURSIVE c(chain) AS (
-		SELECT (SELECT chain FROM audit ORDER BY chain LIMIT 1)
-		UNION ALL
-		SELECT (SELECT chain FROM audit WHERE chain > c.chain ORDER BY chain LIMIT 1) FROM c WHERE c.chain IS NOT NULL
-	) SELECT chain FROM c WHERE chain IS NOT NULL`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list chains: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
 // AddCheckpoint makes a checkpoint of chain at its current size in one
 // transaction: sign receives the size and root hash and returns the signed
 // note, which is stored.
@@ -343,151 +310,8 @@ func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sig
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO checkpoints (chain, size, root, note, time) VALUES (?, ?, ?, ?, ?)",
-			chain, size, root[:], note, at.UnixNano()); err != nil {
-			return fmt.Errorf("sqlite: store checkpoint: %w", err)
-		}
 		cp = &store.Checkpoint{Chain: chain, Size: size, Root: root, Note: note, Time: at}
-		return nil
+		return dialect.InsertCheckpoint(ctx, querier{tx}, cp)
 	})
 	return cp, err
-}
-
-// Checkpoints returns chain's checkpoints by size.
-func (db *DB) Checkpoints(ctx context.Context, chain string) ([]store.Checkpoint, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT size, root, note, time FROM checkpoints WHERE chain = ? ORDER BY size", chain)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list checkpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Checkpoint
-	for rows.Next() {
-		cp := store.Checkpoint{Chain: chain}
-		var root []byte
-		var t int64
-		if err := rows.Scan(&cp.Size, &root, &cp.Note, &t); err != nil {
-			return nil, err
-		}
-		copy(cp.Root[:], root)
-		cp.Time = time.Unix(0, t).UTC()
-		out = append(out, cp)
-	}
-	return out, rows.Err()
-}
-
-// Meta reads a ledger setting; ok is false when it is not set.
-func (db *DB) Meta(ctx context.Context, name string) (value []byte, ok bool, err error) {
-	err = db.r.QueryRowContext(ctx, "SELECT value FROM meta WHERE name = ?", name).Scan(&value)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, false, nil
-	case err != nil:
-		return nil, false, fmt.Errorf("sqlite: read %s: %w", name, err)
-	}
-	return value, true, nil
-}
-
-// MetaAll returns every ledger-wide setting.
-func (db *DB) MetaAll(ctx context.Context) (map[string][]byte, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT name, value FROM meta")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: read settings: %w", err)
-	}
-	defer rows.Close()
-	out := map[string][]byte{}
-	for rows.Next() {
-		var name string
-		var value []byte
-		if err := rows.Scan(&name, &value); err != nil {
-			return nil, fmt.Errorf("sqlite: read settings: %w", err)
-		}
-		out[name] = value
-	}
-	return out, rows.Err()
-}
-
-// SetMetaOnce stores a ledger setting unless it exists; it returns the
-// value that is stored afterwards (another process may have won).
-func (db *DB) SetMetaOnce(ctx context.Context, name string, value []byte) ([]byte, error) {
-	var out []byte
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", name, value); err != nil {
-			return fmt.Errorf("sqlite: store %s: %w", name, err)
-		}
-		return tx.QueryRowContext(ctx, "SELECT value FROM meta WHERE name = ?", name).Scan(&out)
-	})
-	return out, err
-}
-
-// ScanChain calls fn for every record row of chain in seq order. body is nil
-// for a pruned record. The slices are only valid during the call.
-func (db *DB) ScanChain(ctx context.Context, chain string, fn func(seq int64, body, leaf []byte) error) error {
-	return db.ScanChainTimes(ctx, chain, func(seq, _ int64, body, leaf []byte) error { return fn(seq, body, leaf) })
-}
-
-// ScanChainTimes is ScanChain with each record's time (Unix ns).
-func (db *DB) ScanChainTimes(ctx context.Context, chain string, fn func(seq, time int64, body, leaf []byte) error) error {
-	rows, err := db.r.QueryContext(ctx, "SELECT seq, time, body, leaf FROM audit WHERE chain = ? ORDER BY seq", chain)
-	if err != nil {
-		return fmt.Errorf("sqlite: scan chain: %w", err)
-	}
-	defer rows.Close()
-	var seq, t int64
-	var body, leaf sql.RawBytes
-	for rows.Next() {
-		if err := rows.Scan(&seq, &t, &body, &leaf); err != nil {
-			return fmt.Errorf("sqlite: scan chain: %w", err)
-		}
-		if len(body) == 0 {
-			body = nil // pruned
-		}
-		if err := fn(seq, t, body, leaf); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
-// RecordBody returns the canonical encoding of record seq of chain, or
-// [store.ErrNotFound] (also for a pruned record).
-func (db *DB) RecordBody(ctx context.Context, chain string, seq int64) ([]byte, error) {
-	var body []byte
-	err := db.r.QueryRowContext(ctx, "SELECT body FROM audit WHERE chain = ? AND seq = ?", chain, seq).Scan(&body)
-	switch {
-	case errors.Is(err, sql.ErrNoRows) || (err == nil && len(body) == 0):
-		return nil, store.ErrNotFound
-	case err != nil:
-		return nil, fmt.Errorf("sqlite: read record: %w", err)
-	}
-	return body, nil
-}
-
-// PruneBatch is how many record bodies one pruning transaction removes, so
-// that retention never holds the write lock for long.
-const PruneBatch = 1000
-
-// Prune removes the bodies of chain's records with seq <= upTo and time
-// before cut, in transactions of PruneBatch rows, keeping their leaf and
-// tree hashes. A pruned body is stored as an empty blob (a canonical record
-// is never empty). It returns how many bodies it removed.
-func (db *DB) Prune(ctx context.Context, chain string, upTo int64, cut time.Time) (int64, error) {
-	var total int64
-	for lo := int64(1); lo <= upTo; lo += PruneBatch {
-		hi := min(lo+PruneBatch-1, upTo)
-		var n int64
-		err := db.inTx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, "UPDATE audit SET body = X'' WHERE chain = ? AND seq BETWEEN ? AND ? AND time < ? AND length(body) > 0",
-				chain, lo, hi, cut.UnixNano())
-			if err != nil {
-				return fmt.Errorf("sqlite: prune: %w", err)
-			}
-			n, _ = res.RowsAffected()
-			return nil
-		})
-		if err != nil {
-			return total, err
-		}
-		total += n
-	}
-	return total, nil
 }
