@@ -8,7 +8,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -108,15 +107,10 @@ func (db *DB) Maintain(ctx context.Context, now time.Time) error {
 }
 
 func (db *DB) migrate(ctx context.Context) error {
-	entries, err := migrations.ReadDir("migrations")
+	names, err := tables.Migrations(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	slices.Sort(names)
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockMigrate); err != nil {
 			return fmt.Errorf("postgres: lock for migrations: %w (hint: is the database reachable and the user allowed to create tables?)", err)

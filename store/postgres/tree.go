@@ -99,31 +99,9 @@ func buildTreeTx(ctx context.Context, tx pgx.Tx, chain string) (int64, error) {
 	start := size
 	r := &hashReader{ctx: ctx, q: tx, chain: chain}
 	for {
-		rows, err := tx.Query(ctx, "SELECT seq, leaf FROM audit WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3", chain, size, treeChunk)
+		leaves, err := dialect.Leaves(ctx, conn{tx}, chain, size, treeChunk, nil)
 		if err != nil {
-			return 0, fmt.Errorf("postgres: read leaves: %w", err)
-		}
-		var leaves []tlog.Hash
-		for rows.Next() {
-			var seq int64
-			var leaf []byte
-			if err := rows.Scan(&seq, &leaf); err != nil {
-				rows.Close()
-				return 0, fmt.Errorf("postgres: read leaves: %w", err)
-			}
-			if want := size + int64(len(leaves)) + 1; seq != want {
-				rows.Close()
-				return 0, fmt.Errorf("postgres: chain %q: record %d is missing, the tree cannot be extended past it", chain, want)
-			}
-			if len(leaf) != tlog.HashSize {
-				rows.Close()
-				return 0, fmt.Errorf("postgres: chain %q: record %d has a malformed leaf hash", chain, seq)
-			}
-			leaves = append(leaves, tlog.Hash(leaf))
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return 0, fmt.Errorf("postgres: read leaves: %w", err)
+			return 0, err
 		}
 		if len(leaves) == 0 {
 			break
@@ -161,16 +139,8 @@ func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sig
 		if err != nil {
 			return err
 		}
-		root, err := tlog.TreeHash(size, &hashReader{ctx: ctx, q: tx, chain: chain})
-		if err != nil {
-			return err
-		}
-		note, err := sign(size, root)
-		if err != nil {
-			return err
-		}
-		cp = &store.Checkpoint{Chain: chain, Size: size, Root: root, Note: note, Time: at}
-		return dialect.InsertCheckpoint(ctx, conn{tx}, cp)
+		cp, err = dialect.SignCheckpoint(ctx, conn{tx}, chain, size, &hashReader{ctx: ctx, q: tx, chain: chain}, at, sign)
+		return err
 	})
 	return cp, err
 }

@@ -57,7 +57,6 @@ type DB struct {
 	counter *tables.Counter // keeps the aggregate counts (counts.go)
 
 	treeSize *sql.Stmt
-	unhashed *sql.Stmt
 	setSize  *sql.Stmt
 }
 
@@ -179,15 +178,10 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := db.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("sqlite: open %s: %w (hint: the store must be a SQLite database that this user can read and write, in a writable directory)", db.path, err)
 	}
-	entries, err := migrations.ReadDir("migrations")
+	names, err := tables.Migrations(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	slices.Sort(names)
 	if version > len(names) {
 		return fmt.Errorf("sqlite: %s has schema version %d, newer than this jwtledger knows (%d); upgrade jwtledger", db.path, version, len(names))
 	}
@@ -238,7 +232,6 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.readHash, db.w, "SELECT hash FROM tree_hashes WHERE chain = ? AND idx = ?"},
 		{&db.readRange, db.w, "SELECT idx, hash FROM tree_hashes WHERE chain = ? AND idx BETWEEN ? AND ? ORDER BY idx"},
 		{&db.treeSize, db.w, "SELECT size FROM tree_size WHERE chain = ?"},
-		{&db.unhashed, db.w, "SELECT seq, leaf FROM audit WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?"},
 		{&db.setSize, db.w, "INSERT INTO tree_size (chain, size) VALUES (?, ?) ON CONFLICT (chain) DO UPDATE SET size = excluded.size"},
 	}
 	for _, s := range stmts {
@@ -255,7 +248,7 @@ func (db *DB) prepare(ctx context.Context) error {
 func (db *DB) Close() error {
 	db.counter.Close()
 	var errs []error
-	for _, s := range []*sql.Stmt{db.head, db.readHash, db.readRange, db.treeSize, db.unhashed, db.setSize} {
+	for _, s := range []*sql.Stmt{db.head, db.readHash, db.readRange, db.treeSize, db.setSize} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -226,32 +226,9 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string, limit i
 	leaves := make([]tlog.Hash, 0, 256)
 	for {
 		leaves = leaves[:0]
-		rows, err := tx.StmtContext(ctx, db.unhashed).QueryContext(ctx, chain, size, treeChunk)
+		leaves, err = dialect.Leaves(ctx, querier{tx}, chain, size, treeChunk, leaves)
 		if err != nil {
-			return 0, fmt.Errorf("sqlite: read leaves: %w", err)
-		}
-		for rows.Next() {
-			var seq int64
-			var leaf []byte
-			if err := rows.Scan(&seq, &leaf); err != nil {
-				rows.Close()
-				return 0, fmt.Errorf("sqlite: read leaves: %w", err)
-			}
-			if want := size + int64(len(leaves)) + 1; seq != want {
-				rows.Close()
-				return 0, fmt.Errorf("sqlite: chain %q: record %d is missing, the tree cannot be extended past it", chain, want)
-			}
-			if len(leaf) != tlog.HashSize {
-				rows.Close()
-				return 0, fmt.Errorf("sqlite: chain %q: record %d has a malformed leaf hash", chain, seq)
-			}
-			leaves = append(leaves, tlog.Hash(leaf))
-		}
-		if err := rows.Close(); err != nil {
-			return 0, fmt.Errorf("sqlite: read leaves: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return 0, fmt.Errorf("sqlite: read leaves: %w", err)
+			return 0, err
 		}
 		if len(leaves) == 0 {
 			break
@@ -302,16 +279,8 @@ func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sig
 		if err != nil {
 			return err
 		}
-		root, err := tlog.TreeHash(size, db.hashReader(ctx, tx, chain))
-		if err != nil {
-			return err
-		}
-		note, err := sign(size, root)
-		if err != nil {
-			return err
-		}
-		cp = &store.Checkpoint{Chain: chain, Size: size, Root: root, Note: note, Time: at}
-		return dialect.InsertCheckpoint(ctx, querier{tx}, cp)
+		cp, err = dialect.SignCheckpoint(ctx, querier{tx}, chain, size, db.hashReader(ctx, tx, chain), at, sign)
+		return err
 	})
 	return cp, err
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -635,4 +636,68 @@ func (d *Dialect) MoveCountMark(ctx context.Context, tx Querier, chain string, f
 	n, err := tx.Exec(ctx, d.SQL(`INSERT INTO audit_counted (chain, seq) VALUES (?, ?)
 			ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq WHERE audit_counted.seq = ?`), chain, to, from)
 	return n > 0, err
+}
+
+// Leaves appends to dst the leaf hashes of at most limit records of chain
+// after the first size, in seq order; a missing record or a malformed
+// leaf hash is an error (the tree cannot be extended past it).
+func (d *Dialect) Leaves(ctx context.Context, q Querier, chain string, size int64, limit int, dst []tlog.Hash) ([]tlog.Hash, error) {
+	var seq int64
+	var leaf []byte
+	leafDst := d.bytes(&leaf)
+	n := 0
+	var bad error
+	err := d.query(ctx, q, "SELECT seq, leaf FROM audit WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?", []any{chain, size, limit}, func(r Rows) error {
+		if err := r.Scan(&seq, leafDst); err != nil {
+			return err
+		}
+		n++
+		if want := size + int64(n); seq != want {
+			bad = d.errorf("chain %q: record %d is missing, the tree cannot be extended past it", chain, want)
+			return bad
+		}
+		if len(leaf) != tlog.HashSize {
+			bad = d.errorf("chain %q: record %d has a malformed leaf hash", chain, seq)
+			return bad
+		}
+		dst = append(dst, tlog.Hash(leaf))
+		return nil
+	})
+	if err != nil && err != bad {
+		return nil, d.errorf("read leaves: %w", err)
+	}
+	return dst, err
+}
+
+// Migrations lists the migration files of a backend, in the order they
+// apply.
+func Migrations(fsys fs.ReadDirFS, dir string) ([]string, error) {
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// SignCheckpoint signs chain's tree of size records (its hashes read
+// through hashes) with sign and stores the checkpoint, in tx.
+func (d *Dialect) SignCheckpoint(ctx context.Context, tx Querier, chain string, size int64, hashes tlog.HashReader, at time.Time, sign func(size int64, root tlog.Hash) ([]byte, error)) (*store.Checkpoint, error) {
+	root, err := tlog.TreeHash(size, hashes)
+	if err != nil {
+		return nil, err
+	}
+	note, err := sign(size, root)
+	if err != nil {
+		return nil, err
+	}
+	cp := &store.Checkpoint{Chain: chain, Size: size, Root: root, Note: note, Time: at}
+	if err := d.InsertCheckpoint(ctx, tx, cp); err != nil {
+		return nil, err
+	}
+	return cp, nil
 }
