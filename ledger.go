@@ -5,6 +5,8 @@
 // Open a [Ledger] on a data directory (SQLite inside it by default), then
 // call [Ledger.Issue] and [Ledger.Verify]:
 //
+//	import _ "github.com/jwtledger/jwtledger/store/sqlite" // the embedded store
+//
 //	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir})
 //	...
 //	defer l.Close()
@@ -14,6 +16,21 @@
 //	case err == nil: // valid
 //	case errors.Is(err, jwtledger.ErrExpired): ...
 //	case errors.Is(err, jwtledger.ErrAudit): // no verdict: the record could not be written
+//	}
+//
+// # Stores
+//
+// The program chooses the store backends it links, as with database/sql
+// drivers: importing [github.com/jwtledger/jwtledger/store/sqlite] (one
+// file, the default "sqlite:" spec) or
+// [github.com/jwtledger/jwtledger/store/postgres] (several nodes on one
+// database, Config.Store "postgres://...") registers it; this package
+// imports neither driver. A backend's own options are values given
+// through Config.OpenStore:
+//
+//	cfg := jwtledger.Config{
+//		Store:     "sqlite:/var/lib/jwtledger/ledger.db",
+//		OpenStore: sqlite.Opener(sqlite.Options{MinFree: 64 << 20}),
 //	}
 //
 // # Audit

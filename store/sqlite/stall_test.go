@@ -19,7 +19,7 @@ import (
 // records, as a serving ledger does, and reports the slow appends: the
 // soak's throughput dips are appends that wait for something else.
 //
-//	go test -run '^$' -bench AppendStalls -benchtime 1x ./internal/store/sqlite
+//	go test -run '^$' -bench AppendStalls -benchtime 1x ./store/sqlite
 func BenchmarkAppendStalls(b *testing.B) {
 	for _, pages := range []int{1000, 500, 250} {
 		b.Run(fmt.Sprintf("checkpoint=%d", pages), func(b *testing.B) {
