@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/store/storetest"
 	"github.com/jwtledger/jwtledger/store/sqlite"
 )
 
@@ -42,7 +43,7 @@ func appendStalls(b *testing.B) {
 		n := 0
 		for n < 200000 {
 			for j := range recs {
-				recs[j] = benchRecord()
+				recs[j] = storetest.BenchRecord()
 			}
 			t0 := time.Now()
 			if err := db.Append(ctx, "n", recs); err != nil {
