@@ -31,8 +31,8 @@ const (
 
 // DB is an open PostgreSQL store.
 type DB struct {
-	pool    *pgxpool.Pool
-	counter *tables.Counter // keeps the aggregate counts (counts.go)
+	pool  *pgxpool.Pool
+	reads // the shared reads (tables.go), and the aggregate counts
 }
 
 var (
@@ -64,7 +64,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	db := &DB{pool: pool}
-	db.counter = tables.NewCounter(db)
+	db.reads = reads{D: dialect, Q: conn{pool}, Counter: tables.NewCounter(db)}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -145,7 +145,7 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // Close closes the pool.
 func (db *DB) Close() error {
-	db.counter.Close()
+	db.Counter.Close()
 	db.pool.Close()
 	return nil
 }

@@ -17,6 +17,12 @@ import (
 // dialect is the PostgreSQL flavour of the shared queries: $n
 // placeholders; event, outcome, actor, sub and jti are columns of the
 // audit table, kid and request_id are read from the body.
+var _ tables.CountKeeper = (*DB)(nil)
+
+// reads gives the backend the read methods of the shared tables
+// (embedded under this unexported name).
+type reads = tables.Reads
+
 var dialect = &tables.Dialect{
 	Name:    "postgres",
 	Dollar:  true,
@@ -68,55 +74,10 @@ func (db *DB) change(ctx context.Context, lock int64, topic, chain string, recs 
 	})
 }
 
-// Query returns the records matching f, oldest first.
-func (db *DB) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error) {
-	return dialect.QueryRecords(ctx, conn{db.pool}, f)
-}
-
-// RecordBody returns the canonical encoding of record seq of chain.
-func (db *DB) RecordBody(ctx context.Context, chain string, seq int64) ([]byte, error) {
-	return dialect.RecordBody(ctx, conn{db.pool}, chain, seq)
-}
-
-// ScanChain calls fn for every record of chain in seq order.
-func (db *DB) ScanChain(ctx context.Context, chain string, fn func(seq int64, body, leaf []byte) error) error {
-	return db.ScanChainTimes(ctx, chain, func(seq, _ int64, body, leaf []byte) error { return fn(seq, body, leaf) })
-}
-
-// ScanChainTimes is ScanChain with each record's time (Unix ns).
-func (db *DB) ScanChainTimes(ctx context.Context, chain string, fn func(seq, time int64, body, leaf []byte) error) error {
-	return dialect.ScanChainTimes(ctx, conn{db.pool}, chain, fn)
-}
-
-// Chains lists the chains that have records.
-func (db *DB) Chains(ctx context.Context) ([]string, error) {
-	return dialect.Chains(ctx, conn{db.pool})
-}
-
-// TreeSize is the number of records in chain.
-func (db *DB) TreeSize(ctx context.Context, chain string) (int64, error) {
-	return dialect.TreeSize(ctx, conn{db.pool}, chain)
-}
-
-// TreeBuilt is how many of chain's records the stored tree hashes cover.
-func (db *DB) TreeBuilt(ctx context.Context, chain string) (int64, error) {
-	return dialect.TreeBuilt(ctx, conn{db.pool}, chain)
-}
-
 // Prune removes the bodies of chain's records with seq <= upTo and time
 // before cut, 1,000 rows a transaction, keeping their leaf hashes.
 func (db *DB) Prune(ctx context.Context, chain string, upTo int64, cut time.Time) (int64, error) {
 	return dialect.Prune(ctx, conn{db.pool}, chain, upTo, cut)
-}
-
-// Checkpoints returns chain's checkpoints by size.
-func (db *DB) Checkpoints(ctx context.Context, chain string) ([]store.Checkpoint, error) {
-	return dialect.Checkpoints(ctx, conn{db.pool}, chain)
-}
-
-// Keys returns every managed key.
-func (db *DB) Keys(ctx context.Context) ([]keys.Stored, error) {
-	return dialect.Keys(ctx, conn{db.pool})
 }
 
 // AddKey stores k (see store.Store); key changes are serialized across
@@ -145,17 +106,6 @@ func (db *DB) Revoke(ctx context.Context, iss, jti string, exp, at time.Time, ch
 	return already, err
 }
 
-// RevocationsSince returns revocations made after since (Unix ns) whose
-// tokens have not expired before notExpiredAt.
-func (db *DB) RevocationsSince(ctx context.Context, since int64, notExpiredAt time.Time) ([]store.Revocation, error) {
-	return dialect.RevocationsSince(ctx, conn{db.pool}, since, notExpiredAt)
-}
-
-// Clients returns every API client, oldest first.
-func (db *DB) Clients(ctx context.Context) ([]store.ClientRow, error) {
-	return dialect.Clients(ctx, conn{db.pool})
-}
-
 // AddClient stores c.
 func (db *DB) AddClient(ctx context.Context, c store.ClientRow, chain string, recs []*audit.Record) error {
 	return db.change(ctx, 0, store.TopicClients, chain, recs, func(tx tables.Querier) error { return dialect.AddClient(ctx, tx, c) })
@@ -171,16 +121,6 @@ func (db *DB) SetClientSecret(ctx context.Context, id string, hash []byte, chain
 	return db.change(ctx, 0, store.TopicClients, chain, recs, func(tx tables.Querier) error { return dialect.SetClientSecret(ctx, tx, id, hash) })
 }
 
-// Meta reads a ledger-wide setting.
-func (db *DB) Meta(ctx context.Context, name string) (value []byte, ok bool, err error) {
-	return dialect.Meta(ctx, conn{db.pool}, name)
-}
-
-// MetaAll returns every ledger-wide setting.
-func (db *DB) MetaAll(ctx context.Context) (map[string][]byte, error) {
-	return dialect.MetaAll(ctx, conn{db.pool})
-}
-
 // SetMetaOnce stores value under name unless one is stored, and returns
 // the stored one.
 func (db *DB) SetMetaOnce(ctx context.Context, name string, value []byte) (out []byte, err error) {
@@ -189,14 +129,4 @@ func (db *DB) SetMetaOnce(ctx context.Context, name string, value []byte) (out [
 		return err
 	})
 	return out, err
-}
-
-// CountedUpTo returns how far each chain's records are counted.
-func (db *DB) CountedUpTo(ctx context.Context) (map[string]int64, error) {
-	return dialect.CountedUpTo(ctx, conn{db.pool})
-}
-
-// RecordsAfter calls fn for at most limit records of chain after seq.
-func (db *DB) RecordsAfter(ctx context.Context, chain string, after int64, limit int, fn func(seq int64, body []byte) error) error {
-	return dialect.RecordsAfter(ctx, conn{db.pool}, chain, after, limit, fn)
 }

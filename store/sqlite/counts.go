@@ -7,17 +7,8 @@ import (
 	"database/sql"
 	"fmt"
 
-	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/store/internal/tables"
 )
-
-var _ tables.CountKeeper = (*DB)(nil)
-
-// Counts answers q from the aggregate tables, counting first what is new
-// (see [tables.Counter]).
-func (db *DB) Counts(ctx context.Context, q audit.CountQuery) (*audit.Counts, error) {
-	return db.counter.Counts(ctx, q, dialect.Placeholder, dialect.Rows(querier{db.r}))
-}
 
 // AddCounts adds t and moves chain's mark from from to to, in one
 // transaction, if the mark is still at from.

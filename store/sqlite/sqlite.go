@@ -54,7 +54,7 @@ type DB struct {
 	wal     *walSync
 	minFree int64 // see Options.MinFree
 
-	counter *tables.Counter // keeps the aggregate counts (counts.go)
+	reads // the shared reads (tables.go), and the aggregate counts
 
 	treeSize *sql.Stmt
 	setSize  *sql.Stmt
@@ -146,7 +146,7 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	if o.MinFree == 0 {
 		db.minFree = DefaultMinFree
 	}
-	db.counter = tables.NewCounter(db)
+	db.reads = reads{D: dialect, Counter: tables.NewCounter(db)}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -158,6 +158,7 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	db.r = r
+	db.Q = querier{r}
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -246,7 +247,7 @@ func (db *DB) prepare(ctx context.Context) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	db.counter.Close()
+	db.Counter.Close()
 	var errs []error
 	for _, s := range []*sql.Stmt{db.head, db.readHash, db.readRange, db.treeSize, db.setSize} {
 		if s != nil {

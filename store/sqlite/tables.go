@@ -21,6 +21,12 @@ import (
 // time are columns: every other index would be a random-key B-tree that
 // costs a page write per record on the hot path; combine body filters
 // with a time range on large ledgers).
+var _ tables.CountKeeper = (*DB)(nil)
+
+// reads gives the backend the read methods of the shared tables
+// (embedded under this unexported name).
+type reads = tables.Reads
+
 var dialect = &tables.Dialect{
 	Name:      "sqlite",
 	Member:    func(m string) string { return "json_extract(CAST(body AS TEXT), '$." + m + "')" },
@@ -88,16 +94,6 @@ func (db *DB) change(ctx context.Context, chain string, recs []*audit.Record, fn
 	})
 }
 
-// Query returns the records matching f, oldest first.
-func (db *DB) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error) {
-	return dialect.QueryRecords(ctx, querier{db.r}, f)
-}
-
-// Keys returns every managed key, oldest first.
-func (db *DB) Keys(ctx context.Context) ([]keys.Stored, error) {
-	return dialect.Keys(ctx, querier{db.r})
-}
-
 // AddKey stores k (see [store.Store]); recs are appended to chain in the
 // same transaction.
 func (db *DB) AddKey(ctx context.Context, k keys.Stored, demote, ifEmpty bool, chain string, recs []*audit.Record) error {
@@ -126,17 +122,6 @@ func (db *DB) Revoke(ctx context.Context, iss, jti string, exp, at time.Time, ch
 	return already, err
 }
 
-// RevocationsSince returns revocations made after the given time (Unix ns)
-// whose tokens have not expired before notExpiredAt.
-func (db *DB) RevocationsSince(ctx context.Context, since int64, notExpiredAt time.Time) ([]store.Revocation, error) {
-	return dialect.RevocationsSince(ctx, querier{db.r}, since, notExpiredAt)
-}
-
-// Clients lists every client, oldest first.
-func (db *DB) Clients(ctx context.Context) ([]store.ClientRow, error) {
-	return dialect.Clients(ctx, querier{db.r})
-}
-
 // AddClient stores c and appends recs in the same transaction.
 func (db *DB) AddClient(ctx context.Context, c store.ClientRow, chain string, recs []*audit.Record) error {
 	return db.change(ctx, chain, recs, func(tx tables.Querier) error { return dialect.AddClient(ctx, tx, c) })
@@ -152,16 +137,6 @@ func (db *DB) SetClientSecret(ctx context.Context, id string, hash []byte, chain
 	return db.change(ctx, chain, recs, func(tx tables.Querier) error { return dialect.SetClientSecret(ctx, tx, id, hash) })
 }
 
-// Meta reads a ledger setting; ok is false when it is not set.
-func (db *DB) Meta(ctx context.Context, name string) (value []byte, ok bool, err error) {
-	return dialect.Meta(ctx, querier{db.r}, name)
-}
-
-// MetaAll returns every ledger-wide setting.
-func (db *DB) MetaAll(ctx context.Context) (map[string][]byte, error) {
-	return dialect.MetaAll(ctx, querier{db.r})
-}
-
 // SetMetaOnce stores a ledger setting unless it exists; it returns the
 // value that is stored afterwards (another process may have won).
 func (db *DB) SetMetaOnce(ctx context.Context, name string, value []byte) (out []byte, err error) {
@@ -172,51 +147,9 @@ func (db *DB) SetMetaOnce(ctx context.Context, name string, value []byte) (out [
 	return out, err
 }
 
-// ScanChain calls fn for every record row of chain in seq order. body is nil
-// for a pruned record. The slices are only valid during the call.
-func (db *DB) ScanChain(ctx context.Context, chain string, fn func(seq int64, body, leaf []byte) error) error {
-	return db.ScanChainTimes(ctx, chain, func(seq, _ int64, body, leaf []byte) error { return fn(seq, body, leaf) })
-}
-
-// ScanChainTimes is ScanChain with each record's time (Unix ns).
-func (db *DB) ScanChainTimes(ctx context.Context, chain string, fn func(seq, time int64, body, leaf []byte) error) error {
-	return dialect.ScanChainTimes(ctx, querier{db.r}, chain, fn)
-}
-
-// RecordBody returns the canonical encoding of record seq of chain, or
-// [store.ErrNotFound] (also for a pruned record).
-func (db *DB) RecordBody(ctx context.Context, chain string, seq int64) ([]byte, error) {
-	return dialect.RecordBody(ctx, querier{db.r}, chain, seq)
-}
-
 // Prune removes the bodies of chain's records with seq <= upTo and time
 // before cut, in transactions of [tables.PruneBatch] rows, keeping their
 // leaf and tree hashes. It returns how many bodies it removed.
 func (db *DB) Prune(ctx context.Context, chain string, upTo int64, cut time.Time) (int64, error) {
 	return dialect.Prune(ctx, durable{db}, chain, upTo, cut)
-}
-
-// TreeSize is the number of records in chain.
-func (db *DB) TreeSize(ctx context.Context, chain string) (int64, error) {
-	return dialect.TreeSize(ctx, querier{db.r}, chain)
-}
-
-// Chains lists the chains that have records.
-func (db *DB) Chains(ctx context.Context) ([]string, error) {
-	return dialect.Chains(ctx, querier{db.r})
-}
-
-// Checkpoints returns chain's checkpoints by size.
-func (db *DB) Checkpoints(ctx context.Context, chain string) ([]store.Checkpoint, error) {
-	return dialect.Checkpoints(ctx, querier{db.r}, chain)
-}
-
-// CountedUpTo returns how far each chain's records are counted.
-func (db *DB) CountedUpTo(ctx context.Context) (map[string]int64, error) {
-	return dialect.CountedUpTo(ctx, querier{db.r})
-}
-
-// RecordsAfter calls fn for at most limit records of chain after seq.
-func (db *DB) RecordsAfter(ctx context.Context, chain string, after int64, limit int, fn func(seq int64, body []byte) error) error {
-	return dialect.RecordsAfter(ctx, querier{db.r}, chain, after, limit, fn)
 }
