@@ -215,9 +215,10 @@ func (d *Dialect) ScanChainTimes(ctx context.Context, q Querier, chain string, f
 	var seq, t int64
 	var body, leaf []byte
 	bodyDst, leafDst := d.bytes(&body), d.bytes(&leaf)
+	dest := []any{&seq, &t, bodyDst, leafDst} // one slice for every row: Scan through an interface would allocate one per row
 	var failed error
 	err := d.query(ctx, q, "SELECT seq, time, body, leaf FROM audit WHERE chain = ? ORDER BY seq", []any{chain}, func(r Rows) error {
-		if err := r.Scan(&seq, &t, bodyDst, leafDst); err != nil {
+		if err := r.Scan(dest...); err != nil {
 			return err
 		}
 		b := body
@@ -646,9 +647,10 @@ func (d *Dialect) Leaves(ctx context.Context, q Querier, chain string, size int6
 	var leaf []byte
 	leafDst := d.bytes(&leaf)
 	n := 0
+	dest := []any{&seq, leafDst}
 	var bad error
 	err := d.query(ctx, q, "SELECT seq, leaf FROM audit WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?", []any{chain, size, limit}, func(r Rows) error {
-		if err := r.Scan(&seq, leafDst); err != nil {
+		if err := r.Scan(dest...); err != nil {
 			return err
 		}
 		n++
