@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/jwtledger/jwtledger/internal/keys"
 )
 
 // MigratedChain is one audit chain copied by [Migrate].
@@ -69,6 +71,16 @@ func MigrateSpecs(ctx context.Context, from, to string, progress func(done, tota
 	return Migrate(ctx, src, dst, progress)
 }
 
+// MigrateSource is what [Migrate] reads of the source store.
+type MigrateSource interface {
+	Records
+	Trees
+	Keys(ctx context.Context) ([]keys.Stored, error)
+	Clients(ctx context.Context) ([]ClientRow, error)
+	RevocationsSince(ctx context.Context, since int64, notExpiredAt time.Time) ([]Revocation, error)
+	MetaAll(ctx context.Context) (map[string][]byte, error)
+}
+
 // Migrate copies everything in src into the empty store dst: settings
 // (the sealed audit key among them), keys, clients, revocations, every
 // audit chain record for record (pruned ones as leaf hashes) and its
@@ -77,7 +89,7 @@ func MigrateSpecs(ctx context.Context, from, to string, progress func(done, tota
 // the result verifies with 'audit verify' (with the same master key).
 // progress, if set, gets the records copied. The caller closes both
 // stores.
-func Migrate(ctx context.Context, src Store, dstStore Backend, progress func(done, total int64)) (*MigrateReport, error) {
+func Migrate(ctx context.Context, src MigrateSource, dstStore Backend, progress func(done, total int64)) (*MigrateReport, error) {
 	start := time.Now()
 	dst := dstStore.Capabilities().Importer
 	if dst == nil {
@@ -179,7 +191,7 @@ func Migrate(ctx context.Context, src Store, dstStore Backend, progress func(don
 
 // checkMigratedChain builds chain's tree in both stores and checks that
 // the target has the source's size and root, and every checkpoint's root.
-func checkMigratedChain(ctx context.Context, src, dst Store, chain string, size int64, cps []Checkpoint) (*MigratedChain, error) {
+func checkMigratedChain(ctx context.Context, src MigrateSource, dst Trees, chain string, size int64, cps []Checkpoint) (*MigratedChain, error) {
 	srcSize, err := src.BuildTree(ctx, chain)
 	if err != nil {
 		return nil, fmt.Errorf("source chain %s: %w", chain, err)

@@ -14,11 +14,25 @@ import (
 	"github.com/jwtledger/jwtledger/internal/keys"
 )
 
-// Store is a storage backend. Methods that change state and take
-// (chain, recs) append recs as the next records of chain in the same
-// transaction as the change, so a change and its audit records are durable
-// together or not at all.
+// Store is a storage backend: every part the ledger uses. Methods that
+// change state and take (chain, recs) append recs as the next records of
+// chain in the same transaction as the change, so a change and its audit
+// records are durable together or not at all. A consumer that needs less
+// names the parts it uses.
 type Store interface {
+	Records
+	Trees
+	KeyStore
+	RevocationStore
+	ClientStore
+	MetaStore
+	// Ping checks that the backend answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Records are the audit chains' records.
+type Records interface {
 	// Append stores recs as the next records of chain in one transaction,
 	// assigning Seq, Chain and LeafHash; they are durable when it returns
 	// nil, and none is visible when it fails.
@@ -27,7 +41,7 @@ type Store interface {
 	// f.Newest); pruned records are left out.
 	Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error)
 	// Counts answers an aggregate query from counts the store keeps in the
-	// transaction of every append (see QueryCounts), never by reading
+	// transaction of every append (kept behind the commit, see store/internal/tables), never by reading
 	// records.
 	Counts(ctx context.Context, q audit.CountQuery) (*audit.Counts, error)
 	// RecordBody is the canonical encoding of record seq of chain
@@ -42,6 +56,13 @@ type Store interface {
 	Chains(ctx context.Context) ([]string, error)
 	// TreeSize is the number of records in chain.
 	TreeSize(ctx context.Context, chain string) (int64, error)
+	// Prune removes the bodies of chain's records with seq <= upTo and time
+	// before cut, keeping their leaf hashes; it returns how many.
+	Prune(ctx context.Context, chain string, upTo int64, cut time.Time) (int64, error)
+}
+
+// Trees are the chains' Merkle trees and signed checkpoints.
+type Trees interface {
 	// BuildTree extends chain's stored tree hashes over the records
 	// appended since the last build and returns the tree size; a missing
 	// record stops it with an error.
@@ -55,10 +76,10 @@ type Store interface {
 	AddCheckpoint(ctx context.Context, chain string, at time.Time, sign func(size int64, root tlog.Hash) ([]byte, error)) (*Checkpoint, error)
 	// Checkpoints returns chain's checkpoints by size.
 	Checkpoints(ctx context.Context, chain string) ([]Checkpoint, error)
-	// Prune removes the bodies of chain's records with seq <= upTo and time
-	// before cut, keeping their leaf hashes; it returns how many.
-	Prune(ctx context.Context, chain string, upTo int64, cut time.Time) (int64, error)
+}
 
+// KeyStore holds the managed signing keys.
+type KeyStore interface {
 	// Keys returns every managed key.
 	Keys(ctx context.Context) ([]keys.Stored, error)
 	// AddKey stores k; demote makes the active key verify-only; ifEmpty
@@ -71,14 +92,20 @@ type Store interface {
 	SetKeyState(ctx context.Context, kid string, state keys.State, at time.Time, chain string, recs []*audit.Record) error
 	// PromoteKey makes the pre-published key kid the active one.
 	PromoteKey(ctx context.Context, kid string, at time.Time, chain string, recs []*audit.Record) error
+}
 
+// RevocationStore holds the revoked tokens.
+type RevocationStore interface {
 	// Revoke records the revocation of (iss, jti) and reports whether it was
 	// already revoked (then nothing is written).
 	Revoke(ctx context.Context, iss, jti string, exp, at time.Time, chain string, recs []*audit.Record) (already bool, err error)
 	// RevocationsSince returns revocations made after since (Unix ns) whose
 	// tokens have not expired before notExpiredAt.
 	RevocationsSince(ctx context.Context, since int64, notExpiredAt time.Time) ([]Revocation, error)
+}
 
+// ClientStore holds the API clients.
+type ClientStore interface {
 	// Clients returns every API client.
 	Clients(ctx context.Context) ([]ClientRow, error)
 	// AddClient stores c (ErrExists for a taken id). AddClient,
@@ -92,7 +119,10 @@ type Store interface {
 	// SetClientSecret replaces the secret hash of client id (ErrNotFound
 	// if none).
 	SetClientSecret(ctx context.Context, id string, hash []byte, chain string, recs []*audit.Record) error
+}
 
+// MetaStore holds the ledger-wide settings.
+type MetaStore interface {
 	// MetaAll returns every ledger-wide setting.
 	MetaAll(ctx context.Context) (map[string][]byte, error)
 	// Meta reads a ledger-wide setting.
@@ -100,10 +130,6 @@ type Store interface {
 	// SetMetaOnce stores value under name unless one is stored, and returns
 	// the stored one.
 	SetMetaOnce(ctx context.Context, name string, value []byte) ([]byte, error)
-
-	// Ping checks that the backend answers.
-	Ping(ctx context.Context) error
-	Close() error
 }
 
 // Errors callers branch on.
