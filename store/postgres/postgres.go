@@ -191,16 +191,11 @@ func appendTx(ctx context.Context, tx pgx.Tx, chain string, recs []*audit.Record
 	n := len(recs)
 	seqs, times := make([]int64, n), make([]int64, n)
 	events, outcomes, actors, subs, jtis := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	bodies, leaves := make([][]byte, n), make([][]byte, n)
+	bodies, leaves := tables.Seal(chain, uint64(head), recs), make([][]byte, n)
 	for i, r := range recs {
-		head++
-		r.Seq, r.Chain = uint64(head), chain
-		r.Normalize()
-		body := audit.Encode(nil, r)
-		r.LeafHash = audit.LeafHash(body)
-		seqs[i], times[i] = head, r.Time.UnixNano()
+		seqs[i], times[i] = int64(r.Seq), r.Time.UnixNano()
 		events[i], outcomes[i], actors[i], subs[i], jtis[i] = string(r.Event), r.Outcome, r.Actor, r.Sub, r.JTI
-		bodies[i], leaves[i] = body, r.LeafHash[:]
+		leaves[i] = r.LeafHash[:]
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO audit (chain, seq, time, event, outcome, actor, sub, jti, body, leaf)
 		SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[], $10::bytea[])`,

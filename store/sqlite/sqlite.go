@@ -386,25 +386,13 @@ func (db *DB) appendRecs(ctx context.Context, tx *sql.Tx, chain string, recs []*
 	return nil
 }
 
-// encodeRecs numbers recs after head in chain, encodes them and returns the
-// INSERT arguments of their rows.
+// encodeRecs numbers and seals recs after head in chain (tables.Seal) and
+// returns the INSERT arguments of their rows.
 func (db *DB) encodeRecs(chain string, head uint64, recs []*audit.Record) []any {
-	arena := make([]byte, 0, 512*len(recs))
-	ends := make([]int, 0, len(recs))
-	for _, r := range recs {
-		head++
-		r.Seq, r.Chain = head, chain
-		r.Normalize()
-		start := len(arena)
-		arena = audit.Encode(arena, r)
-		r.LeafHash = audit.LeafHash(arena[start:])
-		ends = append(ends, len(arena))
-	}
+	bodies := tables.Seal(chain, head, recs)
 	args := make([]any, 0, auditParams*len(recs))
-	off := 0
 	for j, r := range recs {
-		args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), arena[off:ends[j]:ends[j]], r.LeafHash[:])
-		off = ends[j]
+		args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), bodies[j], r.LeafHash[:])
 	}
 	return args
 }

@@ -703,3 +703,27 @@ func (d *Dialect) SignCheckpoint(ctx context.Context, tx Querier, chain string, 
 	}
 	return cp, nil
 }
+
+// Seal numbers recs as the records after head of chain and seals them the
+// one way every store does: Normalize, the canonical encoding, the leaf
+// hash. It returns the bodies, which share one backing array.
+func Seal(chain string, head uint64, recs []*audit.Record) [][]byte {
+	arena := make([]byte, 0, 512*len(recs))
+	ends := make([]int, 0, len(recs))
+	for _, r := range recs {
+		head++
+		r.Seq, r.Chain = head, chain
+		r.Normalize()
+		start := len(arena)
+		arena = audit.Encode(arena, r)
+		r.LeafHash = audit.LeafHash(arena[start:])
+		ends = append(ends, len(arena))
+	}
+	bodies := make([][]byte, len(recs))
+	off := 0
+	for i, end := range ends {
+		bodies[i] = arena[off:end:end]
+		off = end
+	}
+	return bodies
+}
