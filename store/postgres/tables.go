@@ -14,15 +14,14 @@ import (
 	"github.com/jwtledger/jwtledger/store/internal/tables"
 )
 
+// The shared reads, embedded in DB under an unexported name.
+type reads = tables.Reads
+
+var _ tables.CountKeeper = (*DB)(nil)
+
 // dialect is the PostgreSQL flavour of the shared queries: $n
 // placeholders; event, outcome, actor, sub and jti are columns of the
 // audit table, kid and request_id are read from the body.
-var _ tables.CountKeeper = (*DB)(nil)
-
-// reads gives the backend the read methods of the shared tables
-// (embedded under this unexported name).
-type reads = tables.Reads
-
 var dialect = &tables.Dialect{
 	Name:    "postgres",
 	Dollar:  true,

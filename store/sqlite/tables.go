@@ -16,17 +16,16 @@ import (
 	"github.com/jwtledger/jwtledger/store/internal/tables"
 )
 
+// The shared reads, embedded in DB under an unexported name.
+type reads = tables.Reads
+
+var _ tables.CountKeeper = (*DB)(nil)
+
 // dialect is the SQLite flavour of the shared queries: ? placeholders,
 // every filter but chain and time read from the body (only chain, seq and
 // time are columns: every other index would be a random-key B-tree that
 // costs a page write per record on the hot path; combine body filters
 // with a time range on large ledgers).
-var _ tables.CountKeeper = (*DB)(nil)
-
-// reads gives the backend the read methods of the shared tables
-// (embedded under this unexported name).
-type reads = tables.Reads
-
 var dialect = &tables.Dialect{
 	Name:      "sqlite",
 	Member:    func(m string) string { return "json_extract(CAST(body AS TEXT), '$." + m + "')" },
