@@ -119,7 +119,11 @@ func (e *UnknownSchemeError) Error() string {
 		}
 		return fmt.Sprintf("no %s store in this program (hint: import _ \"github.com/jwtledger/jwtledger/store/%s\", or set Config.OpenStore)", e.Scheme, pkg)
 	}
-	return fmt.Sprintf("unsupported store %q (want sqlite:PATH or postgres://...; registered: %s)", e.Scheme+":", strings.Join(e.Registered, ", "))
+	what := "a store spec without a scheme"
+	if e.Scheme != "" {
+		what = fmt.Sprintf("the store scheme %q", e.Scheme+":")
+	}
+	return fmt.Sprintf("unsupported store: %s (want sqlite:PATH or postgres://...; this program has: %s)", what, strings.Join(e.Registered, ", "))
 }
 
 // FilePath is the database file of an embedded store spec: "" and
