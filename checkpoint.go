@@ -10,7 +10,6 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
-	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 // Checkpoint cadence defaults (see [Config]).
@@ -105,7 +104,7 @@ func (l *Ledger) runCheckpoints(stop <-chan struct{}, done chan<- struct{}) {
 		Checkpoint: func(ctx context.Context) { l.Checkpoint(ctx, Meta{Actor: "jwtledger"}) },
 		Paused:     func() bool { return l.Failed() != nil },
 	}
-	if m, ok := l.db.(store.Maintainer); ok {
+	if m := l.caps.Maintainer; m != nil {
 		t.Maintain = m.Maintain
 	}
 	if l.cfg.Retain > 0 {

@@ -10,7 +10,6 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
-	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 // VerifyAudit recomputes every chain's leaves and Merkle tree from the
@@ -20,8 +19,7 @@ import (
 // for failures to read. [auditor.VerifyExport] makes the same checks of an
 // export, offline.
 func (l *Ledger) VerifyAudit(ctx context.Context, opt auditor.VerifyOptions) (*auditor.LogReport, error) {
-	d, _ := l.db.(store.Damageable)
-	rep, err := auditlog.Verify(ctx, l.db, d, l.auditVKey, opt)
+	rep, err := auditlog.Verify(ctx, l.db, l.caps.Damage, l.auditVKey, opt)
 	if err != nil {
 		return nil, err
 	}
