@@ -62,30 +62,39 @@ func Encode(dst []byte, r *Record) []byte {
 	dst = strconv.AppendInt(append(dst, `,"time":`...), r.Time.UnixNano(), 10)
 	dst = appendString(append(dst, `,"event":`...), string(r.Event))
 	dst = appendString(append(dst, `,"outcome":`...), r.Outcome)
-	for _, m := range members(r) {
-		switch {
-		case m.name == "aud":
-			if len(r.Aud) > 0 {
-				dst = append(dst, `,"aud":[`...)
-				for i, a := range r.Aud {
-					if i > 0 {
-						dst = append(dst, ',')
-					}
-					dst = appendString(dst, a)
-				}
-				dst = append(dst, ']')
+	dst = appendMember(dst, "reason", r.Reason)
+	dst = appendMember(dst, "actor", r.Actor)
+	dst = appendMember(dst, "remote", r.Remote)
+	dst = appendMember(dst, "sub", r.Sub)
+	if len(r.Aud) > 0 {
+		dst = append(dst, `,"aud":[`...)
+		for i, a := range r.Aud {
+			if i > 0 {
+				dst = append(dst, ',')
 			}
-		case m.name == "exp":
-			if !r.Exp.IsZero() {
-				dst = strconv.AppendInt(append(dst, `,"exp":`...), r.Exp.Unix(), 10)
-			}
-		case *m.s != "":
-			dst = append(dst, `,"`...)
-			dst = append(dst, m.name...)
-			dst = appendString(append(dst, `":`...), *m.s)
+			dst = appendString(dst, a)
 		}
+		dst = append(dst, ']')
 	}
+	dst = appendMember(dst, "jti", r.JTI)
+	dst = appendMember(dst, "kid", r.KID)
+	dst = appendMember(dst, "alg", r.Alg)
+	if !r.Exp.IsZero() {
+		dst = strconv.AppendInt(append(dst, `,"exp":`...), r.Exp.Unix(), 10)
+	}
+	dst = appendMember(dst, "token_sha256", r.TokenSHA256)
+	dst = appendMember(dst, "request_id", r.RequestID)
 	return append(dst, '}')
+}
+
+// appendMember appends the optional string member name unless v is empty.
+func appendMember(dst []byte, name, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	dst = append(dst, `,"`...)
+	dst = append(dst, name...)
+	return appendString(append(dst, `":`...), v)
 }
 
 // member is an optional member of the encoding, in encoding order; s is
