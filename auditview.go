@@ -39,10 +39,9 @@ func (l *Ledger) RecordSession(ctx context.Context, ev AuditEvent, reason string
 	if ev != audit.ConsoleLogin && ev != audit.ConsoleLogout {
 		return fmt.Errorf("%w: %q is not a session event", ErrInvalidRequest, ev)
 	}
-	l.w.Expect()
 	rec := l.record(ev, audit.OK, m)
 	rec.Reason = reason
-	if err := l.w.Append(ctx, rec); err != nil {
+	if err := l.w.Record(ctx, func() *audit.Record { return rec }); err != nil {
 		return auditErr(ctx, err)
 	}
 	return nil

@@ -264,10 +264,9 @@ func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error 
 	if !l.denied.allow(time.Now(), m) {
 		return nil
 	}
-	l.w.Expect()
 	rec := l.record(audit.AuthDenied, audit.Denied, m)
 	rec.Reason = reason
-	return l.w.Append(ctx, rec)
+	return l.w.Record(ctx, func() *audit.Record { return rec })
 }
 
 // clientCache maps secret hashes to clients. It is loaded from the store
