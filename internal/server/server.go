@@ -112,6 +112,9 @@ type Server struct {
 	m          metrics
 	issuerBase string // the issuer without a final "/", when it is a URL
 	openapiDoc []byte // the document for issuerBase
+
+	lnMu    sync.Mutex
+	limited []*Limited // the listeners of LimitListener, for /metrics
 }
 
 // New makes a server for cfg.Ledger.
