@@ -192,11 +192,12 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, c *call) error {
 		opts = append(opts, jwtledger.WithLeeway(time.Duration(*req.Leeway)))
 	}
 	tok, err := s.l.Verify(r.Context(), req.Token, opts...)
-	if err != nil && jwtledger.OutcomeOf(err) == "" {
+	v := jwtledger.NewVerdict(tok, err)
+	if err != nil && v.Outcome == "" {
 		return err // no verdict: the audit trail failed
 	}
-	inc(&s.m.verifications, string(jwtledger.OutcomeOf(err)))
-	writeVerdict(w, jwtledger.NewVerdict(tok, err))
+	inc(&s.m.verifications, string(v.Outcome))
+	writeVerdict(w, v)
 	return nil
 }
 
