@@ -99,11 +99,12 @@ func (l *Ledger) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		rec := l.record(audit.TokenIssue, audit.OK, req.Meta)
 		rec.Sub, rec.Aud = req.Subject, req.Audience
 		iss, ierr = l.issue(l.cfg.Now(), &req, rec)
-		var pe *PolicyError
-		switch {
-		case errors.As(ierr, &pe):
-			return l.denialRecord(pe, req.Meta)
-		case ierr != nil:
+		if ierr != nil {
+			// issue returns applyPolicy's refusal as it is (a type
+			// assertion, not errors.As, keeps pe off the heap).
+			if pe, ok := ierr.(*PolicyError); ok {
+				return l.denialRecord(pe, req.Meta)
+			}
 			rec.Outcome, rec.Reason = audit.Error, ierr.Error()
 		}
 		return rec

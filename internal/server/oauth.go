@@ -27,16 +27,16 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	aud := append(f["audience"], f["resource"]...)
 	iss, err := s.l.Issue(r.Context(), jwtledger.IssueRequest{Audience: aud, Scopes: strings.Fields(f.Get("scope")), Type: "at+jwt", Client: c.client, Subject: c.client.ID, Meta: c.meta(r)})
-	var pe *jwtledger.PolicyError
-	if errors.As(err, &pe) {
-		switch pe.Rule {
-		case "scope":
-			return oauthError(http.StatusBadRequest, "invalid_scope", pe.Detail)
-		case "audience":
-			return oauthError(http.StatusBadRequest, "invalid_target", pe.Detail)
-		}
-	}
 	if err != nil {
+		var pe *jwtledger.PolicyError
+		if errors.As(err, &pe) {
+			switch pe.Rule {
+			case "scope":
+				return oauthError(http.StatusBadRequest, "invalid_scope", pe.Detail)
+			case "audience":
+				return oauthError(http.StatusBadRequest, "invalid_target", pe.Detail)
+			}
+		}
 		return err
 	}
 	s.countIssued(iss.Alg, c.client.ID)
