@@ -3,7 +3,6 @@ package jwtledger
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
@@ -49,7 +48,7 @@ func (l *Ledger) ExportMatching(ctx context.Context, w io.Writer, format auditor
 func (l *Ledger) export(ctx context.Context, w io.Writer, format auditor.ExportFormat, since, until time.Time, match func(body []byte) bool) error {
 	err := auditlog.Export(ctx, l.db, w, format, l.auditVKey, since, until, match)
 	if errors.Is(err, auditor.ErrExportFormat) {
-		return fmt.Errorf("%w: unknown export format %q (want jsonl or csv)", ErrInvalidRequest, format)
+		return invalidf("unknown export format %q (want jsonl or csv)", format)
 	}
 	return err
 }

@@ -37,7 +37,7 @@ type PruneResult = auditlog.PruneResult
 // as pruned. It works in small transactions.
 func (l *Ledger) Prune(ctx context.Context, retain time.Duration) ([]PruneResult, error) {
 	if retain <= 0 {
-		return nil, fmt.Errorf("%w: retention must be positive", ErrInvalidRequest)
+		return nil, invalidf("retention must be positive")
 	}
 	return auditlog.Prune(ctx, l.db, l.cfg.Now().Add(-retain), l.log)
 }
