@@ -7,6 +7,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
 
@@ -48,7 +49,7 @@ func BenchmarkInterleaved(b *testing.B) {
 						b.Fatal(err)
 					}
 					t2 := time.Now()
-					if _, err := token.Verify(e.token, src, &token.Options{Leeway: DefaultLeeway}); err != nil {
+					if _, err := token.Verify(e.token, src, &token.Options{Leeway: defaults.Leeway}); err != nil {
 						b.Fatal(err)
 					}
 					t3 := time.Now()

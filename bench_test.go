@@ -30,6 +30,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
@@ -167,7 +168,7 @@ func BenchmarkVerify(b *testing.B) {
 			})
 			src := managedKeys{e.l}
 			codec := func() {
-				if _, err := token.Verify(e.token, src, &token.Options{Leeway: DefaultLeeway}); err != nil {
+				if _, err := token.Verify(e.token, src, &token.Options{Leeway: defaults.Leeway}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -272,7 +272,7 @@ func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error 
 // clientCache maps secret hashes to clients. It is loaded from the store
 // when empty and dropped on every change: by this ledger (at once, before
 // the change returns), by another process sharing the store (within
-// RevocationMaxAge, see freshView, or on a shared store's
+// revocationMaxAge, see freshView, or on a shared store's
 // notification).
 type clientCache struct {
 	mu     sync.RWMutex

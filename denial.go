@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 )
 
 // DenialLimit bounds the auth.denied records that callers without valid
@@ -34,14 +35,8 @@ type DenialLimit struct {
 	Off bool
 }
 
-// Defaults of [DenialLimit].
-const (
-	DefaultDenialPerSource      = 1
-	DefaultDenialPerSourceBurst = 5
-	DefaultDenialTotal          = 5
-	DefaultDenialTotalBurst     = 20
-	DefaultDenialSummaryEvery   = 10 * time.Second
-)
+// defaultDenialSummaryEvery is the default of [DenialLimit].SummaryEvery.
+const defaultDenialSummaryEvery = 10 * time.Second
 
 // maxDenialKeys bounds the per-source buckets kept; beyond it, new sources
 // share the total bucket only.
@@ -49,19 +44,19 @@ const maxDenialKeys = 10000
 
 func (d DenialLimit) withDefaults() DenialLimit {
 	if d.PerSource <= 0 {
-		d.PerSource = DefaultDenialPerSource
+		d.PerSource = defaults.DenialPerSource
 	}
 	if d.PerSourceBurst <= 0 {
-		d.PerSourceBurst = DefaultDenialPerSourceBurst
+		d.PerSourceBurst = defaults.DenialPerSourceBurst
 	}
 	if d.Total <= 0 {
-		d.Total = DefaultDenialTotal
+		d.Total = defaults.DenialTotal
 	}
 	if d.TotalBurst <= 0 {
-		d.TotalBurst = DefaultDenialTotalBurst
+		d.TotalBurst = defaults.DenialTotalBurst
 	}
 	if d.SummaryEvery <= 0 {
-		d.SummaryEvery = DefaultDenialSummaryEvery
+		d.SummaryEvery = defaultDenialSummaryEvery
 	}
 	return d
 }

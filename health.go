@@ -14,15 +14,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/store"
 )
 
-// ReadyInterval is how long a successful readiness probe is reused: the
-// store gets at most one probe write per interval, however often
-// [Ledger.Ready] is called. A failed probe is retried after
-// readyRetry, so that readiness follows a store's return quickly.
-const ReadyInterval = time.Second
-
+// A successful readiness probe is reused for defaults.ReadyInterval (1s):
+// the store gets at most one probe write per interval, however often
+// [Ledger.Ready] is called. A failed probe is retried after readyRetry, so
+// that readiness follows a store's return quickly.
 const readyRetry = 200 * time.Millisecond
 
 // readyTimeout bounds one probe: a store that does not answer is not ready.
@@ -95,10 +94,10 @@ func (l *Ledger) lose(cause error) {
 // opened (same file, same ledger id, not gone back in time), a small write
 // to it is durable, its file system has room (Config.MinFreeSpace), the
 // newest audit commit and the newest checkpoint attempt succeeded. The
-// store is probed at most once per [ReadyInterval]; callers in between get
+// store is probed at most once per second; callers in between get
 // the cached result (plus any failure since), so a load balancer polling
 // readiness costs one small write a second. A store that comes back is
-// ready again within ReadyInterval of the next call, with no other traffic.
+// ready again within a second of the next call, with no other traffic.
 func (l *Ledger) Ready(ctx context.Context) error {
 	if err := l.Failed(); err != nil {
 		return err
@@ -120,7 +119,7 @@ func (l *Ledger) Ready(ctx context.Context) error {
 	r.mu.Lock()
 	// A probe that failed, or whose success an append failure has since
 	// contradicted, is redone after readyRetry.
-	valid := ReadyInterval
+	valid := defaults.ReadyInterval
 	if r.err != nil || l.w.FailedSince(r.at) != nil {
 		valid = readyRetry
 	}

@@ -263,24 +263,24 @@ func (l *Ledger) activeKID() string {
 	return l.active.KID
 }
 
-// KeyRefresh is how often the signing key is re-read from the store, so a
+// keyRefresh is how often the signing key is re-read from the store, so a
 // rotation made by another process or node is followed within this time.
-const KeyRefresh = 2 * time.Second
+const keyRefresh = 2 * time.Second
 
-// refreshKeys reloads the keys when they were read more than KeyRefresh
+// refreshKeys reloads the keys when they were read more than keyRefresh
 // ago; one caller at a time does it, the others go on with the keys they
 // have.
 func (l *Ledger) refreshKeys() {
 	l.mu.RLock()
-	stale := time.Since(l.lastReload) > KeyRefresh
+	stale := time.Since(l.lastReload) > keyRefresh
 	l.mu.RUnlock()
-	if !stale || time.Since(time.Unix(0, l.keysTried.Load())) < KeyRefresh || !l.keysRefreshing.CompareAndSwap(false, true) {
+	if !stale || time.Since(time.Unix(0, l.keysTried.Load())) < keyRefresh || !l.keysRefreshing.CompareAndSwap(false, true) {
 		return
 	}
 	defer l.keysRefreshing.Store(false)
 	l.keysTried.Store(time.Now().UnixNano())
 	if err := l.loadKeys(context.Background(), false); err != nil {
-		// Keep signing with the keys we have; try again after KeyRefresh.
+		// Keep signing with the keys we have; try again after keyRefresh.
 		l.log.Warn("reload keys failed", "err", err)
 	}
 }

@@ -79,16 +79,15 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/store"
 )
 
-// Defaults of [Config] and [Verify] options.
+// Defaults of [Config] not shared with the command (defaults has those).
 const (
-	DefaultIssuer = "jwtledger"
-	DefaultTTL    = time.Hour
-	DefaultLeeway = 30 * time.Second
-	DefaultKeyAlg = keys.ES256
+	defaultIssuer = "jwtledger"
+	defaultKeyAlg = keys.ES256
 )
 
 // Config configures a [Ledger]. The zero value works: SQLite in the default
@@ -240,39 +239,27 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
-// DefaultDataDir returns $XDG_DATA_HOME/jwtledger or ~/.local/share/jwtledger.
-func DefaultDataDir() (string, error) {
-	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
-		return filepath.Join(x, "jwtledger"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("find data directory: %w (hint: set --data-dir or JWTLEDGER_DATA_DIR)", err)
-	}
-	return filepath.Join(home, ".local", "share", "jwtledger"), nil
-}
-
 // Open opens the ledger, creating the data directory, database, master key
 // and first signing key as needed.
 func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.DataDir == "" {
-		d, err := DefaultDataDir()
+		d, err := defaults.DataDir()
 		if err != nil {
 			return nil, err
 		}
 		cfg.DataDir = d
 	}
 	if cfg.Issuer == "" {
-		cfg.Issuer = DefaultIssuer
+		cfg.Issuer = defaultIssuer
 	}
 	if cfg.TTL == 0 {
-		cfg.TTL = DefaultTTL
+		cfg.TTL = defaults.TTL
 	}
 	if cfg.TTL < 0 {
 		return nil, fmt.Errorf("config: negative TTL %s", cfg.TTL)
 	}
 	if cfg.KeyAlg == "" {
-		cfg.KeyAlg = DefaultKeyAlg
+		cfg.KeyAlg = defaultKeyAlg
 	}
 	if !cfg.KeyAlg.Valid() {
 		return nil, fmt.Errorf("config: unsupported key algorithm %q", cfg.KeyAlg)
@@ -281,16 +268,16 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.CheckpointEvery <= 0 {
-		cfg.CheckpointEvery = DefaultCheckpointEvery
+		cfg.CheckpointEvery = defaultCheckpointEvery
 	}
 	if cfg.CheckpointInterval <= 0 {
-		cfg.CheckpointInterval = DefaultCheckpointInterval
+		cfg.CheckpointInterval = defaultCheckpointInterval
 	}
 	if cfg.CheckpointMinInterval <= 0 {
-		cfg.CheckpointMinInterval = min(DefaultCheckpointMinInterval, cfg.CheckpointInterval)
+		cfg.CheckpointMinInterval = min(defaultCheckpointMinInterval, cfg.CheckpointInterval)
 	}
 	if cfg.PrePublish <= 0 {
-		cfg.PrePublish = DefaultPrePublish
+		cfg.PrePublish = defaults.PrePublish
 	}
 	if cfg.RotateEvery > 0 && cfg.RotateEvery <= cfg.PrePublish {
 		return nil, fmt.Errorf("config: rotation period %s must be longer than the pre-publication window %s", cfg.RotateEvery, cfg.PrePublish)

@@ -13,7 +13,7 @@ import (
 // verification needs no query. Revocations made by this ledger apply at
 // once. Those made by other processes or nodes sharing the store are
 // picked up so that no verdict rests on a view of the store older than
-// [RevocationMaxAge] (see freshView); a shared store's notification makes
+// [revocationMaxAge] (see freshView); a shared store's notification makes
 // every verification that starts after it wait for a fresh view. The same
 // read checks whether the clients changed (store.MetaClientsChanged), so a
 // deleted client or a rotated secret reaches every process within the same
@@ -41,26 +41,26 @@ type revocationRead struct {
 
 // Revocation refresh bounds.
 const (
-	// RevocationRefresh is the age of the view at which a verification
+	// revocationRefresh is the age of the view at which a verification
 	// starts a refresh in the background (without waiting for it).
-	RevocationRefresh = 200 * time.Millisecond
-	// RevocationMaxAge bounds how old the view of other nodes'
+	revocationRefresh = 200 * time.Millisecond
+	// revocationMaxAge bounds how old the view of other nodes'
 	// revocations may be when a verdict is given: a verification finding
 	// an older view waits for a fresh one, and fails closed (ErrAudit, no
 	// verdict) when none can be read in time. So a token revoked anywhere
 	// is refused everywhere within this time of the revocation's commit.
-	RevocationMaxAge = time.Second
+	revocationMaxAge = time.Second
 	// revocationWait is the view age from which verifications wait for
 	// the refresh instead of going on with the old view: the rest of
-	// RevocationMaxAge is left for recording the verdict.
+	// revocationMaxAge is left for recording the verdict.
 	revocationWait = 400 * time.Millisecond
 )
 
-// RevocationOverlap is how far back each refresh reads again.
-const RevocationOverlap = time.Minute
+// revocationOverlap is how far back each refresh reads again.
+const revocationOverlap = time.Minute
 
 // errRevocationsStale is the failure of a verification whose view of the
-// revocations could not be refreshed within RevocationMaxAge.
+// revocations could not be refreshed within revocationMaxAge.
 var errRevocationsStale = errors.New("the revocations could not be read in time")
 
 // loadShared reads what other processes sharing the store may have changed
@@ -75,11 +75,11 @@ func (l *Ledger) loadShared(ctx context.Context) error {
 	rs.mu.RLock()
 	since := rs.since
 	rs.mu.RUnlock()
-	// Read again the revocations of the last RevocationOverlap: another
+	// Read again the revocations of the last revocationOverlap: another
 	// node's clock may be behind ours, or its transaction may commit after
 	// one with a later time was read.
 	// Expiry is in the ledger's time (Config.Now), as the tokens' exp.
-	revs, err := l.db.RevocationsSince(ctx, since-int64(RevocationOverlap), l.cfg.Now().Add(-24*time.Hour))
+	revs, err := l.db.RevocationsSince(ctx, since-int64(revocationOverlap), l.cfg.Now().Add(-24*time.Hour))
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (l *Ledger) refresh() *revocationRead {
 	rd := &revocationRead{start: time.Now(), done: make(chan struct{})}
 	rs.inflight = rd
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), RevocationMaxAge)
+		ctx, cancel := context.WithTimeout(context.Background(), revocationMaxAge)
 		rd.err = l.loadShared(ctx)
 		cancel()
 		rs.flight.Lock()
@@ -131,7 +131,7 @@ func (l *Ledger) refresh() *revocationRead {
 
 // freshView makes sure the view of what other processes changed
 // (revocations, clients) started after any change notification received
-// before the call and at most RevocationMaxAge ago; otherwise it waits for
+// before the call and at most revocationMaxAge ago; otherwise it waits for
 // a refresh (one read shared by all waiting callers), and fails when there
 // is none in time. Verification and client authentication both call it.
 func (l *Ledger) freshView(ctx context.Context) error {
@@ -142,7 +142,7 @@ func (l *Ledger) freshView(ctx context.Context) error {
 		age := now.Sub(time.Unix(0, view))
 		fresh := view >= rs.notified.Load()
 		if fresh && age < revocationWait {
-			if age >= RevocationRefresh {
+			if age >= revocationRefresh {
 				l.refresh() // in the background: this caller need not wait
 			}
 			break
@@ -153,7 +153,7 @@ func (l *Ledger) freshView(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if rd.err != nil && time.Since(time.Unix(0, rs.viewAt.Load())) >= RevocationMaxAge {
+		if rd.err != nil && time.Since(time.Unix(0, rs.viewAt.Load())) >= revocationMaxAge {
 			return fmt.Errorf("%w: %v", errRevocationsStale, rd.err)
 		}
 		if !rd.start.Before(now) || rd.err != nil {
@@ -162,7 +162,7 @@ func (l *Ledger) freshView(ctx context.Context) error {
 		}
 		// The read had started before this call: wait for the next one.
 	}
-	if time.Since(time.Unix(0, rs.viewAt.Load())) >= RevocationMaxAge {
+	if time.Since(time.Unix(0, rs.viewAt.Load())) >= revocationMaxAge {
 		return errRevocationsStale
 	}
 	return nil

@@ -7,13 +7,10 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/store"
 )
-
-// DefaultPrePublish is how long a scheduled key is published in the JWKS
-// before it signs, so that verifiers caching the JWKS know it in time.
-const DefaultPrePublish = 10 * time.Minute
 
 // RunKeySchedule performs the due steps of scheduled key rotation
 // (Config.RotateEvery): pre-publish the next key PrePublish before the
@@ -72,7 +69,7 @@ func (l *Ledger) RunKeySchedule(ctx context.Context) error {
 	if l.cfg.MaxTTL > 0 {
 		for _, k := range stored {
 			if k.State == keys.VerifyOnly && k.Activates.IsZero() && !k.Rotated.IsZero() &&
-				now.After(k.Rotated.Add(l.cfg.MaxTTL+DefaultLeeway)) {
+				now.After(k.Rotated.Add(l.cfg.MaxTTL+defaults.Leeway)) {
 				if err := l.RetireKey(ctx, k.KID, m); err != nil && !errors.Is(err, ErrInvalidRequest) {
 					return fmt.Errorf("retire key: %w", err)
 				}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
 
@@ -102,7 +103,7 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 	if l.readOnly != nil {
 		return nil, l.readOnly
 	}
-	vc := verifyConfig{opts: token.Options{Leeway: DefaultLeeway}, now: l.cfg.Now}
+	vc := verifyConfig{opts: token.Options{Leeway: defaults.Leeway}, now: l.cfg.Now}
 	for _, o := range opts {
 		o(&vc)
 	}

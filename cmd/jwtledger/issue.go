@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
 
@@ -66,7 +67,7 @@ func runIssue(ctx context.Context, c *cli, cmd *command, args []string) error {
 	var auds, claims stringList
 	sub := fs.String("sub", "", "")
 	fs.Var(&auds, "aud", "")
-	ttl := fs.Duration("ttl", jwtledger.DefaultTTL, "")
+	ttl := fs.Duration("ttl", defaults.TTL, "")
 	fs.Var(&claims, "claim", "")
 	claimsFile := fs.String("claims-file", "", "")
 	keyFile := fs.String("key", "", "")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/console"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
 
@@ -103,17 +104,17 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 	logLevel := fs.String("log-level", "info", "")
 	retain := fs.String("retain", "", "")
 	rotateEvery := fs.Duration("rotate-every", 0, "")
-	prePublish := fs.Duration("prepublish", jwtledger.DefaultPrePublish, "")
+	prePublish := fs.Duration("prepublish", defaults.PrePublish, "")
 	maxTTL := fs.Duration("max-ttl", 0, "")
 	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "")
 	idleTimeout := fs.Duration("idle-timeout", 30*time.Second, "")
 	metricsAddr := fs.String("metrics-addr", "", "")
 	metricsClientLabels := fs.Bool("metrics-client-labels", false, "")
 	pprofOn := fs.Bool("pprof", false, "")
-	denialRate := fs.Float64("denial-rate", jwtledger.DefaultDenialTotal, "")
-	denialBurst := fs.Int("denial-burst", jwtledger.DefaultDenialTotalBurst, "")
-	denialSourceRate := fs.Float64("denial-source-rate", jwtledger.DefaultDenialPerSource, "")
-	denialSourceBurst := fs.Int("denial-source-burst", jwtledger.DefaultDenialPerSourceBurst, "")
+	denialRate := fs.Float64("denial-rate", defaults.DenialTotal, "")
+	denialBurst := fs.Int("denial-burst", defaults.DenialTotalBurst, "")
+	denialSourceRate := fs.Float64("denial-source-rate", defaults.DenialPerSource, "")
+	denialSourceBurst := fs.Int("denial-source-burst", defaults.DenialPerSourceBurst, "")
 	allowHMAC := fs.Bool("allow-hmac-signing", false, "")
 	allowDamaged := fs.Bool("allow-damaged", false, "")
 	withConsole := fs.Bool("console", true, "")
@@ -377,7 +378,7 @@ func releaseWhenIdle(l *jwtledger.Ledger, stop <-chan struct{}) {
 // that a database file deleted or replaced under an idle server is noticed
 // (and logged) within a second, not at the next request.
 func watchReady(l *jwtledger.Ledger, stop <-chan struct{}) {
-	t := time.NewTicker(jwtledger.ReadyInterval)
+	t := time.NewTicker(defaults.ReadyInterval)
 	defer t.Stop()
 	for {
 		select {

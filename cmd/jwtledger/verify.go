@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
 
@@ -65,7 +66,7 @@ func runVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
 	algList := fs.String("alg", "", "")
 	iss := fs.String("iss", "", "")
 	aud := fs.String("aud", "", "")
-	leeway := fs.Duration("leeway", jwtledger.DefaultLeeway, "")
+	leeway := fs.Duration("leeway", defaults.Leeway, "")
 	requireExp := fs.Bool("require-exp", true, "")
 	output := fs.String("output", "text", "")
 	rf := addRemoteFlags(fs)

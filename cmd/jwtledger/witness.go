@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/witness"
 )
@@ -193,7 +193,7 @@ func runWitness(ctx context.Context, c *cli, cmd *command, args []string) error 
 // directory and returns it with the witness directory.
 func (c *cli) witnessKey(dataDir, name string) (*witness.Signer, string, error) {
 	if dataDir == "" {
-		d, err := jwtledger.DefaultDataDir()
+		d, err := defaults.DataDir()
 		if err != nil {
 			return nil, "", usageErr("%v", err)
 		}
