@@ -173,14 +173,6 @@ func (d *denials) summary(l *Ledger) *audit.Record {
 	return rec
 }
 
-// SuppressedDenials is the number of denials counted but not yet
-// summarized in an auth.denied.suppressed record.
-func (l *Ledger) SuppressedDenials() int {
-	l.denied.mu.Lock()
-	defer l.denied.mu.Unlock()
-	return l.denied.count
-}
-
 // flushDenials writes the summary of suppressed denials, if any.
 func (l *Ledger) flushDenials(ctx context.Context) {
 	rec := l.denied.summary(l)

@@ -1,8 +1,16 @@
 package jwtledger
 
+import "context"
+
 // Tuning bounds the external tests measure against.
 const (
 	RevocationRefresh = revocationRefresh
 	RevocationMaxAge  = revocationMaxAge
 	KeyRefresh        = keyRefresh
 )
+
+// PrepareIssue applies the registered-claim rules as Issue does.
+func (l *Ledger) PrepareIssue(req *IssueRequest) error { return l.prepareIssue(req) }
+
+// RunKeySchedule performs the due steps of the key schedule once.
+func (l *Ledger) RunKeySchedule(ctx context.Context) error { return l.keyScheduleStep(ctx) }

@@ -140,7 +140,8 @@ type Config struct {
 	CheckpointFile        string
 	// RotateEvery, if positive, rotates the signing key when the active key
 	// is this old; the next key is published in the JWKS PrePublish
-	// (default 10m) before it signs. See [Ledger.RunKeySchedule].
+	// (default 10m) before it signs. A long-running ledger runs the schedule
+	// by itself, safe from several processes.
 	RotateEvery time.Duration
 	PrePublish  time.Duration
 	// Retain, if positive, makes a long-running ledger prune record bodies
@@ -456,9 +457,6 @@ func (l *Ledger) Close() error {
 	}
 	return errors.Join(werr, l.db.Close())
 }
-
-// TTL is the default lifetime of issued tokens.
-func (l *Ledger) TTL() time.Duration { return l.cfg.TTL }
 
 // Issuer is the iss the ledger puts in its tokens.
 func (l *Ledger) Issuer() string { return l.cfg.Issuer }

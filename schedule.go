@@ -12,13 +12,13 @@ import (
 	"github.com/jwtledger/jwtledger/store"
 )
 
-// RunKeySchedule performs the due steps of scheduled key rotation
+// keyScheduleStep performs the due steps of scheduled key rotation
 // (Config.RotateEvery): pre-publish the next key PrePublish before the
 // active key is RotateEvery old, make it active once its time comes, and
 // retire verify-only keys once every token they signed has expired (known
 // only when Config.MaxTTL bounds token lifetimes). A long-running ledger
 // calls it every few seconds; it is safe to call from several processes.
-func (l *Ledger) RunKeySchedule(ctx context.Context) error {
+func (l *Ledger) keyScheduleStep(ctx context.Context) error {
 	if l.cfg.RotateEvery <= 0 {
 		return nil
 	}
@@ -83,7 +83,7 @@ func (l *Ledger) RunKeySchedule(ctx context.Context) error {
 	return nil
 }
 
-// runKeySchedule calls RunKeySchedule regularly until stop is closed.
+// runKeySchedule calls keyScheduleStep regularly until stop is closed.
 func (l *Ledger) runKeySchedule(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	every := min(l.cfg.PrePublish/4, time.Minute)
@@ -93,7 +93,7 @@ func (l *Ledger) runKeySchedule(stop <-chan struct{}, done chan<- struct{}) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := l.RunKeySchedule(context.Background()); err != nil {
+		if err := l.keyScheduleStep(context.Background()); err != nil {
 			l.log.Warn("scheduled key rotation failed", "err", err)
 		}
 		select {
