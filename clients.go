@@ -261,7 +261,7 @@ func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error 
 	if l.readOnly != nil {
 		return l.readOnly
 	}
-	if !l.denied.allow(time.Now(), m) {
+	if !l.denied.Allow(time.Now(), m.Remote, m.Actor) {
 		return nil
 	}
 	rec := l.record(audit.AuthDenied, audit.Denied, m)

@@ -80,6 +80,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
 	"github.com/jwtledger/jwtledger/internal/defaults"
+	"github.com/jwtledger/jwtledger/internal/denial"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/store"
 )
@@ -186,7 +187,7 @@ type Ledger struct {
 	readOnly error // set when a damaged store was opened for inspection
 	ready    readiness
 	lost     lost
-	denied   denials
+	denied   *denial.Limiter
 
 	dsStop, dsDone chan struct{}
 
@@ -406,7 +407,8 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		}()
 		l.stopWatch = func() { cancel(); <-done }
 	}
-	l.denied.cfg = cfg.DenialLimit.withDefaults()
+	l.cfg.DenialLimit = cfg.DenialLimit.withDefaults()
+	l.denied = l.cfg.DenialLimit.limiter()
 	if l.readOnly != nil {
 		return l, nil // nothing runs that writes
 	}
