@@ -81,6 +81,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/auditlog"
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/denial"
+	"github.com/jwtledger/jwtledger/internal/health"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/store"
 )
@@ -175,18 +176,16 @@ type Config struct {
 // Ledger issues and verifies tokens and records every event. It is safe for
 // concurrent use.
 type Ledger struct {
-	cfg      Config
-	db       store.Store
-	caps     store.Capabilities // what db can do beyond store.Store
-	dbPath   string             // of an embedded store
-	ledgerID string
-	w        *audit.Writer
-	master   []byte
-	log      *slog.Logger
+	cfg    Config
+	db     store.Store
+	caps   store.Capabilities // what db can do beyond store.Store
+	dbPath string             // of an embedded store
+	w      *audit.Writer
+	master []byte
+	log    *slog.Logger
 
-	readOnly error // set when a damaged store was opened for inspection
-	ready    readiness
-	lost     lost
+	readOnly error           // set when a damaged store was opened for inspection
+	mon      *health.Monitor // readiness and the loss of the store
 	denied   *denial.Limiter
 
 	dsStop, dsDone chan struct{}
@@ -351,6 +350,7 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	l.cps = auditlog.NewCheckpointer(db, auditlog.CheckpointConfig{Chain: cfg.NodeID, Every: cfg.CheckpointEvery,
 		MinInterval: cfg.CheckpointMinInterval, Interval: cfg.CheckpointInterval, File: cfg.CheckpointFile, Now: cfg.Now, Log: log})
 	l.w.AfterFlush = l.cps.Appended
+	l.mon = l.newMonitor()
 	if cfg.CheckIntegrity {
 		if d := caps.Damage; d != nil {
 			if err := d.CheckIntegrity(ctx); errors.Is(err, store.ErrDamaged) {
@@ -454,9 +454,7 @@ func (l *Ledger) Close() error {
 		}
 	}
 	werr := l.w.Close()
-	if l.lost.rescue != nil {
-		<-l.lost.rescue
-	}
+	l.mon.WaitRescue()
 	return errors.Join(werr, l.db.Close())
 }
 
