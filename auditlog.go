@@ -82,7 +82,7 @@ func (l *Ledger) Revoke(ctx context.Context, iss, jti string, exp time.Time, m M
 	if err != nil {
 		return false, fmt.Errorf("%w: %v", ErrAudit, err)
 	}
-	l.noteRevoked(iss, jti, exp)
+	l.revoked.Note(iss, jti, exp)
 	l.w.Emit([]*audit.Record{rec})
 	return already, nil
 }

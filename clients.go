@@ -237,7 +237,7 @@ func (l *Ledger) Authenticate(ctx context.Context, id, secret string) (*Client, 
 	if secret == "" {
 		return nil, ErrUnauthenticated
 	}
-	if err := l.freshView(ctx); err != nil {
+	if err := l.revoked.Fresh(ctx); err != nil {
 		return nil, err
 	}
 	h := hashSecret(secret)
@@ -272,7 +272,7 @@ func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error 
 // clientCache maps secret hashes to clients. It is loaded from the store
 // when empty and dropped on every change: by this ledger (at once, before
 // the change returns), by another process sharing the store (within
-// revocationMaxAge, see freshView, or on a shared store's
+// revocation.MaxAge, see revocation.View.Fresh, or on a shared store's
 // notification).
 type clientCache struct {
 	mu     sync.RWMutex
@@ -344,7 +344,7 @@ func (cc *clientCache) load(ctx context.Context, l *Ledger) (map[[32]byte]*Clien
 // TokenScopes lists, sorted, the scopes that some client may request at
 // /oauth2/token (the scopes_supported of the RFC 8414 metadata).
 func (l *Ledger) TokenScopes(ctx context.Context) ([]string, error) {
-	if err := l.freshView(ctx); err != nil {
+	if err := l.revoked.Fresh(ctx); err != nil {
 		return nil, err
 	}
 	m, err := l.clients.load(ctx, l)

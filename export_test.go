@@ -1,11 +1,15 @@
 package jwtledger
 
-import "context"
+import (
+	"context"
+
+	"github.com/jwtledger/jwtledger/internal/revocation"
+)
 
 // Tuning bounds the external tests measure against.
 const (
-	RevocationRefresh = revocationRefresh
-	RevocationMaxAge  = revocationMaxAge
+	RevocationRefresh = revocation.Refresh
+	RevocationMaxAge  = revocation.MaxAge
 	KeyRefresh        = keyRefresh
 )
 

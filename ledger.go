@@ -83,6 +83,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/denial"
 	"github.com/jwtledger/jwtledger/internal/health"
 	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/internal/revocation"
 	"github.com/jwtledger/jwtledger/store"
 )
 
@@ -197,7 +198,7 @@ type Ledger struct {
 	ksStop, ksDone chan struct{}
 
 	clients clientCache
-	revoked revocationSet
+	revoked *revocation.View // of other nodes' revocations (and client changes)
 
 	mu         sync.RWMutex
 	keyByKID   map[string]*keys.Key // active and verify-only keys
@@ -215,7 +216,7 @@ type Ledger struct {
 func (l *Ledger) storeChanged(topic string) {
 	switch topic {
 	case store.TopicRevocations:
-		l.revocationsChanged()
+		l.revoked.Changed()
 	case store.TopicClients:
 		l.clients.invalidate()
 	case store.TopicKeys:
@@ -351,6 +352,8 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		MinInterval: cfg.CheckpointMinInterval, Interval: cfg.CheckpointInterval, File: cfg.CheckpointFile, Now: cfg.Now, Log: log})
 	l.w.AfterFlush = l.cps.Appended
 	l.mon = l.newMonitor()
+	l.revoked = &revocation.View{Source: db, Now: cfg.Now,
+		Before: func(ctx context.Context) error { return l.clients.checkMark(ctx, l.db) }}
 	if cfg.CheckIntegrity {
 		if d := caps.Damage; d != nil {
 			if err := d.CheckIntegrity(ctx); errors.Is(err, store.ErrDamaged) {
@@ -394,7 +397,7 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		l.Close()
 		return nil, err
 	}
-	if err := l.loadShared(ctx); err != nil {
+	if err := l.revoked.Load(ctx); err != nil {
 		l.Close()
 		return nil, err
 	}

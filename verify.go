@@ -117,7 +117,7 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 	err := l.w.Record(ctx, func() *audit.Record {
 		tok, verr = token.Verify(raw, src, &vc.opts)
 		if verr == nil {
-			revoked, err := l.isRevoked(ctx, tok.Claims.Issuer, tok.Claims.ID)
+			revoked, err := l.revoked.IsRevoked(ctx, tok.Claims.Issuer, tok.Claims.ID)
 			if err != nil {
 				lookupErr = err
 				return nil
