@@ -79,6 +79,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/denial"
 	"github.com/jwtledger/jwtledger/internal/health"
@@ -197,8 +198,8 @@ type Ledger struct {
 	cpStop, cpDone chan struct{}
 	ksStop, ksDone chan struct{}
 
-	clients clientCache
-	revoked *revocation.View // of other nodes' revocations (and client changes)
+	clients clientauth.Cache[*Client] // by secret hash
+	revoked *revocation.View          // of other nodes' revocations (and client changes)
 
 	mu         sync.RWMutex
 	keyByKID   map[string]*keys.Key // active and verify-only keys
@@ -218,7 +219,7 @@ func (l *Ledger) storeChanged(topic string) {
 	case store.TopicRevocations:
 		l.revoked.Changed()
 	case store.TopicClients:
-		l.clients.invalidate()
+		l.clients.Invalidate()
 	case store.TopicKeys:
 		l.mu.Lock()
 		l.lastReload = time.Time{}
@@ -353,7 +354,7 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	l.w.AfterFlush = l.cps.Appended
 	l.mon = l.newMonitor()
 	l.revoked = &revocation.View{Source: db, Now: cfg.Now,
-		Before: func(ctx context.Context) error { return l.clients.checkMark(ctx, l.db) }}
+		Before: func(ctx context.Context) error { return l.checkClientsMark(ctx) }}
 	if cfg.CheckIntegrity {
 		if d := caps.Damage; d != nil {
 			if err := d.CheckIntegrity(ctx); errors.Is(err, store.ErrDamaged) {
