@@ -24,7 +24,7 @@ func BenchmarkInterleaved(b *testing.B) {
 			sig, _ := b64.DecodeString(e.token[dot+1:])
 			method := jwt.GetSigningMethod(string(alg))
 			parser := jwt.NewParser(jwt.WithValidMethods([]string{string(alg)}), jwt.WithExpirationRequired(), jwt.WithLeeway(30*time.Second))
-			src := managedKeys{e.l}
+			src := e.l.ring
 			b.Run("issue", func(b *testing.B) {
 				var raw, lib, ours time.Duration
 				for b.Loop() {

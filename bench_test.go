@@ -57,7 +57,7 @@ func newBenchEnv(b *testing.B, alg Alg) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { l.Close() })
-	k := l.active
+	k := l.ring.Active()
 	e := &benchEnv{l: l, key: k}
 	switch k.Family() {
 	case keys.FamilyHMAC:
@@ -166,7 +166,7 @@ func BenchmarkVerify(b *testing.B) {
 					}
 				}
 			})
-			src := managedKeys{e.l}
+			src := e.l.ring
 			codec := func() {
 				if _, err := token.Verify(e.token, src, &token.Options{Leeway: defaults.Leeway}); err != nil {
 					b.Fatal(err)

@@ -3,6 +3,7 @@ package jwtledger
 import (
 	"context"
 
+	"github.com/jwtledger/jwtledger/internal/keyring"
 	"github.com/jwtledger/jwtledger/internal/revocation"
 )
 
@@ -10,7 +11,7 @@ import (
 const (
 	RevocationRefresh = revocation.Refresh
 	RevocationMaxAge  = revocation.MaxAge
-	KeyRefresh        = keyRefresh
+	KeyRefresh        = keyring.Refresh
 )
 
 // PrepareIssue applies the registered-claim rules as Issue does.

@@ -309,10 +309,8 @@ func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Is
 	}
 	k, alg := req.Key, req.Alg
 	if k == nil {
-		l.refreshKeys()
-		l.mu.RLock()
-		k = l.active
-		l.mu.RUnlock()
+		l.ring.Refresh()
+		k = l.ring.Active()
 		if k == nil {
 			return nil, fmt.Errorf("%w (hint: run 'jwtledger keys rotate')", ErrNoActiveKey)
 		}

@@ -71,8 +71,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -83,6 +81,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/denial"
 	"github.com/jwtledger/jwtledger/internal/health"
+	"github.com/jwtledger/jwtledger/internal/keyring"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/revocation"
 	"github.com/jwtledger/jwtledger/store"
@@ -201,14 +200,8 @@ type Ledger struct {
 	clients clientauth.Cache[*Client] // by secret hash
 	revoked *revocation.View          // of other nodes' revocations (and client changes)
 
-	mu         sync.RWMutex
-	keyByKID   map[string]*keys.Key // active and verify-only keys
-	active     *keys.Key
-	lastReload time.Time
-
-	keysRefreshing atomic.Bool
-	keysTried      atomic.Int64 // Unix ns of the newest reload attempt
-	stopWatch      func()       // ends the store's change notifications
+	ring      *keyring.Ring // the managed keys
+	stopWatch func()        // ends the store's change notifications
 }
 
 // storeChanged is told by a shared store that another node changed
@@ -221,10 +214,7 @@ func (l *Ledger) storeChanged(topic string) {
 	case store.TopicClients:
 		l.clients.Invalidate()
 	case store.TopicKeys:
-		l.mu.Lock()
-		l.lastReload = time.Time{}
-		l.mu.Unlock()
-		l.keysTried.Store(0)
+		l.ring.Stale()
 	}
 }
 
@@ -353,6 +343,7 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		MinInterval: cfg.CheckpointMinInterval, Interval: cfg.CheckpointInterval, File: cfg.CheckpointFile, Now: cfg.Now, Log: log})
 	l.w.AfterFlush = l.cps.Appended
 	l.mon = l.newMonitor()
+	l.ring = &keyring.Ring{Reload: func(ctx context.Context) error { return l.loadKeys(ctx, false) }, Log: log}
 	l.revoked = &revocation.View{Source: db, Now: cfg.Now,
 		Before: func(ctx context.Context) error { return l.checkClientsMark(ctx) }}
 	if cfg.CheckIntegrity {
@@ -391,9 +382,7 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		l.Close()
 		return nil, err
 	}
-	l.mu.RLock()
-	active := l.active
-	l.mu.RUnlock()
+	active := l.ring.Active()
 	if err := l.checkSigner(active); err != nil {
 		l.Close()
 		return nil, err

@@ -108,7 +108,7 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 		o(&vc)
 	}
 	vc.opts.Now = vc.now()
-	var src token.KeySource = managedKeys{l}
+	var src token.KeySource = l.ring
 	if vc.keys != nil {
 		src = vc.keys
 	}
