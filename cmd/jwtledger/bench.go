@@ -7,13 +7,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/internal/client"
 	"github.com/jwtledger/jwtledger/internal/loadgen"
 )
 
@@ -45,12 +46,15 @@ func benchFlags(fs *flag.FlagSet) runFunc {
 		if len(pos) > 0 {
 			return usageErr("bench: unexpected argument %q", pos[0])
 		}
-		u, err := url.Parse(rf.server)
-		if rf.server == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		hc := loadgen.NewClient(*conc)
+		cl, err := client.New(rf.server, rf.id, rf.secret, hc)
+		switch {
+		case errors.Is(err, client.ErrURL):
 			return usageErr("bench: --server must be an http(s) URL")
-		}
-		if rf.secret == "" {
+		case errors.Is(err, client.ErrSecret):
 			return usageErr("bench: --client-secret is required")
+		case err != nil:
+			return usageErr("bench: %v", err)
 		}
 		if *conc < 1 || *dur <= 0 {
 			return usageErr("bench: --concurrency and --duration must be positive")
@@ -62,20 +66,14 @@ func benchFlags(fs *flag.FlagSet) runFunc {
 		if err != nil || maxErrPct < 0 || maxErrPct > 100 {
 			return usageErr("bench: --max-errors must be a percentage from 0 to 100, such as 1%%")
 		}
-		base := strings.TrimSuffix(rf.server, "/")
-		auth := func(r *http.Request) {
-			if rf.id != "" {
-				r.SetBasicAuth(rf.id, rf.secret)
-			} else {
-				r.Header.Set("Authorization", "Bearer "+rf.secret)
-			}
-		}
-		client := loadgen.NewClient(*conc)
+		// The requests are made ahead, the way loadgen sends them over and
+		// over; the client lends its URLs and credentials.
+		auth := cl.Authorize
 		var req loadgen.Request
 		switch *op {
 		case "issue":
 			req = func(ctx context.Context) (*http.Request, error) {
-				r, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/tokens", strings.NewReader(`{"sub":"bench"}`))
+				r, err := http.NewRequestWithContext(ctx, "POST", cl.URL("/v1/tokens"), strings.NewReader(`{"sub":"bench"}`))
 				if err == nil {
 					r.Header.Set("Content-Type", "application/json")
 					auth(r)
@@ -83,14 +81,14 @@ func benchFlags(fs *flag.FlagSet) runFunc {
 				return r, err
 			}
 		case "verify", "introspect":
-			tok, err := benchToken(ctx, client, base, auth)
+			iss, err := cl.Issue(ctx, api.IssueRequest{Sub: "bench"})
 			if err != nil {
 				return usageErr("bench: issue the token to %s: %v", *op, err)
 			}
 			if *op == "verify" {
-				body, _ := json.Marshal(map[string]string{"token": tok})
+				body, _ := json.Marshal(api.VerifyRequest{Token: iss.Token})
 				req = func(ctx context.Context) (*http.Request, error) {
-					r, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/tokens/verify", bytes.NewReader(body))
+					r, err := http.NewRequestWithContext(ctx, "POST", cl.URL("/v1/tokens/verify"), bytes.NewReader(body))
 					if err == nil {
 						r.Header.Set("Content-Type", "application/json")
 						auth(r)
@@ -98,9 +96,9 @@ func benchFlags(fs *flag.FlagSet) runFunc {
 					return r, err
 				}
 			} else {
-				form := url.Values{"token": {tok}}.Encode()
+				form := url.Values{"token": {iss.Token}}.Encode()
 				req = func(ctx context.Context) (*http.Request, error) {
-					r, err := http.NewRequestWithContext(ctx, "POST", base+"/oauth2/introspect", strings.NewReader(form))
+					r, err := http.NewRequestWithContext(ctx, "POST", cl.URL("/oauth2/introspect"), strings.NewReader(form))
 					if err == nil {
 						r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 						auth(r)
@@ -111,7 +109,7 @@ func benchFlags(fs *flag.FlagSet) runFunc {
 		default:
 			return usageErr("bench: --op must be issue, verify or introspect")
 		}
-		cfg := loadgen.Config{Concurrency: *conc, Duration: *dur, Client: client, Request: req}
+		cfg := loadgen.Config{Concurrency: *conc, Duration: *dur, Client: hc, Request: req}
 		if bar := c.progress(*op, false); bar != nil {
 			cfg.Progress = func(done int64) { bar.update(done, -1) }
 			defer bar.finish()
@@ -149,24 +147,4 @@ func benchVerdict(res *loadgen.Result, maxPct float64) error {
 		return &exitError{code: exitRejected, err: fmt.Errorf("bench: %d of %d requests failed (%.1f%%, more than --max-errors %g%%)", res.Errors, res.Requests, pct, maxPct)}
 	}
 	return nil
-}
-
-func benchToken(ctx context.Context, client *http.Client, base string, auth func(*http.Request)) (string, error) {
-	r, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/tokens", strings.NewReader(`{"sub":"bench"}`))
-	if err != nil {
-		return "", err
-	}
-	r.Header.Set("Content-Type", "application/json")
-	auth(r)
-	resp, err := client.Do(r)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var out struct{ Token string }
-	if resp.StatusCode != 200 || json.Unmarshal(body, &out) != nil || out.Token == "" {
-		return "", fmt.Errorf("status %d: %.200s", resp.StatusCode, body)
-	}
-	return out.Token, nil
 }
