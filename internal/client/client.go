@@ -68,7 +68,9 @@ type Error struct {
 	Body   api.Error // the server's error and error_description
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("server: %s: %s", e.Body.Error, e.Body.Description) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("server: %s: %s", e.Body.Error, e.Body.Description)
+}
 
 // UnavailableError is a request that got no answer.
 type UnavailableError struct{ Err error }
