@@ -110,38 +110,22 @@ func printAuditReport(c *cli, rep *jwtledger.AuditReport, output string) error {
 
 func auditKeyFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
-	return func(ctx context.Context, c *cli, pos []string) error {
-		if len(pos) > 0 {
-			return usageErr("audit key: unexpected argument %q", pos[0])
-		}
-		l, err := c.open(ctx, lf)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
+	return onLedger("audit key", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		fmt.Fprintln(c.stdout, l.AuditVerifierKey())
 		return nil
-	}
+	})
 }
 
 func auditCheckpointFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
-	return func(ctx context.Context, c *cli, pos []string) error {
-		if len(pos) > 0 {
-			return usageErr("audit checkpoint: unexpected argument %q", pos[0])
-		}
-		l, err := c.open(ctx, lf)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
+	return onLedger("audit checkpoint", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		cp, err := l.Checkpoint(ctx, localMeta())
 		if err != nil {
 			return err
 		}
 		fmt.Fprint(c.stdout, cp.Note)
 		return nil
-	}
+	})
 }
 
 func auditProveFlags(fs *flag.FlagSet) runFunc {

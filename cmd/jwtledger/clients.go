@@ -73,15 +73,7 @@ func clientsCreateFlags(fs *flag.FlagSet) runFunc {
 func clientsListFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
 	output := fs.String("output", "table", "`table|json`")
-	return func(ctx context.Context, c *cli, pos []string) error {
-		if err := wantArgs("clients list", pos, 0); err != nil {
-			return err
-		}
-		l, err := c.open(ctx, lf)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
+	return onLedger("clients list", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		cs, err := l.Clients(ctx)
 		if err != nil {
 			return err
@@ -99,46 +91,30 @@ func clientsListFlags(fs *flag.FlagSet) runFunc {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, safe(cl.Name), strings.Join(cl.Scopes, ","), safe(strings.Join(cl.Policy.Audiences, ",")), ttl, cl.Created.Format(time.RFC3339))
 		}
 		return tw.Flush()
-	}
+	})
 }
 
 func clientsDeleteFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
-	return func(ctx context.Context, c *cli, pos []string) error {
-		if err := wantArgs("clients delete", pos, 1); err != nil {
-			return err
-		}
-		l, err := c.open(ctx, lf)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
+	return onLedger("clients delete", lf, 1, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		if err := l.DeleteClient(ctx, pos[0], localMeta()); err != nil {
 			return usageErr("clients delete: %v", err)
 		}
 		fmt.Fprintf(c.stdout, "deleted client %s\n", pos[0])
 		return nil
-	}
+	})
 }
 
 func clientsRotateFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
 	output := fs.String("output", "text", "`text|json`")
-	return func(ctx context.Context, c *cli, pos []string) error {
-		if err := wantArgs("clients rotate-secret", pos, 1); err != nil {
-			return err
-		}
-		l, err := c.open(ctx, lf)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
+	return onLedger("clients rotate-secret", lf, 1, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		creds, err := l.RotateClientSecret(ctx, pos[0], localMeta())
 		if err != nil {
 			return usageErr("clients rotate-secret: %v", err)
 		}
 		return printCreds(c, creds, *output)
-	}
+	})
 }
 
 func printCreds(c *cli, creds *jwtledger.ClientCredentials, output string) error {

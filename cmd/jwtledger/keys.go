@@ -48,14 +48,6 @@ func algFlag(fs *flag.FlagSet, usage string) (get func(sub string) (jwtledger.Al
 	}
 }
 
-// wantArgs checks the number of positional arguments of a subcommand.
-func wantArgs(cmd string, pos []string, n int) error {
-	if len(pos) != n {
-		return usageErr("%s: expected %d argument(s), got %d", cmd, n, len(pos))
-	}
-	return nil
-}
-
 func keysGenerateFlags(fs *flag.FlagSet) runFunc {
 	alg := algFlag(fs, "algorithm `ALG` of the key (for example ES256, EdDSA, RS256, HS256)")
 	out := fs.String("out", "", "write the key to the new `FILE` (mode 0600) instead of stdout")
@@ -75,15 +67,7 @@ func keysGenerateFlags(fs *flag.FlagSet) runFunc {
 func keysListFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
 	output := fs.String("output", "table", "`table|json`")
-	return func(ctx context.Context, c *cli, pos []string) error {
-		if err := wantArgs("keys list", pos, 0); err != nil {
-			return err
-		}
-		l, err := c.open(ctx, lf)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
+	return onLedger("keys list", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		ks, err := l.Keys(ctx)
 		if err != nil {
 			return err
@@ -101,27 +85,19 @@ func keysListFlags(fs *flag.FlagSet) runFunc {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, k.Created.Format(time.RFC3339), rot)
 		}
 		return tw.Flush()
-	}
+	})
 }
 
 func keysRotateFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
 	algOf := algFlag(fs, "algorithm `ALG` of the new key (default: that of the active key, ES256 for the first)")
-	return func(ctx context.Context, c *cli, pos []string) error {
-		if err := wantArgs("keys rotate", pos, 0); err != nil {
-			return err
-		}
+	return onLedger("keys rotate", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		alg, err := algOf("rotate")
 		if err != nil {
 			return err
 		}
-		l, err := c.open(ctx, lf)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
 		if alg.Family() == 1 { // HMAC
-			fmt.Fprintf(c.stderr, "jwtledger: warning: an %s key cannot be published in the JWKS, so no relying party can verify the tokens it signs; serve refuses to sign with it unless started with --allow-hmac-signing\n", alg)
+			fmt.Fprintf(c.stderr, "jwtledger: warning: an %s key %s\n", alg, hmacWarning)
 		}
 		info, err := l.RotateKey(ctx, alg, localMeta())
 		if err != nil {
@@ -129,7 +105,7 @@ func keysRotateFlags(fs *flag.FlagSet) runFunc {
 		}
 		fmt.Fprintf(c.stdout, "active key: %s (%s); previous keys are verify-only\n", info.KID, info.Alg)
 		return nil
-	}
+	})
 }
 
 func keysImportFlags(fs *flag.FlagSet) runFunc {
@@ -137,19 +113,11 @@ func keysImportFlags(fs *flag.FlagSet) runFunc {
 	algOf := algFlag(fs, "bind the key to the algorithm `ALG`")
 	state := fs.String("state", string(jwtledger.KeyVerifyOnly), "the key's `verify-only|active` state")
 	kid := fs.String("kid", "", "with several private keys in FILE: the `KID` of the one to import")
-	return func(ctx context.Context, c *cli, pos []string) error {
-		if err := wantArgs("keys import", pos, 1); err != nil {
-			return err
-		}
+	return onLedger("keys import", lf, 1, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		alg, err := algOf("import")
 		if err != nil {
 			return err
 		}
-		l, err := c.open(ctx, lf)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
 		ks, err := c.loadKeys(pos[0])
 		if err != nil {
 			return err
@@ -176,7 +144,7 @@ func keysImportFlags(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		if st == jwtledger.KeyActive && k.Family() == 1 {
-			fmt.Fprintf(c.stderr, "jwtledger: warning: an active HMAC key cannot be published in the JWKS, so no relying party can verify the tokens it signs; serve refuses to sign with it unless started with --allow-hmac-signing\n")
+			fmt.Fprintf(c.stderr, "jwtledger: warning: an active HMAC key %s\n", hmacWarning)
 		}
 		info, err := l.ImportKey(ctx, k, st, localMeta())
 		if err != nil {
@@ -184,47 +152,34 @@ func keysImportFlags(fs *flag.FlagSet) runFunc {
 		}
 		fmt.Fprintf(c.stdout, "imported key: %s (%s, %s)\n", info.KID, info.Alg, info.State)
 		return nil
-	}
+	})
 }
 
 func keysRetireFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
-	return func(ctx context.Context, c *cli, pos []string) error {
-		if err := wantArgs("keys retire", pos, 1); err != nil {
-			return err
-		}
-		l, err := c.open(ctx, lf)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
+	return onLedger("keys retire", lf, 1, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		if err := l.RetireKey(ctx, pos[0], localMeta()); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.stdout, "retired key: %s\n", pos[0])
 		return nil
-	}
+	})
 }
 
 func keysJWKSFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
-	return func(ctx context.Context, c *cli, pos []string) error {
-		if err := wantArgs("keys jwks", pos, 0); err != nil {
-			return err
-		}
-		l, err := c.open(ctx, lf)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
+	return onLedger("keys jwks", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		j, err := l.JWKS(ctx)
 		if err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(c.stdout, "%s\n", j)
 		return err
-	}
+	})
 }
+
+// hmacWarning is why an active HMAC key is a warning.
+const hmacWarning = "cannot be published in the JWKS, so no relying party can verify the tokens it signs; serve refuses to sign with it unless started with --allow-hmac-signing"
 
 func parseKeyState(s string) (jwtledger.KeyState, error) {
 	switch jwtledger.KeyState(s) {

@@ -273,6 +273,33 @@ func (c *cli) openWith(ctx context.Context, f *ledgerFlags, mod func(*jwtledger.
 	return l, nil
 }
 
+// onLedger is the run of a command that takes nargs arguments and works on
+// the opened ledger.
+func onLedger(name string, lf *ledgerFlags, nargs int, fn func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error) runFunc {
+	return func(ctx context.Context, c *cli, pos []string) error {
+		if err := wantArgs(name, pos, nargs); err != nil {
+			return err
+		}
+		l, err := c.open(ctx, lf)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		return fn(ctx, c, l, pos)
+	}
+}
+
+// wantArgs checks the number of positional arguments of a command.
+func wantArgs(cmd string, pos []string, n int) error {
+	switch {
+	case n == 0 && len(pos) > 0:
+		return usageErr("%s: unexpected argument %q", cmd, pos[0])
+	case len(pos) != n:
+		return usageErr("%s: expected %d argument(s), got %d", cmd, n, len(pos))
+	}
+	return nil
+}
+
 // localMeta names the local user as the actor of CLI operations.
 func localMeta() jwtledger.Meta {
 	name := "unknown"
