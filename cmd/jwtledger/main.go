@@ -330,7 +330,8 @@ func (c *cli) readInput(name string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// parseTime reads an RFC 3339 time or a duration ago ("90m": 90 minutes ago).
+// parseTime reads an RFC 3339 time, a date (YYYY-MM-DD, midnight UTC) or a
+// duration ago ("90m": 90 minutes ago); "" is the zero time.
 func parseTime(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil

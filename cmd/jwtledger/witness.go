@@ -52,7 +52,8 @@ Examples:
 	},
 }
 
-// witnessKeyFlags are the flags of both witness subcommands.
+// witnessIDFlags are the flags of both witness subcommands: where the
+// witness key is, and its name.
 func witnessIDFlags(fs *flag.FlagSet) (dataDir, name *string) {
 	dataDir = fs.String("data-dir", "", "the witness keeps its key and state in `DIR`/witness (default $XDG_DATA_HOME/jwtledger)")
 	name = fs.String("name", "", "the witness's `NAME` in its cosignatures, a schema-less URL such as witness.example/w1 (default on creation: jwtledger-witness-XXXXXXXX; fixed once the key exists)")
