@@ -3,7 +3,8 @@
 // duration (default 10 minutes), and a sampler reading the server's
 // /metrics every second. It prints the per-second throughput series'
 // summary (median, minimum, the seconds below 70% of the median), the load
-// average during the run, and writes the series to soak.csv.
+// average during the run, the CPU the hypervisor stole in the dips and in
+// the other seconds, and writes the series to soak.csv.
 //
 //	go run ./test/soak                  # 10 minutes, 64 connections
 //	go run ./test/soak -d 60s -c 64     # a shorter run
@@ -222,16 +223,16 @@ loop:
 	// CPU shares in % of one CPU: serve, wrk, everything else on the
 	// machine (other processes: contention), and steal and iowait.
 	fmt.Fprintln(f, "second,issued_per_s,load1,rss_kib,serve_cpu,wrk_cpu,other_cpu,steal,iowait")
-	type cpu struct{ serve, wrk, other float64 }
+	type cpu struct{ serve, wrk, other, steal, iowait float64 }
 	var cpus []cpu
 	for i := 1; i < len(samples); i++ {
 		a, b := samples[i-1], samples[i]
 		dt := b.t.Sub(a.t).Seconds()
 		r := float64(b.issued-a.issued) / dt
 		pct := func(ticks int64) float64 { return 100 * float64(ticks) / clkTck / dt }
-		c := cpu{pct(b.serveTicks - a.serveTicks), pct(b.wrkTicks - a.wrkTicks), 0}
+		c := cpu{serve: pct(b.serveTicks - a.serveTicks), wrk: pct(b.wrkTicks - a.wrkTicks), steal: pct(b.steal - a.steal), iowait: pct(b.iowait - a.iowait)}
 		c.other = max(0, pct(b.busy-a.busy)-c.serve-c.wrk)
-		fmt.Fprintf(f, "%d,%.0f,%.2f,%d,%.0f,%.0f,%.0f,%.0f,%.0f\n", i, r, b.load1, b.rssKiB, c.serve, c.wrk, c.other, pct(b.steal-a.steal), pct(b.iowait-a.iowait))
+		fmt.Fprintf(f, "%d,%.0f,%.2f,%d,%.0f,%.0f,%.0f,%.0f,%.0f\n", i, r, b.load1, b.rssKiB, c.serve, c.wrk, c.other, c.steal, c.iowait)
 		rates = append(rates, r)
 		cpus = append(cpus, c)
 	}
@@ -253,12 +254,41 @@ loop:
 	var nDip int
 	for i, r := range rates {
 		if r < bound*median {
-			below = append(below, fmt.Sprintf("s%d=%.0f (%.0f%%, serve %.0f%% cpu, others %.0f%%)", i+2, r, 100*r/median, cpus[i].serve, cpus[i].other))
+			below = append(below, fmt.Sprintf("s%d=%.0f (%.0f%%, serve %.0f%% cpu, others %.0f%%, steal %.0f%%, iowait %.0f%%)", i+2, r, 100*r/median, cpus[i].serve, cpus[i].other, cpus[i].steal, cpus[i].iowait))
 			dipOther, dipServe = dipOther+cpus[i].other, dipServe+cpus[i].serve
 			nDip++
 		} else {
 			restOther, restServe = restOther+cpus[i].other, restServe+cpus[i].serve
 		}
+	}
+	// Steal is CPU time the hypervisor gave to other guests: a dip in a
+	// second with much steal is the machine's, not the service's. Split
+	// the seconds at stealBound and report both sides.
+	const stealBound = 20.0
+	var nSteal, dipSteal int
+	var dipStealSum, restStealSum float64
+	calm := []float64{}
+	for i, r := range rates {
+		if cpus[i].steal >= stealBound {
+			nSteal++
+			if r < bound*median {
+				dipSteal++
+			}
+		} else {
+			calm = append(calm, r)
+		}
+		if r < bound*median {
+			dipStealSum += cpus[i].steal
+		} else {
+			restStealSum += cpus[i].steal
+		}
+	}
+	if nDip > 0 {
+		fmt.Printf("soak: steal in the dips %.1f%%, in the other seconds %.1f%% (of one CPU); %d of the %d dips are in the %d seconds with steal >= %.0f%%\n",
+			dipStealSum/float64(nDip), restStealSum/float64(max(1, len(rates)-nDip)), dipSteal, nDip, nSteal, stealBound)
+	}
+	if len(calm) > 0 {
+		fmt.Printf("soak: the %d seconds with steal < %.0f%%: minimum %.0f%% of the median\n", len(calm), stealBound, 100*slices.Min(calm)/median)
 	}
 	var loadSum, loadMax float64
 	var rssMax int64
