@@ -176,7 +176,12 @@ func argName(arg string) string {
 // flagHelp is a flag's help text: its usage and its default when that is
 // neither empty nor told by the usage.
 func flagHelp(f *flag.Flag) string {
-	_, usage := flag.UnquoteUsage(f)
+	arg, usage := flag.UnquoteUsage(f)
+	// A usage that opens with its argument ("`table|json`") need not say
+	// it again after the synopsis "--output table|json".
+	if strings.HasPrefix(f.Usage, "`"+arg+"`") {
+		usage = strings.TrimLeft(strings.TrimPrefix(usage, arg), ":; ")
+	}
 	def := f.DefValue
 	if def != "" && def != "false" && def != "0" && def != "[]" && !strings.Contains(usage, "(default") {
 		usage += " (default " + def + ")"

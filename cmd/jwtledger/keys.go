@@ -51,7 +51,7 @@ func algFlag(fs *flag.FlagSet, usage string) (get func(sub string) (jwtledger.Al
 func keysGenerateFlags(fs *flag.FlagSet) runFunc {
 	alg := algFlag(fs, "algorithm `ALG` of the key (for example ES256, EdDSA, RS256, HS256)")
 	out := fs.String("out", "", "write the key to the new `FILE` (mode 0600) instead of stdout")
-	format := fs.String("format", "pem", "`pem|jwk` (HMAC keys are always JWK)")
+	format := fs.String("format", "pem", "`pem|jwk`; HMAC keys are always written as JWK")
 	return func(ctx context.Context, c *cli, pos []string) error {
 		if err := wantArgs("keys generate", pos, 0); err != nil {
 			return err
