@@ -155,8 +155,7 @@ func TestEnvTwins(t *testing.T) {
 		}
 		return strings.Count(out, "token.issue")
 	}
-	env["JWTLEDGER_N"] = "1"
-	env["JWTLEDGER_F"] = "true"
+	env["JWTLEDGER_N"] = "1" // (JWTLEDGER_F=true would follow forever: see envName below)
 	if n := rows("audit", "tail"); n != 3 {
 		t.Errorf("audit tail with JWTLEDGER_N=1: %d records, want 3 (the default -n 20)", n)
 	}
