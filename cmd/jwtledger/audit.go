@@ -158,7 +158,6 @@ func auditTailFlags(fs *flag.FlagSet) runFunc {
 	ff := addFilterFlags(fs)
 	n := fs.Int("n", 20, "show the newest `N` records")
 	follow := fs.Bool("f", false, "keep following new records")
-	rf := addRemoteFlags(fs)
 	return func(ctx context.Context, c *cli, pos []string) error {
 		if len(pos) > 0 {
 			return usageErr("audit tail: unexpected argument %q", pos[0])
@@ -169,8 +168,10 @@ func auditTailFlags(fs *flag.FlagSet) runFunc {
 		if *n < 0 {
 			return usageErr("audit: -n must not be negative")
 		}
-		if rf.on() {
-			return usageErr("audit tail: --server works with audit query")
+		// tail reads the local ledger: one who set a server for the
+		// other commands is told, not shown another ledger's records.
+		if c.getenv("JWTLEDGER_SERVER") != "" {
+			return withHint(usageErr("audit tail: reads the local ledger, and JWTLEDGER_SERVER is set"), "use 'jwtledger audit query --server URL' for a server's records")
 		}
 		f, err := ff.filter()
 		if err != nil {

@@ -163,6 +163,12 @@ func TestEnvTwins(t *testing.T) {
 	if n := rows("audit", "query", "--event", "token.issue"); n != 2 {
 		t.Errorf("audit query with JWTLEDGER_LIMIT=2: %d records", n)
 	}
+	// audit tail reads the local ledger: with a server set for the other
+	// commands it refuses rather than show another ledger's records.
+	env["JWTLEDGER_SERVER"] = "http://127.0.0.1:1"
+	if code, _, stderr := env.run(t, "", "audit", "tail"); code != 2 || !strings.Contains(stderr, "JWTLEDGER_SERVER is set") {
+		t.Errorf("audit tail with JWTLEDGER_SERVER: %d %s", code, stderr)
+	}
 	for _, name := range []string{"n", "f"} {
 		if got := envName(name); got != "" {
 			t.Errorf("envName(%q) = %q, want none", name, got)

@@ -82,12 +82,12 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		}()
 	}
 	// SIGTERM once the load is running: tokens are being answered.
-	if _, ok := poll.Within(30*time.Second, func() bool {
+	if _, ok := poll.Within(15*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(answered) >= 50
 	}); !ok {
-		t.Fatal("no load: fewer than 50 tokens answered in 30 s")
+		t.Fatal("no load: fewer than 50 tokens answered in 15 s")
 	}
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
