@@ -183,7 +183,7 @@ func flagHelp(f *flag.Flag) string {
 		usage = strings.TrimLeft(strings.TrimPrefix(usage, arg), ":; ")
 	}
 	def := f.DefValue
-	if def != "" && def != "false" && def != "0" && def != "[]" && !strings.Contains(usage, "(default") {
+	if def != "" && def != "false" && def != "0" && def != "0s" && def != "[]" && !strings.Contains(usage, "(default") {
 		usage += " (default " + def + ")"
 	}
 	return usage
