@@ -30,10 +30,13 @@ type command struct {
 // runFunc runs a command with its positional arguments, its flags parsed.
 type runFunc func(ctx context.Context, c *cli, pos []string) error
 
-// commands is the table: the top-level commands, their subcommands linked
-// to their parents.
-func commands() []*command {
-	top := []*command{issueCmd, verifyCmd, decodeCmd, revokeCmd, keysCmd, auditCmd, clientsCmd, storeCmd, serveCmd, witnessCmd, benchCmd, versionCmd}
+// commands is the table: the top-level commands.
+func commands() []*command { return table }
+
+var table = linked([]*command{issueCmd, verifyCmd, decodeCmd, revokeCmd, keysCmd, auditCmd, clientsCmd, storeCmd, serveCmd, witnessCmd, benchCmd, versionCmd})
+
+// linked sets the parent of every subcommand.
+func linked(top []*command) []*command {
 	for _, cmd := range top {
 		for _, sub := range cmd.subs {
 			sub.parent = cmd
