@@ -14,7 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // Kinds of damage [Ledger.VerifyAudit] reports.
@@ -511,7 +511,8 @@ func (f *frontier) root() tlog.Hash {
 }
 
 func (l *Ledger) isDamage(err error) bool {
-	d, ok := l.db.(store.Damageable)
+	d := l.caps.Damage
+	ok := d != nil
 	return errors.Is(err, store.ErrDamaged) || ok && d.IsDamage(err)
 }
 
@@ -523,7 +524,8 @@ func (l *Ledger) readAround(ctx context.Context, chain string, first, size int64
 		readable = append(readable, fmt.Sprintf("1..%d", first-1))
 	}
 	unreadable := []string{}
-	d, ok := l.db.(store.Damageable)
+	d := l.caps.Damage
+	ok := d != nil
 	from, gapStart := first, first
 	for tries := 0; ok && from <= size && tries < 64; tries++ {
 		var start, end int64

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // What people looking at the ledger (the web console) need beyond the

@@ -16,7 +16,6 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
-	"github.com/jwtledger/jwtledger/internal/store"
 )
 
 // Checkpoint cadence defaults (see [Config]).
@@ -278,7 +277,7 @@ func (l *Ledger) runCheckpoints(stop <-chan struct{}, done chan<- struct{}) {
 				l.cpFailed(fmt.Errorf("extend the tree: %w", err))
 			}
 		}
-		if m, ok := l.db.(store.Maintainer); ok && time.Since(lastMaintain) >= time.Hour {
+		if m := l.caps.Maintainer; m != nil && time.Since(lastMaintain) >= time.Hour {
 			lastMaintain = time.Now()
 			if err := m.Maintain(ctx, time.Now()); err != nil {
 				l.log.Warn("store maintenance failed", "err", err)

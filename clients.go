@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // Scopes a client can hold.

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // ReadyInterval is how long a successful readiness probe is reused: the
@@ -74,7 +74,8 @@ func (l *Ledger) lose(cause error) {
 		l.log.Error("store identity lost; refusing every request until restarted", "cause", cause.Error())
 		go func() {
 			defer close(l.lost.rescue)
-			r, ok := l.db.(store.Rescuer)
+			r := l.caps.Rescuer
+			ok := r != nil
 			if !ok || l.dbPath == "" {
 				return
 			}
@@ -107,7 +108,7 @@ func (l *Ledger) Ready(ctx context.Context) error {
 	}
 	// The part without a write (a stat and a statfs, or a ping) is checked
 	// on every call.
-	if p, ok := l.db.(store.Prober); ok {
+	if p := l.caps.Prober; p != nil {
 		if err := p.CheckLive(ctx); errors.Is(err, store.ErrIdentity) {
 			l.lose(err)
 			return l.Failed()
@@ -175,7 +176,8 @@ func (l *Ledger) readyState(at time.Time, probeErr error) error {
 
 // probe checks the store (see Ready).
 func (l *Ledger) probe(ctx context.Context, prev error) error {
-	p, ok := l.db.(store.Prober)
+	p := l.caps.Prober
+	ok := p != nil
 	if !ok {
 		return l.db.Ping(ctx)
 	}

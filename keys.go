@@ -9,7 +9,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // Alg is a JWS algorithm name such as "ES256".

@@ -5,6 +5,8 @@
 // Open a [Ledger] on a data directory (SQLite inside it by default), then
 // call [Ledger.Issue] and [Ledger.Verify]:
 //
+//	import _ "github.com/jwtledger/jwtledger/store/sqlite" // the embedded store
+//
 //	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir})
 //	...
 //	defer l.Close()
@@ -14,6 +16,21 @@
 //	case err == nil: // valid
 //	case errors.Is(err, jwtledger.ErrExpired): ...
 //	case errors.Is(err, jwtledger.ErrAudit): // no verdict: the record could not be written
+//	}
+//
+// # Stores
+//
+// The program chooses the store backends it links, as with database/sql
+// drivers: importing [github.com/jwtledger/jwtledger/store/sqlite] (one
+// file, the default "sqlite:" spec) or
+// [github.com/jwtledger/jwtledger/store/postgres] (several nodes on one
+// database, Config.Store "postgres://...") registers it; this package
+// imports neither driver. A backend's own options are values given
+// through Config.OpenStore:
+//
+//	cfg := jwtledger.Config{
+//		Store:     "sqlite:/var/lib/jwtledger/ledger.db",
+//		OpenStore: sqlite.Opener(sqlite.Options{MinFree: 64 << 20}),
 //	}
 //
 // # Audit
@@ -62,9 +79,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
-	"github.com/jwtledger/jwtledger/internal/store"
-	"github.com/jwtledger/jwtledger/internal/store/postgres"
-	"github.com/jwtledger/jwtledger/internal/store/sqlite"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // Defaults of [Config] and [Verify] options.
@@ -81,8 +96,15 @@ type Config struct {
 	// DataDir holds the database, master key, node id and text log.
 	// Default: $XDG_DATA_HOME/jwtledger, else ~/.local/share/jwtledger.
 	DataDir string
-	// Store is "sqlite:PATH". Default: sqlite:DataDir/jwtledger.db.
+	// Store names the store: "sqlite:PATH" or "postgres://...". Default:
+	// sqlite:DataDir/jwtledger.db. It is opened by OpenStore, else by the
+	// backend package the program imports for its scheme (store/sqlite,
+	// store/postgres; the jwtledger command imports both).
 	Store string
+	// OpenStore, if set, opens Store in place of the registered backend,
+	// with the backend's own options:
+	// sqlite.Opener(sqlite.Options{RawSync: true}).
+	OpenStore store.Opener
 	// Issuer is the iss of issued tokens. Default "jwtledger".
 	Issuer string
 	// TTL is the lifetime of issued tokens when a request names none. Default 1h.
@@ -153,7 +175,8 @@ type Config struct {
 type Ledger struct {
 	cfg      Config
 	db       store.Store
-	dbPath   string // of an embedded store
+	caps     store.Capabilities // what db can do beyond store.Store
+	dbPath   string             // of an embedded store
 	ledgerID string
 	w        *audit.Writer
 	master   []byte
@@ -283,30 +306,35 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	dbPath := store.FilePath(cfg.Store, cfg.DataDir)
+	shared := store.Scheme(cfg.Store) == "postgres" || store.Scheme(cfg.Store) == "postgresql"
 	if cfg.TextLog == "" {
-		cfg.TextLog = sideFile(cfg, "jwt_logs.log")
+		cfg.TextLog = sideFile(cfg.DataDir, dbPath, "jwt_logs.log")
 	}
 	if cfg.CheckpointFile == "" {
-		cfg.CheckpointFile = sideFile(cfg, "checkpoints.log")
+		cfg.CheckpointFile = sideFile(cfg.DataDir, dbPath, "checkpoints.log")
 	}
-	dbPath := sqlitePath(cfg.Store, cfg.DataDir)
 	if dbPath == filepath.Join(cfg.DataDir, "jwtledger.db") {
 		if err := checkNotMissing(dbPath, cfg.DataDir, cfg.CheckpointFile); err != nil {
 			return nil, err
 		}
 	}
-	shared := isPostgres(cfg.Store)
 	if shared && cfg.MasterKey == nil && os.Getenv("JWTLEDGER_MASTER_KEY") == "" {
 		return nil, errors.New("config: a PostgreSQL store is shared by nodes, so they need one master key: set JWTLEDGER_MASTER_KEY (32 bytes, base64 or hex) to the same value on every node")
 	}
 	// The database first: master.key and node-id never exist without it.
-	db, err := openStore(ctx, cfg.Store, cfg.DataDir)
+	so := store.Options{DataDir: cfg.DataDir, MinFree: cfg.MinFreeSpace}
+	var db store.Backend
+	var err error
+	if cfg.OpenStore != nil {
+		db, err = cfg.OpenStore(ctx, cfg.Store, so)
+	} else {
+		db, err = store.Open(ctx, cfg.Store, so)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if m, ok := db.(interface{ SetMinFree(int64) }); ok && cfg.MinFreeSpace != 0 {
-		m.SetMinFree(cfg.MinFreeSpace)
-	}
+	caps := db.Capabilities()
 	master, err := loadMasterKey(cfg)
 	if err != nil {
 		db.Close()
@@ -333,11 +361,11 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.JSONLog != nil {
 		sinks = append(sinks, audit.NewJSONSink(cfg.JSONLog, nil))
 	}
-	l := &Ledger{cfg: cfg, db: db, dbPath: dbPath, master: master, log: log, cpKick: make(chan struct{}, 1)}
+	l := &Ledger{cfg: cfg, db: db, caps: caps, dbPath: dbPath, master: master, log: log, cpKick: make(chan struct{}, 1)}
 	l.w = audit.NewWriter(db, cfg.NodeID, sinks, log)
 	l.w.AfterFlush = l.recordsAppended
 	if cfg.CheckIntegrity {
-		if d, ok := db.(store.Damageable); ok {
+		if d := caps.Damage; d != nil {
 			if err := d.CheckIntegrity(ctx); errors.Is(err, store.ErrDamaged) {
 				if !cfg.AllowDamaged {
 					l.Close()
@@ -383,7 +411,7 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		l.Close()
 		return nil, err
 	}
-	if wt, ok := db.(store.Watcher); ok {
+	if wt := caps.Watcher; wt != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
@@ -461,10 +489,9 @@ func (l *Ledger) DataDir() string { return l.cfg.DataDir }
 // a SQLite store kept elsewhere, named after it (sqlite:/srv/x.db:
 // /srv/x.jwt_logs.log), so that the checkpoints of one ledger never land
 // in another's file.
-func sideFile(cfg Config, name string) string {
-	db := sqlitePath(cfg.Store, cfg.DataDir)
-	if db == "" || sameFile(db, filepath.Join(cfg.DataDir, "jwtledger.db")) {
-		return filepath.Join(cfg.DataDir, name)
+func sideFile(dataDir, db, name string) string {
+	if db == "" || sameFile(db, filepath.Join(dataDir, "jwtledger.db")) {
+		return filepath.Join(dataDir, name)
 	}
 	base := filepath.Base(db)
 	return filepath.Join(filepath.Dir(db), strings.TrimSuffix(base, filepath.Ext(base))+"."+name)
@@ -474,37 +501,6 @@ func sameFile(a, b string) bool {
 	a, errA := filepath.Abs(a)
 	b, errB := filepath.Abs(b)
 	return errA == nil && errB == nil && a == b
-}
-
-func isPostgres(store string) bool {
-	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
-}
-
-// sqlitePath is the database file of an embedded store spec, or "".
-func sqlitePath(spec, dataDir string) string {
-	switch {
-	case isPostgres(spec):
-		return ""
-	case spec == "" || spec == "sqlite:":
-		return filepath.Join(dataDir, "jwtledger.db")
-	case strings.HasPrefix(spec, "sqlite://"):
-		return strings.TrimPrefix(spec, "sqlite://")
-	case strings.HasPrefix(spec, "sqlite:"):
-		return strings.TrimPrefix(spec, "sqlite:")
-	}
-	return ""
-}
-
-// openStore opens the store named by spec: sqlite: (the data directory's
-// jwtledger.db), sqlite:PATH, or a postgres:// URL.
-func openStore(ctx context.Context, spec, dataDir string) (store.Store, error) {
-	if isPostgres(spec) {
-		return postgres.Open(ctx, spec)
-	}
-	if p := sqlitePath(spec, dataDir); p != "" {
-		return sqlite.Open(ctx, p)
-	}
-	return nil, fmt.Errorf("unsupported store %q (want sqlite:PATH or postgres://...)", spec)
 }
 
 func loadMasterKey(cfg Config) ([]byte, error) {

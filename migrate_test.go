@@ -10,6 +10,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 func TestMigrateSQLiteToPostgres(t *testing.T) {
@@ -56,7 +57,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	old.Close()
 
 	var progressed int64
-	rep, err := jwtledger.MigrateStore(ctx, "sqlite:"+filepath.Join(dir, "jwtledger.db"), dsn, func(done, total int64) { progressed = done })
+	rep, err := store.MigrateSpecs(ctx, "sqlite:"+filepath.Join(dir, "jwtledger.db"), dsn, func(done, total int64) { progressed = done })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	}
 
 	// Never into a database that holds a ledger.
-	if _, err := jwtledger.MigrateStore(ctx, "sqlite:"+filepath.Join(dir, "jwtledger.db"), dsn, nil); err == nil || !strings.Contains(err.Error(), "already holds a ledger") {
+	if _, err := store.MigrateSpecs(ctx, "sqlite:"+filepath.Join(dir, "jwtledger.db"), dsn, nil); err == nil || !strings.Contains(err.Error(), "already holds a ledger") {
 		t.Fatalf("second migration into the same database: %v", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // Proof shows that one record is in a chain whose signed checkpoint an

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // DefaultPrePublish is how long a scheduled key is published in the JWKS

@@ -18,7 +18,6 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
-	"github.com/jwtledger/jwtledger/internal/store/sqlite"
 )
 
 var serveCmd = &command{
@@ -79,7 +78,7 @@ func serveFlags(fs *flag.FlagSet) runFunc {
 		if (*tlsCert == "") != (*tlsKey == "") {
 			return usageErr("serve: --tls-cert and --tls-key go together")
 		}
-		tuneRuntime()
+		rawSync := tuneRuntime()
 		var level slog.Level
 		if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 			return usageErr("serve: --log-level: %v", err)
@@ -154,6 +153,7 @@ func serveFlags(fs *flag.FlagSet) runFunc {
 			cfg.Issuer = issuer
 			cfg.DenialLimit = jwtledger.DenialLimit{Total: *denialRate, TotalBurst: *denialBurst, PerSource: *denialSourceRate, PerSourceBurst: *denialSourceBurst}
 			cfg.RefuseHMACSigning, cfg.AllowDamaged, cfg.CheckIntegrity = !*allowHMAC, *allowDamaged, true
+			cfg.OpenStore = serveStore(cfg.Store, rawSync)
 		})
 		if err != nil {
 			ln.Close()
@@ -342,13 +342,15 @@ func watchReady(l *jwtledger.Ledger, stop <-chan struct{}) {
 	}
 }
 
-func tuneRuntime() {
+// tuneRuntime sets the runtime up for serving and reports whether the
+// embedded store may sync its log with a raw system call.
+func tuneRuntime() (rawSync bool) {
 	if os.Getenv("GOMAXPROCS") == "" {
 		// The embedded store syncs its log with a system call that keeps
 		// the committing goroutine's processor (see the sqlite package's
 		// walSync); one processor more keeps every CPU busy meanwhile.
 		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
-		sqlite.SetRawSync(true)
+		rawSync = true
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serveGCPercent)
@@ -356,4 +358,5 @@ func tuneRuntime() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(serveMemoryLimit)
 	}
+	return rawSync
 }

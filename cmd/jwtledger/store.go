@@ -5,8 +5,25 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/store"
+	_ "github.com/jwtledger/jwtledger/store/postgres" // --store postgres://...
+	"github.com/jwtledger/jwtledger/store/sqlite"
 )
+
+// The command wires the store backends: --store sqlite:PATH (the default)
+// and --store postgres://... open through the backends imported here; a
+// local ledger uses their registered openers, serve the embedded store's
+// with its own options (serveStore).
+
+// serveStore is the opener serve gives the ledger for spec: the embedded
+// store with rawSync (see sqlite.Options.RawSync) when spec names one,
+// else nil (the registered opener).
+func serveStore(spec string, rawSync bool) store.Opener {
+	if store.Scheme(spec) != "sqlite" || !rawSync {
+		return nil
+	}
+	return sqlite.Opener(sqlite.Options{RawSync: true})
+}
 
 var storeCmd = &command{
 	name:    "store",
@@ -52,7 +69,7 @@ func runStoreMigrate(ctx context.Context, c *cli, pos []string, from, to, output
 	}
 	bar := c.progress("copying records", quiet)
 	defer bar.finish()
-	rep, err := jwtledger.MigrateStore(ctx, from, to, bar.callback())
+	rep, err := store.MigrateSpecs(ctx, from, to, bar.callback())
 	if err != nil {
 		return usageErr("store migrate: %v", err)
 	}

@@ -9,7 +9,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +20,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
-	"github.com/jwtledger/jwtledger/internal/store"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // Backend makes stores for the suite.
@@ -35,6 +37,9 @@ type Location struct {
 	// DeleteRecord removes record seq of chain behind the store's back
 	// (tampering, or a lost row).
 	DeleteRecord func(t *testing.T, chain string, seq int64)
+	// DropCounts takes the closed store back to the schema version before
+	// the aggregate count tables, dropping them.
+	DropCounts func(t *testing.T)
 }
 
 // Run runs the whole suite against b.
@@ -55,6 +60,7 @@ func Run(t *testing.T, b Backend) {
 		{"Revocations", testRevocations},
 		{"Clients", testClients},
 		{"Meta", testMeta},
+		{"CountsMigrationFillsFromRecords", testCountsMigration},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.New(t)) })
@@ -639,5 +645,34 @@ func testMeta(t *testing.T, loc Location) {
 	}
 	if v, ok, err := b.Meta(ctx, "k"); !ok || err != nil || string(v) != "first" {
 		t.Fatalf("Meta = %q, %v, %v", v, ok, err)
+	}
+}
+
+// A store made before the aggregate tables gets them filled from its
+// records when it is opened (the migration that adds them).
+func testCountsMigration(t *testing.T, loc Location) {
+	db := loc.Open(t)
+	base := time.Now().UTC().Truncate(time.Hour) // PostgreSQL has partitions around now
+	var recs []*audit.Record
+	for i := range 50 {
+		recs = append(recs, &audit.Record{Time: base.Add(time.Duration(i) * 7 * time.Second), Event: audit.TokenVerify,
+			Outcome: []string{"valid", "expired"}[i%2], Actor: "c" + strconv.Itoa(i%3), Sub: "u" + strconv.Itoa(i%4)})
+	}
+	if err := db.Append(ctx, "a", recs); err != nil {
+		t.Fatal(err)
+	}
+	q := audit.CountQuery{Since: base, Step: audit.StepMinute}
+	want, err := db.Counts(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	loc.DropCounts(t)
+	got, err := open(t, loc).Counts(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) || len(got.Series) == 0 {
+		t.Fatalf("after migration:\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -1,0 +1,729 @@
+// Package tables is the SQL both storage backends run on the tables they
+// share (audit, keys, clients, revocations, meta, checkpoints, tree_size
+// and the aggregate counts): one copy of each query, written with ?
+// placeholders, which a [Dialect] rewrites for the backend. What differs
+// between the backends (appends, tree building, locking, notifications,
+// upserts of many rows) stays in the backend.
+package tables
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/store"
+)
+
+// Querier runs SQL: a backend's pool or one of its transactions.
+type Querier interface {
+	// Query runs a query and returns its rows; the caller closes them.
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	// Exec runs a statement and returns how many rows it changed.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+}
+
+// Rows is the result of [Querier.Query] (pgx.Rows is one; database/sql's
+// takes a wrapper for its Close).
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Dialect is what differs between the backends' SQL.
+type Dialect struct {
+	// Name prefixes error messages: "sqlite", "postgres".
+	Name string
+	// Dollar makes the n-th placeholder $n instead of ?.
+	Dollar bool
+	// Columns are the record members that are columns of the audit table
+	// (besides chain, seq and time); the others are read from the body.
+	Columns []string
+	// Member is the SQL expression of a record member read from the
+	// canonical body.
+	Member func(name string) string
+	// EmptyBlob is the SQL literal of an empty body (a pruned record).
+	EmptyBlob string
+	// IsUnique reports whether err is a unique-constraint violation.
+	IsUnique func(err error) bool
+	// ScanBytes, if set, is the scan destination of a []byte read only
+	// during a row's callback (database/sql: *sql.RawBytes, no copy).
+	ScanBytes func(*[]byte) any
+}
+
+// SQL rewrites the ? placeholders of query for the dialect.
+func (d *Dialect) SQL(query string) string {
+	if !d.Dollar {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// Placeholder is the n-th (from 1) parameter marker of the dialect.
+func (d *Dialect) Placeholder(n int) string {
+	if d.Dollar {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?"
+}
+
+func (d *Dialect) errorf(format string, args ...any) error {
+	return fmt.Errorf(d.Name+": "+format, args...)
+}
+
+// query runs query, rewritten for d, and calls fn for every row.
+func (d *Dialect) query(ctx context.Context, q Querier, query string, args []any, fn func(Rows) error) error {
+	rows, err := q.Query(ctx, d.SQL(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// one scans the single row of query into dest; found is false when there
+// is none.
+func (d *Dialect) one(ctx context.Context, q Querier, query string, args []any, dest ...any) (found bool, err error) {
+	err = d.query(ctx, q, query, args, func(r Rows) error {
+		if found {
+			return nil
+		}
+		found = true
+		return r.Scan(dest...)
+	})
+	return found, err
+}
+
+// Rows is a [RowScanner] on q.
+func (d *Dialect) Rows(q Querier) RowScanner {
+	return func(ctx context.Context, query string, args []any, fn func(scan func(dest ...any) error) error) error {
+		return d.query(ctx, q, query, args, func(r Rows) error { return fn(r.Scan) })
+	}
+}
+
+// QueryRecords returns the records matching f, oldest first (newest first
+// with f.Newest); pruned records are left out.
+func (d *Dialect) QueryRecords(ctx context.Context, q Querier, f audit.Filter) ([]*audit.Record, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if !f.Since.IsZero() {
+		add("time >= ?", f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		add("time < ?", f.Until.UnixNano())
+	}
+	if f.Chain != "" {
+		add("chain = ?", f.Chain)
+	}
+	for _, c := range []struct{ member, v string }{{"event", string(f.Event)}, {"outcome", f.Outcome}, {"sub", f.Sub}, {"jti", f.JTI}, {"actor", f.Actor}, {"kid", f.KID}, {"request_id", f.RequestID}} {
+		switch {
+		case c.v == "":
+		case slices.Contains(d.Columns, c.member):
+			add(c.member+" = ?", c.v)
+		default:
+			add(d.Member(c.member)+" = ?", c.v)
+		}
+	}
+	if f.After > 0 {
+		add("id > ?", f.After)
+	}
+	if f.Before > 0 {
+		add("id < ?", f.Before)
+	}
+	where = append(where, "length(body) > 0") // pruned records have no body to show
+	query := "SELECT id, body FROM audit WHERE " + strings.Join(where, " AND ")
+	if f.Newest {
+		query += " ORDER BY id DESC"
+	} else {
+		query += " ORDER BY id"
+	}
+	if f.Limit > 0 {
+		query += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	var out []*audit.Record
+	err := d.query(ctx, q, query, args, func(rows Rows) error {
+		var id int64
+		var body []byte
+		if err := rows.Scan(&id, &body); err != nil {
+			return err
+		}
+		r, err := audit.Decode(body)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", id, err)
+		}
+		r.ID = id
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, d.errorf("query audit: %w", err)
+	}
+	if f.Newest {
+		slices.Reverse(out)
+	}
+	return out, nil
+}
+
+// RecordBody is the canonical encoding of record seq of chain, or
+// [store.ErrNotFound] (also for a pruned record).
+func (d *Dialect) RecordBody(ctx context.Context, q Querier, chain string, seq int64) ([]byte, error) {
+	var body []byte
+	found, err := d.one(ctx, q, "SELECT body FROM audit WHERE chain = ? AND seq = ?", []any{chain, seq}, &body)
+	switch {
+	case err != nil:
+		return nil, d.errorf("read record: %w", err)
+	case !found || len(body) == 0:
+		return nil, store.ErrNotFound
+	}
+	return body, nil
+}
+
+// ScanChainTimes calls fn for every record of chain in seq order, with its
+// time (Unix ns); body is nil for a pruned record. The slices are only
+// valid during the call.
+func (d *Dialect) ScanChainTimes(ctx context.Context, q Querier, chain string, fn func(seq, time int64, body, leaf []byte) error) error {
+	var seq, t int64
+	var body, leaf []byte
+	bodyDst, leafDst := d.bytes(&body), d.bytes(&leaf)
+	dest := []any{&seq, &t, bodyDst, leafDst} // one slice for every row: Scan through an interface would allocate one per row
+	var failed error
+	err := d.query(ctx, q, "SELECT seq, time, body, leaf FROM audit WHERE chain = ? ORDER BY seq", []any{chain}, func(r Rows) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		b := body
+		if len(b) == 0 {
+			b = nil // pruned
+		}
+		failed = fn(seq, t, b, leaf)
+		return failed
+	})
+	if err != nil && err != failed {
+		return d.errorf("scan chain: %w", err)
+	}
+	return err
+}
+
+func (d *Dialect) bytes(p *[]byte) any {
+	if d.ScanBytes != nil {
+		return d.ScanBytes(p)
+	}
+	return p
+}
+
+// TreeSize is the number of records in chain.
+func (d *Dialect) TreeSize(ctx context.Context, q Querier, chain string) (int64, error) {
+	var n int64
+	if _, err := d.one(ctx, q, "SELECT COALESCE(MAX(seq), 0) FROM audit WHERE chain = ?", []any{chain}, &n); err != nil {
+		return 0, d.errorf("tree size: %w", err)
+	}
+	return n, nil
+}
+
+// TreeBuilt is how many of chain's records the stored tree hashes cover.
+func (d *Dialect) TreeBuilt(ctx context.Context, q Querier, chain string) (int64, error) {
+	var n int64
+	if _, err := d.one(ctx, q, "SELECT size FROM tree_size WHERE chain = ?", []any{chain}, &n); err != nil {
+		return 0, d.errorf("read tree size: %w", err)
+	}
+	return n, nil
+}
+
+// SetTreeBuilt stores how many of chain's records the tree covers.
+func (d *Dialect) SetTreeBuilt(ctx context.Context, q Querier, chain string, size int64) error {
+	if _, err := q.Exec(ctx, d.SQL("INSERT INTO tree_size (chain, size) VALUES (?, ?) ON CONFLICT (chain) DO UPDATE SET size = excluded.size"), chain, size); err != nil {
+		return d.errorf("store tree size: %w", err)
+	}
+	return nil
+}
+
+// Chains lists the chains that have records.
+func (d *Dialect) Chains(ctx context.Context, q Querier) ([]string, error) {
+	// A skip scan of the (chain, seq) index: one seek per chain, where
+	// SELECT DISTINCT reads every entry (SQLite: 80 ms at a million
+	// records).
+	var out []string
+	err := d.query(ctx, q, `WITH RECURSIVE c(chain) AS (
+		SELECT (SELECT chain FROM audit ORDER BY chain LIMIT 1)
+		UNION ALL
+		SELECT (SELECT chain FROM audit WHERE chain > c.chain ORDER BY chain LIMIT 1) FROM c WHERE c.chain IS NOT NULL
+	) SELECT chain FROM c WHERE chain IS NOT NULL`, nil, func(r Rows) error {
+		var c string
+		if err := r.Scan(&c); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, d.errorf("list chains: %w", err)
+	}
+	return out, nil
+}
+
+// PruneBatch is how many record bodies one pruning statement removes, so
+// that retention never holds a write lock for long.
+const PruneBatch = 1000
+
+// Prune removes the bodies of chain's records with seq <= upTo and time
+// before cut, PruneBatch rows a statement (each its own transaction),
+// keeping their leaf and tree hashes. A pruned body is stored empty (a
+// canonical record never is). It returns how many bodies it removed.
+func (d *Dialect) Prune(ctx context.Context, q Querier, chain string, upTo int64, cut time.Time) (int64, error) {
+	var total int64
+	for lo := int64(1); lo <= upTo; lo += PruneBatch {
+		hi := min(lo+PruneBatch-1, upTo)
+		n, err := q.Exec(ctx, d.SQL("UPDATE audit SET body = "+d.EmptyBlob+" WHERE chain = ? AND seq BETWEEN ? AND ? AND time < ? AND length(body) > 0"),
+			chain, lo, hi, cut.UnixNano())
+		if err != nil {
+			return total, d.errorf("prune: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// InsertCheckpoint stores cp (nothing when chain has one of that size).
+func (d *Dialect) InsertCheckpoint(ctx context.Context, q Querier, cp *store.Checkpoint) error {
+	if _, err := q.Exec(ctx, d.SQL("INSERT INTO checkpoints (chain, size, root, note, time) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"),
+		cp.Chain, cp.Size, cp.Root[:], cp.Note, cp.Time.UnixNano()); err != nil {
+		return d.errorf("store checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Checkpoints returns chain's checkpoints by size.
+func (d *Dialect) Checkpoints(ctx context.Context, q Querier, chain string) ([]store.Checkpoint, error) {
+	var out []store.Checkpoint
+	err := d.query(ctx, q, "SELECT size, root, note, time FROM checkpoints WHERE chain = ? ORDER BY size", []any{chain}, func(r Rows) error {
+		c := store.Checkpoint{Chain: chain}
+		var root []byte
+		var t int64
+		if err := r.Scan(&c.Size, &root, &c.Note, &t); err != nil {
+			return err
+		}
+		if len(root) != tlog.HashSize {
+			return fmt.Errorf("checkpoint %d of chain %q has a malformed root", c.Size, chain)
+		}
+		c.Root, c.Time = tlog.Hash(root), time.Unix(0, t).UTC()
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, d.errorf("list checkpoints: %w", err)
+	}
+	return out, nil
+}
+
+// Meta reads a ledger-wide setting; ok is false when it is not set.
+func (d *Dialect) Meta(ctx context.Context, q Querier, name string) (value []byte, ok bool, err error) {
+	ok, err = d.one(ctx, q, "SELECT value FROM meta WHERE name = ?", []any{name}, &value)
+	if err != nil {
+		return nil, false, d.errorf("read %s: %w", name, err)
+	}
+	return value, ok, nil
+}
+
+// MetaAll returns every ledger-wide setting.
+func (d *Dialect) MetaAll(ctx context.Context, q Querier) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := d.query(ctx, q, "SELECT name, value FROM meta", nil, func(r Rows) error {
+		var name string
+		var value []byte
+		if err := r.Scan(&name, &value); err != nil {
+			return err
+		}
+		out[name] = value
+		return nil
+	})
+	if err != nil {
+		return nil, d.errorf("read settings: %w", err)
+	}
+	return out, nil
+}
+
+// SetMetaOnce stores value under name unless one is stored, and returns
+// the stored one (another process may have won); tx is a transaction.
+func (d *Dialect) SetMetaOnce(ctx context.Context, tx Querier, name string, value []byte) ([]byte, error) {
+	if _, err := tx.Exec(ctx, d.SQL("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING"), name, value); err != nil {
+		return nil, d.errorf("store %s: %w", name, err)
+	}
+	out, ok, err := d.Meta(ctx, tx, name)
+	if err == nil && !ok {
+		err = d.errorf("store %s: not stored", name)
+	}
+	return out, err
+}
+
+// MarkClientsChanged gives [store.MetaClientsChanged] a new value.
+func (d *Dialect) MarkClientsChanged(ctx context.Context, tx Querier) error {
+	mark := make([]byte, 16)
+	rand.Read(mark)
+	if _, err := tx.Exec(ctx, d.SQL("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
+		store.MetaClientsChanged, mark); err != nil {
+		return d.errorf("mark clients changed: %w", err)
+	}
+	return nil
+}
+
+// Keys returns every managed key, oldest first.
+func (d *Dialect) Keys(ctx context.Context, q Querier) ([]keys.Stored, error) {
+	var out []keys.Stored
+	err := d.query(ctx, q, "SELECT kid, alg, state, created, rotated, activates, public, sealed FROM keys ORDER BY created, kid", nil, func(r Rows) error {
+		var k keys.Stored
+		var alg, state string
+		var created, rotated, activates int64
+		if err := r.Scan(&k.KID, &alg, &state, &created, &rotated, &activates, &k.Public, &k.Sealed); err != nil {
+			return err
+		}
+		k.Alg, k.State = keys.Alg(alg), keys.State(state)
+		k.Created = time.Unix(0, created).UTC()
+		if rotated != 0 {
+			k.Rotated = time.Unix(0, rotated).UTC()
+		}
+		if activates != 0 {
+			k.Activates = time.Unix(0, activates).UTC()
+		}
+		out = append(out, k)
+		return nil
+	})
+	if err != nil {
+		return nil, d.errorf("list keys: %w", err)
+	}
+	return out, nil
+}
+
+// AddKey stores k in tx (see [store.Store].AddKey): with demote every
+// other active key becomes verify-only; with ifEmpty nothing is stored
+// and [store.ErrExists] returned when there are keys already; a
+// pre-published key is refused while another one is pending.
+func (d *Dialect) AddKey(ctx context.Context, tx Querier, k keys.Stored, demote, ifEmpty bool) error {
+	count := func(query string) (int64, error) {
+		var n int64
+		_, err := d.one(ctx, tx, query, nil, &n)
+		return n, err
+	}
+	if ifEmpty {
+		n, err := count("SELECT COUNT(*) FROM keys")
+		if err != nil {
+			return d.errorf("count keys: %w", err)
+		}
+		if n > 0 {
+			return store.ErrExists
+		}
+	}
+	if !k.Activates.IsZero() {
+		n, err := count("SELECT COUNT(*) FROM keys WHERE state = 'verify-only' AND activates > 0")
+		if err != nil {
+			return d.errorf("count pending keys: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("a pre-published key: %w", store.ErrExists)
+		}
+	}
+	if demote {
+		if _, err := tx.Exec(ctx, d.SQL("UPDATE keys SET state = 'verify-only', rotated = ? WHERE state = 'active'"), k.Created.UnixNano()); err != nil {
+			return d.errorf("demote keys: %w", err)
+		}
+	}
+	var activates int64
+	if !k.Activates.IsZero() {
+		activates = k.Activates.UnixNano()
+	}
+	if _, err := tx.Exec(ctx, d.SQL("INSERT INTO keys (kid, alg, state, created, activates, public, sealed) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+		k.KID, string(k.Alg), string(k.State), k.Created.UnixNano(), activates, k.Public, k.Sealed); err != nil {
+		if d.IsUnique(err) {
+			return fmt.Errorf("key %s: %w", k.KID, store.ErrExists)
+		}
+		return d.errorf("add key: %w", err)
+	}
+	return nil
+}
+
+// SetKeyState changes the state of key kid in tx ([store.ErrNotFound] if
+// none).
+func (d *Dialect) SetKeyState(ctx context.Context, tx Querier, kid string, state keys.State, at time.Time) error {
+	n, err := tx.Exec(ctx, d.SQL("UPDATE keys SET state = ?, rotated = CASE WHEN rotated = 0 THEN ? ELSE rotated END WHERE kid = ?"), string(state), at.UnixNano(), kid)
+	if err != nil {
+		return d.errorf("set key state: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("key %q: %w", kid, store.ErrNotFound)
+	}
+	return nil
+}
+
+// PromoteKey makes the pre-published key kid active and every other
+// active key verify-only, in tx; [store.ErrNotFound] when kid is no longer
+// a pending key (another process promoted it).
+func (d *Dialect) PromoteKey(ctx context.Context, tx Querier, kid string, at time.Time) error {
+	n, err := tx.Exec(ctx, d.SQL("UPDATE keys SET state = 'active', activates = 0 WHERE kid = ? AND state = 'verify-only' AND activates > 0"), kid)
+	if err != nil {
+		return d.errorf("promote key: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("pending key %q: %w", kid, store.ErrNotFound)
+	}
+	if _, err := tx.Exec(ctx, d.SQL("UPDATE keys SET state = 'verify-only', rotated = ? WHERE state = 'active' AND kid <> ?"), at.UnixNano(), kid); err != nil {
+		return d.errorf("demote keys: %w", err)
+	}
+	return nil
+}
+
+// Revoke records the revocation of (iss, jti) in tx and reports whether it
+// was already revoked.
+func (d *Dialect) Revoke(ctx context.Context, tx Querier, iss, jti string, exp, at time.Time) (already bool, err error) {
+	var e int64
+	if !exp.IsZero() {
+		e = exp.Unix()
+	}
+	n, err := tx.Exec(ctx, d.SQL("INSERT INTO revocations (iss, jti, exp, revoked_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"), iss, jti, e, at.UnixNano())
+	if err != nil {
+		return false, d.errorf("revoke: %w", err)
+	}
+	return n == 0, nil
+}
+
+// RevocationsSince returns revocations made after since (Unix ns) whose
+// tokens have not expired before notExpiredAt.
+func (d *Dialect) RevocationsSince(ctx context.Context, q Querier, since int64, notExpiredAt time.Time) ([]store.Revocation, error) {
+	var out []store.Revocation
+	err := d.query(ctx, q, "SELECT iss, jti, exp, revoked_at FROM revocations WHERE revoked_at > ? AND (exp = 0 OR exp >= ?)", []any{since, notExpiredAt.Unix()}, func(r Rows) error {
+		var rv store.Revocation
+		var exp int64
+		if err := r.Scan(&rv.Iss, &rv.JTI, &exp, &rv.RevokedAt); err != nil {
+			return err
+		}
+		if exp != 0 {
+			rv.Exp = time.Unix(exp, 0)
+		}
+		out = append(out, rv)
+		return nil
+	})
+	if err != nil {
+		return nil, d.errorf("read revocations: %w", err)
+	}
+	return out, nil
+}
+
+// Clients returns every API client, oldest first.
+func (d *Dialect) Clients(ctx context.Context, q Querier) ([]store.ClientRow, error) {
+	var out []store.ClientRow
+	err := d.query(ctx, q, "SELECT id, name, secret_hash, scopes, policy, created FROM clients ORDER BY created, id", nil, func(r Rows) error {
+		var c store.ClientRow
+		var created int64
+		if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Scopes, &c.Policy, &created); err != nil {
+			return err
+		}
+		c.Created = time.Unix(0, created).UTC()
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, d.errorf("list clients: %w", err)
+	}
+	return out, nil
+}
+
+// AddClient stores c in tx ([store.ErrExists] for a taken id) and marks
+// the clients changed.
+func (d *Dialect) AddClient(ctx context.Context, tx Querier, c store.ClientRow) error {
+	if _, err := tx.Exec(ctx, d.SQL("INSERT INTO clients (id, name, secret_hash, scopes, policy, created) VALUES (?, ?, ?, ?, ?, ?)"),
+		c.ID, c.Name, c.SecretHash, c.Scopes, c.Policy, c.Created.UnixNano()); err != nil {
+		if d.IsUnique(err) {
+			return fmt.Errorf("client %s: %w", c.ID, store.ErrExists)
+		}
+		return d.errorf("add client: %w", err)
+	}
+	return d.MarkClientsChanged(ctx, tx)
+}
+
+// DeleteClient removes client id in tx ([store.ErrNotFound] if none) and
+// marks the clients changed.
+func (d *Dialect) DeleteClient(ctx context.Context, tx Querier, id string) error {
+	return d.changeClient(ctx, tx, "delete client", "DELETE FROM clients WHERE id = ?", id)
+}
+
+// SetClientSecret replaces the secret hash of client id in tx
+// ([store.ErrNotFound] if none) and marks the clients changed.
+func (d *Dialect) SetClientSecret(ctx context.Context, tx Querier, id string, hash []byte) error {
+	return d.changeClient(ctx, tx, "rotate client secret", "UPDATE clients SET secret_hash = ? WHERE id = ?", hash, id)
+}
+
+func (d *Dialect) changeClient(ctx context.Context, tx Querier, what, query string, args ...any) error {
+	n, err := tx.Exec(ctx, d.SQL(query), args...)
+	if err != nil {
+		return d.errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("client %q: %w", args[len(args)-1], store.ErrNotFound)
+	}
+	return d.MarkClientsChanged(ctx, tx)
+}
+
+// CountedUpTo returns how far each chain's records are counted.
+func (d *Dialect) CountedUpTo(ctx context.Context, q Querier) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := d.query(ctx, q, "SELECT chain, seq FROM audit_counted", nil, func(r Rows) error {
+		var c string
+		var seq int64
+		if err := r.Scan(&c, &seq); err != nil {
+			return err
+		}
+		out[c] = seq
+		return nil
+	})
+	if err != nil {
+		return nil, d.errorf("read count marks: %w", err)
+	}
+	return out, nil
+}
+
+// RecordsAfter calls fn for at most limit records of chain after seq
+// after, in seq order (body nil once pruned).
+func (d *Dialect) RecordsAfter(ctx context.Context, q Querier, chain string, after int64, limit int, fn func(seq int64, body []byte) error) error {
+	var failed error
+	err := d.query(ctx, q, "SELECT seq, body FROM audit WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?", []any{chain, after, limit}, func(r Rows) error {
+		var seq int64
+		var body []byte
+		if err := r.Scan(&seq, &body); err != nil {
+			return err
+		}
+		if len(body) == 0 {
+			body = nil
+		}
+		failed = fn(seq, body)
+		return failed
+	})
+	if err != nil && err != failed {
+		return d.errorf("read records to count: %w", err)
+	}
+	return err
+}
+
+// MoveCountMark moves chain's count mark from from to to in tx, provided
+// it is still at from; moved is false otherwise.
+func (d *Dialect) MoveCountMark(ctx context.Context, tx Querier, chain string, from, to int64) (moved bool, err error) {
+	n, err := tx.Exec(ctx, d.SQL(`INSERT INTO audit_counted (chain, seq) VALUES (?, ?)
+			ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq WHERE audit_counted.seq = ?`), chain, to, from)
+	return n > 0, err
+}
+
+// Leaves appends to dst the leaf hashes of at most limit records of chain
+// after the first size, in seq order; a missing record or a malformed
+// leaf hash is an error (the tree cannot be extended past it).
+func (d *Dialect) Leaves(ctx context.Context, q Querier, chain string, size int64, limit int, dst []tlog.Hash) ([]tlog.Hash, error) {
+	var seq int64
+	var leaf []byte
+	leafDst := d.bytes(&leaf)
+	n := 0
+	dest := []any{&seq, leafDst}
+	var bad error
+	err := d.query(ctx, q, "SELECT seq, leaf FROM audit WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?", []any{chain, size, limit}, func(r Rows) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		n++
+		if want := size + int64(n); seq != want {
+			bad = d.errorf("chain %q: record %d is missing, the tree cannot be extended past it", chain, want)
+			return bad
+		}
+		if len(leaf) != tlog.HashSize {
+			bad = d.errorf("chain %q: record %d has a malformed leaf hash", chain, seq)
+			return bad
+		}
+		dst = append(dst, tlog.Hash(leaf))
+		return nil
+	})
+	if err != nil && err != bad {
+		return nil, d.errorf("read leaves: %w", err)
+	}
+	return dst, err
+}
+
+// Migrations lists the migration files of a backend, in the order they
+// apply.
+func Migrations(fsys fs.ReadDirFS, dir string) ([]string, error) {
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// SignCheckpoint signs chain's tree of size records (its hashes read
+// through hashes) with sign and stores the checkpoint, in tx.
+func (d *Dialect) SignCheckpoint(ctx context.Context, tx Querier, chain string, size int64, hashes tlog.HashReader, at time.Time, sign func(size int64, root tlog.Hash) ([]byte, error)) (*store.Checkpoint, error) {
+	root, err := tlog.TreeHash(size, hashes)
+	if err != nil {
+		return nil, err
+	}
+	note, err := sign(size, root)
+	if err != nil {
+		return nil, err
+	}
+	cp := &store.Checkpoint{Chain: chain, Size: size, Root: root, Note: note, Time: at}
+	if err := d.InsertCheckpoint(ctx, tx, cp); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+// Seal numbers recs as the records after head of chain and seals them the
+// one way every store does: Normalize, the canonical encoding, the leaf
+// hash. It returns the bodies, which share one backing array.
+func Seal(chain string, head uint64, recs []*audit.Record) [][]byte {
+	arena := make([]byte, 0, 512*len(recs))
+	ends := make([]int, 0, len(recs))
+	for _, r := range recs {
+		head++
+		r.Seq, r.Chain = head, chain
+		r.Normalize()
+		start := len(arena)
+		arena = audit.Encode(arena, r)
+		r.LeafHash = audit.LeafHash(arena[start:])
+		ends = append(ends, len(arena))
+	}
+	bodies := make([][]byte, len(recs))
+	off := 0
+	for i, end := range ends {
+		bodies[i] = arena[off:end:end]
+		off = end
+	}
+	return bodies
+}

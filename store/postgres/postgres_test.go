@@ -1,0 +1,94 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/store/pgtest"
+	"github.com/jwtledger/jwtledger/internal/store/storetest"
+	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/store/postgres"
+)
+
+func TestConformance(t *testing.T) {
+	pgtest.Require(t)
+	storetest.Run(t, storetest.Backend{New: func(t *testing.T) storetest.Location {
+		dsn := pgtest.Database(t)
+		return storetest.Location{
+			Open: func(t *testing.T) store.Store {
+				s, err := postgres.Open(context.Background(), dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			},
+			DeleteRecord: func(t *testing.T, chain string, seq int64) {
+				pgtest.Exec(t, dsn, "DELETE FROM audit WHERE chain = $1 AND seq = $2", chain, seq)
+			},
+			DropCounts: func(t *testing.T) { // back to schema 1
+				pgtest.Exec(t, dsn, "DROP TABLE audit_counted, audit_minutes, audit_hours, audit_subjects; UPDATE schema_version SET version = 1")
+			},
+		}
+	}})
+}
+
+// The audit table is partitioned by month: a record lands in its month's
+// partition, made ahead of time, and a query by time range reads only the
+// partitions of that range.
+func TestAuditPartitionedByMonth(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	db, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().UTC()
+	next := time.Date(now.Year(), now.Month()+1, 15, 0, 0, 0, 0, time.UTC)
+	if err := db.Append(ctx, "n", []*audit.Record{{Time: now, Event: audit.TokenIssue, Outcome: audit.OK}, {Time: next, Event: audit.TokenIssue, Outcome: audit.OK}}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT tableoid::regclass::text FROM audit ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{fmt.Sprintf("audit_%04d_%02d", now.Year(), int(now.Month())), fmt.Sprintf("audit_%04d_%02d", next.Year(), int(next.Month()))}
+	if !slices.Equal(parts, want) {
+		t.Fatalf("records are in partitions %v, want %v", parts, want)
+	}
+	var plan strings.Builder
+	rows, err = conn.Query(ctx, "EXPLAIN SELECT id, body FROM audit WHERE time >= $1 AND time < $2", now.Add(-time.Minute).UnixNano(), now.Add(time.Minute).UnixNano())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines {
+		plan.WriteString(l + "\n")
+	}
+	if !strings.Contains(plan.String(), want[0]) || strings.Contains(plan.String(), want[1]) || strings.Contains(plan.String(), "audit_default") {
+		t.Fatalf("a query of one month reads other partitions:\n%s", plan.String())
+	}
+	// Maintain is idempotent.
+	if err := db.Maintain(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,286 @@
+//go:build cgo
+
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/store/internal/tables"
+)
+
+// multiInsert executes multi-row INSERTs: a batch of up to chunk rows is
+// one statement execution (one call into SQLite), larger batches take one
+// per chunk rows. The statements for every row count are prepared up front
+// (the write pool has one connection, held by the transaction that needs
+// them).
+type multiInsert struct {
+	cols  int
+	stmts []*sql.Stmt // stmts[n-1] inserts n rows
+}
+
+func prepareMulti(ctx context.Context, db *sql.DB, table, columns string, cols int) (*multiInsert, error) {
+	m := &multiInsert{cols: cols}
+	row := "(?" + strings.Repeat(",?", cols-1) + ")"
+	for n := 1; n <= chunk; n++ {
+		st, err := db.PrepareContext(ctx, "INSERT INTO "+table+" ("+columns+") VALUES "+row+strings.Repeat(","+row, n-1))
+		if err != nil {
+			m.close()
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		m.stmts = append(m.stmts, st)
+	}
+	return m, nil
+}
+
+// exec inserts the rows whose values are laid out flat in args.
+func (m *multiInsert) exec(ctx context.Context, tx *sql.Tx, args []any) error {
+	rows := len(args) / m.cols
+	for done := 0; done < rows; {
+		n := min(chunk, rows-done)
+		if _, err := tx.StmtContext(ctx, m.stmts[n-1]).ExecContext(ctx, args[done*m.cols:(done+n)*m.cols]...); err != nil {
+			return err
+		}
+		done += n
+	}
+	return nil
+}
+
+func (m *multiInsert) close() {
+	for _, s := range m.stmts {
+		s.Close()
+	}
+}
+
+// txHashes reads chain's stored hashes, inside a transaction when tx is set.
+type txHashes struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	db    *DB
+	chain string
+}
+
+func (db *DB) hashReader(ctx context.Context, tx *sql.Tx, chain string) *txHashes {
+	return &txHashes{ctx: ctx, tx: tx, db: db, chain: chain}
+}
+
+// unstoredBelow is the lowest interior level whose hashes are stored. The
+// tree keeps every leaf hash (level 0) and the interior hashes from this
+// level up; a lower interior hash (a subtree of at most 128 leaves) is
+// computed from its leaves when it is read. Storing every level cost two
+// rows per record and held the write lock for it at every checkpoint
+// (measured: 5% of the issue throughput); this stores one row per record
+// and a few more per 256. Databases that hold the lower levels too (made
+// before) read the same hashes.
+const unstoredBelow = 8
+
+// storedLevel reports whether the hashes of level are stored.
+func storedLevel(level int) bool { return level == 0 || level >= unstoredBelow }
+
+func (r *txHashes) stmt(s *sql.Stmt) *sql.Stmt {
+	if r.tx != nil {
+		return r.tx.StmtContext(r.ctx, s)
+	}
+	return s
+}
+
+func (r *txHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		level, n := tlog.SplitStoredHashIndex(idx)
+		if !storedLevel(level) {
+			h, err := r.subtreeHash(level, n)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = h
+			continue
+		}
+		var b []byte
+		if err := r.stmt(r.db.readHash).QueryRowContext(r.ctx, r.chain, idx).Scan(&b); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("sqlite: tree hash %d of chain %q is missing", idx, r.chain)
+			}
+			return nil, fmt.Errorf("sqlite: read tree hash: %w", err)
+		}
+		if len(b) != tlog.HashSize {
+			return nil, fmt.Errorf("sqlite: tree hash %d of chain %q is malformed", idx, r.chain)
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
+
+// subtreeHash computes the hash of the complete subtree at level (below
+// unstoredBelow) whose leftmost leaf is n<<level, from the stored leaf
+// hashes.
+func (r *txHashes) subtreeHash(level int, n int64) (tlog.Hash, error) {
+	first, count := n<<level, int64(1)<<level
+	want := make(map[int64]int, count)
+	for i := range count {
+		want[tlog.StoredHashIndex(0, first+i)] = int(i)
+	}
+	hs := make([]tlog.Hash, count)
+	rows, err := r.stmt(r.db.readRange).QueryContext(r.ctx, r.chain, tlog.StoredHashIndex(0, first), tlog.StoredHashIndex(0, first+count-1))
+	if err != nil {
+		return tlog.Hash{}, fmt.Errorf("sqlite: read tree hashes: %w", err)
+	}
+	found := int64(0)
+	for rows.Next() {
+		var idx int64
+		var b []byte
+		if err := rows.Scan(&idx, &b); err != nil {
+			rows.Close()
+			return tlog.Hash{}, fmt.Errorf("sqlite: read tree hashes: %w", err)
+		}
+		pos, ok := want[idx]
+		if !ok {
+			continue // an interior hash stored by an older version
+		}
+		if len(b) != tlog.HashSize {
+			rows.Close()
+			return tlog.Hash{}, fmt.Errorf("sqlite: tree hash %d of chain %q is malformed", idx, r.chain)
+		}
+		copy(hs[pos][:], b)
+		found++
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return tlog.Hash{}, fmt.Errorf("sqlite: read tree hashes: %w", err)
+	}
+	if found != count {
+		return tlog.Hash{}, fmt.Errorf("sqlite: tree hashes of records %d to %d of chain %q are missing", first+1, first+count, r.chain)
+	}
+	for len(hs) > 1 {
+		for i := 0; i < len(hs); i += 2 {
+			hs[i/2] = tlog.NodeHash(hs[i], hs[i+1])
+		}
+		hs = hs[:len(hs)/2]
+	}
+	return hs[0], nil
+}
+
+// treeChunk is how many records one step of tree building reads.
+const treeChunk = 2048
+
+// BuildTree extends chain's stored tree hashes over every record appended
+// since the last build and returns the size of the tree. Records are
+// appended without their tree hashes (the hashes are derived data: each
+// record's leaf hash is stored with it), so the commit of every batch stays
+// cheap; the tree is built in bulk when a checkpoint is made, and before
+// proofs and verification. It stops with an error at a missing record.
+//
+// Each step of treeChunk records is its own transaction, so a long backlog
+// does not hold the write lock (and the audit appends behind it) for long.
+func (db *DB) BuildTree(ctx context.Context, chain string) (int64, error) {
+	size, err := db.TreeBuilt(ctx, chain)
+	for err == nil {
+		before := size
+		err = db.inTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			size, err = db.buildTreeTx(ctx, tx, chain, treeChunk)
+			return err
+		})
+		if size-before < treeChunk {
+			break
+		}
+	}
+	if err != nil {
+		// The transaction was rolled back: report what is stored.
+		if n, err2 := db.TreeBuilt(ctx, chain); err2 == nil {
+			size = n
+		}
+	}
+	return size, err
+}
+
+// TreeBuilt is how many of chain's records the stored tree hashes cover.
+func (db *DB) TreeBuilt(ctx context.Context, chain string) (int64, error) {
+	var n int64
+	err := db.treeSize.QueryRowContext(ctx, chain).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: read tree size: %w", err)
+	}
+	return n, nil
+}
+
+// buildTreeTx extends chain's tree in tx over at most limit records (all
+// of them when limit <= 0) and returns the size of the tree.
+func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string, limit int64) (int64, error) {
+	var size int64
+	err := tx.StmtContext(ctx, db.treeSize).QueryRowContext(ctx, chain).Scan(&size)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("sqlite: read tree size: %w", err)
+	}
+	start := size
+	r := db.hashReader(ctx, tx, chain)
+	leaves := make([]tlog.Hash, 0, 256)
+	for {
+		leaves = leaves[:0]
+		leaves, err = dialect.Leaves(ctx, querier{tx}, chain, size, treeChunk, leaves)
+		if err != nil {
+			return 0, err
+		}
+		if len(leaves) == 0 {
+			break
+		}
+		idxs, hashes, err := tables.ExtendTree(size, leaves, r)
+		if err != nil {
+			return 0, err
+		}
+		args := make([]any, 0, 3*len(leaves)*9/8)
+		for j, idx := range idxs {
+			if level, _ := tlog.SplitStoredHashIndex(idx); storedLevel(level) {
+				args = append(args, chain, idx, hashes[j][:])
+			}
+		}
+		if err := db.insertHash.exec(ctx, tx, args); err != nil {
+			return 0, fmt.Errorf("sqlite: store tree hashes: %w", err)
+		}
+		size += int64(len(leaves))
+		if len(leaves) < treeChunk || limit > 0 && size-start >= limit {
+			break
+		}
+	}
+	if size != start {
+		if _, err := tx.StmtContext(ctx, db.setSize).ExecContext(ctx, chain, size); err != nil {
+			return 0, fmt.Errorf("sqlite: store tree size: %w", err)
+		}
+	}
+	return size, nil
+}
+
+// HashReader returns a reader of chain's stored tree hashes.
+func (db *DB) HashReader(ctx context.Context, chain string) tlog.HashReader {
+	return db.hashReader(ctx, nil, chain)
+}
+
+// AddCheckpoint makes a checkpoint of chain at its current size in one
+// transaction: sign receives the size and root hash and returns the signed
+// note, which is stored.
+func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sign func(size int64, root tlog.Hash) ([]byte, error)) (*store.Checkpoint, error) {
+	// Build most of the tree in short steps first; the checkpoint's own
+	// transaction then only covers the records appended meanwhile.
+	if _, err := db.BuildTree(ctx, chain); err != nil {
+		return nil, err
+	}
+	var cp *store.Checkpoint
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		size, err := db.buildTreeTx(ctx, tx, chain, 0)
+		if err != nil {
+			return err
+		}
+		cp, err = dialect.SignCheckpoint(ctx, querier{tx}, chain, size, db.hashReader(ctx, tx, chain), at, sign)
+		return err
+	})
+	return cp, err
+}
