@@ -197,7 +197,7 @@ func serveFlags(fs *flag.FlagSet) runFunc {
 			}()
 			fmt.Fprintf(c.stdout, "jwtledger: web console on %s://%s%s/\n", scheme, ln.Addr(), cons.Prefix())
 		}
-		limited := server.LimitListener(ln, *maxConns)
+		limited := api.LimitListener(ln, *maxConns)
 		errc := make(chan error, 1)
 		go func() {
 			if tlsCfg != nil {
