@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/api"
 )
 
@@ -89,7 +90,7 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, _ *call) err
 }
 
 func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, _ *call) error {
-	rep, err := s.l.VerifyAudit(r.Context(), jwtledger.VerifyAuditOptions{})
+	rep, err := s.l.VerifyAudit(r.Context(), auditor.VerifyOptions{})
 	if err != nil {
 		return err
 	}
