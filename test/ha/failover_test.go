@@ -159,16 +159,22 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 	killAt := time.Now()
 	rep.Primary.Kill()
 	killed := time.Now()
-	// Both nodes must notice: each answers something other than 200 to a
-	// request made after the kill.
+	// Both nodes must notice: each answers 503 to requests made after the
+	// kill (50 of them, so the outage lasts a while) and /readyz says so.
 	waitFor("both nodes failing closed after the kill", 20*time.Second, func() bool {
-		return since(killed, notOK(0)) > 0 && since(killed, notOK(1)) > 0
+		return since(killed, notOK(0)) >= 50 && since(killed, notOK(1)) >= 50
+	})
+	waitFor("/readyz 503 on both nodes", 10*time.Second, func() bool {
+		return ready(nodes[0]) == 503 && ready(nodes[1]) == 503
 	})
 	promoteAt := time.Now()
 	rep.Standby.Promote()
 	promoted := time.Now()
 	waitFor("both nodes answering 200 again after the promotion", 60*time.Second, func() bool {
 		return since(promoted, ok(0)) >= 100 && since(promoted, ok(1)) >= 100
+	})
+	waitFor("/readyz 200 on both nodes", 10*time.Second, func() bool {
+		return ready(nodes[0]) == 200 && ready(nodes[1]) == 200
 	})
 	stopLoad()
 	wg.Wait()
@@ -334,6 +340,17 @@ func startNode(t *testing.T, bin string, env []string, dataDir, id string) (*nod
 		}
 	}()
 	return &node{cmd: cmd, addr: addr}, secret
+}
+
+// ready is the status of the node's /readyz (0 without an answer).
+func ready(n *node) int {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(n.addr + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func waitExit(t *testing.T, n *node) {

@@ -178,7 +178,7 @@ func (s *Server) Kill() {
 		s.t.Fatalf("kill -9 postmaster %d: %v", pid, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+	for alive(pid) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond) // polling with a deadline
 	}
 	// The postmaster's children exit when they notice it is gone; kill them
@@ -213,6 +213,17 @@ func (s *Server) pid() int {
 	first, _, _ := strings.Cut(string(b), "\n")
 	pid, _ := strconv.Atoi(strings.TrimSpace(first))
 	return pid
+}
+
+// alive says whether process pid exists and is not a zombie (a killed
+// postmaster is an orphan that init may reap late).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return syscall.Kill(pid, 0) == nil
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || !strings.HasPrefix(string(b)[i+1:], " Z")
 }
 
 // children are the processes whose parent is pid (the backends and
