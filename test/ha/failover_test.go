@@ -4,7 +4,6 @@ package ha_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -16,8 +15,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -86,7 +87,10 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 	}
 
 	// The load: workers on each node, issuing until stopped.
-	ctx, stopLoad := context.WithCancel(context.Background())
+	// stopLoad lets every request in flight finish (its answer counted) and
+	// starts no new one.
+	var stopping atomic.Bool
+	stopLoad := func() { stopping.Store(true) }
 	defer stopLoad()
 	var mu sync.Mutex
 	var answers []answer
@@ -106,9 +110,9 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 	for i, n := range nodes {
 		for range 6 {
 			wg.Go(func() {
-				for ctx.Err() == nil {
+				for !stopping.Load() {
 					a := answer{node: i, start: time.Now()}
-					req, _ := http.NewRequestWithContext(ctx, "POST", n.addr+"/v1/tokens", strings.NewReader(`{"sub":"ha"}`))
+					req, _ := http.NewRequest("POST", n.addr+"/v1/tokens", strings.NewReader(`{"sub":"ha"}`))
 					req.Header.Set("Authorization", "Bearer "+secret)
 					resp, err := client.Do(req)
 					if err == nil {
@@ -122,8 +126,6 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 							}
 							a.jti = out.JTI
 						}
-					} else if ctx.Err() != nil {
-						return
 					}
 					a.end = time.Now()
 					mu.Lock()
@@ -234,7 +236,10 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 	if err != nil {
 		t.Fatalf("audit query on the promoted standby: %v", err)
 	}
-	var recs []struct{ JTI string }
+	var recs []struct {
+		JTI, Chain string
+		Seq        uint64
+	}
 	if err := json.Unmarshal(out, &recs); err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +264,46 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 	}
 	if lost > 0 || dup > 0 {
 		t.Errorf("%d tokens answered 200 have no issuance record in the promoted database, %d jti have more than one", lost, dup)
+	}
+	u := exec.Command(bin, "audit", "query", "--event", "audit.undelivered", "--output", "json")
+	u.Env = cliEnv
+	out, err = u.Output()
+	if err != nil {
+		t.Fatalf("audit query on the promoted standby: %v", err)
+	}
+	var undelivered []struct{ Chain, Reason string }
+	if err := json.Unmarshal(out, &undelivered); err != nil {
+		t.Fatal(err)
+	}
+	// A record of a token that was not answered 200 is a batch whose
+	// commit the node could not confirm (its callers got 503): an
+	// audit.undelivered record must name it, unless its caller got no
+	// answer at all (the client's timeout).
+	named := func(chain string, seq uint64) bool {
+		for _, u := range undelivered {
+			m := regexp.MustCompile(`^undelivered seq (\d+)\.\.(\d+):`).FindStringSubmatch(u.Reason)
+			if m == nil || u.Chain != chain {
+				continue
+			}
+			first, _ := strconv.ParseUint(m[1], 10, 64)
+			last, _ := strconv.ParseUint(m[2], 10, 64)
+			if first <= seq && seq <= last {
+				return true
+			}
+		}
+		return false
+	}
+	unacked, unnamed := 0, 0
+	for _, r := range recs {
+		if acked[r.JTI] == 0 {
+			unacked++
+			if !named(r.Chain, r.Seq) {
+				unnamed++
+			}
+		}
+	}
+	if unnamed > statuses[0] {
+		t.Errorf("%d issuance records of tokens not answered 200 are named by no audit.undelivered record, and only %d requests got no answer", unnamed, statuses[0])
 	}
 	v := exec.Command(bin, "audit", "verify")
 	v.Env = cliEnv
@@ -285,7 +330,8 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 			window[i][0].Sub(killAt).Round(time.Millisecond), window[i][1].Sub(killAt).Round(time.Millisecond))
 	}
 	t.Logf("answers ending after the kill by status (0 = no answer): %s", strings.Join(cs, ", "))
-	t.Logf("%d tokens answered 200, %d issuance records in the promoted database: %d lost, %d duplicated", len(acked), len(recs), lost, dup)
+	t.Logf("%d tokens answered 200, %d issuance records in the promoted database: %d lost, %d duplicated; %d records of tokens not answered, %d of them named by the %d audit.undelivered records",
+		len(acked), len(recs), lost, dup, unacked, unacked-unnamed, len(undelivered))
 }
 
 // startNode starts `jwtledger serve` on 127.0.0.1 and returns it with the
