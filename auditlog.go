@@ -58,10 +58,10 @@ func checkFilter(f AuditFilter) error {
 		for i, e := range audit.Events {
 			names[i] = string(e)
 		}
-		return fmt.Errorf("%w: unknown event %q (want one of %s)", ErrInvalidRequest, f.Event, strings.Join(names, ", "))
+		return invalidf("unknown event %q (want one of %s)", f.Event, strings.Join(names, ", "))
 	}
 	if f.Outcome != "" && !slices.Contains(AuditOutcomes(), f.Outcome) {
-		return fmt.Errorf("%w: unknown outcome %q (want one of %s)", ErrInvalidRequest, f.Outcome, strings.Join(AuditOutcomes(), ", "))
+		return invalidf("unknown outcome %q (want one of %s)", f.Outcome, strings.Join(AuditOutcomes(), ", "))
 	}
 	return nil
 }
@@ -71,7 +71,7 @@ func checkFilter(f AuditFilter) error {
 // token expired. It reports whether the token was already revoked.
 func (l *Ledger) Revoke(ctx context.Context, iss, jti string, exp time.Time, m Meta) (already bool, err error) {
 	if jti == "" {
-		return false, fmt.Errorf("%w: revocation needs a jti", ErrInvalidRequest)
+		return false, invalidf("revocation needs a jti")
 	}
 	if iss == "" {
 		iss = l.cfg.Issuer

@@ -3,7 +3,6 @@ package jwtledger
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/store"
@@ -37,12 +36,11 @@ func (l *Ledger) SubscribeAudit() (wake <-chan struct{}, cancel func()) { return
 // of a session of the client m.Actor, durably before it returns.
 func (l *Ledger) RecordSession(ctx context.Context, ev AuditEvent, reason string, m Meta) error {
 	if ev != audit.ConsoleLogin && ev != audit.ConsoleLogout {
-		return fmt.Errorf("%w: %q is not a session event", ErrInvalidRequest, ev)
+		return invalidf("%q is not a session event", ev)
 	}
-	l.w.Expect()
 	rec := l.record(ev, audit.OK, m)
 	rec.Reason = reason
-	if err := l.w.Append(ctx, rec); err != nil {
+	if err := l.w.Record(ctx, func() *audit.Record { return rec }); err != nil {
 		return auditErr(ctx, err)
 	}
 	return nil
@@ -77,7 +75,7 @@ func (l *Ledger) AuditChains(ctx context.Context) ([]ChainStatus, error) {
 func (l *Ledger) AuditRecord(ctx context.Context, chain string, seq int64) (*Record, error) {
 	body, err := l.db.RecordBody(ctx, chain, seq)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: chain %q has no record %d", ErrInvalidRequest, chain, seq)
+		return nil, invalidf("chain %q has no record %d", chain, seq)
 	}
 	if err != nil {
 		return nil, err

@@ -149,18 +149,18 @@ func newSecret() string {
 // CreateClient registers a client and returns its credentials.
 func (l *Ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*ClientCredentials, *Client, error) {
 	if strings.TrimSpace(nc.Name) == "" {
-		return nil, nil, fmt.Errorf("%w: a client needs a name", ErrInvalidRequest)
+		return nil, nil, invalidf("a client needs a name")
 	}
 	if len(nc.Scopes) == 0 {
-		return nil, nil, fmt.Errorf("%w: a client needs at least one scope (%s)", ErrInvalidRequest, strings.Join(AllScopes, ", "))
+		return nil, nil, invalidf("a client needs at least one scope (%s)", strings.Join(AllScopes, ", "))
 	}
 	for _, s := range nc.Scopes {
 		if !slices.Contains(AllScopes, s) {
-			return nil, nil, fmt.Errorf("%w: unknown scope %q (want %s)", ErrInvalidRequest, s, strings.Join(AllScopes, ", "))
+			return nil, nil, invalidf("unknown scope %q (want %s)", s, strings.Join(AllScopes, ", "))
 		}
 	}
 	if err := nc.Policy.check(); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+		return nil, nil, invalidf("%v", err)
 	}
 	var id [9]byte
 	rand.Read(id[:])
@@ -173,7 +173,7 @@ func (l *Ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*Clien
 	rec.Sub, rec.Reason = creds.ID, "scopes "+strings.Join(nc.Scopes, " ")
 	row := store.ClientRow{ID: c.ID, Name: c.Name, SecretHash: h[:], Scopes: strings.Join(c.Scopes, " "), Policy: pol, Created: now}
 	if err := l.db.AddClient(ctx, row, l.cfg.NodeID, []*audit.Record{rec}); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrAudit, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrAudit, err)
 	}
 	l.w.Emit([]*audit.Record{rec})
 	l.clients.invalidate()
@@ -264,10 +264,9 @@ func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error 
 	if !l.denied.allow(time.Now(), m) {
 		return nil
 	}
-	l.w.Expect()
 	rec := l.record(audit.AuthDenied, audit.Denied, m)
 	rec.Reason = reason
-	return l.w.Append(ctx, rec)
+	return l.w.Record(ctx, func() *audit.Record { return rec })
 }
 
 // clientCache maps secret hashes to clients. It is loaded from the store

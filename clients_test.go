@@ -2,7 +2,9 @@ package jwtledger_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,5 +134,75 @@ func TestDeleteClientIsImmediate(t *testing.T) {
 		if n := late.Load(); n > 0 {
 			t.Fatalf("%d authentications that started after DeleteClient returned succeeded", n)
 		}
+	}
+}
+
+// TestIssuePolicy issues on behalf of a client through the library: the
+// ledger applies the client's policy (no HTTP server involved), refusals
+// are *PolicyError values recorded as auth.denied, and the defaults of
+// audience and lifetime come from the policy.
+func TestIssuePolicy(t *testing.T) {
+	ctx := context.Background()
+	l := openLedger(t, func(c *jwtledger.Config) { c.TTL, c.DenialLimit.Off = time.Hour, true })
+	_, cl, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{jwtledger.ScopeIssue}, Policy: jwtledger.ClientPolicy{
+		Audiences: []string{"api", "web"}, DefaultAudience: "api", MaxTTL: jwtledger.Duration(15 * time.Minute),
+		Claims: []string{"role"}, TokenScopes: []string{"read", "write"},
+	}}, jwtledger.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		req      jwtledger.IssueRequest
+		rule     string        // the refused rule, "" when issued
+		wantAud  []string      // of an issued token
+		wantTTL  time.Duration // of an issued token
+		wantClms map[string]any
+	}{
+		{name: "defaults", req: jwtledger.IssueRequest{Subject: "u"}, wantAud: []string{"api"}, wantTTL: 15 * time.Minute},
+		{name: "allowed audience and claim", req: jwtledger.IssueRequest{Audience: []string{"web"}, TTL: time.Minute, ClaimsJSON: []byte(`{"role":"r"}`)}, wantAud: []string{"web"}, wantTTL: time.Minute, wantClms: map[string]any{"role": "r"}},
+		{name: "audience", req: jwtledger.IssueRequest{Audience: []string{"billing"}}, rule: "audience"},
+		{name: "audience as a claim", req: jwtledger.IssueRequest{ClaimsJSON: []byte(`{"aud":"billing"}`)}, rule: "audience"},
+		{name: "lifetime", req: jwtledger.IssueRequest{TTL: 2 * time.Hour}, rule: "lifetime"},
+		{name: "expiry beyond the maximum", req: jwtledger.IssueRequest{Expiry: time.Now().Add(time.Hour)}, rule: "lifetime"},
+		{name: "custom claim", req: jwtledger.IssueRequest{Claims: map[string]any{"admin": true}}, rule: "claim"},
+		{name: "scope", req: jwtledger.IssueRequest{Type: "at+jwt", Scopes: []string{"delete"}}, rule: "scope"},
+		{name: "access token", req: jwtledger.IssueRequest{Type: "at+jwt", Scopes: []string{"read"}}, wantAud: []string{"api"}, wantTTL: 15 * time.Minute, wantClms: map[string]any{"client_id": cl.ID, "scope": "read"}},
+		{name: "access token, every scope", req: jwtledger.IssueRequest{Type: "at+jwt"}, wantAud: []string{"api"}, wantTTL: 15 * time.Minute, wantClms: map[string]any{"client_id": cl.ID, "scope": "read write"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := l.Audit(ctx, jwtledger.AuditFilter{Event: "auth.denied"})
+			tt.req.Client = cl
+			iss, err := l.Issue(ctx, tt.req)
+			if tt.rule != "" {
+				var pe *jwtledger.PolicyError
+				if !errors.As(err, &pe) || pe.Rule != tt.rule || pe.Detail == "" {
+					t.Fatalf("Issue(%+v) = %v, want a refusal of rule %s", tt.req, err, tt.rule)
+				}
+				after, _ := l.Audit(ctx, jwtledger.AuditFilter{Event: "auth.denied"})
+				if len(after) != len(before)+1 || after[len(after)-1].Actor != cl.ID {
+					t.Fatalf("%d auth.denied records after the refusal, want %d, by %s", len(after), len(before)+1, cl.ID)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := l.Verify(ctx, iss.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(tok.Claims.Audience, tt.wantAud) || iss.ExpiresAt.Sub(iss.IssuedAt) != tt.wantTTL {
+				t.Fatalf("aud %q, lifetime %v; want %q, %v", tok.Claims.Audience, iss.ExpiresAt.Sub(iss.IssuedAt), tt.wantAud, tt.wantTTL)
+			}
+			var got map[string]any
+			json.Unmarshal(tok.Claims.Raw, &got)
+			for k, v := range tt.wantClms {
+				if got[k] != v {
+					t.Fatalf("claim %s = %v, want %v (%s)", k, got[k], v, tok.Claims.Raw)
+				}
+			}
+		})
 	}
 }

@@ -192,8 +192,7 @@ func (l *Ledger) flushDenials(ctx context.Context) {
 	if rec == nil {
 		return
 	}
-	l.w.Expect()
-	if err := l.w.Append(ctx, rec); err != nil {
+	if err := l.w.Record(ctx, func() *audit.Record { return rec }); err != nil {
 		l.log.Warn("summary of suppressed denials not written", "err", err)
 	}
 }

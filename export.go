@@ -73,7 +73,7 @@ func (l *Ledger) export(ctx context.Context, w io.Writer, format ExportFormat, s
 	case ExportCSV:
 		enc = &csvEncoder{w: csv.NewWriter(w)}
 	default:
-		return fmt.Errorf("%w: unknown export format %q (want jsonl or csv)", ErrInvalidRequest, format)
+		return invalidf("unknown export format %q (want jsonl or csv)", format)
 	}
 	if err := enc.write(&exportLine{Type: "header", Format: exportFormatName, Version: 1, VerifierKey: l.auditVKey}); err != nil {
 		return err

@@ -1,10 +1,13 @@
 package jwtledger
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
@@ -46,8 +49,23 @@ type IssueRequest struct {
 	Alg Alg
 	// Type is the header typ; default "JWT".
 	Type string
-	// Meta identifies the caller in the audit record.
+	// Meta identifies the caller in the audit record (Meta.Actor
+	// defaults to Client's id).
 	Meta Meta
+	// Client, if set, is the client the request is made on behalf of: its
+	// policy ([ClientPolicy]) applies. Audiences outside its list, a
+	// lifetime above its maximum and custom claims it may not set are
+	// refused with a [*PolicyError] and recorded as auth.denied; a request
+	// without audience gets its default audience, one without lifetime
+	// the default lifetime within its maximum. With Type "at+jwt" the
+	// token is an RFC 9068 access token for the client: it carries
+	// client_id, the issuer is its audience when the client has no default
+	// one, and scope holds Scopes.
+	Client *Client
+	// Scopes are the scopes of an access token (Type "at+jwt" with
+	// Client); each must be among the client's TokenScopes, and none means
+	// all of them.
+	Scopes []string
 
 	issuedAt time.Time // a given iat found equal to the ledger's clock
 }
@@ -60,28 +78,42 @@ type Issued struct {
 	Alg       Alg       `json:"alg"`
 	IssuedAt  time.Time `json:"issued_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// Scope is the scope claim of an access token (see IssueRequest.Scopes).
+	Scope string `json:"scope,omitempty"`
 }
 
 // Issue signs a token and returns it once its audit record is durable. A
-// request the ledger refuses is recorded too, with outcome "error".
+// request the ledger refuses is recorded too, with outcome "error"; one
+// refused by the policy of req.Client is a [*PolicyError], recorded as
+// auth.denied instead.
 func (l *Ledger) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if l.readOnly != nil {
 		return nil, l.readOnly
 	}
-	l.w.Expect()
-	now := l.cfg.Now()
-	rec := l.record(audit.TokenIssue, audit.OK, req.Meta)
-	rec.Sub, rec.Aud = req.Subject, req.Audience
-	iss, err := l.issue(now, &req, rec)
-	if err != nil {
-		rec.Outcome, rec.Reason = audit.Error, err.Error()
-		if aerr := l.w.Append(ctx, rec); aerr != nil {
-			return nil, auditErr(ctx, aerr)
-		}
-		return nil, err
+	if req.Client != nil && req.Meta.Actor == "" {
+		req.Meta.Actor = req.Client.ID
 	}
-	if err := l.w.Append(ctx, rec); err != nil {
+	var iss *Issued
+	var ierr error
+	err := l.w.Record(ctx, func() *audit.Record {
+		rec := l.record(audit.TokenIssue, audit.OK, req.Meta)
+		rec.Sub, rec.Aud = req.Subject, req.Audience
+		iss, ierr = l.issue(l.cfg.Now(), &req, rec)
+		if ierr != nil {
+			// issue returns applyPolicy's refusal as it is (a type
+			// assertion, not errors.As, keeps pe off the heap).
+			if pe, ok := ierr.(*PolicyError); ok {
+				return l.denialRecord(pe, req.Meta)
+			}
+			rec.Outcome, rec.Reason = audit.Error, ierr.Error()
+		}
+		return rec
+	})
+	if err != nil {
 		return nil, auditErr(ctx, err)
+	}
+	if ierr != nil {
+		return nil, ierr
 	}
 	return iss, nil
 }
@@ -89,20 +121,28 @@ func (l *Ledger) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 // PrepareIssue applies the rules for registered claims given among req's
 // Claims and ClaimsJSON (see [IssueRequest]) and moves them into req's
 // fields, leaving only custom claims behind, in ClaimsJSON. [Ledger.Issue]
-// does this itself; call PrepareIssue to look at the final subject,
-// audience, lifetime and custom claim names first, as a server checking a
-// client's policy does. The errors wrap [ErrInvalidRequest].
+// does this itself (and applies req.Client's policy); call PrepareIssue
+// to look at the final subject, audience, lifetime and custom claims
+// first. The errors are [*RequestError]s.
 func (l *Ledger) PrepareIssue(req *IssueRequest) error {
-	return l.prepare(l.cfg.Now(), req)
+	merged, names, err := l.prepare(l.cfg.Now(), req)
+	if err != nil {
+		return err
+	}
+	req.Claims, req.ClaimsJSON = nil, encodeCustom(merged, names)
+	return nil
 }
 
-func (l *Ledger) prepare(now time.Time, req *IssueRequest) error {
+// prepare reads req's Claims and ClaimsJSON, once: the registered claims
+// among them become req's fields; the custom ones are returned (compact
+// JSON values by name), with their names sorted.
+func (l *Ledger) prepare(now time.Time, req *IssueRequest) (custom map[string]json.RawMessage, names []string, err error) {
 	if len(req.Claims) == 0 && len(req.ClaimsJSON) == 0 {
-		return nil
+		return nil, nil, nil
 	}
 	merged, err := mergeClaims(req)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	var reg []byte // the registered members, as one object
 	for _, name := range token.Registered {
@@ -119,26 +159,57 @@ func (l *Ledger) prepare(now time.Time, req *IssueRequest) error {
 	if len(reg) > 0 {
 		given, err := token.ParseClaims(append(reg, '}'))
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+			return nil, nil, invalidf("%w", err)
 		}
 		if err := l.takeRegistered(now, req, merged, given); err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+			return nil, nil, invalidf("%w", err)
 		}
 		for _, name := range token.Registered {
 			delete(merged, name)
 		}
 	}
-	req.Claims, req.ClaimsJSON = nil, nil
-	if len(merged) > 0 {
-		obj, err := json.Marshal(merged)
-		if err != nil {
-			return fmt.Errorf("%w: custom claims: %v", ErrInvalidRequest, err)
-		}
-		if req.ClaimsJSON, err = token.CompactCustom(obj); err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
-		}
+	if len(merged) == 0 {
+		return nil, nil, nil
 	}
-	return nil
+	names = make([]string, 0, len(merged))
+	for name := range merged {
+		names = append(names, name)
+	}
+	slices.Sort(names) // the order json.Marshal gives a map
+	return merged, names, nil
+}
+
+// encodeCustom is the compact JSON object of the custom claims, members
+// in the order of names (nil when there are none).
+func encodeCustom(merged map[string]json.RawMessage, names []string) []byte {
+	if len(names) == 0 {
+		return nil
+	}
+	size := 2
+	for _, name := range names {
+		size += len(name) + len(merged[name]) + 4
+	}
+	out := make([]byte, 0, size)
+	out = append(out, '{')
+	for i, name := range names {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(strictjson.AppendString(out, name), ':')
+		out = append(out, merged[name]...)
+	}
+	return htmlEscaped(append(out, '}'))
+}
+
+// htmlEscaped escapes <, >, & and U+2028/U+2029 in a JSON text as
+// json.Marshal does (the custom claims of tokens always were).
+func htmlEscaped(b []byte) []byte {
+	if !bytes.ContainsAny(b, "<>&\u2028\u2029") {
+		return b
+	}
+	var buf bytes.Buffer
+	json.HTMLEscape(&buf, b)
+	return buf.Bytes()
 }
 
 // takeRegistered moves the registered claims given (the members of merged
@@ -188,41 +259,54 @@ func (l *Ledger) takeRegistered(now time.Time, req *IssueRequest, merged map[str
 }
 
 func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Issued, error) {
-	if err := l.prepare(now, req); err != nil {
+	merged, names, err := l.prepare(now, req)
+	if err != nil {
 		return nil, err
 	}
-	rec.Sub, rec.Aud = req.Subject, req.Audience
 	if !req.issuedAt.IsZero() {
 		now = req.issuedAt
 	}
+	if req.Client != nil {
+		if err := l.applyPolicy(now, req, names); err != nil {
+			return nil, err
+		}
+		if req.Type == accessTokenType {
+			if merged, names, err = accessClaims(merged, names, req); err != nil {
+				return nil, err
+			}
+		}
+	} else if len(req.Scopes) > 0 {
+		return nil, invalidf("scopes are for access tokens made for a client")
+	}
+	rec.Sub, rec.Aud = req.Subject, req.Audience
 	ttl := req.TTL
 	switch {
 	case !req.Expiry.IsZero():
 		if ttl != 0 {
-			return nil, fmt.Errorf("%w: an expiry and a lifetime (%s) are both given; give one", ErrInvalidRequest, ttl)
+			return nil, invalidf("an expiry and a lifetime (%s) are both given; give one", ttl)
 		}
 		ttl = req.Expiry.Sub(now)
 		if ttl <= 0 {
-			return nil, fmt.Errorf("%w: the expiry %s is not in the future", ErrInvalidRequest, req.Expiry.UTC().Format(time.RFC3339))
+			return nil, invalidf("the expiry %s is not in the future", req.Expiry.UTC().Format(time.RFC3339))
 		}
 		if l.cfg.MaxTTL > 0 && ttl > l.cfg.MaxTTL {
-			return nil, fmt.Errorf("%w: the expiry %s is %s away, beyond the maximum lifetime %s", ErrInvalidRequest, req.Expiry.UTC().Format(time.RFC3339), ttl.Round(time.Second), l.cfg.MaxTTL)
+			return nil, invalidf("the expiry %s is %s away, beyond the maximum lifetime %s", req.Expiry.UTC().Format(time.RFC3339), ttl.Round(time.Second), l.cfg.MaxTTL)
 		}
 	case ttl == 0:
 		ttl = l.cfg.TTL
 	}
 	if ttl < 0 {
-		return nil, fmt.Errorf("%w: negative lifetime %s", ErrInvalidRequest, ttl)
+		return nil, invalidf("negative lifetime %s", ttl)
 	}
 	if l.cfg.MaxTTL > 0 && ttl > l.cfg.MaxTTL {
-		return nil, fmt.Errorf("%w: lifetime %s exceeds the maximum %s", ErrInvalidRequest, ttl, l.cfg.MaxTTL)
+		return nil, invalidf("lifetime %s exceeds the maximum %s", ttl, l.cfg.MaxTTL)
 	}
 	exp := now.Add(ttl)
 	if !req.Expiry.IsZero() {
 		exp = req.Expiry
 	}
 	if !req.NotBefore.IsZero() && !req.NotBefore.Before(exp) {
-		return nil, fmt.Errorf("%w: not-before %s is not before the expiry %s", ErrInvalidRequest, req.NotBefore.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339))
+		return nil, invalidf("not-before %s is not before the expiry %s", req.NotBefore.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339))
 	}
 	k, alg := req.Key, req.Alg
 	if k == nil {
@@ -243,30 +327,31 @@ func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Is
 		alg = k.DefaultAlg()
 	}
 	rec.KID, rec.Alg = k.KID, string(alg)
-	if err := k.CheckSign(alg); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
-	}
 	c := token.Claims{
 		Issuer: l.cfg.Issuer, Subject: req.Subject, Audience: req.Audience,
 		IssuedAt: now, Expiry: exp, NotBefore: req.NotBefore, ID: randomID(),
 	}
 	if err := c.CheckStrings(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
-	}
-	extra, err := customClaims(req)
-	if err != nil {
-		return nil, err
+		return nil, invalidf("%v", err)
 	}
 	typ := req.Type
 	if typ == "" {
 		typ = "JWT"
 	}
-	raw, err := token.Sign(k, alg, typ, &c, extra)
+	raw, err := token.Sign(k, alg, typ, &c, encodeCustom(merged, names))
 	if err != nil {
+		var ke *token.KeyError
+		if errors.As(err, &ke) {
+			return nil, invalidf("%w", ke.Err)
+		}
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	rec.JTI, rec.Exp, rec.TokenSHA256 = c.ID, c.Expiry, fingerprint(raw)
-	return &Issued{Token: raw, JTI: c.ID, KID: k.KID, Alg: alg, IssuedAt: c.IssuedAt.UTC().Truncate(time.Second), ExpiresAt: c.Expiry.UTC().Truncate(time.Second)}, nil
+	out := &Issued{Token: raw, JTI: c.ID, KID: k.KID, Alg: alg, IssuedAt: c.IssuedAt.UTC().Truncate(time.Second), ExpiresAt: c.Expiry.UTC().Truncate(time.Second)}
+	if req.Client != nil && req.Type == accessTokenType {
+		out.Scope = strings.Join(req.Scopes, " ")
+	}
+	return out, nil
 }
 
 // mergeClaims merges Claims and ClaimsJSON (which wins) into one map of
@@ -276,40 +361,20 @@ func mergeClaims(req *IssueRequest) (map[string]json.RawMessage, error) {
 	for name, v := range req.Claims {
 		j, err := json.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: claim %q: %v", ErrInvalidRequest, name, err)
+			return nil, invalidf("claim %q: %v", name, err)
 		}
 		merged[name] = j
 	}
 	if len(req.ClaimsJSON) > 0 {
 		ms, err := strictjson.ParseObject(req.ClaimsJSON, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%w: claims: %v", ErrInvalidRequest, err)
+			return nil, invalidf("claims: %v", err)
 		}
 		for _, m := range ms {
 			merged[m.Name] = json.RawMessage(strictjson.Compact(nil, m.Value))
 		}
 	}
 	return merged, nil
-}
-
-// customClaims is the JSON object of req's custom claims (after prepare).
-func customClaims(req *IssueRequest) ([]byte, error) {
-	if len(req.Claims) == 0 && len(req.ClaimsJSON) == 0 {
-		return nil, nil
-	}
-	merged, err := mergeClaims(req)
-	if err != nil {
-		return nil, err
-	}
-	obj, err := json.Marshal(merged)
-	if err != nil {
-		return nil, fmt.Errorf("%w: custom claims: %v", ErrInvalidRequest, err)
-	}
-	out, err := token.CompactCustom(obj)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
-	}
-	return out, nil
 }
 
 // auditErr reports a failed append: the caller's own cancellation as such
@@ -319,5 +384,5 @@ func auditErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return fmt.Errorf("%w: %v", ErrAudit, err)
+	return fmt.Errorf("%w: %w", ErrAudit, err)
 }

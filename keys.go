@@ -131,7 +131,7 @@ func (l *Ledger) addKeyAt(ctx context.Context, k *keys.Key, state KeyState, acti
 
 func (l *Ledger) storeKey(ctx context.Context, k *keys.Key, state KeyState, activates time.Time, demote, ifEmpty bool, ev audit.Event, reason string, m Meta) (*KeyInfo, error) {
 	if !k.IsPrivate() {
-		return nil, fmt.Errorf("%w: key %s has no private part; only keys that can sign are managed", ErrInvalidRequest, k.KID)
+		return nil, invalidf("key %s has no private part; only keys that can sign are managed", k.KID)
 	}
 	if k.Alg == "" {
 		k2, err := k.Bind(k.DefaultAlg())
@@ -187,10 +187,10 @@ func (l *Ledger) RotateKey(ctx context.Context, alg Alg, m Meta) (*KeyInfo, erro
 		l.mu.RUnlock()
 	}
 	if !alg.Valid() {
-		return nil, fmt.Errorf("%w: unsupported algorithm %q", ErrInvalidRequest, alg)
+		return nil, invalidf("unsupported algorithm %q", alg)
 	}
 	if l.cfg.RefuseHMACSigning && alg.Family() == keys.FamilyHMAC {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, ErrHMACSigning)
+		return nil, invalidf("%w", ErrHMACSigning)
 	}
 	prev := l.activeKID()
 	reason := "rotation"
@@ -211,10 +211,10 @@ func (l *Ledger) ImportKey(ctx context.Context, k *Key, state KeyState, m Meta) 
 		state = KeyVerifyOnly
 	}
 	if _, err := keys.ParseState(string(state)); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+		return nil, invalidf("%v", err)
 	}
 	if state == KeyActive && l.cfg.RefuseHMACSigning && k.Family() == keys.FamilyHMAC {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, ErrHMACSigning)
+		return nil, invalidf("%w", ErrHMACSigning)
 	}
 	info, err := l.addKey(ctx, "", k, state, state == KeyActive, false, audit.KeyCreate, "imported", m)
 	if err != nil {

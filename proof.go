@@ -33,11 +33,11 @@ func (l *Ledger) Prove(ctx context.Context, chain string, seq int64) (*Proof, er
 		chain = l.cfg.NodeID
 	}
 	if seq < 1 {
-		return nil, fmt.Errorf("%w: sequence numbers start at 1", ErrInvalidRequest)
+		return nil, invalidf("sequence numbers start at 1")
 	}
 	body, err := l.db.RecordBody(ctx, chain, seq)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: chain %q has no record %d", ErrInvalidRequest, chain, seq)
+		return nil, invalidf("chain %q has no record %d", chain, seq)
 	}
 	if err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func (l *Ledger) Prove(ctx context.Context, chain string, seq int64) (*Proof, er
 		}
 		cpNote, size = []byte(cp.Note), cp.Size
 	} else {
-		return nil, fmt.Errorf("%w: no checkpoint of chain %q covers record %d yet", ErrInvalidRequest, chain, seq)
+		return nil, invalidf("no checkpoint of chain %q covers record %d yet", chain, seq)
 	}
 	hashes, err := tlog.ProveRecord(size, seq-1, l.db.HashReader(ctx, chain))
 	if err != nil {

@@ -39,7 +39,7 @@ type PruneResult struct {
 // as pruned. It works in small transactions.
 func (l *Ledger) Prune(ctx context.Context, retain time.Duration) ([]PruneResult, error) {
 	if retain <= 0 {
-		return nil, fmt.Errorf("%w: retention must be positive", ErrInvalidRequest)
+		return nil, invalidf("retention must be positive")
 	}
 	cut := l.cfg.Now().Add(-retain)
 	chains, err := l.db.Chains(ctx)

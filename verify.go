@@ -107,30 +107,37 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 		o(&vc)
 	}
 	vc.opts.Now = vc.now()
-	l.w.Expect()
 	var src token.KeySource = managedKeys{l}
 	if vc.keys != nil {
 		src = vc.keys
 	}
-	tok, verr := token.Verify(raw, src, &vc.opts)
-	if verr == nil {
-		revoked, err := l.isRevoked(ctx, tok.Claims.Issuer, tok.Claims.ID)
-		if err != nil {
-			l.w.Unexpect()
-			return nil, fmt.Errorf("%w: %v", ErrAudit, err)
+	var tok *Token
+	var verr, lookupErr error
+	err := l.w.Record(ctx, func() *audit.Record {
+		tok, verr = token.Verify(raw, src, &vc.opts)
+		if verr == nil {
+			revoked, err := l.isRevoked(ctx, tok.Claims.Issuer, tok.Claims.ID)
+			if err != nil {
+				lookupErr = err
+				return nil
+			}
+			if revoked {
+				verr = &token.Error{Outcome: token.Revoked, Reason: fmt.Sprintf("token %s was revoked", tok.Claims.ID)}
+			}
 		}
-		if revoked {
-			verr = &token.Error{Outcome: token.Revoked, Reason: fmt.Sprintf("token %s was revoked", tok.Claims.ID)}
+		rec := l.record(audit.TokenVerify, string(token.OutcomeOf(verr)), vc.meta)
+		rec.TokenSHA256 = fingerprint(raw)
+		var te *token.Error
+		if errors.As(verr, &te) {
+			rec.Reason = te.Reason
 		}
+		fillFromToken(rec, tok)
+		return rec
+	})
+	if lookupErr != nil {
+		return nil, fmt.Errorf("%w: %w", ErrAudit, lookupErr)
 	}
-	rec := l.record(audit.TokenVerify, string(token.OutcomeOf(verr)), vc.meta)
-	rec.TokenSHA256 = fingerprint(raw)
-	var te *token.Error
-	if errors.As(verr, &te) {
-		rec.Reason = te.Reason
-	}
-	fillFromToken(rec, tok, raw)
-	if err := l.w.Append(ctx, rec); err != nil {
+	if err != nil {
 		return nil, auditErr(ctx, err)
 	}
 	return tok, verr
@@ -167,15 +174,15 @@ func NewVerdict(tok *Token, err error) Verdict {
 // fillFromToken copies what the token says into its verification record. For
 // a token whose signature did not match, the claims are read unverified, so
 // the record shows whom a forgery claimed to be for.
-func fillFromToken(rec *audit.Record, tok *token.Token, raw string) {
+func fillFromToken(rec *audit.Record, tok *token.Token) {
 	if tok == nil {
 		return
 	}
 	rec.Alg, rec.KID = tok.Header.Alg, tok.Header.KID
 	c := &tok.Claims
 	if tok.Key == nil {
-		if d, err := token.Decode(raw); d != nil && err == nil {
-			c = &d.Claims
+		if u := token.Unverified(tok); u != nil {
+			c = u
 		}
 	} else {
 		rec.KID = tok.Key.KID

@@ -248,7 +248,7 @@ func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
 		}()
 		fmt.Fprintf(c.stdout, "jwtledger: web console on %s://%s%s/\n", scheme, ln.Addr(), cons.Prefix())
 	}
-	limited := server.LimitListener(ln, *maxConns)
+	limited := api.LimitListener(ln, *maxConns)
 	errc := make(chan error, 1)
 	go func() {
 		if tlsCfg != nil {

@@ -88,8 +88,7 @@ func TestUndeliveredMarkers(t *testing.T) {
 			defer w.Close()
 			ctx := context.Background()
 			appendOne := func() error {
-				w.Expect()
-				return w.Append(ctx, &audit.Record{Event: audit.TokenIssue, Outcome: audit.OK, JTI: "j"})
+				return w.Record(ctx, func() *audit.Record { return &audit.Record{Event: audit.TokenIssue, Outcome: audit.OK, JTI: "j"} })
 			}
 			for range 3 {
 				if err := appendOne(); err != nil {

@@ -25,12 +25,13 @@ type Sink interface {
 	Close() error
 }
 
-// Writer appends records with group commit: concurrent [Writer.Append] calls
+// Writer appends records with group commit: concurrent [Writer.Record] calls
 // are gathered into one store transaction (one fsync), and every caller is
 // released together once that transaction is durable.
 //
-// Callers announce an operation with [Writer.Expect] before its expensive
-// part (signing, verifying); they count as active until Append returns.
+// Callers hand [Writer.Record] the operation that makes the record: they
+// count as active from its start (signing, verifying) until the record is
+// durable.
 // While fewer than half of the active callers wait in the pending batch,
 // the batch is held open (up to [MaxLinger]): one commit and one fsync then
 // serve half of them while the other half computes. A lone caller never
@@ -58,17 +59,17 @@ type Writer struct {
 	arrive     chan struct{}
 	stopped    chan struct{}
 
-	active   atomic.Int64 // announced callers that have not returned from Append
+	active   atomic.Int64 // announced callers that have not returned from Record
 	busy     atomic.Int64 // requests in progress upstream (see Busy)
 	inCommit atomic.Int64 // records of the batch being committed
 
 	sinkMu sync.Mutex
 	notify notifier
 
-	// AfterFlush, if set before the first Append, is called by the
+	// AfterFlush, if set before the first Record, is called by the
 	// committer with the size of every batch made durable.
 	AfterFlush func(n int)
-	// OnError, if set before the first Append, is called by the committer
+	// OnError, if set before the first Record, is called by the committer
 	// with the error of every batch that failed.
 	OnError func(err error)
 
@@ -141,14 +142,10 @@ const maxBatch = 512
 // caller's own answer; the flusher takes over after that.
 const maxChain = 2
 
-// Expect announces that the caller will Append a record soon. Every Expect
-// must be followed by exactly one Append or Unexpect.
-func (w *Writer) Expect() { w.active.Add(1) }
-
-// Busy announces a request in progress that will probably Append a record
+// Busy announces a request in progress that will probably Record an event
 // (an HTTP request being served, from its first byte to its last): batches
 // are sized from the callers that can be expected, and requests being
-// parsed or answered are not yet (or no longer) announced with Expect. Call
+// parsed or answered are not yet (or no longer) announced by Record. Call
 // the returned function when the request is done.
 func (w *Writer) Busy() (done func()) {
 	w.busy.Add(1)
@@ -166,8 +163,8 @@ func (w *Writer) expected() int64 {
 	return max(w.active.Load(), w.busy.Load()) - w.inCommit.Load()
 }
 
-// Unexpect withdraws an Expect that will not be followed by Append.
-func (w *Writer) Unexpect() {
+// done ends an announced caller (see Record).
+func (w *Writer) done() {
 	w.active.Add(-1)
 	w.signal()
 }
@@ -187,12 +184,25 @@ func (w *Writer) ready(b *batch) bool {
 	return w.closed || n >= maxBatch || 2*n >= w.expected() || time.Since(b.opened) >= MaxLinger
 }
 
-// Append adds r to the next batch and waits until it is durable. It
-// ends the caller's [Writer.Expect]. An error
-// means the record may not be durable and the caller must not act as if the
-// event was recorded (fail closed).
-func (w *Writer) Append(ctx context.Context, r *Record) error {
-	defer w.Unexpect()
+// Record is the one way to write a record: it runs op, the operation's
+// expensive part (signing, verifying, a lookup), with the caller counted
+// as one that will join the pending batch, then appends the record op
+// returns to that batch and waits until it is durable. A nil record
+// appends nothing (op found nothing to record; Record returns nil). An
+// error means the record may not be durable and the caller must not act
+// as if the event was recorded (fail closed).
+func (w *Writer) Record(ctx context.Context, op func() *Record) error {
+	w.active.Add(1)
+	defer w.done()
+	r := op()
+	if r == nil {
+		return nil
+	}
+	return w.add(ctx, r)
+}
+
+// add puts r in the pending batch and waits until it is durable.
+func (w *Writer) add(ctx context.Context, r *Record) error {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()

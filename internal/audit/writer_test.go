@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -52,10 +53,11 @@ func appendMany(w *audit.Writer, n int) []error {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
-		w.Expect()
 		go func() {
 			defer wg.Done()
-			errs[i] = w.Append(context.Background(), &audit.Record{Event: audit.TokenIssue, Outcome: audit.OK, JTI: string(rune('a' + i%26))})
+			errs[i] = w.Record(context.Background(), func() *audit.Record {
+				return &audit.Record{Event: audit.TokenIssue, Outcome: audit.OK, JTI: string(rune('a' + i%26))}
+			})
 		}()
 	}
 	wg.Wait()
@@ -131,6 +133,38 @@ func TestWriterGroupCommit(t *testing.T) {
 	}
 }
 
+// announce starts n callers whose operation runs until release is
+// closed and records nothing, and returns once all of them are counted
+// by the writer; wait waits until they have returned.
+func announce(w *audit.Writer, n int, release <-chan struct{}) (wait func()) {
+	var started, done sync.WaitGroup
+	for range n {
+		started.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			w.Record(context.Background(), func() *audit.Record {
+				started.Done()
+				<-release
+				return nil
+			})
+		}()
+	}
+	started.Wait()
+	return done.Wait
+}
+
+// waitQueued polls until n records wait in the pending batch.
+func waitQueued(t *testing.T, w *audit.Writer, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); w.QueueDepth() != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records pending, want %d", w.QueueDepth(), n)
+		}
+		runtime.Gosched()
+	}
+}
+
 // TestWriterClose checks that Close commits what is pending, then refuses
 // new records.
 func TestWriterClose(t *testing.T) {
@@ -138,15 +172,17 @@ func TestWriterClose(t *testing.T) {
 	w := audit.NewWriter(st, "n", nil, nil)
 	// Announced callers that never arrive hold the batch open until
 	// MaxLinger; Close must not wait for them.
-	for range 10 {
-		w.Expect()
-	}
-	w.Expect()
+	release := make(chan struct{})
+	wait := announce(w, 10, release)
+	defer wait()
+	defer close(release)
 	done := make(chan error, 1)
 	go func() {
-		done <- w.Append(context.Background(), &audit.Record{Event: audit.TokenIssue, Outcome: audit.OK})
+		done <- w.Record(context.Background(), func() *audit.Record {
+			return &audit.Record{Event: audit.TokenIssue, Outcome: audit.OK}
+		})
 	}()
-	time.Sleep(100 * time.Microsecond)
+	waitQueued(t, w, 1)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,8 +192,7 @@ func TestWriterClose(t *testing.T) {
 	if len(st.recs) != 1 {
 		t.Fatalf("%d records stored, want 1", len(st.recs))
 	}
-	w.Expect()
-	if err := w.Append(context.Background(), &audit.Record{}); !errors.Is(err, audit.ErrClosed) {
+	if err := w.Record(context.Background(), func() *audit.Record { return &audit.Record{} }); !errors.Is(err, audit.ErrClosed) {
 		t.Fatalf("append after close: %v, want ErrClosed", err)
 	}
 }
@@ -168,11 +203,12 @@ func TestWriterLinger(t *testing.T) {
 	st := &memStore{}
 	w := audit.NewWriter(st, "n", nil, nil)
 	defer w.Close()
-	for range 8 {
-		w.Expect()
-	}
+	release := make(chan struct{})
+	wait := announce(w, 7, release)
+	defer wait()
+	defer close(release)
 	start := time.Now()
-	if err := w.Append(context.Background(), &audit.Record{Event: audit.TokenIssue, Outcome: audit.OK}); err != nil {
+	if err := w.Record(context.Background(), func() *audit.Record { return &audit.Record{Event: audit.TokenIssue, Outcome: audit.OK} }); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d < audit.MaxLinger/2 || d > time.Second {

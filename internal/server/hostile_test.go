@@ -89,8 +89,9 @@ func TestConnectionCapAndIdleTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lim := server.LimitListener(ln, 8)
-	hs := &http.Server{Handler: server.New(server.Config{Ledger: e.l}).Handler(), IdleTimeout: 300 * time.Millisecond, ReadHeaderTimeout: time.Second}
+	srv := server.New(server.Config{Ledger: e.l})
+	lim := srv.LimitListener(ln, 8)
+	hs := &http.Server{Handler: srv.Handler(), IdleTimeout: 300 * time.Millisecond, ReadHeaderTimeout: time.Second}
 	go hs.Serve(lim)
 	defer hs.Close()
 	addr := ln.Addr().String()
@@ -131,6 +132,14 @@ func TestConnectionCapAndIdleTimeout(t *testing.T) {
 	t.Logf("idle keep-alive connection closed after %s (idle timeout 300ms)", idle.Round(10*time.Millisecond))
 	if lim.Rejected() != 1 {
 		t.Fatalf("rejected %d connections, want 1", lim.Rejected())
+	}
+	// /metrics counts the rejection.
+	rec := httptest.NewRecorder()
+	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{"\njwtledger_http_connections_rejected_total 1\n", "\njwtledger_http_connections_open 0\n", "# TYPE jwtledger_http_connections_rejected_total counter\n"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Fatalf("/metrics lacks %q:\n%s", want, rec.Body)
+		}
 	}
 }
 

@@ -18,12 +18,30 @@ const overloaded = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: applicatio
 // LimitListener caps the connections open at once at max: a connection
 // beyond it is answered 503 at once (without reading its request) and
 // closed, so a flood of connections costs neither memory nor a handler.
-// Rejected counts them.
-func LimitListener(ln net.Listener, max int) *Limited {
-	return &Limited{Listener: ln, max: int64(max)}
+// The server's /metrics counts the rejected connections
+// (jwtledger_http_connections_rejected_total) and the open ones of every
+// listener it made.
+func (s *Server) LimitListener(ln net.Listener, max int) *Limited {
+	l := &Limited{Listener: ln, max: int64(max)}
+	s.lnMu.Lock()
+	s.limited = append(s.limited, l)
+	s.lnMu.Unlock()
+	return l
 }
 
-// Limited is a listener with a connection cap (see [LimitListener]).
+// connections sums the open and rejected connections of the server's
+// limited listeners.
+func (s *Server) connections() (open int64, rejected uint64) {
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
+	for _, l := range s.limited {
+		open += l.Open()
+		rejected += l.Rejected()
+	}
+	return open, rejected
+}
+
+// Limited is a listener with a connection cap (see [Server.LimitListener]).
 type Limited struct {
 	net.Listener
 	max      int64

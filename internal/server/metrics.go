@@ -83,6 +83,11 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, _ *call)
 	for _, k := range keys {
 		fmt.Fprintf(&b, "jwtledger_verifications_total{outcome=\"%s\"} %d\n", label(k), vals[k])
 	}
+	open, rejected := s.connections()
+	help("jwtledger_http_connections_rejected_total", "counter", "Connections refused beyond the connection cap (serve --max-conns), answered 503.")
+	fmt.Fprintf(&b, "jwtledger_http_connections_rejected_total %d\n", rejected)
+	help("jwtledger_http_connections_open", "gauge", "Connections open within the connection cap.")
+	fmt.Fprintf(&b, "jwtledger_http_connections_open %d\n", open)
 	st, depth := s.l.AuditStats()
 	histogram(&b, "jwtledger_audit_batch_records", "Records per audit commit.", audit.BatchSizeBounds[:], st.BatchSizes[:], float64(st.Records), st.Batches)
 	histogram(&b, "jwtledger_audit_commit_seconds", "Latency of audit commits (transaction and fsync).", audit.CommitBounds[:], st.Commits[:], st.CommitTime.Seconds(), st.Batches)

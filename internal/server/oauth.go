@@ -1,12 +1,10 @@
 package server
 
 import (
-	"cmp"
 	"encoding/json"
+	"errors"
 	"net/http"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/jwtledger/jwtledger"
 )
@@ -27,68 +25,29 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request, c *call) err
 	default:
 		return oauthError(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
 	}
-	p := c.client.Policy
-	scopes := strings.Fields(f.Get("scope"))
-	for _, sc := range scopes {
-		if !slices.Contains(p.TokenScopes, sc) {
-			if err := s.deny(r, c, "policy: token scope "+sc+" not allowed", "invalid_scope", ""); err != nil {
-				var he *httpError
-				if asHTTP(err, &he) && he.code == http.StatusForbidden {
-					return oauthError(http.StatusBadRequest, "invalid_scope", "scope "+sc+" is not allowed for this client")
-				}
-				return err
-			}
-		}
-	}
-	if len(scopes) == 0 {
-		// No scope asked for: every scope the client may have (RFC 6749
-		// 3.3 lets the server choose; the token and the answer say which).
-		scopes = p.TokenScopes
-	}
 	aud := append(f["audience"], f["resource"]...)
-	for _, a := range aud {
-		if len(p.Audiences) > 0 && !slices.Contains(p.Audiences, a) {
-			if err := s.deny(r, c, "policy: audience "+a+" not allowed", "invalid_target", ""); err != nil {
-				var he *httpError
-				if asHTTP(err, &he) && he.code == http.StatusForbidden {
-					return oauthError(http.StatusBadRequest, "invalid_target", "audience "+a+" is not allowed for this client")
-				}
-				return err
+	iss, err := s.l.Issue(r.Context(), jwtledger.IssueRequest{Audience: aud, Scopes: strings.Fields(f.Get("scope")), Type: "at+jwt", Client: c.client, Subject: c.client.ID, Meta: c.meta(r)})
+	if err != nil {
+		var pe *jwtledger.PolicyError
+		if errors.As(err, &pe) {
+			switch pe.Rule {
+			case "scope":
+				return oauthError(http.StatusBadRequest, "invalid_scope", pe.Detail)
+			case "audience":
+				return oauthError(http.StatusBadRequest, "invalid_target", pe.Detail)
 			}
 		}
-	}
-	if len(aud) == 0 {
-		// RFC 9068 requires aud: the client's default audience, else the
-		// issuer itself.
-		aud = []string{cmp.Or(p.DefaultAudience, s.l.Issuer())}
-	}
-	ttl := s.l.TTL()
-	if p.MaxTTL > 0 && time.Duration(p.MaxTTL) < ttl {
-		ttl = time.Duration(p.MaxTTL)
-	}
-	claims := map[string]any{"client_id": c.client.ID}
-	if len(scopes) > 0 {
-		claims["scope"] = strings.Join(scopes, " ")
-	}
-	iss, err := s.l.Issue(r.Context(), jwtledger.IssueRequest{Subject: c.client.ID, Audience: aud, TTL: ttl, Claims: claims, Type: "at+jwt", Meta: c.meta(r)})
-	if err != nil {
 		return err
 	}
 	s.countIssued(iss.Alg, c.client.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	resp := map[string]any{"access_token": iss.Token, "token_type": "Bearer", "expires_in": int64(ttl.Seconds())}
-	if len(scopes) > 0 {
-		resp["scope"] = strings.Join(scopes, " ")
+	resp := map[string]any{"access_token": iss.Token, "token_type": "Bearer", "expires_in": int64(iss.ExpiresAt.Sub(iss.IssuedAt).Seconds())}
+	if iss.Scope != "" {
+		resp["scope"] = iss.Scope
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
-}
-
-func asHTTP(err error, he **httpError) bool {
-	e, ok := err.(*httpError)
-	*he = e
-	return ok
 }
 
 // introspect is RFC 7662: active tokens get their claims, anything else
@@ -131,7 +90,7 @@ func (s *Server) oauthRevoke(w http.ResponseWriter, r *http.Request, c *call) er
 	tok, err := s.genuine(r, c, raw)
 	if err != nil {
 		var he *httpError
-		if asHTTP(err, &he) && he.code == http.StatusBadRequest {
+		if errors.As(err, &he) && he.code == http.StatusBadRequest {
 			w.WriteHeader(http.StatusOK) // RFC 7009 2.2: invalid tokens are not an error
 			return nil
 		}

@@ -164,11 +164,21 @@ func TestPostgresOutageFailsClosedAndRecovers(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	time.Sleep(time.Second)
+	within(t, 10*time.Second, "issuance before the outage", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return status[0][http.StatusOK] > 20
+	})
 	phase.Store(1)
 	proxy.cut()
-	time.Sleep(2 * time.Second)
-	readyDuring := ready()
+	readyDuring := 0
+	within(t, 10*time.Second, "refusals and readyz 503 during the outage", func() bool {
+		mu.Lock()
+		refused := status[1][http.StatusServiceUnavailable] > 0
+		mu.Unlock()
+		readyDuring = ready()
+		return refused && readyDuring == http.StatusServiceUnavailable
+	})
 	proxy.restore()
 	phase.Store(2)
 	recovered := within(t, 10*time.Second, "issuance back after the database returned", func() bool {

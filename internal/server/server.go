@@ -112,6 +112,9 @@ type Server struct {
 	m          metrics
 	issuerBase string // the issuer without a final "/", when it is a URL
 	openapiDoc []byte // the document for issuerBase
+
+	lnMu    sync.Mutex
+	limited []*Limited // the listeners of LimitListener, for /metrics
 }
 
 // New makes a server for cfg.Ledger.
@@ -455,6 +458,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // classify maps library errors to HTTP answers.
 func classify(err error) *httpError {
 	var mbe *http.MaxBytesError
+	var pe *jwtledger.PolicyError
+	var re *jwtledger.RequestError
 	switch {
 	case errors.As(err, &mbe):
 		return &httpError{code: http.StatusRequestEntityTooLarge, err: "invalid_request", desc: fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
@@ -462,8 +467,12 @@ func classify(err error) *httpError {
 		return &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the audit trail is unavailable; nothing was issued or decided", cause: err}
 	case errors.Is(err, jwtledger.ErrNotFound):
 		return &httpError{code: http.StatusNotFound, err: "not_found", desc: err.Error()}
+	case errors.As(err, &pe):
+		return &httpError{code: http.StatusForbidden, err: "access_denied", desc: pe.Detail}
+	case errors.As(err, &re):
+		return &httpError{code: http.StatusBadRequest, err: "invalid_request", desc: re.Detail}
 	case errors.Is(err, jwtledger.ErrInvalidRequest), errors.Is(err, jwtledger.ErrNoActiveKey):
-		return &httpError{code: http.StatusBadRequest, err: "invalid_request", desc: strings.TrimPrefix(err.Error(), jwtledger.ErrInvalidRequest.Error()+": ")}
+		return &httpError{code: http.StatusBadRequest, err: "invalid_request", desc: err.Error()}
 	case errors.Is(err, context.Canceled):
 		return &httpError{code: 499, err: "invalid_request", desc: "request cancelled"}
 	}

@@ -166,6 +166,11 @@ func TestPolicyAndBadRequests(t *testing.T) {
 			if err := json.Unmarshal(b, &out); err != nil || code != tt.want || out["error"] != tt.err || out["error_description"] == "" {
 				t.Fatalf("got %d %s, want %d %s", code, b, tt.want, tt.err)
 			}
+			// The description is the library error's detail, not its
+			// message with the sentinel's prefix.
+			if d := out["error_description"]; strings.HasPrefix(d, jwtledger.ErrInvalidRequest.Error()) || strings.HasPrefix(d, "refused by") {
+				t.Fatalf("description %q carries the library's prefix", d)
+			}
 		})
 	}
 	denied, _ := e.l.Audit(context.Background(), jwtledger.AuditFilter{Event: "auth.denied", Actor: e.creds["issuer"].ID})

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -47,28 +46,6 @@ type issueResponse struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	JTI       string    `json:"jti"`
 	KID       string    `json:"kid"`
-}
-
-// checkPolicy refuses what the client's policy does not allow.
-func (s *Server) checkPolicy(r *http.Request, c *call, aud []string, ttl time.Duration, claims []string) error {
-	p := c.client.Policy
-	for _, a := range aud {
-		if len(p.Audiences) > 0 && !slices.Contains(p.Audiences, a) {
-			return s.deny(r, c, "policy: audience "+a+" not allowed", "access_denied", "audience "+a+" is not allowed for this client")
-		}
-	}
-	if p.MaxTTL > 0 && ttl > time.Duration(p.MaxTTL) {
-		return s.deny(r, c, "policy: ttl "+ttl.String()+" above max", "access_denied", "lifetime above this client's maximum of "+time.Duration(p.MaxTTL).String())
-	}
-	// No claims list allows no custom claim; "*" allows any, explicitly.
-	if !slices.Contains(p.Claims, jwtledger.AnyClaim) {
-		for _, name := range claims {
-			if !slices.Contains(p.Claims, name) {
-				return s.deny(r, c, "policy: claim "+name+" not allowed", "access_denied", "custom claim "+name+" is not allowed for this client (its policy lists the claims it may set; \"*\" allows any)")
-			}
-		}
-	}
-	return nil
 }
 
 // The fast paths of decodeFast for the issue and verify bodies read them
@@ -149,46 +126,10 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, c *call) error {
 	if string(req.Claims) == "null" {
 		req.Claims = nil
 	}
-	ir := jwtledger.IssueRequest{Subject: req.Sub, Audience: req.Aud, TTL: time.Duration(req.TTL), ClaimsJSON: req.Claims, Meta: c.meta(r)}
-	if len(req.Claims) > 0 {
-		if req.Claims[0] != '{' {
-			return badRequest(`"claims" must be a JSON object`)
-		}
-		// Registered claims among them (sub, aud, exp...) become the
-		// request's fields first, so the policy sees the final values.
-		if err := s.l.PrepareIssue(&ir); err != nil {
-			return err
-		}
+	if len(req.Claims) > 0 && req.Claims[0] != '{' {
+		return badRequest(`"claims" must be a JSON object`)
 	}
-	p := c.client.Policy
-	if len(ir.Audience) == 0 && p.DefaultAudience != "" {
-		ir.Audience = []string{p.DefaultAudience}
-	}
-	ttl := ir.TTL
-	switch {
-	case !ir.Expiry.IsZero():
-		ttl = time.Until(ir.Expiry)
-	case ttl == 0:
-		// No lifetime asked for: the default, within the client's maximum.
-		ttl = s.l.TTL()
-		if maxTTL := time.Duration(p.MaxTTL); maxTTL > 0 && maxTTL < ttl {
-			ttl = maxTTL
-		}
-		ir.TTL = ttl
-	}
-	var names []string
-	if len(ir.ClaimsJSON) > 0 {
-		ms, err := strictjson.ParseObject(ir.ClaimsJSON, nil)
-		if err != nil {
-			return badRequest(`"claims": %v`, err)
-		}
-		for _, m := range ms {
-			names = append(names, m.Name)
-		}
-	}
-	if err := s.checkPolicy(r, c, ir.Audience, ttl, names); err != nil {
-		return err
-	}
+	ir := jwtledger.IssueRequest{Subject: req.Sub, Audience: req.Aud, TTL: time.Duration(req.TTL), ClaimsJSON: req.Claims, Meta: c.meta(r), Client: c.client}
 	iss, err := s.l.Issue(r.Context(), ir)
 	if err != nil {
 		return err
@@ -251,11 +192,12 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, c *call) error {
 		opts = append(opts, jwtledger.WithLeeway(time.Duration(*req.Leeway)))
 	}
 	tok, err := s.l.Verify(r.Context(), req.Token, opts...)
-	if err != nil && jwtledger.OutcomeOf(err) == "" {
+	v := jwtledger.NewVerdict(tok, err)
+	if err != nil && v.Outcome == "" {
 		return err // no verdict: the audit trail failed
 	}
-	inc(&s.m.verifications, string(jwtledger.OutcomeOf(err)))
-	writeVerdict(w, jwtledger.NewVerdict(tok, err))
+	inc(&s.m.verifications, string(v.Outcome))
+	writeVerdict(w, v)
 	return nil
 }
 

@@ -19,14 +19,30 @@ type Token struct {
 	Header Header
 	Claims Claims
 	Key    *keys.Key
+
+	unverified *Claims // a refused token's claims, read without trust
+}
+
+// Unverified returns the claims of a token Verify refused before its
+// signature matched, read from the payload without trusting them (for
+// the audit record of a forgery: whom it claimed to be for), or nil when
+// they could not be read. Verify reads them once, from the same split.
+func Unverified(t *Token) *Claims {
+	if t == nil {
+		return nil
+	}
+	return t.unverified
 }
 
 // Sign makes a compact JWS over the claims c plus extra, a JSON object of
 // custom claims already checked by [CompactCustom] (or nil). typ is the
 // header's typ ("JWT" unless the profile says otherwise).
+//
+// Sign checks that k may sign with alg (the one key check of an
+// issuance); a key that may not is a [*KeyError].
 func Sign(k *keys.Key, alg keys.Alg, typ string, c *Claims, extra []byte) (string, error) {
 	if err := k.CheckSign(alg); err != nil {
-		return "", err
+		return "", &KeyError{Err: err}
 	}
 	var cbuf [512]byte
 	claims := appendClaims(cbuf[:0], c, extra)
@@ -43,6 +59,13 @@ func Sign(k *keys.Key, alg keys.Alg, typ string, c *Claims, extra []byte) (strin
 	// buf is never written again, so the string may share it.
 	return unsafe.String(unsafe.SliceData(buf), len(buf)), nil
 }
+
+// KeyError is a key that may not sign with the algorithm asked for (a
+// public key, a key bound to another algorithm, one below the floors).
+type KeyError struct{ Err error }
+
+func (e *KeyError) Error() string { return e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
 
 // KeySource yields the keys that may have signed a token.
 type KeySource interface {
@@ -70,6 +93,19 @@ func Verify(raw string, src KeySource, o *Options) (*Token, error) {
 	if e != nil {
 		return nil, e
 	}
+	t, err := verify(p, src, o)
+	if err != nil && t.Key == nil {
+		if payload, derr := decodeSegment(p.payload); derr == nil {
+			var c Claims
+			if parseClaims(payload, &c) == nil {
+				t.unverified = &c
+			}
+		}
+	}
+	return t, err
+}
+
+func verify(p *parts, src KeySource, o *Options) (*Token, error) {
 	t := &Token{Header: p.header}
 	alg := keys.Alg(p.header.Alg)
 	if !alg.Valid() {
