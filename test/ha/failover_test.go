@@ -31,7 +31,7 @@ type answer struct {
 	node       int
 	start, end time.Time
 	status     int // 0: no HTTP answer (transport error, timeout)
-	jti        string
+	jti, token string
 }
 
 // node is one running `jwtledger serve`.
@@ -116,7 +116,7 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 					req.Header.Set("Authorization", "Bearer "+secret)
 					resp, err := client.Do(req)
 					if err == nil {
-						var out struct{ JTI string }
+						var out struct{ JTI, Token string }
 						b, _ := io.ReadAll(resp.Body)
 						resp.Body.Close()
 						a.status = resp.StatusCode
@@ -124,7 +124,7 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 							if json.Unmarshal(b, &out) != nil || out.JTI == "" {
 								a.status = -1 // a 200 without a token
 							}
-							a.jti = out.JTI
+							a.jti, a.token = out.JTI, out.Token
 						}
 					}
 					a.end = time.Now()
@@ -178,6 +178,20 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 	waitFor("/readyz 200 on both nodes", 10*time.Second, func() bool {
 		return ready(nodes[0]) == 200 && ready(nodes[1]) == 200
 	})
+	// A token node a issued before the kill verifies on node b after the
+	// promotion: the keys came through, and so does the verdict's record.
+	var before string
+	mu.Lock()
+	for _, a := range answers {
+		if a.node == 0 && a.status == 200 && a.end.Before(killAt) {
+			before = a.token
+			break
+		}
+	}
+	mu.Unlock()
+	if v := verify(t, nodes[1], secret, before); v != "valid" {
+		t.Errorf("a token issued on node a before the failover: node b's verdict after it is %q, want valid", v)
+	}
 	stopLoad()
 	wg.Wait()
 	for _, n := range nodes {
@@ -338,7 +352,7 @@ func TestFailoverToSynchronousStandby(t *testing.T) {
 // admin client's secret if this node created the client.
 func startNode(t *testing.T, bin string, env []string, dataDir, id string) (*node, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--node-id", id, "--log-level", "error")
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--node-id", id, "--issuer", "https://jwtledger.test", "--log-level", "error")
 	cmd.Env = env
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -386,6 +400,25 @@ func startNode(t *testing.T, bin string, env []string, dataDir, id string) (*nod
 		}
 	}()
 	return &node{cmd: cmd, addr: addr}, secret
+}
+
+// verify asks node n for its verdict on tok and returns the outcome.
+func verify(t *testing.T, n *node, secret, tok string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"token": tok})
+	req, _ := http.NewRequest("POST", n.addr+"/v1/tokens/verify", strings.NewReader(string(body)))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct{ Outcome string }
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || json.Unmarshal(b, &v) != nil {
+		t.Fatalf("verify on node b: %d %s", resp.StatusCode, b)
+	}
+	return v.Outcome
 }
 
 // ready is the status of the node's /readyz (0 without an answer).
