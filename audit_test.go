@@ -441,13 +441,31 @@ func TestCheckpointCadence(t *testing.T) {
 				c.CheckpointEvery, c.CheckpointMinInterval, c.CheckpointInterval = 20, tt.minInterval, 2*time.Hour
 			})
 			ctx := context.Background()
+			count := func() int {
+				cps, err := l.Checkpoints(ctx, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(cps)
+			}
 			for range 5 {
+				before := count()
 				for range 20 {
 					if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "cadence"}); err != nil {
 						t.Fatal(err)
 					}
 				}
-				time.Sleep(20 * time.Millisecond)
+				// Let the checkpoint loop act on the batch before the next
+				// one: a new checkpoint, or (at most one an hour) the first.
+				for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+					n := count()
+					if n > before || tt.minInterval == time.Hour && n >= 1 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("no checkpoint within 5s of a batch of 20 records (%d so far)", n)
+					}
+				}
 			}
 			var cps []jwtledger.CheckpointInfo
 			// Wait for the checkpoints that should come (or long enough for

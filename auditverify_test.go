@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 )
 
@@ -42,14 +43,14 @@ func ledgerWithHistory(t *testing.T, dir string) (outside []byte) {
 	return []byte(cp.Note)
 }
 
-func verifyDir(t *testing.T, dir string, external ...[]byte) *jwtledger.AuditReport {
+func verifyDir(t *testing.T, dir string, external ...[]byte) *auditor.LogReport {
 	t.Helper()
 	l, err := jwtledger.Open(context.Background(), jwtledger.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	rep, err := l.VerifyAudit(context.Background(), jwtledger.VerifyAuditOptions{Checkpoints: external})
+	rep, err := l.VerifyAudit(context.Background(), auditor.VerifyOptions{Checkpoints: external})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestVerifyAuditDamage(t *testing.T) {
 				execSQL(t, dir, `UPDATE audit SET body = CAST(replace(CAST(body AS TEXT), '"alice"', '"admin"') AS BLOB) WHERE seq = 7`)
 				return nil
 			},
-			wantKind: jwtledger.DamageModified, wantSeq: 7,
+			wantKind: auditor.DamageModified, wantSeq: 7,
 		},
 		{
 			name: "row deleted",
@@ -95,7 +96,7 @@ func TestVerifyAuditDamage(t *testing.T) {
 				execSQL(t, dir, `DELETE FROM audit WHERE seq = 5`)
 				return nil
 			},
-			wantKind: jwtledger.DamageMissing, wantSeq: 5,
+			wantKind: auditor.DamageMissing, wantSeq: 5,
 		},
 		{
 			name: "two rows swapped",
@@ -103,7 +104,7 @@ func TestVerifyAuditDamage(t *testing.T) {
 				execSQL(t, dir, `UPDATE audit SET seq = -1 WHERE seq = 8`, `UPDATE audit SET seq = 8 WHERE seq = 9`, `UPDATE audit SET seq = 9 WHERE seq = -1`)
 				return nil
 			},
-			wantKind: jwtledger.DamageReordered, wantSeq: 8,
+			wantKind: auditor.DamageReordered, wantSeq: 8,
 		},
 		{
 			name: "newest rows deleted after a checkpoint was saved outside",
@@ -112,7 +113,7 @@ func TestVerifyAuditDamage(t *testing.T) {
 				execSQL(t, dir, `DELETE FROM audit WHERE seq > 17`, `DELETE FROM checkpoints`, `DELETE FROM tree_hashes WHERE idx >= 40`)
 				return [][]byte{outside}
 			},
-			wantKind: jwtledger.DamageTruncated, wantSeq: 18,
+			wantKind: auditor.DamageTruncated, wantSeq: 18,
 		},
 		{
 			name: "checkpoint signature replaced",
@@ -120,7 +121,7 @@ func TestVerifyAuditDamage(t *testing.T) {
 				execSQL(t, dir, `UPDATE checkpoints SET note = CAST(substr(CAST(note AS TEXT), 1, length(note) - 10) || 'AAAAAAAAA' || char(10) AS BLOB)`)
 				return nil
 			},
-			wantKind: jwtledger.DamageBadSignature, wantSeq: 20,
+			wantKind: auditor.DamageBadSignature, wantSeq: 20,
 		},
 		{
 			name: "record and its leaf rewritten consistently",
@@ -136,7 +137,7 @@ func TestVerifyAuditDamage(t *testing.T) {
 				}
 				return nil
 			},
-			wantKind: jwtledger.DamageModified, wantSeq: 1, // located to the records the checkpoint covers
+			wantKind: auditor.DamageModified, wantSeq: 1, // located to the records the checkpoint covers
 		},
 	}
 	for _, tt := range tests {
@@ -189,7 +190,7 @@ func TestVerifyAuditFork(t *testing.T) {
 		l.Close()
 	}
 	rep := verifyDir(t, b, notes[a])
-	if len(rep.Damage) == 0 || rep.Damage[0].Kind != jwtledger.DamageFork || rep.Damage[0].Seq != 26 {
+	if len(rep.Damage) == 0 || rep.Damage[0].Kind != auditor.DamageFork || rep.Damage[0].Seq != 26 {
 		t.Fatalf("fork not reported at 26: %+v", rep.Damage)
 	}
 	if rep := verifyDir(t, b, notes[b]); !rep.OK {
@@ -223,7 +224,7 @@ func TestCheckpointFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes := audit.SplitNotes(data)
+	notes := auditor.SplitNotes(data)
 	// The explicit checkpoint at 20; no other is due yet (5 records, < 10s).
 	if len(notes) != 1 || !strings.Contains(string(notes[0]), "\n20\n") {
 		t.Fatalf("checkpoints.log holds %d notes:\n%s", len(notes), data)
@@ -244,15 +245,15 @@ func TestExportVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	vkey := l.AuditVerifierKey()
-	export := func(format jwtledger.ExportFormat, since time.Time) []byte {
+	export := func(format auditor.ExportFormat, since time.Time) []byte {
 		var buf bytes.Buffer
 		if err := l.Export(ctx, &buf, format, since, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		return buf.Bytes()
 	}
-	jsonl, csvData := export(jwtledger.ExportJSONL, time.Time{}), export(jwtledger.ExportCSV, time.Time{})
-	future := export(jwtledger.ExportJSONL, time.Now().Add(time.Hour)) // leaf hashes only
+	jsonl, csvData := export(auditor.ExportJSONL, time.Time{}), export(auditor.ExportCSV, time.Time{})
+	future := export(auditor.ExportJSONL, time.Now().Add(time.Hour)) // leaf hashes only
 	l.Close()
 	lines := strings.Split(strings.TrimSpace(string(jsonl)), "\n")
 	tests := []struct {
@@ -267,14 +268,14 @@ func TestExportVerify(t *testing.T) {
 		{name: "csv", data: csvData, key: vkey},
 		{name: "key from the export", data: jsonl},
 		{name: "leaf hashes only", data: future, key: vkey},
-		{name: "record edited", data: bytes.Replace(jsonl, []byte(`\"sub\":\"bob\"`), []byte(`\"sub\":\"eve\"`), 1), key: vkey, wantKind: jwtledger.DamageModified, wantSeq: 21},
-		{name: "line dropped", data: []byte(strings.Join(append(lines[:10:10], lines[11:]...), "\n")), key: vkey, wantKind: jwtledger.DamageMissing, wantSeq: 9},
-		{name: "tail cut past the checkpoint", data: []byte(strings.Join(lines[:len(lines)-8], "\n")), key: vkey, wantKind: jwtledger.DamageTruncated, wantSeq: 18},
-		{name: "another key", data: jsonl, key: "other+edee64c2+AX1opL2KiMz1Y8+GQin4RghugKiGb0XuR5W1V4AkRyU2", wantKind: jwtledger.DamageBadSignature, wantSeq: 20},
+		{name: "record edited", data: bytes.Replace(jsonl, []byte(`\"sub\":\"bob\"`), []byte(`\"sub\":\"eve\"`), 1), key: vkey, wantKind: auditor.DamageModified, wantSeq: 21},
+		{name: "line dropped", data: []byte(strings.Join(append(lines[:10:10], lines[11:]...), "\n")), key: vkey, wantKind: auditor.DamageMissing, wantSeq: 9},
+		{name: "tail cut past the checkpoint", data: []byte(strings.Join(lines[:len(lines)-8], "\n")), key: vkey, wantKind: auditor.DamageTruncated, wantSeq: 18},
+		{name: "another key", data: jsonl, key: "other+edee64c2+AX1opL2KiMz1Y8+GQin4RghugKiGb0XuR5W1V4AkRyU2", wantKind: auditor.DamageBadSignature, wantSeq: 20},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep, err := jwtledger.VerifyExport(bytes.NewReader(tt.data), tt.key, jwtledger.VerifyAuditOptions{Checkpoints: tt.external})
+			rep, err := auditor.VerifyExport(bytes.NewReader(tt.data), tt.key, auditor.VerifyOptions{Checkpoints: tt.external})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -289,7 +290,7 @@ func TestExportVerify(t *testing.T) {
 			}
 		})
 	}
-	if _, err := jwtledger.VerifyExport(strings.NewReader("garbage"), vkey, jwtledger.VerifyAuditOptions{}); err == nil {
+	if _, err := auditor.VerifyExport(strings.NewReader("garbage"), vkey, auditor.VerifyOptions{}); err == nil {
 		t.Fatal("garbage accepted as an export")
 	}
 }
@@ -332,7 +333,7 @@ func TestRetention(t *testing.T) {
 	if len(res) != 1 || res[0].UpTo != 10 || res[0].Pruned != 10 {
 		t.Fatalf("prune: %+v", res)
 	}
-	rep, err := l.VerifyAudit(ctx, jwtledger.VerifyAuditOptions{})
+	rep, err := l.VerifyAudit(ctx, auditor.VerifyOptions{})
 	if err != nil || !rep.OK || rep.Chains[0].Pruned != 10 || rep.Records != 20 {
 		t.Fatalf("verify after pruning: %+v %v", rep, err)
 	}
@@ -344,10 +345,10 @@ func TestRetention(t *testing.T) {
 		t.Fatal("proof of a pruned record")
 	}
 	var buf bytes.Buffer
-	if err := l.Export(ctx, &buf, jwtledger.ExportJSONL, time.Time{}, time.Time{}); err != nil {
+	if err := l.Export(ctx, &buf, auditor.ExportJSONL, time.Time{}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := jwtledger.VerifyExport(&buf, l.AuditVerifierKey(), jwtledger.VerifyAuditOptions{}); err != nil || !rep.OK || rep.Chains[0].Pruned != 10 {
+	if rep, err := auditor.VerifyExport(&buf, l.AuditVerifierKey(), auditor.VerifyOptions{}); err != nil || !rep.OK || rep.Chains[0].Pruned != 10 {
 		t.Fatalf("export of a pruned ledger: %+v %v", rep, err)
 	}
 }
@@ -358,8 +359,8 @@ func TestVerifyExportHugeGap(t *testing.T) {
 	const vkey = "other+edee64c2+AX1opL2KiMz1Y8+GQin4RghugKiGb0XuR5W1V4AkRyU2"
 	data := `{"type":"header","format":"jwtledger-audit-export","version":1,"verifier_key":"` + vkey + `"}` + "\n" +
 		`{"type":"record","chain":"a","seq":9223372036854775000,"leaf_hash":"AAAA"}` + "\n"
-	rep, err := jwtledger.VerifyExport(strings.NewReader(data), vkey, jwtledger.VerifyAuditOptions{})
-	if err != nil || len(rep.Damage) == 0 || rep.Damage[0].Kind != jwtledger.DamageMissing || rep.Damage[0].Seq != 1 {
+	rep, err := auditor.VerifyExport(strings.NewReader(data), vkey, auditor.VerifyOptions{})
+	if err != nil || len(rep.Damage) == 0 || rep.Damage[0].Kind != auditor.DamageMissing || rep.Damage[0].Seq != 1 {
 		t.Fatalf("%+v %v", rep, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 )
 
@@ -54,7 +55,7 @@ func BenchmarkAuditVerify(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for b.Loop() {
-		rep, err := l.VerifyAudit(context.Background(), VerifyAuditOptions{})
+		rep, err := l.VerifyAudit(context.Background(), auditor.VerifyOptions{})
 		if err != nil || !rep.OK || rep.Records != int64(n) {
 			b.Fatalf("verify: %v %+v", err, rep)
 		}

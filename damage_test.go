@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 )
 
 // corrupt overwrites n pages of 4 KiB in the middle of the file at path.
@@ -55,14 +56,14 @@ func TestDamagedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := l.VerifyAudit(ctx, jwtledger.VerifyAuditOptions{})
+	rep, err := l.VerifyAudit(ctx, auditor.VerifyOptions{})
 	l.Close()
 	if err != nil {
 		t.Fatalf("VerifyAudit: %v, want a report", err)
 	}
-	var found *jwtledger.AuditDamage
+	var found *auditor.Damage
 	for i, d := range rep.Damage {
-		if d.Kind == jwtledger.DamageDamaged {
+		if d.Kind == auditor.DamageDamaged {
 			found = &rep.Damage[i]
 		}
 	}

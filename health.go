@@ -234,7 +234,8 @@ func (l *Ledger) loadLedgerID(ctx context.Context) error {
 }
 
 // ErrDamaged means the store's file is damaged (SQLite: "database disk
-// image is malformed"); see Config.CheckIntegrity and [DamageDamaged].
+// image is malformed"); see Config.CheckIntegrity and the damage of kind
+// "damaged" that [Ledger.VerifyAudit] reports.
 var ErrDamaged = store.ErrDamaged
 
 // ErrMissingDatabase means the data directory belongs to a ledger whose

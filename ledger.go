@@ -78,6 +78,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/auditlog"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/store"
 )
@@ -185,18 +186,13 @@ type Ledger struct {
 	readOnly error // set when a damaged store was opened for inspection
 	ready    readiness
 	lost     lost
-	cp       cpHealth
 	denied   denials
 
 	dsStop, dsDone chan struct{}
 
 	auditSigner    note.Signer
-	auditVerifier  note.Verifier
 	auditVKey      string
-	cpSize         atomic.Int64 // size of this node's newest checkpoint
-	cpTime         atomic.Int64 // and when it was made (Unix ns)
-	sinceCP        atomic.Int64
-	cpKick         chan struct{}
+	cps            *auditlog.Checkpointer
 	cpStop, cpDone chan struct{}
 	ksStop, ksDone chan struct{}
 
@@ -361,9 +357,11 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.JSONLog != nil {
 		sinks = append(sinks, audit.NewJSONSink(cfg.JSONLog, nil))
 	}
-	l := &Ledger{cfg: cfg, db: db, caps: caps, dbPath: dbPath, master: master, log: log, cpKick: make(chan struct{}, 1)}
+	l := &Ledger{cfg: cfg, db: db, caps: caps, dbPath: dbPath, master: master, log: log}
 	l.w = audit.NewWriter(db, cfg.NodeID, sinks, log)
-	l.w.AfterFlush = l.recordsAppended
+	l.cps = auditlog.NewCheckpointer(db, auditlog.CheckpointConfig{Chain: cfg.NodeID, Every: cfg.CheckpointEvery,
+		MinInterval: cfg.CheckpointMinInterval, Interval: cfg.CheckpointInterval, File: cfg.CheckpointFile, Now: cfg.Now, Log: log})
+	l.w.AfterFlush = l.cps.Appended
 	if cfg.CheckIntegrity {
 		if d := caps.Damage; d != nil {
 			if err := d.CheckIntegrity(ctx); errors.Is(err, store.ErrDamaged) {

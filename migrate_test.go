@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 	"github.com/jwtledger/jwtledger/store"
 )
@@ -71,7 +72,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer moved.Close()
-	audit, err := moved.VerifyAudit(ctx, jwtledger.VerifyAuditOptions{})
+	audit, err := moved.VerifyAudit(ctx, auditor.VerifyOptions{})
 	if err != nil || !audit.OK || audit.Records != int64(len(oldRecs)) {
 		t.Fatalf("audit verify after migration: %v %+v", err, audit)
 	}

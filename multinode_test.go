@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 )
 
@@ -117,7 +118,7 @@ func TestNodesShareOnePostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rep, err := b.VerifyAudit(ctx, jwtledger.VerifyAuditOptions{})
+	rep, err := b.VerifyAudit(ctx, auditor.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jwtledger/jwtledger/internal/auditlog"
 )
 
 // ParseRetention reads a retention period: a Go duration ("720h") or a
@@ -26,11 +28,7 @@ func ParseRetention(s string) (time.Duration, error) {
 }
 
 // PruneResult says what [Ledger.Prune] removed from one chain.
-type PruneResult struct {
-	Chain  string `json:"chain"`
-	UpTo   int64  `json:"up_to"` // the size of the checkpoint pruning stopped at
-	Pruned int64  `json:"pruned"`
-}
+type PruneResult = auditlog.PruneResult
 
 // Prune removes the bodies of records older than retain, in every chain,
 // but only up to the newest checkpoint made at or before the cut, so every
@@ -41,34 +39,5 @@ func (l *Ledger) Prune(ctx context.Context, retain time.Duration) ([]PruneResult
 	if retain <= 0 {
 		return nil, invalidf("retention must be positive")
 	}
-	cut := l.cfg.Now().Add(-retain)
-	chains, err := l.db.Chains(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []PruneResult
-	for _, chain := range chains {
-		cps, err := l.db.Checkpoints(ctx, chain)
-		if err != nil {
-			return out, err
-		}
-		var upTo int64
-		for _, cp := range cps {
-			if !cp.Time.After(cut) && cp.Size > upTo {
-				upTo = cp.Size
-			}
-		}
-		if upTo == 0 {
-			continue
-		}
-		n, err := l.db.Prune(ctx, chain, upTo, cut)
-		if err != nil {
-			return out, fmt.Errorf("prune chain %s: %w", chain, err)
-		}
-		out = append(out, PruneResult{Chain: chain, UpTo: upTo, Pruned: n})
-		if n > 0 {
-			l.log.Info("audit records pruned", "chain", chain, "records", n, "up_to", upTo)
-		}
-	}
-	return out, nil
+	return auditlog.Prune(ctx, l.db, l.cfg.Now().Add(-retain), l.log)
 }

@@ -1,9 +1,29 @@
 // Package auditor checks what a jwtledger ledger hands to someone who does
-// not trust its operator: signed checkpoints and the witnesses' cosignatures
-// on them. It imports only the standard library and golang.org/x/mod, so an
+// not trust its operator: its records in their canonical encoding
+// ([Encode], [Decode], [LeafHash]), signed checkpoints and the witnesses'
+// cosignatures on them, inclusion proofs ([VerifyProof]) and exports
+// ([VerifyExport], or [LogVerifier] for rows read from elsewhere). The
+// ledger itself seals records ([Seal]), writes exports ([NewExportWriter])
+// and verifies its store with this package, so there is one implementation
+// of each format. It imports only the standard library and golang.org/x/mod, so an
 // auditor can build it alone, and it follows the public C2SP specifications
 // (signed-note, tlog-checkpoint, tlog-cosignature, tlog-witness), so the
 // same checks can be made with any other implementation of them.
+//
+// # Records, proofs and exports
+//
+// A record's canonical encoding is what the ledger stores and hashes: its
+// leaf hash is SHA-256(0x00 || encoding), an RFC 6962 leaf. [Decode]
+// accepts only what [Encode] makes, so a record has one encoding. Given
+// the ledger's note verifier key (jwtledger audit key):
+//
+//	rec, err := auditor.VerifyProof(&proof, vkey) // proof: jwtledger audit prove
+//	rep, err := auditor.VerifyExport(f, vkey, auditor.VerifyOptions{Checkpoints: auditor.SplitNotes(saved)})
+//	if err == nil && !rep.OK { /* rep.Damage says what and where */ }
+//
+// VerifyExport checks, in constant memory, every record against its leaf
+// hash and every chain's tree against its signed checkpoints and the
+// external ones you kept (copies of checkpoints.log).
 //
 // # What a checkpoint proves, and what a witness adds
 //

@@ -1,6 +1,7 @@
 package auditor_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"reflect"
@@ -127,6 +128,28 @@ func FuzzParseCheckpoint(f *testing.F) {
 		}
 		if c.String() != text {
 			t.Fatalf("accepted %q but prints %q", text, c.String())
+		}
+	})
+}
+
+// FuzzSplitNotes checks that note splitting (of checkpoints.log) never
+// panics and never invents signatures, and that checkpoint bodies made by
+// Checkpoint.String round-trip.
+func FuzzSplitNotes(f *testing.F) {
+	f.Add("jwtledger/node-1\n12\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n", []byte("a\n1\nb\n\n— k sig\n\nc\n"))
+	f.Add("x\n-1\n\n", []byte("\n\n\n— \n"))
+	f.Fuzz(func(t *testing.T, text string, file []byte) {
+		if c, err := auditor.ParseCheckpoint(text); err == nil {
+			again := c.String()
+			c2, err := auditor.ParseCheckpoint(again)
+			if err != nil || c2 != c {
+				t.Fatalf("round trip of %q: %q %v", text, again, err)
+			}
+		}
+		for _, n := range auditor.SplitNotes(file) {
+			if !bytes.Contains(n, []byte("\n— ")) && !bytes.HasPrefix(n, []byte("— ")) {
+				t.Fatalf("note without a signature line: %q", n)
+			}
 		}
 	})
 }

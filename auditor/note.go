@@ -110,3 +110,41 @@ func FormatSignature(sig note.Signature) string {
 func validName(name string) bool {
 	return name != "" && utf8.ValidString(name) && strings.IndexFunc(name, unicode.IsSpace) < 0 && !strings.Contains(name, "+")
 }
+
+// SplitNotes splits concatenated signed notes (as in checkpoints.log, notes
+// separated by blank lines) into single notes. A note is its text lines, one
+// blank line, and signature lines starting with "— "; text without
+// signatures is skipped.
+func SplitNotes(data []byte) [][]byte {
+	var notes [][]byte
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	var cur []byte
+	inSigs, sigs := false, 0
+	flush := func() {
+		if sigs > 0 {
+			notes = append(notes, cur)
+		}
+		cur, inSigs, sigs = nil, false, 0
+	}
+	for _, l := range lines {
+		isSig := bytes.HasPrefix(l, []byte("— "))
+		blank := len(bytes.TrimSpace(l)) == 0
+		switch {
+		case inSigs && !isSig:
+			flush()
+			if blank {
+				continue
+			}
+		case !inSigs && blank && len(cur) == 0:
+			continue
+		case !inSigs && blank:
+			inSigs = true
+		}
+		if inSigs && isSig {
+			sigs++
+		}
+		cur = append(cur, l...)
+	}
+	flush()
+	return notes
+}

@@ -11,7 +11,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/jwtledger/jwtledger"
-	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/auditor"
 )
 
 func runAuditVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
@@ -34,19 +34,19 @@ func runAuditVerify(ctx context.Context, c *cli, cmd *command, args []string) er
 	if *output != "text" && *output != "json" {
 		return usageErr("audit verify: --output must be text or json")
 	}
-	var opt jwtledger.VerifyAuditOptions
+	var opt auditor.VerifyOptions
 	for _, f := range cpFiles {
 		data, err := c.readInput(f, 64<<20)
 		if err != nil {
 			return err
 		}
-		notes := audit.SplitNotes(data)
+		notes := auditor.SplitNotes(data)
 		if len(notes) == 0 {
 			return usageErr("audit verify: --checkpoint %s holds no signed note", f)
 		}
 		opt.Checkpoints = append(opt.Checkpoints, notes...)
 	}
-	var rep *jwtledger.AuditReport
+	var rep *auditor.LogReport
 	if *fromExport != "" {
 		key, err := c.verifierKey(*vkey, *vkeyFile, false)
 		if err != nil {
@@ -60,7 +60,7 @@ func runAuditVerify(ctx context.Context, c *cli, cmd *command, args []string) er
 			return usageErr("%v", err)
 		}
 		defer f.Close()
-		if rep, err = jwtledger.VerifyExport(f, key, opt); err != nil {
+		if rep, err = auditor.VerifyExport(f, key, opt); err != nil {
 			return usageErr("audit verify --from-export: %v", err)
 		}
 		return printAuditReport(c, rep, *output)
@@ -86,7 +86,7 @@ func runAuditVerify(ctx context.Context, c *cli, cmd *command, args []string) er
 	return printAuditReport(c, rep, *output)
 }
 
-func printAuditReport(c *cli, rep *jwtledger.AuditReport, output string) error {
+func printAuditReport(c *cli, rep *auditor.LogReport, output string) error {
 	if output == "json" {
 		if err := writeJSON(c.stdout, rep); err != nil {
 			return err
@@ -201,11 +201,11 @@ func runAuditVerifyProof(ctx context.Context, c *cli, cmd *command, args []strin
 	if err != nil {
 		return err
 	}
-	var p jwtledger.Proof
+	var p auditor.Proof
 	if err := json.Unmarshal(data, &p); err != nil {
 		return usageErr("audit verify-proof: %s is not a proof bundle: %v", name, err)
 	}
-	rec, err := jwtledger.VerifyProof(&p, key)
+	rec, err := auditor.VerifyProof(&p, key)
 	if err != nil {
 		fmt.Fprintf(c.stdout, "invalid: %s\n", oneLine(err.Error()))
 		return errRejected
@@ -271,7 +271,7 @@ func runAuditExport(ctx context.Context, c *cli, cmd *command, args []string) er
 		defer f.Close()
 		w = f
 	}
-	return l.Export(ctx, w, jwtledger.ExportFormat(*format), lo, hi)
+	return l.Export(ctx, w, auditor.ExportFormat(*format), lo, hi)
 }
 
 func runAuditPrune(ctx context.Context, c *cli, cmd *command, args []string) error {

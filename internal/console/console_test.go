@@ -20,6 +20,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
@@ -434,7 +435,7 @@ func TestExportVerifiesOffline(t *testing.T) {
 	if full != 3 {
 		t.Fatalf("%d records in full, want 3", full)
 	}
-	rep, err := jwtledger.VerifyExport(strings.NewReader(a.body), e.l.AuditVerifierKey(), jwtledger.VerifyAuditOptions{})
+	rep, err := auditor.VerifyExport(strings.NewReader(a.body), e.l.AuditVerifierKey(), auditor.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Fatalf("offline verification of the export: %+v, %v", rep, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 )
 
@@ -91,7 +92,7 @@ func (b ledger) Record(ctx context.Context, chain string, seq int64) (*audit.Rec
 func (b ledger) Subscribe() (<-chan struct{}, func()) { return b.l.SubscribeAudit() }
 
 func (b ledger) Export(ctx context.Context, w io.Writer, format string, f audit.Filter) error {
-	return mapErr(b.l.ExportMatching(ctx, w, jwtledger.ExportFormat(format), f))
+	return mapErr(b.l.ExportMatching(ctx, w, auditor.ExportFormat(format), f))
 }
 
 func (b ledger) Counts(ctx context.Context, q audit.CountQuery) (*audit.Counts, error) {
@@ -128,7 +129,7 @@ func (b ledger) Checkpoints(ctx context.Context, chain string) ([]Checkpoint, er
 func (b ledger) VerifierKey() string { return b.l.AuditVerifierKey() }
 
 func (b ledger) VerifyAudit(ctx context.Context, progress func(done, total int64)) (*Report, error) {
-	rep, err := b.l.VerifyAudit(ctx, jwtledger.VerifyAuditOptions{Progress: progress})
+	rep, err := b.l.VerifyAudit(ctx, auditor.VerifyOptions{Progress: progress})
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 )
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request, _ *call) error {
@@ -88,7 +89,7 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, _ *call) err
 }
 
 func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, _ *call) error {
-	rep, err := s.l.VerifyAudit(r.Context(), jwtledger.VerifyAuditOptions{})
+	rep, err := s.l.VerifyAudit(r.Context(), auditor.VerifyOptions{})
 	if err != nil {
 		return err
 	}

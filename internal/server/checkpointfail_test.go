@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
 
@@ -29,7 +30,7 @@ func TestCheckpointFailureVisible(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	auditor, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "auditor", Scopes: []string{jwtledger.ScopeAudit}}, jwtledger.Meta{})
+	auditClient, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "auditor", Scopes: []string{jwtledger.ScopeAudit}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,17 +81,17 @@ func TestCheckpointFailureVisible(t *testing.T) {
 		t.Fatalf("visible only after %s, want within one interval and a tick (%s) plus slack", seen, limit)
 	}
 	req, _ := http.NewRequest("GET", srv.URL+"/v1/audit/verify", nil)
-	req.Header.Set("Authorization", "Bearer "+auditor.Secret)
+	req.Header.Set("Authorization", "Bearer "+auditClient.Secret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep jwtledger.AuditReport
+	var rep auditor.LogReport
 	json.NewDecoder(resp.Body).Decode(&rep)
 	resp.Body.Close()
-	var uncovered *jwtledger.AuditDamage
+	var uncovered *auditor.Damage
 	for i, d := range rep.Damage {
-		if d.Kind == jwtledger.DamageUncovered {
+		if d.Kind == auditor.DamageUncovered {
 			uncovered = &rep.Damage[i]
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
 
@@ -221,7 +222,7 @@ func TestDatabaseLostUnderLoad(t *testing.T) {
 					t.Fatalf("acknowledged token %s has no record in the rescued database", jti)
 				}
 			}
-			rep, err := l2.VerifyAudit(ctx, jwtledger.VerifyAuditOptions{})
+			rep, err := l2.VerifyAudit(ctx, auditor.VerifyOptions{})
 			if err != nil || !rep.OK {
 				t.Fatalf("audit verify of the rescued database: %v %+v", err, rep)
 			}

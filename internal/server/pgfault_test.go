@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 )
@@ -235,7 +236,7 @@ func TestPostgresOutageFailsClosedAndRecovers(t *testing.T) {
 			t.Fatalf("token %s answered 200 has %d issuance records", jti, seen[jti])
 		}
 	}
-	rep, err := direct.VerifyAudit(ctx, jwtledger.VerifyAuditOptions{})
+	rep, err := direct.VerifyAudit(ctx, auditor.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Fatalf("audit verify after the outage: %v %+v", err, rep)
 	}

@@ -13,11 +13,14 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/jwtledger/jwtledger/auditor"
 )
 
 // TestAuditorChecks builds the jwtledger command, uses it as an operator
 // would, then checks what an auditor receives (the verifier key, the
-// checkpoints.log file and a proof bundle) with golang.org/x/mod/sumdb only.
+// checkpoints.log file and a proof bundle) with golang.org/x/mod/sumdb alone,
+// then with the public auditor package.
 func TestAuditorChecks(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -102,6 +105,34 @@ func TestAuditorChecks(t *testing.T) {
 	copy(root[:], rootBytes)
 	if err := tlog.CheckRecord(b.Proof, size, root, b.LeafIndex, tlog.RecordHash([]byte(b.Record))); err != nil {
 		t.Fatalf("inclusion proof: %v", err)
+	}
+	// The auditor package makes the same checks, offline, with the
+	// verifier key alone.
+	var p auditor.Proof
+	if err := json.Unmarshal([]byte(proof), &p); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := auditor.VerifyProof(&p, vkey)
+	if err != nil || rec.Seq != 3 || rec.Sub != "bob" {
+		t.Fatalf("auditor.VerifyProof: %+v, %v", rec, err)
+	}
+	notes := auditor.SplitNotes(raw)
+	if len(notes) != len(blocks)/2 {
+		t.Fatalf("auditor.SplitNotes found %d notes in checkpoints.log, want %d", len(notes), len(blocks)/2)
+	}
+	for _, msg := range notes {
+		n, err := note.Open(msg, verifiers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := auditor.ParseCheckpoint(n.Text); err != nil || auditor.ChainOfOrigin(c.Origin) == c.Origin {
+			t.Fatalf("auditor.ParseCheckpoint(%q): %+v, %v", n.Text, c, err)
+		}
+	}
+	tampered := p
+	tampered.Record = strings.Replace(p.Record, "bob", "bib", 1)
+	if _, err := auditor.VerifyProof(&tampered, vkey); err == nil {
+		t.Fatal("auditor.VerifyProof proved a modified record")
 	}
 	if !strings.Contains(b.Record, `"seq":3,`) || !strings.Contains(b.Record, `"sub":"bob"`) {
 		t.Fatalf("proved record: %s", b.Record)

@@ -39,7 +39,7 @@ func (lt *ledgerTree) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 func exportTree(t *testing.T, l *jwtledger.Ledger, chain string) *ledgerTree {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := l.Export(t.Context(), &buf, jwtledger.ExportJSONL, time.Time{}, time.Time{}); err != nil {
+	if err := l.Export(t.Context(), &buf, auditor.ExportJSONL, time.Time{}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	lt := &ledgerTree{}

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/store"
@@ -705,18 +706,15 @@ func (d *Dialect) SignCheckpoint(ctx context.Context, tx Querier, chain string, 
 }
 
 // Seal numbers recs as the records after head of chain and seals them the
-// one way every store does: Normalize, the canonical encoding, the leaf
-// hash. It returns the bodies, which share one backing array.
+// one way every store does, [auditor.Seal]: Normalize, the canonical
+// encoding, the leaf hash. It returns the bodies, which share one backing array.
 func Seal(chain string, head uint64, recs []*audit.Record) [][]byte {
 	arena := make([]byte, 0, 512*len(recs))
 	ends := make([]int, 0, len(recs))
 	for _, r := range recs {
 		head++
 		r.Seq, r.Chain = head, chain
-		r.Normalize()
-		start := len(arena)
-		arena = audit.Encode(arena, r)
-		r.LeafHash = audit.LeafHash(arena[start:])
+		arena = auditor.Seal(arena, r)
 		ends = append(ends, len(arena))
 	}
 	bodies := make([][]byte, len(recs))

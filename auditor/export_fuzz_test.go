@@ -1,10 +1,10 @@
-package jwtledger_test
+package auditor_test
 
 import (
 	"bytes"
 	"testing"
 
-	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/auditor"
 )
 
 // FuzzVerifyExport feeds arbitrary bytes to the offline export verifier:
@@ -16,7 +16,7 @@ func FuzzVerifyExport(f *testing.F) {
 	f.Add([]byte("type,chain,seq,hash,data\nheader,jwtledger-audit-export,1,,\nleaf,a,2,AAAA,\n"))
 	f.Add([]byte(`{"type":"header","format":"jwtledger-audit-export","version":1}` + "\n" + `{"type":"checkpoint","chain":"a","size":5,"note":"x"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rep, err := jwtledger.VerifyExport(bytes.NewReader(data), vkey, jwtledger.VerifyAuditOptions{})
+		rep, err := auditor.VerifyExport(bytes.NewReader(data), vkey, auditor.VerifyOptions{})
 		if err == nil && rep == nil {
 			t.Fatal("no report and no error")
 		}

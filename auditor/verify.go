@@ -1,0 +1,406 @@
+package auditor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Kinds of [Damage] a verification reports.
+const (
+	DamageModified     = "modified"      // a record's content differs from what was appended
+	DamageMissing      = "missing"       // a gap in the sequence
+	DamageReordered    = "reordered"     // a record stands at another position than it was appended at
+	DamageTruncated    = "truncated"     // the chain is shorter than a checkpoint says it was
+	DamageBadSignature = "bad_signature" // a checkpoint's signature does not verify
+	DamageFork         = "fork"          // a trusted checkpoint's root differs from the chain's at that size
+	DamageUncovered    = "uncovered"     // records no checkpoint covers while checkpointing fails: they could be cut undetected
+	DamageDamaged      = "damaged"       // the store itself is damaged (SQLite: "database disk image is malformed"); Detail says what could be read
+)
+
+// Damage is one finding of a verification, located at the first sequence
+// number it affects.
+type Damage struct {
+	Kind   string `json:"kind"`
+	Chain  string `json:"chain"`
+	Seq    int64  `json:"seq"`
+	Detail string `json:"detail"`
+}
+
+// ChainReport summarizes one verified chain.
+type ChainReport struct {
+	Chain       string    `json:"chain"`
+	Records     int64     `json:"records"`
+	Pruned      int64     `json:"pruned"`
+	Checkpoints int       `json:"checkpoints"`
+	Root        tlog.Hash `json:"root"` // recomputed root of the whole chain
+	// Uncovered counts the newest records that no stored checkpoint
+	// covers yet, from seq UncoveredFrom (normal for the records of the last
+	// few seconds; a damage of kind uncovered while checkpointing fails).
+	Uncovered     int64 `json:"uncovered"`
+	UncoveredFrom int64 `json:"uncovered_from,omitempty"`
+}
+
+// CheckpointFailure says since when, and why, a node's checkpoints fail.
+type CheckpointFailure struct {
+	Since    time.Time `json:"since"`
+	Err      string    `json:"error"`
+	Attempts int       `json:"attempts"`
+}
+
+// LogReport is the result of verifying a ledger's chains ([VerifyExport],
+// a [LogVerifier], or the ledger's own verification of its store).
+type LogReport struct {
+	OK                  bool          `json:"ok"`
+	Records             int64         `json:"records"`
+	Chains              []ChainReport `json:"chains"`
+	ExternalCheckpoints int           `json:"external_checkpoints"`
+	Damage              []Damage      `json:"damage"`
+	// CheckpointFailure is set while the verifying node's checkpoints
+	// fail (known to the process that verifies its own store).
+	CheckpointFailure *CheckpointFailure `json:"checkpoint_failure,omitempty"`
+}
+
+// Add reports a finding, once per kind, chain and seq.
+func (r *LogReport) Add(kind, chain string, seq int64, detail string) {
+	for _, d := range r.Damage {
+		if d.Kind == kind && d.Chain == chain && d.Seq == seq {
+			return
+		}
+	}
+	r.Damage = append(r.Damage, Damage{Kind: kind, Chain: chain, Seq: seq, Detail: detail})
+}
+
+// FirstDamage is the smallest seq with damage in chain, or 0.
+func (r *LogReport) FirstDamage(chain string) int64 {
+	var first int64
+	for _, d := range r.Damage {
+		if d.Chain == chain && (first == 0 || d.Seq < first) {
+			first = d.Seq
+		}
+	}
+	return first
+}
+
+// VerifyOptions tunes a verification.
+type VerifyOptions struct {
+	// Checkpoints are signed notes kept outside the ledger (for example
+	// copies of checkpoints.log, see [SplitNotes]); the ledger must extend
+	// each of them.
+	Checkpoints [][]byte
+	// Progress, if set, is called now and then with records done and total.
+	Progress func(done, total int64)
+}
+
+// cpRef is a checkpoint to compare the recomputed tree against.
+type cpRef struct {
+	size     int64
+	root     tlog.Hash
+	external bool
+}
+
+// A LogVerifier checks a ledger's chains from their rows, read in seq order
+// from wherever they are kept (an export, a database), in memory that grows
+// with the number of chains and checkpoints, not records. Make one with
+// [NewLogVerifier], check each chain with [LogVerifier.Chain], then take
+// [LogVerifier.Report].
+type LogVerifier struct {
+	verifiers note.Verifiers
+	rep       *LogReport
+	external  map[string][]cpRef
+	order     []External
+	seen      map[string]bool
+}
+
+// NewLogVerifier returns a verifier of the chains whose checkpoints
+// verifierKey (a note verifier key) signed, which must extend every
+// checkpoint in opt.Checkpoints (opt.Progress is not used).
+func NewLogVerifier(verifierKey string, opt VerifyOptions) (*LogVerifier, error) {
+	v, err := note.NewVerifier(verifierKey)
+	if err != nil {
+		return nil, fmt.Errorf("verifier key: %w", err)
+	}
+	lv := &LogVerifier{verifiers: note.VerifierList(v), rep: &LogReport{Damage: []Damage{}}, external: map[string][]cpRef{}, seen: map[string]bool{}}
+	for _, n := range opt.Checkpoints {
+		lv.rep.ExternalCheckpoints++
+		origin, ref, err := lv.openCheckpoint(n)
+		chain := ChainOfOrigin(origin)
+		if err != nil {
+			lv.rep.Add(DamageBadSignature, chain, ref.size, "external checkpoint: "+err.Error())
+			continue
+		}
+		ref.external = true
+		lv.external[chain] = append(lv.external[chain], ref)
+		lv.order = append(lv.order, External{Chain: chain, Size: ref.size})
+	}
+	return lv, nil
+}
+
+// External is a verified external checkpoint: its chain and size.
+type External struct {
+	Chain string
+	Size  int64
+}
+
+// Externals returns the external checkpoints whose signature verified, in
+// the order given.
+func (v *LogVerifier) Externals() []External { return v.order }
+
+// Report returns the findings so far. OK is set when there are none.
+func (v *LogVerifier) Report() *LogReport {
+	v.rep.OK = len(v.rep.Damage) == 0
+	return v.rep
+}
+
+// Origin is the checkpoint origin line of a jwtledger chain: it names the
+// ledger software and the chain (node).
+func Origin(chain string) string { return "jwtledger/" + chain }
+
+// ChainOfOrigin is the chain a checkpoint origin names (see [Origin]).
+func ChainOfOrigin(origin string) string {
+	if c, ok := bytes.CutPrefix([]byte(origin), []byte("jwtledger/")); ok {
+		return string(c)
+	}
+	return origin
+}
+
+// openCheckpoint verifies a signed checkpoint note and parses it.
+func (v *LogVerifier) openCheckpoint(n []byte) (string, cpRef, error) {
+	opened, err := note.Open(n, v.verifiers)
+	if err != nil {
+		// Still try to say which size the bad note claims.
+		text, _, _ := bytes.Cut(n, []byte("\n\n"))
+		c, _ := ParseCheckpoint(string(text) + "\n")
+		return c.Origin, cpRef{size: c.Size, root: c.Root}, fmt.Errorf("signature does not verify: %v", err)
+	}
+	c, err := ParseCheckpoint(opened.Text)
+	if err != nil {
+		return "", cpRef{}, err
+	}
+	return c.Origin, cpRef{size: c.Size, root: c.Root}, nil
+}
+
+// Chain starts the check of one chain; progress, if not nil, is called now
+// and then with the records done. Each chain is checked once: give its
+// checkpoints, then its records in seq order, then call [ChainVerifier.Done].
+func (v *LogVerifier) Chain(chain string, progress func(records int64)) (*ChainVerifier, error) {
+	if v.seen[chain] {
+		return nil, fmt.Errorf("chain %q appears twice", chain)
+	}
+	v.seen[chain] = true
+	if progress == nil {
+		progress = func(int64) {}
+	}
+	c := &ChainVerifier{v: v, chain: chain, rep: v.rep, cr: &ChainReport{Chain: chain}, targets: map[int64][]cpRef{}, expected: 1, progress: progress}
+	for _, ref := range v.external[chain] {
+		c.addTarget(ref)
+	}
+	return c, nil
+}
+
+// Missing reports, as truncated, the chains of external checkpoints that no
+// [LogVerifier.Chain] call checked.
+func (v *LogVerifier) Missing() {
+	for chain, refs := range v.external {
+		if !v.seen[chain] && len(refs) > 0 {
+			v.rep.Add(DamageTruncated, chain, 1, "chain is missing from the export")
+		}
+	}
+}
+
+// A ChainVerifier checks one chain, see [LogVerifier.Chain].
+type ChainVerifier struct {
+	v        *LogVerifier
+	chain    string
+	rep      *LogReport
+	cr       *ChainReport
+	targets  map[int64][]cpRef
+	front    frontier
+	lastGood int64 // size of the newest checkpoint that matched
+	expected int64
+	broken   bool // a gap with no leaf hash: the tree cannot be recomputed past it
+	progress func(int64)
+	// MissingLeaf, if set, returns the stored leaf hash of a missing record
+	// n, so the tree can still be checked past a gap.
+	MissingLeaf func(n int64) (tlog.Hash, error)
+}
+
+// Checkpoint adds a checkpoint kept with the log (database row or export
+// line) after checking its signature and that the row (size, root) agrees
+// with the note.
+func (c *ChainVerifier) Checkpoint(n []byte, size int64, root tlog.Hash) {
+	c.cr.Checkpoints++
+	origin, ref, err := c.v.openCheckpoint(n)
+	if err != nil {
+		c.rep.Add(DamageBadSignature, c.chain, size, fmt.Sprintf("checkpoint of %d records: %v", size, err))
+		return
+	}
+	if ChainOfOrigin(origin) != c.chain || ref.size != size || ref.root != root {
+		c.rep.Add(DamageModified, c.chain, size, fmt.Sprintf("checkpoint row of %d records does not match its signed note", size))
+	}
+	c.addTarget(ref)
+}
+
+func (c *ChainVerifier) addTarget(ref cpRef) { c.targets[ref.size] = append(c.targets[ref.size], ref) }
+
+// CheckSize reports the checkpoints larger than the chain's size.
+func (c *ChainVerifier) CheckSize(size int64) {
+	for s := range c.targets {
+		if s > size {
+			c.rep.Add(DamageTruncated, c.chain, size+1, fmt.Sprintf("chain has %d records, a checkpoint has %d", size, s))
+		}
+	}
+}
+
+func (c *ChainVerifier) checkTargets(n int64) {
+	for _, ref := range c.targets[n] {
+		if !c.broken && c.front.root() == ref.root {
+			c.lastGood = n
+			continue
+		}
+		if f := c.rep.FirstDamage(c.chain); f != 0 && f <= n {
+			continue // a consequence of damage already reported
+		}
+		if ref.external {
+			c.rep.Add(DamageFork, c.chain, n, fmt.Sprintf("the tree of %d records differs from a trusted checkpoint's", n))
+		} else {
+			c.rep.Add(DamageModified, c.chain, c.lastGood+1, fmt.Sprintf("records %d..%d differ from the checkpoint of %d records", c.lastGood+1, n, n))
+		}
+	}
+}
+
+var errNoLeaf = errors.New("no leaf hash for a missing record")
+
+// Record checks the row of record seq: its canonical encoding body (nil for
+// a pruned record) and its stored leaf hash. Rows come in seq order.
+func (c *ChainVerifier) Record(seq int64, body, leaf []byte) error {
+	if seq < c.expected {
+		c.rep.Add(DamageReordered, c.chain, seq, fmt.Sprintf("record %d appears again after record %d", seq, c.expected-1))
+		return nil
+	}
+	if c.expected < seq {
+		what := fmt.Sprintf("record %d is missing", c.expected)
+		if seq-c.expected > 1 {
+			what = fmt.Sprintf("records %d..%d are missing", c.expected, seq-1)
+		}
+		c.rep.Add(DamageMissing, c.chain, c.expected, what)
+		for ; c.expected < seq; c.expected++ {
+			var h tlog.Hash
+			err := errNoLeaf
+			if c.MissingLeaf != nil && !c.broken {
+				h, err = c.MissingLeaf(c.expected)
+			}
+			if err != nil {
+				// No leaf hash to stand in: the tree cannot be recomputed
+				// past the gap, so skip it in one step (a hostile seq can
+				// be close to 2^63).
+				c.broken = true
+				c.expected = seq
+				break
+			}
+			c.front.push(h)
+			c.checkTargets(c.expected)
+		}
+	}
+	var h tlog.Hash
+	if body == nil {
+		c.cr.Pruned++
+		copy(h[:], leaf)
+	} else {
+		h = tlog.RecordHash(body)
+		if bseq, ok := bodySeq(body, c.chain); !ok || bseq != seq {
+			c.rep.Add(DamageReordered, c.chain, seq, fmt.Sprintf("record at position %d says it is record %d", seq, bseq))
+		} else if !bytes.Equal(h[:], leaf) {
+			c.rep.Add(DamageModified, c.chain, seq, fmt.Sprintf("record %d does not match its leaf hash", seq))
+		}
+	}
+	c.front.push(h)
+	c.checkTargets(seq)
+	c.expected = seq + 1
+	c.cr.Records++
+	if c.cr.Records%16384 == 0 {
+		c.progress(c.cr.Records)
+	}
+	return nil
+}
+
+// Next is the seq of the record the chain expects next.
+func (c *ChainVerifier) Next() int64 { return c.expected }
+
+// LastGood is the size of the newest checkpoint the records matched.
+func (c *ChainVerifier) LastGood() int64 { return c.lastGood }
+
+// Report is the chain's summary so far; its Root is set by Done.
+func (c *ChainVerifier) Report() *ChainReport { return c.cr }
+
+// Done ends the chain's check, sets its recomputed root and adds its
+// summary to the log's report. A chain whose rows could not all be read is
+// ended with rootKnown false: its root is left unset.
+func (c *ChainVerifier) Done(rootKnown bool) *ChainReport {
+	if rootKnown {
+		c.cr.Root = c.front.root()
+	}
+	c.rep.Records += c.cr.Records
+	c.rep.Chains = append(c.rep.Chains, *c.cr)
+	return &c.rep.Chains[len(c.rep.Chains)-1]
+}
+
+// bodySeq reads seq from a canonical record without decoding all of it, and
+// checks that the record names chain.
+func bodySeq(body []byte, chain string) (int64, bool) {
+	const prefix = `{"v":1,"seq":`
+	if !bytes.HasPrefix(body, []byte(prefix)) {
+		return 0, false
+	}
+	rest := body[len(prefix):]
+	i := bytes.IndexByte(rest, ',')
+	if i <= 0 {
+		return 0, false
+	}
+	seq, err := strconv.ParseInt(string(rest[:i]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	rest = rest[i:]
+	want := `,"chain":"` + chain + `"`
+	if !bytes.HasPrefix(rest, []byte(want)) {
+		r, err := Decode(body) // unusual chain spelling: decode fully
+		if err != nil || r.Chain != chain {
+			return seq, false
+		}
+	}
+	return seq, true
+}
+
+// frontier holds the roots of the complete subtrees of a growing RFC 6962
+// tree: enough to give the tree head at every size in O(log n) memory.
+type frontier struct {
+	hashes []tlog.Hash
+	sizes  []int64
+}
+
+func (f *frontier) push(h tlog.Hash) {
+	f.hashes = append(f.hashes, h)
+	f.sizes = append(f.sizes, 1)
+	for n := len(f.sizes); n >= 2 && f.sizes[n-2] == f.sizes[n-1]; n = len(f.sizes) {
+		f.hashes[n-2] = tlog.NodeHash(f.hashes[n-2], f.hashes[n-1])
+		f.sizes[n-2] *= 2
+		f.hashes, f.sizes = f.hashes[:n-1], f.sizes[:n-1]
+	}
+}
+
+func (f *frontier) root() tlog.Hash {
+	if len(f.hashes) == 0 {
+		return tlog.Hash{}
+	}
+	h := f.hashes[len(f.hashes)-1]
+	for i := len(f.hashes) - 2; i >= 0; i-- {
+		h = tlog.NodeHash(f.hashes[i], h)
+	}
+	return h
+}
