@@ -11,6 +11,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/poll"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 )
 
@@ -44,14 +45,11 @@ func openNodes(t *testing.T, dsn string, n int) []*jwtledger.Ledger {
 // it took.
 func within(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
+	took, ok := poll.Within(d, cond)
+	if !ok {
+		t.Fatalf("%s: not within %s", what, d)
 	}
-	return time.Since(start)
+	return took
 }
 
 func TestNodesShareOnePostgres(t *testing.T) {

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
-	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,52 +13,16 @@ import (
 	"unicode/utf8"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/audit"
 )
 
 var auditCmd = &command{
 	name:    "audit",
 	summary: "read and check the audit ledger (tail, query, verify, export, prove, prune, ...)",
-	usage: `Usage: jwtledger audit <subcommand> [flags]
-
-Subcommands:
-  verify [--checkpoint FILE]... [--output text|json] [--quiet]
-        Recompute every record's leaf hash and every chain's Merkle tree,
-        check every stored checkpoint's signature and root, and check that
-        the ledger extends each checkpoint in FILE (notes as in
-        checkpoints.log). Reports the first damaged sequence number and the
-        kind: modified, missing, reordered, truncated, bad_signature, fork.
-        With --from-export FILE it verifies an export offline instead (no
-        database), pinning the verifier key with --key/--key-file.
-        Exit 0 intact, 1 damage found, 2 usage error.
-  export [--format jsonl|csv] [--since T] [--until T] [--out FILE]
-        Stream the ledger: every chain's checkpoints and every record's leaf
-        hash, with the full records whose time is in the range, so the export
-        can be verified offline. Constant memory.
-  prove --seq N [--chain C]
-        Print a proof bundle (JSON): record N, its RFC 6962 inclusion proof
-        and the signed checkpoint it is proved against.
-  verify-proof --key VKEY|--key-file F [BUNDLE|-]
-        Check a proof bundle with only the verifier key, without the
-        database. Exit 0 proved, 1 not proved.
-  prune --retain D
-        Remove the bodies of records older than D (400d, 720h), only up to
-        the newest checkpoint made before that, in small transactions. Leaf
-        and tree hashes stay: verify still checks them and reports the range
-        as pruned.
-  checkpoint
-        Sign a checkpoint of this node's chain now and print the note.
-  key
-        Print the note verifier key that checks this ledger's checkpoints.
-  tail [-n N] [-f] [--output table|json]
-        Show the newest N records (default 20); with -f keep following new
-        ones (JSON output is then one record per line).
-  query [--since T] [--until T] [--event E] [--outcome O] [--sub S]
-        [--jti J] [--actor A] [--limit N] [--output table|json]
-        Show the matching records, oldest first. T is RFC 3339, YYYY-MM-DD,
-        or a duration ago (1h). JSON output is an array.
-
-Events: token.issue, token.verify, token.revoke, key.create, key.rotate,
-key.retire, client.create, client.delete, auth.denied, audit.checkpoint.
+	doc: `Every issuance, verification, revocation and key or client change is a
+record of this node's audit chain, a Merkle tree with signed checkpoints.
+`,
+	notes: strings.Join(wrap("Events (--event): "+eventList()+". audit.checkpoint is no record: it is an event of the JSON sink, and the checkpoints are what 'audit checkpoint' prints and the checkpoint file keeps.", 0, helpWidth), "\n") + `
 
 Examples:
   jwtledger audit verify --checkpoint saved-checkpoints.log
@@ -66,116 +31,185 @@ Examples:
   jwtledger audit query --event token.verify --outcome expired --since 24h
   jwtledger audit query --sub alice --output json
 `,
-	run: runAudit,
+	subs: []*command{
+		{name: "verify", summary: "Recompute every record's leaf hash and every chain's Merkle tree, check every stored checkpoint's signature and root, and check that the ledger extends each --checkpoint. Reports the first damaged sequence number and the kind: modified, missing, reordered, truncated, bad_signature, fork. With --from-export it verifies an export offline instead (no database), pinning the verifier key with --key or --key-file.",
+			notes: "Exit status: 0 intact, 1 damage found, 2 usage error.\n", flags: auditVerifyFlags},
+		{name: "export", summary: "Stream the ledger: every chain's checkpoints and every record's leaf hash, with the full records whose time is in the range, so the export can be verified offline. Constant memory.", flags: auditExportFlags},
+		{name: "prove", summary: "Print a proof bundle (JSON): record --seq, its RFC 6962 inclusion proof and the signed checkpoint it is proved against.", flags: auditProveFlags},
+		{name: "verify-proof", args: "[BUNDLE|-]", summary: "Check a proof bundle with only the verifier key, without the database.",
+			notes: "Exit status: 0 proved, 1 not proved, 2 usage error.\n", flags: auditVerifyProofFlags},
+		{name: "prune", summary: "Remove the bodies of records older than --retain, only up to the newest checkpoint made before that, in small transactions. Leaf and tree hashes stay: verify still checks them and reports the range as pruned.", flags: auditPruneFlags},
+		{name: "checkpoint", summary: "Sign a checkpoint of this node's chain now and print the note.", flags: auditCheckpointFlags},
+		{name: "key", summary: "Print the note verifier key that checks this ledger's checkpoints.", flags: auditKeyFlags},
+		{name: "tail", summary: "Show the newest -n records; with -f keep following new ones (JSON output is then one record per line).", flags: auditTailFlags},
+		{name: "query", summary: "Show the matching records, oldest first (JSON output is an array). With --server, those of a running server.", flags: auditQueryFlags},
+	},
 }
 
-func runAudit(ctx context.Context, c *cli, cmd *command, args []string) error {
-	sub, args, err := c.subcommand(cmd, args)
-	if err != nil {
-		return err
+// eventList names the events a record can have.
+func eventList() string {
+	names := make([]string, len(audit.Events))
+	for i, e := range audit.Events {
+		names[i] = string(e)
 	}
-	switch sub {
-	case "verify":
-		return runAuditVerify(ctx, c, cmd, args)
-	case "key", "checkpoint":
-		return runAuditKey(ctx, c, cmd, sub, args)
-	case "prove":
-		return runAuditProve(ctx, c, cmd, args)
-	case "verify-proof":
-		return runAuditVerifyProof(ctx, c, cmd, args)
-	case "export":
-		return runAuditExport(ctx, c, cmd, args)
-	case "prune":
-		return runAuditPrune(ctx, c, cmd, args)
+	return strings.Join(names, ", ")
+}
+
+// filterFlags are the record filters of audit tail and query.
+type filterFlags struct {
+	since, until, event, outcome, sub, jti, actor *string
+}
+
+func addFilterFlags(fs *flag.FlagSet) *filterFlags {
+	return &filterFlags{
+		since:   fs.String("since", "", "records from time `T` on: RFC 3339, YYYY-MM-DD, or a duration ago (1h)"),
+		until:   fs.String("until", "", "records before time `T`"),
+		event:   fs.String("event", "", "records of the event `E` (see 'jwtledger audit --help')"),
+		outcome: fs.String("outcome", "", "records of the outcome `O`: ok, denied, error, or a verification outcome"),
+		sub:     fs.String("sub", "", "records of the subject `S`"),
+		jti:     fs.String("jti", "", "records of the token `JTI`"),
+		actor:   fs.String("actor", "", "records of the actor `A` (client id or local:USER)"),
 	}
-	if sub != "tail" && sub != "query" {
-		return withHint(usageErr("audit: unknown subcommand %q", sub), "run 'jwtledger audit --help'")
-	}
-	fs := c.newFlagSet(cmd)
-	lf := addLedgerFlags(fs)
-	output := fs.String("output", "table", "")
-	n := fs.Int("n", 20, "")
-	follow := fs.Bool("f", false, "")
-	since := fs.String("since", "", "")
-	until := fs.String("until", "", "")
-	event := fs.String("event", "", "")
-	outcome := fs.String("outcome", "", "")
-	subject := fs.String("sub", "", "")
-	jti := fs.String("jti", "", "")
-	actor := fs.String("actor", "", "")
-	limit := fs.Int("limit", 0, "")
-	rf := addRemoteFlags(fs)
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErr("audit %s: unexpected argument %q", sub, pos[0])
-	}
-	if *output != "table" && *output != "json" {
-		return usageErr("audit: --output must be table or json")
-	}
-	if *limit < 0 || *n < 0 {
-		return usageErr("audit: --limit and -n must not be negative")
+}
+
+// filter reads the flags; an event that no record has is refused, with the
+// list of those that are.
+func (ff *filterFlags) filter() (jwtledger.AuditFilter, error) {
+	f := jwtledger.AuditFilter{Event: jwtledger.AuditEvent(*ff.event), Outcome: *ff.outcome, Sub: *ff.sub, JTI: *ff.jti, Actor: *ff.actor}
+	if f.Event != "" && !slices.Contains(audit.Events, f.Event) {
+		err := usageErr("%v: unknown event %q (want one of %s)", jwtledger.ErrInvalidRequest, f.Event, eventList())
+		if f.Event == audit.AuditCheckpoint {
+			return f, withHint(err, "checkpoints are not records: 'jwtledger audit checkpoint' makes one, the checkpoint file keeps them, 'jwtledger audit verify' checks them")
+		}
+		return f, err
 	}
 	now := time.Now()
-	f := jwtledger.AuditFilter{Event: jwtledger.AuditEvent(*event), Outcome: *outcome, Sub: *subject, JTI: *jti, Actor: *actor, Limit: *limit}
-	if f.Since, err = parseTime(*since, now); err != nil {
-		return usageErr("audit: --since: %v", err)
+	var err error
+	if f.Since, err = parseTime(*ff.since, now); err != nil {
+		return f, usageErr("audit: --since: %v", err)
 	}
-	if f.Until, err = parseTime(*until, now); err != nil {
-		return usageErr("audit: --until: %v", err)
+	if f.Until, err = parseTime(*ff.until, now); err != nil {
+		return f, usageErr("audit: --until: %v", err)
 	}
-	if rf.on() {
-		if sub != "query" {
-			return usageErr("audit %s: --server works with audit query", sub)
+	return f, nil
+}
+
+func outputFlag(fs *flag.FlagSet) *string {
+	return fs.String("output", "table", "`table|json`")
+}
+
+func checkOutput(output string) error {
+	if output != "table" && output != "json" {
+		return usageErr("audit: --output must be table or json")
+	}
+	return nil
+}
+
+func auditQueryFlags(fs *flag.FlagSet) runFunc {
+	lf := addLedgerFlags(fs)
+	output := outputFlag(fs)
+	ff := addFilterFlags(fs)
+	limit := fs.Int("limit", 0, "at most `N` records (default all)")
+	rf := addRemoteFlags(fs)
+	return func(ctx context.Context, c *cli, pos []string) error {
+		if len(pos) > 0 {
+			return usageErr("audit query: unexpected argument %q", pos[0])
 		}
-		recs, err := remoteQuery(ctx, rf, f)
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		if *limit < 0 {
+			return usageErr("audit: --limit must not be negative")
+		}
+		f, err := ff.filter()
 		if err != nil {
 			return err
+		}
+		f.Limit = *limit
+		var recs []*jwtledger.Record
+		if rf.on() {
+			cl, err := rf.client()
+			if err != nil {
+				return err
+			}
+			if recs, err = cl.Audit(ctx, f); err != nil {
+				return remoteErr(err)
+			}
+		} else {
+			l, err := c.open(ctx, lf)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			if recs, err = l.Audit(ctx, f); err != nil {
+				return err
+			}
 		}
 		if *output == "json" {
 			return writeRecordArray(c.stdout, recs)
 		}
 		return printRecords(c.stdout, recs, *output, true)
 	}
-	if sub == "tail" {
+}
+
+func auditTailFlags(fs *flag.FlagSet) runFunc {
+	lf := addLedgerFlags(fs)
+	output := outputFlag(fs)
+	ff := addFilterFlags(fs)
+	n := fs.Int("n", 20, "show the newest `N` records")
+	follow := fs.Bool("f", false, "keep following new records")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		if len(pos) > 0 {
+			return usageErr("audit tail: unexpected argument %q", pos[0])
+		}
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		if *n < 0 {
+			return usageErr("audit: -n must not be negative")
+		}
+		// tail reads the local ledger: one who set a server for the
+		// other commands is told, not shown another ledger's records.
+		if c.getenv("JWTLEDGER_SERVER") != "" {
+			return withHint(usageErr("audit tail: reads the local ledger, and JWTLEDGER_SERVER is set"), "use 'jwtledger audit query --server URL' for a server's records")
+		}
+		f, err := ff.filter()
+		if err != nil {
+			return err
+		}
 		f.Limit, f.Newest = *n, true
-	}
-	l, err := c.open(ctx, lf)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	recs, err := l.Audit(ctx, f)
-	if err != nil {
-		return err
-	}
-	if sub == "query" || !*follow {
-		if *output == "json" && sub == "query" {
-			return writeRecordArray(c.stdout, recs)
-		}
-		return printRecords(c.stdout, recs, *output, true)
-	}
-	// tail -f: print, then poll for records after the last one seen, in
-	// fixed-width columns so that every batch lines up with the first.
-	header := true
-	for {
-		if err := printFollowed(c.stdout, recs, *output, header); err != nil {
+		l, err := c.open(ctx, lf)
+		if err != nil {
 			return err
 		}
-		header = false
-		if len(recs) > 0 {
-			f.After = recs[len(recs)-1].ID
-		}
-		f.Newest, f.Limit = false, 1000
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(500 * time.Millisecond):
-		}
-		if recs, err = l.Audit(ctx, f); err != nil {
+		defer l.Close()
+		recs, err := l.Audit(ctx, f)
+		if err != nil {
 			return err
+		}
+		if !*follow {
+			return printRecords(c.stdout, recs, *output, true)
+		}
+		// tail -f: print, then poll for records after the last one seen, in
+		// fixed-width columns so that every batch lines up with the first.
+		header := true
+		for {
+			if err := printFollowed(c.stdout, recs, *output, header); err != nil {
+				return err
+			}
+			header = false
+			if len(recs) > 0 {
+				f.After = recs[len(recs)-1].ID
+			}
+			f.Newest, f.Limit = false, 1000
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(500 * time.Millisecond):
+			}
+			if recs, err = l.Audit(ctx, f); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -277,40 +311,4 @@ func safe(s string) string {
 		return s[:57] + "..."
 	}
 	return s
-}
-
-// remoteQuery pages through GET /v1/audit.
-func remoteQuery(ctx context.Context, rf *remoteFlags, f jwtledger.AuditFilter) ([]*jwtledger.Record, error) {
-	q := url.Values{}
-	for k, v := range map[string]string{"event": string(f.Event), "outcome": f.Outcome, "sub": f.Sub, "jti": f.JTI, "actor": f.Actor} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	if !f.Since.IsZero() {
-		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
-	}
-	if !f.Until.IsZero() {
-		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
-	}
-	var out []*jwtledger.Record
-	for {
-		page := 1000
-		if f.Limit > 0 {
-			page = min(page, f.Limit-len(out))
-		}
-		q.Set("limit", strconv.Itoa(page))
-		var resp struct {
-			Records    []*jwtledger.Record `json:"records"`
-			NextCursor string              `json:"next_cursor"`
-		}
-		if err := rf.call(ctx, "GET", "/v1/audit"+formatQuery(q), nil, &resp); err != nil {
-			return nil, err
-		}
-		out = append(out, resp.Records...)
-		if resp.NextCursor == "" || (f.Limit > 0 && len(out) >= f.Limit) {
-			return out, nil
-		}
-		q.Set("cursor", resp.NextCursor)
-	}
 }

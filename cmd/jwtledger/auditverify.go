@@ -3,87 +3,78 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
 )
 
-func runAuditVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
-	fs := c.newFlagSet(cmd)
+func auditVerifyFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
 	var cpFiles stringList
-	fs.Var(&cpFiles, "checkpoint", "")
-	output := fs.String("output", "text", "")
-	quiet := fs.Bool("quiet", false, "")
-	fromExport := fs.String("from-export", "", "")
-	vkey := fs.String("key", "", "")
-	vkeyFile := fs.String("key-file", "", "")
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErr("audit verify: unexpected argument %q", pos[0])
-	}
-	if *output != "text" && *output != "json" {
-		return usageErr("audit verify: --output must be text or json")
-	}
-	var opt auditor.VerifyOptions
-	for _, f := range cpFiles {
-		data, err := c.readInput(f, 64<<20)
+	fs.Var(&cpFiles, "checkpoint", "check that the ledger extends each checkpoint in `FILE` (signed notes as in checkpoints.log); repeat for several")
+	output := fs.String("output", "text", "`text|json`")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	fromExport := fs.String("from-export", "", "verify the export in `FILE` offline instead (no database)")
+	vkey := fs.String("key", "", "the note verifier `VKEY` that checks the checkpoints (see 'jwtledger audit key')")
+	vkeyFile := fs.String("key-file", "", "read the verifier key from `FILE`")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		var err error
+		if len(pos) > 0 {
+			return usageErr("audit verify: unexpected argument %q", pos[0])
+		}
+		if *output != "text" && *output != "json" {
+			return usageErr("audit verify: --output must be text or json")
+		}
+		var opt auditor.VerifyOptions
+		for _, f := range cpFiles {
+			data, err := c.readInput(f, 64<<20)
+			if err != nil {
+				return err
+			}
+			notes := auditor.SplitNotes(data)
+			if len(notes) == 0 {
+				return usageErr("audit verify: --checkpoint %s holds no signed note", f)
+			}
+			opt.Checkpoints = append(opt.Checkpoints, notes...)
+		}
+		var rep *auditor.LogReport
+		if *fromExport != "" {
+			key, err := c.verifierKey(*vkey, *vkeyFile, false)
+			if err != nil {
+				return err
+			}
+			if key == "" {
+				fmt.Fprintln(c.stderr, "jwtledger: warning: trusting the verifier key named inside the export; pin it with --key or --key-file")
+			}
+			f, err := os.Open(*fromExport)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			defer f.Close()
+			if rep, err = auditor.VerifyExport(f, key, opt); err != nil {
+				return usageErr("audit verify --from-export: %v", err)
+			}
+			return printAuditReport(c, rep, *output)
+		}
+		l, err := c.open(ctx, lf)
 		if err != nil {
 			return err
 		}
-		notes := auditor.SplitNotes(data)
-		if len(notes) == 0 {
-			return usageErr("audit verify: --checkpoint %s holds no signed note", f)
-		}
-		opt.Checkpoints = append(opt.Checkpoints, notes...)
-	}
-	var rep *auditor.LogReport
-	if *fromExport != "" {
-		key, err := c.verifierKey(*vkey, *vkeyFile, false)
-		if err != nil {
+		defer l.Close()
+		bar := c.progress("verifying", *quiet)
+		defer bar.finish()
+		opt.Progress = bar.callback()
+		if rep, err = l.VerifyAudit(ctx, opt); err != nil {
 			return err
-		}
-		if key == "" {
-			fmt.Fprintln(c.stderr, "jwtledger: warning: trusting the verifier key named inside the export; pin it with --key or --key-file")
-		}
-		f, err := os.Open(*fromExport)
-		if err != nil {
-			return usageErr("%v", err)
-		}
-		defer f.Close()
-		if rep, err = auditor.VerifyExport(f, key, opt); err != nil {
-			return usageErr("audit verify --from-export: %v", err)
 		}
 		return printAuditReport(c, rep, *output)
+
 	}
-	l, err := c.open(ctx, lf)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	if !*quiet && isTerminal(c.stderr) {
-		var bar *progressbar.ProgressBar
-		opt.Progress = func(done, total int64) {
-			if bar == nil {
-				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(c.stderr), progressbar.OptionSetDescription("verifying"),
-					progressbar.OptionShowCount(), progressbar.OptionThrottle(100e6), progressbar.OptionClearOnFinish())
-			}
-			bar.Set64(done)
-		}
-	}
-	if rep, err = l.VerifyAudit(ctx, opt); err != nil {
-		return err
-	}
-	return printAuditReport(c, rep, *output)
 }
 
 func printAuditReport(c *cli, rep *auditor.LogReport, output string) error {
@@ -117,101 +108,80 @@ func printAuditReport(c *cli, rep *auditor.LogReport, output string) error {
 	return nil
 }
 
-func runAuditKey(ctx context.Context, c *cli, cmd *command, sub string, args []string) error {
-	fs := c.newFlagSet(cmd)
+func auditKeyFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErr("audit %s: unexpected argument %q", sub, pos[0])
-	}
-	l, err := c.open(ctx, lf)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	if sub == "key" {
+	return onLedger("audit key", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		fmt.Fprintln(c.stdout, l.AuditVerifierKey())
 		return nil
-	}
-	cp, err := l.Checkpoint(ctx, localMeta())
-	if err != nil {
-		return err
-	}
-	fmt.Fprint(c.stdout, cp.Note)
-	return nil
+	})
 }
 
-// isTerminal reports whether w is a terminal (progress bars only go there).
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-func runAuditProve(ctx context.Context, c *cli, cmd *command, args []string) error {
-	fs := c.newFlagSet(cmd)
+func auditCheckpointFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
-	seq := fs.Int64("seq", 0, "")
-	chain := fs.String("chain", "", "")
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 || *seq < 1 {
-		return usageErr("audit prove: want --seq N (N >= 1) and no arguments")
-	}
-	l, err := c.open(ctx, lf)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	p, err := l.Prove(ctx, *chain, *seq)
-	if err != nil {
-		return err
-	}
-	return writeJSON(c.stdout, p)
+	return onLedger("audit checkpoint", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
+		cp, err := l.Checkpoint(ctx, localMeta())
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(c.stdout, cp.Note)
+		return nil
+	})
 }
 
-func runAuditVerifyProof(ctx context.Context, c *cli, cmd *command, args []string) error {
-	fs := c.newFlagSet(cmd)
-	vkey := fs.String("key", "", "")
-	vkeyFile := fs.String("key-file", "", "")
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
+func auditProveFlags(fs *flag.FlagSet) runFunc {
+	lf := addLedgerFlags(fs)
+	seq := fs.Int64("seq", 0, "the sequence number `N` of the record (required)")
+	chain := fs.String("chain", "", "the `CHAIN` (node id) of the record (default: this node's)")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		if len(pos) > 0 || *seq < 1 {
+			return usageErr("audit prove: want --seq N (N >= 1) and no arguments")
+		}
+		l, err := c.open(ctx, lf)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		p, err := l.Prove(ctx, *chain, *seq)
+		if err != nil {
+			return err
+		}
+		return writeJSON(c.stdout, p)
+
 	}
-	if len(pos) > 1 {
-		return usageErr("audit verify-proof: want one bundle file (or stdin)")
+}
+
+func auditVerifyProofFlags(fs *flag.FlagSet) runFunc {
+	vkey := fs.String("key", "", "the note verifier `VKEY` that checks the checkpoints (see 'jwtledger audit key')")
+	vkeyFile := fs.String("key-file", "", "read the verifier key from `FILE`")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		if len(pos) > 1 {
+			return usageErr("audit verify-proof: want one bundle file (or stdin)")
+		}
+		key, err := c.verifierKey(*vkey, *vkeyFile, true)
+		if err != nil {
+			return err
+		}
+		name := "-"
+		if len(pos) == 1 {
+			name = pos[0]
+		}
+		data, err := c.readInput(name, 16<<20)
+		if err != nil {
+			return err
+		}
+		var p auditor.Proof
+		if err := json.Unmarshal(data, &p); err != nil {
+			return usageErr("audit verify-proof: %s is not a proof bundle: %v", name, err)
+		}
+		rec, err := auditor.VerifyProof(&p, key)
+		if err != nil {
+			fmt.Fprintf(c.stdout, "invalid: %s\n", oneLine(err.Error()))
+			return errRejected
+		}
+		fmt.Fprintf(c.stdout, "ok: record %d of chain %s (%s %s) is in the signed checkpoint of %d records\n", rec.Seq, rec.Chain, rec.Event, rec.Outcome, p.TreeSize)
+		return nil
+
 	}
-	key, err := c.verifierKey(*vkey, *vkeyFile, true)
-	if err != nil {
-		return err
-	}
-	name := "-"
-	if len(pos) == 1 {
-		name = pos[0]
-	}
-	data, err := c.readInput(name, 16<<20)
-	if err != nil {
-		return err
-	}
-	var p auditor.Proof
-	if err := json.Unmarshal(data, &p); err != nil {
-		return usageErr("audit verify-proof: %s is not a proof bundle: %v", name, err)
-	}
-	rec, err := auditor.VerifyProof(&p, key)
-	if err != nil {
-		fmt.Fprintf(c.stdout, "invalid: %s\n", oneLine(err.Error()))
-		return errRejected
-	}
-	fmt.Fprintf(c.stdout, "ok: record %d of chain %s (%s %s) is in the signed checkpoint of %d records\n", rec.Seq, rec.Chain, rec.Event, rec.Outcome, p.TreeSize)
-	return nil
 }
 
 // verifierKey takes a note verifier key from --key or --key-file.
@@ -231,81 +201,77 @@ func (c *cli) verifierKey(key, file string, required bool) (string, error) {
 	return key, nil
 }
 
-func runAuditExport(ctx context.Context, c *cli, cmd *command, args []string) error {
-	fs := c.newFlagSet(cmd)
+func auditExportFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
-	format := fs.String("format", "jsonl", "")
-	since := fs.String("since", "", "")
-	until := fs.String("until", "", "")
-	out := fs.String("out", "", "")
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErr("audit export: unexpected argument %q", pos[0])
-	}
-	if *format != "jsonl" && *format != "csv" {
-		return usageErr("audit export: --format must be jsonl or csv")
-	}
-	now := time.Now()
-	lo, err := parseTime(*since, now)
-	if err != nil {
-		return usageErr("audit export: --since: %v", err)
-	}
-	hi, err := parseTime(*until, now)
-	if err != nil {
-		return usageErr("audit export: --until: %v", err)
-	}
-	l, err := c.open(ctx, lf)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	w := c.stdout
-	if *out != "" {
-		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return usageErr("%v", err)
+	format := fs.String("format", "jsonl", "`jsonl|csv`")
+	since := fs.String("since", "", "full records from time `T` on (RFC 3339, YYYY-MM-DD, or a duration ago like 24h)")
+	until := fs.String("until", "", "full records before time `T`")
+	out := fs.String("out", "", "write to the new `FILE` (mode 0600) instead of stdout")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		if len(pos) > 0 {
+			return usageErr("audit export: unexpected argument %q", pos[0])
 		}
-		defer f.Close()
-		w = f
+		if *format != "jsonl" && *format != "csv" {
+			return usageErr("audit export: --format must be jsonl or csv")
+		}
+		now := time.Now()
+		lo, err := parseTime(*since, now)
+		if err != nil {
+			return usageErr("audit export: --since: %v", err)
+		}
+		hi, err := parseTime(*until, now)
+		if err != nil {
+			return usageErr("audit export: --until: %v", err)
+		}
+		l, err := c.open(ctx, lf)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		w := c.stdout
+		if *out != "" {
+			f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			defer f.Close()
+			w = f
+		}
+		return l.Export(ctx, w, auditor.ExportFormat(*format), lo, hi)
+
 	}
-	return l.Export(ctx, w, auditor.ExportFormat(*format), lo, hi)
 }
 
-func runAuditPrune(ctx context.Context, c *cli, cmd *command, args []string) error {
-	fs := c.newFlagSet(cmd)
+func auditPruneFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
-	retain := fs.String("retain", "", "")
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
+	retain := fs.String("retain", "", "remove the bodies of records older than `D` (400d, 720h; required)")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		if len(pos) > 0 {
+			return usageErr("audit prune: unexpected argument %q", pos[0])
+		}
+		if *retain == "" {
+			return usageErr("audit prune: --retain is required (for example 400d)")
+		}
+		d, err := jwtledger.ParseRetention(*retain)
+		if err != nil {
+			return usageErr("audit prune: %v", err)
+		}
+		l, err := c.open(ctx, lf)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		res, err := l.Prune(ctx, d)
+		if err != nil {
+			return err
+		}
+		if len(res) == 0 {
+			fmt.Fprintln(c.stdout, "nothing to prune: no checkpoint is older than the retention")
+		}
+		for _, r := range res {
+			fmt.Fprintf(c.stdout, "chain %s: pruned %d record bodies (up to the checkpoint of %d records)\n", r.Chain, r.Pruned, r.UpTo)
+		}
+		return nil
+
 	}
-	if len(pos) > 0 {
-		return usageErr("audit prune: unexpected argument %q", pos[0])
-	}
-	if *retain == "" {
-		return usageErr("audit prune: --retain is required (for example 400d)")
-	}
-	d, err := jwtledger.ParseRetention(*retain)
-	if err != nil {
-		return usageErr("audit prune: %v", err)
-	}
-	l, err := c.open(ctx, lf)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	res, err := l.Prune(ctx, d)
-	if err != nil {
-		return err
-	}
-	if len(res) == 0 {
-		fmt.Fprintln(c.stdout, "nothing to prune: no checkpoint is older than the retention")
-	}
-	for _, r := range res {
-		fmt.Fprintf(c.stdout, "chain %s: pruned %d record bodies (up to the checkpoint of %d records)\n", r.Chain, r.Pruned, r.UpTo)
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 
 	"github.com/jwtledger/jwtledger/internal/token"
@@ -11,38 +12,34 @@ import (
 var decodeCmd = &command{
 	name:    "decode",
 	summary: "show a token's header and claims WITHOUT verifying it",
-	usage: `Usage: jwtledger decode [TOKEN|-]
-
-Prints the header and claims of a token as JSON, without checking its
+	args:    "[TOKEN|-]",
+	doc: `Prints the header and claims of a token as JSON, without checking its
 signature or claims: the output says "verified": false, and a warning goes
 to stderr. Use 'jwtledger verify' to decide whether to trust a token.
 Nothing is recorded in the audit ledger.
-
-Exit status: 0 decoded, 1 the token is malformed, 2 usage error.
+`,
+	notes: `Exit status: 0 decoded, 1 the token is malformed, 2 usage error.
 
 Example:
   jwtledger decode "$TOKEN"
 `,
-	run: func(ctx context.Context, c *cli, cmd *command, args []string) error {
-		fs := c.newFlagSet(cmd)
-		pos, err := c.parse(cmd, fs, args)
-		if err != nil {
-			return err
-		}
-		raw, err := c.tokenArg("decode", pos)
-		if err != nil {
-			return err
-		}
-		tok, err := token.Decode(raw)
-		if err != nil {
-			fmt.Fprintf(c.stdout, "%s\n", oneLine(err.Error()))
-			return errRejected
-		}
-		fmt.Fprintln(c.stderr, "jwtledger: warning: decoded only; the signature and claims were NOT verified")
-		return writeJSON(c.stdout, struct {
-			Verified bool            `json:"verified"`
-			Header   json.RawMessage `json:"header"`
-			Claims   json.RawMessage `json:"claims"`
-		}{false, tok.Header.Raw, tok.Claims.Raw})
-	},
+	flags: func(fs *flag.FlagSet) runFunc { return runDecode },
+}
+
+func runDecode(ctx context.Context, c *cli, pos []string) error {
+	raw, err := c.tokenArg("decode", pos)
+	if err != nil {
+		return err
+	}
+	tok, err := token.Decode(raw)
+	if err != nil {
+		fmt.Fprintf(c.stdout, "%s\n", oneLine(err.Error()))
+		return errRejected
+	}
+	fmt.Fprintln(c.stderr, "jwtledger: warning: decoded only; the signature and claims were NOT verified")
+	return writeJSON(c.stdout, struct {
+		Verified bool            `json:"verified"`
+		Header   json.RawMessage `json:"header"`
+		Claims   json.RawMessage `json:"claims"`
+	}{false, tok.Header.Raw, tok.Claims.Raw})
 }

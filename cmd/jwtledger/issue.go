@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
@@ -17,33 +18,15 @@ import (
 var issueCmd = &command{
 	name:    "issue",
 	summary: "issue a signed token (printed on stdout)",
-	usage: `Usage: jwtledger issue [flags]
-
-Issues a JWT, records it in the audit ledger, and prints it on stdout. The
+	doc: `Issues a JWT, records it in the audit ledger, and prints it on stdout. The
 token is printed only once its audit record is on disk.
 
 Without --key or --secret-file the ledger's managed active key signs (an
-ES256 key is generated on first use).
-
-Flags:
-  --sub S              subject (sub)
-  --aud A              audience (aud); repeat for several
-  --ttl D              lifetime (default 1h)
-  --claim k=v          claim; v is parsed as JSON when it is valid JSON,
-                       else taken as a string; repeat for several
-  --claims-file F|-    JSON object of claims (from a file or stdin)
-  --key FILE           sign with this private key (PEM, JWK or JWKS)
-  --kid KID            with a JWKS in --key: the key to use
-  --secret-file F      sign with the raw HMAC secret in F (needs --alg HS*)
-  --alg ALG            algorithm for --key/--secret-file
-  --output token|json  print the token alone (default) or JSON with jti, kid, exp
-  --server URL         issue on a running jwtledger server instead (env
-                       JWTLEDGER_SERVER), as the client whose secret is
-                       --client-secret S (env JWTLEDGER_CLIENT_SECRET; with
-                       --client-id ID, HTTP Basic); its ledger keeps the record
-  --data-dir, --store, --issuer, --audit-jsonl, --text-log   see 'jwtledger help'
-
-Registered claims in --claims-file or --claim follow rules, never silent
+ES256 key is generated on first use). With --server the token is issued by
+a running jwtledger server, as the client whose secret is --client-secret;
+the server's ledger keeps the record.
+`,
+	notes: `Registered claims in --claims-file or --claim follow rules, never silent
 overrides: sub, aud and nbf are taken as given (they must agree with --sub
 and --aud); exp is taken as given if it is in the future (and within the
 server's and the client's maximum lifetime with --server), instead of --ttl;
@@ -58,108 +41,107 @@ Examples:
   jwtledger issue --sub svc --secret-file secret.bin --alg HS256
   jwtledger issue --server http://127.0.0.1:8080 --client-secret "$SECRET" --sub alice
 `,
-	run: runIssue,
+	flags: issueFlags,
 }
 
-func runIssue(ctx context.Context, c *cli, cmd *command, args []string) error {
-	fs := c.newFlagSet(cmd)
+func issueFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
 	var auds, claims stringList
-	sub := fs.String("sub", "", "")
-	fs.Var(&auds, "aud", "")
-	ttl := fs.Duration("ttl", defaults.TTL, "")
-	fs.Var(&claims, "claim", "")
-	claimsFile := fs.String("claims-file", "", "")
-	keyFile := fs.String("key", "", "")
-	kid := fs.String("kid", "", "")
-	secretFile := fs.String("secret-file", "", "")
-	algName := fs.String("alg", "", "")
-	output := fs.String("output", "token", "")
+	sub := fs.String("sub", "", "subject (sub) `S`")
+	fs.Var(&auds, "aud", "audience (aud) `A`; repeat for several")
+	ttl := fs.Duration("ttl", defaults.TTL, "lifetime `D`")
+	fs.Var(&claims, "claim", "claim `k=v`; v is parsed as JSON when it is valid JSON, else taken as a string; repeat for several")
+	claimsFile := fs.String("claims-file", "", "JSON object of claims from `F`, - for stdin (--claim flags win)")
+	keyFile := fs.String("key", "", "sign with the private key in `FILE` (PEM, JWK or JWKS)")
+	kid := fs.String("kid", "", "with a JWKS in --key: the `KID` of the key to use")
+	secretFile := fs.String("secret-file", "", "sign with the raw HMAC secret in `F` (needs --alg HS*)")
+	algName := fs.String("alg", "", "algorithm `ALG` for --key or --secret-file")
+	output := fs.String("output", "token", "`token|json`: the token alone, or an object with jti, kid, exp")
 	rf := addRemoteFlags(fs)
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErr("issue: unexpected argument %q", pos[0])
-	}
-	if *output != "token" && *output != "json" {
-		return usageErr("issue: --output must be token or json")
-	}
-	if *ttl <= 0 {
-		return usageErr("issue: --ttl must be positive, got %s", *ttl)
-	}
-	// Without --ttl the ledger's default applies, and a claim exp may
-	// take its place.
-	ttlSet := false
-	fs.Visit(func(f *flag.Flag) { ttlSet = ttlSet || f.Name == "ttl" })
-	req := jwtledger.IssueRequest{Subject: *sub, Audience: auds, Meta: localMeta()}
-	if ttlSet {
-		req.TTL = *ttl
-	}
-	if req.Claims, err = c.customClaims(*claimsFile, claims); err != nil {
-		return err
-	}
-	if rf.on() {
-		if *keyFile != "" || *secretFile != "" || *algName != "" {
-			return usageErr("issue: --key, --secret-file and --alg are for local signing, not --server")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		var err error
+		if len(pos) > 0 {
+			return usageErr("issue: unexpected argument %q", pos[0])
 		}
-		var out struct {
-			Token     string    `json:"token"`
-			JTI       string    `json:"jti"`
-			KID       string    `json:"kid"`
-			ExpiresAt time.Time `json:"expires_at"`
+		if *output != "token" && *output != "json" {
+			return usageErr("issue: --output must be token or json")
 		}
-		body := map[string]any{}
-		if *sub != "" {
-			body["sub"] = *sub
+		if *ttl <= 0 {
+			return usageErr("issue: --ttl must be positive, got %s", *ttl)
 		}
-		if len(auds) > 0 {
-			body["aud"] = []string(auds)
-		}
+		// Without --ttl the ledger's default applies, and a claim exp may
+		// take its place.
+		ttlSet := false
+		fs.Visit(func(f *flag.Flag) { ttlSet = ttlSet || f.Name == "ttl" })
+		req := jwtledger.IssueRequest{Subject: *sub, Audience: auds, Meta: localMeta()}
 		if ttlSet {
-			body["ttl"] = ttl.String()
+			req.TTL = *ttl
 		}
-		if req.Claims != nil {
-			body["claims"] = req.Claims
-		}
-		if err := rf.call(ctx, "POST", "/v1/tokens", body, &out); err != nil {
+		if req.Claims, err = c.customClaims(*claimsFile, claims); err != nil {
 			return err
 		}
+		if rf.on() {
+			if *keyFile != "" || *secretFile != "" || *algName != "" {
+				return usageErr("issue: --key, --secret-file and --alg are for local signing, not --server")
+			}
+			cl, err := rf.client()
+			if err != nil {
+				return err
+			}
+			body := api.IssueRequest{Sub: *sub, Aud: api.Audience(auds)}
+			if ttlSet {
+				body.TTL = jwtledger.Duration(*ttl)
+			}
+			if req.Claims != nil {
+				if body.Claims, err = json.Marshal(req.Claims); err != nil {
+					return usageErr("issue: %v", err)
+				}
+			}
+			out, err := cl.Issue(ctx, body)
+			if err != nil {
+				return remoteErr(err)
+			}
+			if *output == "json" {
+				return writeJSON(c.stdout, struct {
+					Token     string    `json:"token"`
+					JTI       string    `json:"jti"`
+					KID       string    `json:"kid"`
+					ExpiresAt time.Time `json:"expires_at"`
+				}{out.Token, out.JTI, out.KID, out.ExpiresAt})
+			}
+			fmt.Fprintln(c.stdout, out.Token)
+			return nil
+		}
+		if *algName != "" {
+			if req.Alg, err = jwtledger.ParseAlg(*algName); err != nil {
+				return usageErr("issue: --alg: %v", err)
+			}
+		}
+		if req.Key, err = c.signingKey(*keyFile, *secretFile, *kid, req.Alg); err != nil {
+			return err
+		}
+		if req.Key == nil && req.Alg != "" {
+			return usageErr("issue: --alg goes with --key or --secret-file (managed keys carry their own algorithm)")
+		}
+		l, err := c.open(ctx, lf)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		iss, err := l.Issue(ctx, req)
+		if err != nil {
+			if errors.Is(err, jwtledger.ErrAudit) {
+				return withHint(usageErr("%v; no token was issued", err), "the store must be writable: check --store and the data directory")
+			}
+			return usageErr("issue: %v", err)
+		}
 		if *output == "json" {
-			return writeJSON(c.stdout, out)
+			return writeJSON(c.stdout, iss)
 		}
-		fmt.Fprintln(c.stdout, out.Token)
+		fmt.Fprintln(c.stdout, iss.Token)
 		return nil
+
 	}
-	if *algName != "" {
-		if req.Alg, err = jwtledger.ParseAlg(*algName); err != nil {
-			return usageErr("issue: --alg: %v", err)
-		}
-	}
-	if req.Key, err = c.signingKey(*keyFile, *secretFile, *kid, req.Alg); err != nil {
-		return err
-	}
-	if req.Key == nil && req.Alg != "" {
-		return usageErr("issue: --alg goes with --key or --secret-file (managed keys carry their own algorithm)")
-	}
-	l, err := c.open(ctx, lf)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	iss, err := l.Issue(ctx, req)
-	if err != nil {
-		if errors.Is(err, jwtledger.ErrAudit) {
-			return withHint(usageErr("%v; no token was issued", err), "the store must be writable: check --store and the data directory")
-		}
-		return usageErr("issue: %v", err)
-	}
-	if *output == "json" {
-		return writeJSON(c.stdout, iss)
-	}
-	fmt.Fprintln(c.stdout, iss.Token)
-	return nil
 }
 
 // customClaims merges --claims-file and --claim flags (flags win).

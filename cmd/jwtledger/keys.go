@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -13,77 +14,60 @@ import (
 var keysCmd = &command{
 	name:    "keys",
 	summary: "generate, list, rotate, import, retire keys; print the JWKS",
-	usage: `Usage: jwtledger keys <subcommand> [flags]
-
-Subcommands:
-  generate --alg ALG [--out FILE] [--format pem|jwk]
-        Generate a key pair into FILE (mode 0600; stdout without --out),
-        outside the ledger. HMAC keys are written as JWK (kty "oct").
-  list [--output table|json]
-        List the managed keys and their states.
-  rotate [--alg ALG]
-        Make a new active key; the previous active key stays verify-only so
-        the tokens it signed keep verifying until they expire.
-  import FILE [--state verify-only|active] [--kid KID] [--alg ALG]
-        Add a private key (PEM, JWK or JWKS) to the managed keys.
-  retire KID
-        Stop a key from signing and verifying; it stays on record.
-  jwks
-        Print the public JWK Set of the active and verify-only keys.
-
-Managed private keys are encrypted at rest (AES-256-GCM) under the master
+	doc: `Managed private keys are encrypted at rest (AES-256-GCM) under the master
 key: JWTLEDGER_MASTER_KEY, or master.key in the data directory.
-
-Examples:
+`,
+	notes: `Examples:
   jwtledger keys list
   jwtledger keys rotate --alg EdDSA
   jwtledger keys generate --alg RS256 --out rsa.pem
   jwtledger keys jwks > jwks.json
 `,
-	run: runKeys,
+	subs: []*command{
+		{name: "generate", summary: "Generate a key pair into --out (mode 0600; stdout without --out), outside the ledger. HMAC keys are written as JWK (kty \"oct\").", flags: keysGenerateFlags},
+		{name: "list", summary: "List the managed keys and their states.", flags: keysListFlags},
+		{name: "rotate", summary: "Make a new active key; the previous active key stays verify-only so the tokens it signed keep verifying until they expire.", flags: keysRotateFlags},
+		{name: "import", args: "FILE", summary: "Add a private key (PEM, JWK or JWKS) to the managed keys.", flags: keysImportFlags},
+		{name: "retire", args: "KID", summary: "Stop a key from signing and verifying; it stays on record.", flags: keysRetireFlags},
+		{name: "jwks", summary: "Print the public JWK Set of the active and verify-only keys.", flags: keysJWKSFlags},
+	},
 }
 
-func runKeys(ctx context.Context, c *cli, cmd *command, args []string) error {
-	sub, args, err := c.subcommand(cmd, args)
-	if err != nil {
-		return err
-	}
-	fs := c.newFlagSet(cmd)
-	lf := addLedgerFlags(fs)
-	algName := fs.String("alg", "", "")
-	output := fs.String("output", "table", "")
-	out := fs.String("out", "", "")
-	format := fs.String("format", "pem", "")
-	state := fs.String("state", string(jwtledger.KeyVerifyOnly), "")
-	kid := fs.String("kid", "", "")
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
-	}
-	var alg jwtledger.Alg
-	if *algName != "" {
-		if alg, err = jwtledger.ParseAlg(*algName); err != nil {
-			return usageErr("keys %s: --alg: %v", sub, err)
+// algFlag declares --alg of the keys subcommands; get parses it.
+func algFlag(fs *flag.FlagSet, usage string) (get func(sub string) (jwtledger.Alg, error)) {
+	algName := fs.String("alg", "", usage)
+	return func(sub string) (jwtledger.Alg, error) {
+		if *algName == "" {
+			return "", nil
 		}
+		alg, err := jwtledger.ParseAlg(*algName)
+		if err != nil {
+			return "", usageErr("keys %s: --alg: %v", sub, err)
+		}
+		return alg, nil
 	}
-	wantArgs := map[string]int{"generate": 0, "list": 0, "rotate": 0, "jwks": 0, "import": 1, "retire": 1}
-	n, ok := wantArgs[sub]
-	if !ok {
-		return withHint(usageErr("keys: unknown subcommand %q", sub), "run 'jwtledger keys --help'")
+}
+
+func keysGenerateFlags(fs *flag.FlagSet) runFunc {
+	alg := algFlag(fs, "algorithm `ALG` of the key (for example ES256, EdDSA, RS256, HS256)")
+	out := fs.String("out", "", "write the key to the new `FILE` (mode 0600) instead of stdout")
+	format := fs.String("format", "pem", "`pem|jwk`; HMAC keys are always written as JWK")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		if err := wantArgs("keys generate", pos, 0); err != nil {
+			return err
+		}
+		a, err := alg("generate")
+		if err != nil {
+			return err
+		}
+		return c.generateKey(a, *out, *format)
 	}
-	if len(pos) != n {
-		return usageErr("keys %s: expected %d argument(s), got %d", sub, n, len(pos))
-	}
-	if sub == "generate" {
-		return c.generateKey(alg, *out, *format)
-	}
-	l, err := c.open(ctx, lf)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	switch sub {
-	case "list":
+}
+
+func keysListFlags(fs *flag.FlagSet) runFunc {
+	lf := addLedgerFlags(fs)
+	output := fs.String("output", "table", "`table|json`")
+	return onLedger("keys list", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		ks, err := l.Keys(ctx)
 		if err != nil {
 			return err
@@ -101,9 +85,19 @@ func runKeys(ctx context.Context, c *cli, cmd *command, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, k.Created.Format(time.RFC3339), rot)
 		}
 		return tw.Flush()
-	case "rotate":
+	})
+}
+
+func keysRotateFlags(fs *flag.FlagSet) runFunc {
+	lf := addLedgerFlags(fs)
+	algOf := algFlag(fs, "algorithm `ALG` of the new key (default: that of the active key, ES256 for the first)")
+	return onLedger("keys rotate", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
+		alg, err := algOf("rotate")
+		if err != nil {
+			return err
+		}
 		if alg.Family() == 1 { // HMAC
-			fmt.Fprintf(c.stderr, "jwtledger: warning: an %s key cannot be published in the JWKS, so no relying party can verify the tokens it signs; serve refuses to sign with it unless started with --allow-hmac-signing\n", alg)
+			fmt.Fprintf(c.stderr, "jwtledger: warning: an %s key %s\n", alg, hmacWarning)
 		}
 		info, err := l.RotateKey(ctx, alg, localMeta())
 		if err != nil {
@@ -111,7 +105,19 @@ func runKeys(ctx context.Context, c *cli, cmd *command, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "active key: %s (%s); previous keys are verify-only\n", info.KID, info.Alg)
 		return nil
-	case "import":
+	})
+}
+
+func keysImportFlags(fs *flag.FlagSet) runFunc {
+	lf := addLedgerFlags(fs)
+	algOf := algFlag(fs, "bind the key to the algorithm `ALG`")
+	state := fs.String("state", string(jwtledger.KeyVerifyOnly), "the key's `verify-only|active` state")
+	kid := fs.String("kid", "", "with several private keys in FILE: the `KID` of the one to import")
+	return onLedger("keys import", lf, 1, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
+		alg, err := algOf("import")
+		if err != nil {
+			return err
+		}
 		ks, err := c.loadKeys(pos[0])
 		if err != nil {
 			return err
@@ -138,7 +144,7 @@ func runKeys(ctx context.Context, c *cli, cmd *command, args []string) error {
 			return err
 		}
 		if st == jwtledger.KeyActive && k.Family() == 1 {
-			fmt.Fprintf(c.stderr, "jwtledger: warning: an active HMAC key cannot be published in the JWKS, so no relying party can verify the tokens it signs; serve refuses to sign with it unless started with --allow-hmac-signing\n")
+			fmt.Fprintf(c.stderr, "jwtledger: warning: an active HMAC key %s\n", hmacWarning)
 		}
 		info, err := l.ImportKey(ctx, k, st, localMeta())
 		if err != nil {
@@ -146,21 +152,34 @@ func runKeys(ctx context.Context, c *cli, cmd *command, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "imported key: %s (%s, %s)\n", info.KID, info.Alg, info.State)
 		return nil
-	case "retire":
+	})
+}
+
+func keysRetireFlags(fs *flag.FlagSet) runFunc {
+	lf := addLedgerFlags(fs)
+	return onLedger("keys retire", lf, 1, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		if err := l.RetireKey(ctx, pos[0], localMeta()); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.stdout, "retired key: %s\n", pos[0])
 		return nil
-	default: // jwks
+	})
+}
+
+func keysJWKSFlags(fs *flag.FlagSet) runFunc {
+	lf := addLedgerFlags(fs)
+	return onLedger("keys jwks", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		j, err := l.JWKS(ctx)
 		if err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(c.stdout, "%s\n", j)
 		return err
-	}
+	})
 }
+
+// hmacWarning is why an active HMAC key is a warning.
+const hmacWarning = "cannot be published in the JWKS, so no relying party can verify the tokens it signs; serve refuses to sign with it unless started with --allow-hmac-signing"
 
 func parseKeyState(s string) (jwtledger.KeyState, error) {
 	switch jwtledger.KeyState(s) {

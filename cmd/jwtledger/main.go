@@ -41,17 +41,6 @@ type cli struct {
 	getenv         func(string) string
 }
 
-type command struct {
-	name    string
-	summary string
-	usage   string // synopsis and examples, shown by --help
-	run     func(ctx context.Context, c *cli, cmd *command, args []string) error
-}
-
-func commands() []*command {
-	return []*command{issueCmd, verifyCmd, decodeCmd, revokeCmd, keysCmd, auditCmd, clientsCmd, storeCmd, serveCmd, witnessCmd, benchCmd, versionCmd}
-}
-
 // exitError carries an exit code and an optional hint to main.
 type exitError struct {
 	code int
@@ -81,29 +70,27 @@ var errRejected = &exitError{code: exitRejected, err: errors.New("token rejected
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	if len(args) == 0 {
-		c.printHelp(stderr)
+		writeTopHelp(stderr)
 		return exitUsage
 	}
 	name := args[0]
-	switch name {
-	case "help", "-h", "-help", "--help":
-		if len(args) > 1 {
-			if cmd := findCommand(args[1]); cmd != nil {
-				fmt.Fprint(stdout, cmd.usage)
-				return exitOK
-			}
+	switch {
+	case isHelp(name):
+		if cmd := lookup(args[1:]); cmd != nil {
+			writeHelp(stdout, cmd)
+		} else {
+			writeTopHelp(stdout)
 		}
-		c.printHelp(stdout)
 		return exitOK
-	case "-version", "--version":
+	case name == "-version" || name == "--version":
 		name = "version"
 	}
-	cmd := findCommand(name)
+	cmd := find(commands(), name)
 	if cmd == nil {
 		fmt.Fprintf(stderr, "jwtledger: error: unknown command %q\njwtledger: hint: run 'jwtledger help' for the commands\n", name)
 		return exitUsage
 	}
-	err := cmd.run(ctx, c, cmd, args[1:])
+	err := c.dispatch(ctx, cmd, args[1:])
 	if err == nil {
 		return exitOK
 	}
@@ -124,59 +111,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return ee.code
 }
 
-func findCommand(name string) *command {
-	for _, cmd := range commands() {
-		if cmd.name == name {
-			return cmd
-		}
-	}
-	return nil
-}
-
-func (c *cli) printHelp(w io.Writer) {
-	fmt.Fprint(w, `jwtledger issues and verifies JWTs and keeps a durable audit trail of both.
-
-Usage:
-  jwtledger <command> [flags] [arguments]
-
-Commands:
-`)
-	for _, cmd := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", cmd.name, cmd.summary)
-	}
-	fmt.Fprint(w, `
-Every flag has an environment twin: --data-dir is JWTLEDGER_DATA_DIR, --store
-is JWTLEDGER_STORE, and so on. Exit codes: 0 success (token valid), 1 token
-rejected, 2 usage or configuration error.
-
-Run 'jwtledger help <command>' or 'jwtledger <command> --help' for details.
-`)
-}
-
-// subcommand splits off the subcommand of cmd; for "help" it prints the
-// usage and returns flag.ErrHelp (exit 0).
-func (c *cli) subcommand(cmd *command, args []string) (string, []string, error) {
-	if len(args) == 0 {
-		return "", nil, withHint(usageErr("%s: missing subcommand", cmd.name), "run 'jwtledger "+cmd.name+" --help'")
-	}
-	if sub := args[0]; sub == "-h" || sub == "--help" || sub == "help" {
-		fmt.Fprint(c.stdout, cmd.usage)
-		return "", nil, flag.ErrHelp
-	}
-	return args[0], args[1:], nil
-}
-
 // oneLine keeps an error message on one line.
 func oneLine(s string) string {
 	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
-}
-
-// newFlagSet makes a flag set whose --help prints the command's usage.
-func (c *cli) newFlagSet(cmd *command) *flag.FlagSet {
-	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
 }
 
 // parse parses args allowing flags after positional arguments, then fills
@@ -202,10 +139,10 @@ func (c *cli) parse(cmd *command, fs *flag.FlagSet, args []string) ([]string, er
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprint(c.stdout, cmd.usage)
+				writeHelp(c.stdout, cmd)
 				return nil, flag.ErrHelp
 			}
-			return nil, withHint(usageErr("%s: %v", cmd.name, err), "run 'jwtledger "+cmd.name+" --help'")
+			return nil, withHint(usageErr("%s: %v", cmd.path(), err), "run 'jwtledger "+cmd.path()+" --help'")
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -223,10 +160,10 @@ func (c *cli) parse(cmd *command, fs *flag.FlagSet, args []string) ([]string, er
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || envErr != nil {
+		name := envName(f.Name)
+		if set[f.Name] || envErr != nil || name == "" {
 			return
 		}
-		name := "JWTLEDGER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := c.getenv(name); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
 				envErr = usageErr("%s: invalid value %q: %v", name, v, err)
@@ -246,6 +183,17 @@ func (c *cli) parse(cmd *command, fs *flag.FlagSet, args []string) ([]string, er
 	return pos, nil
 }
 
+// envName is the environment twin of a flag: JWTLEDGER_DATA_DIR for
+// --data-dir. One-letter flags (-n, -f) have none: JWTLEDGER_N would mean
+// nothing to a reader of the environment, and would apply to every
+// command with such a flag.
+func envName(flag string) string {
+	if len(flag) < 2 {
+		return ""
+	}
+	return "JWTLEDGER_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
 // ledgerFlags are the flags of every command that opens the ledger.
 type ledgerFlags struct {
 	dataDir    string
@@ -262,15 +210,31 @@ type ledgerFlags struct {
 
 func addLedgerFlags(fs *flag.FlagSet) *ledgerFlags {
 	f := &ledgerFlags{}
-	fs.StringVar(&f.dataDir, "data-dir", "", "data directory (default $XDG_DATA_HOME/jwtledger)")
-	fs.StringVar(&f.store, "store", "", "store: sqlite:PATH (default sqlite: in the data directory) or postgres://...")
-	fs.StringVar(&f.nodeID, "node-id", "", "name of this node's audit chain (default: node-id in the data directory)")
-	fs.StringVar(&f.issuer, "issuer", "", "iss of issued tokens (default \"jwtledger\"; serve: its own URL)")
-	fs.StringVar(&f.auditJSONL, "audit-jsonl", "", "also write audit records as JSON lines to FILE (serve: or - for stdout)")
-	fs.StringVar(&f.textLog, "text-log", "", "text audit log path (default DATA_DIR/jwt_logs.log; \"off\" disables)")
-	fs.StringVar(&f.cpFile, "checkpoint-file", "", "file that receives every signed checkpoint (default DATA_DIR/checkpoints.log)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "the data directory `DIR` (default $XDG_DATA_HOME/jwtledger)")
+	fs.StringVar(&f.store, "store", "", "the store `URL`: sqlite:PATH (default sqlite: in the data directory) or postgres://...")
+	fs.StringVar(&f.nodeID, "node-id", "", "the `NAME` of this node's audit chain (default: node-id in the data directory)")
+	fs.StringVar(&f.issuer, "issuer", "", "the iss `ISS` of issued tokens (default \"jwtledger\"; serve: its own URL)")
+	fs.StringVar(&f.auditJSONL, "audit-jsonl", "", "also write audit records as JSON lines to `FILE` (serve: or - for stdout)")
+	fs.StringVar(&f.textLog, "text-log", "", "the text audit log `PATH` (default DATA_DIR/jwt_logs.log; \"off\" disables)")
+	fs.StringVar(&f.cpFile, "checkpoint-file", "", "the `FILE` that receives every signed checkpoint (default DATA_DIR/checkpoints.log)")
 	return f
 }
+
+// flagNames are the names of the flags add declares.
+func flagNames(add func(fs *flag.FlagSet)) map[string]bool {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	add(fs)
+	names := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { names[f.Name] = true })
+	return names
+}
+
+// The flags shared by many commands: the help lists them after a
+// command's own.
+var (
+	ledgerFlagNames = flagNames(func(fs *flag.FlagSet) { addLedgerFlags(fs) })
+	remoteFlagNames = flagNames(func(fs *flag.FlagSet) { addRemoteFlags(fs) })
+)
 
 // open opens the ledger for a command; the caller closes it.
 func (c *cli) open(ctx context.Context, f *ledgerFlags) (*jwtledger.Ledger, error) {
@@ -309,6 +273,33 @@ func (c *cli) openWith(ctx context.Context, f *ledgerFlags, mod func(*jwtledger.
 	return l, nil
 }
 
+// onLedger is the run of a command that takes nargs arguments and works on
+// the opened ledger.
+func onLedger(name string, lf *ledgerFlags, nargs int, fn func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error) runFunc {
+	return func(ctx context.Context, c *cli, pos []string) error {
+		if err := wantArgs(name, pos, nargs); err != nil {
+			return err
+		}
+		l, err := c.open(ctx, lf)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		return fn(ctx, c, l, pos)
+	}
+}
+
+// wantArgs checks the number of positional arguments of a command.
+func wantArgs(cmd string, pos []string, n int) error {
+	switch {
+	case n == 0 && len(pos) > 0:
+		return usageErr("%s: unexpected argument %q", cmd, pos[0])
+	case len(pos) != n:
+		return usageErr("%s: expected %d argument(s), got %d", cmd, n, len(pos))
+	}
+	return nil
+}
+
 // localMeta names the local user as the actor of CLI operations.
 func localMeta() jwtledger.Meta {
 	name := "unknown"
@@ -339,7 +330,8 @@ func (c *cli) readInput(name string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// parseTime reads an RFC 3339 time or a duration ago ("90m": 90 minutes ago).
+// parseTime reads an RFC 3339 time, a date (YYYY-MM-DD, midnight UTC) or a
+// duration ago ("90m": 90 minutes ago); "" is the zero time.
 func parseTime(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
@@ -368,10 +360,14 @@ func (s *stringList) Set(v string) error {
 var versionCmd = &command{
 	name:    "version",
 	summary: "print the version",
-	usage:   "Usage: jwtledger version\n",
-	run: func(ctx context.Context, c *cli, cmd *command, args []string) error {
-		fmt.Fprintln(c.stdout, "jwtledger", version)
-		return nil
+	flags: func(fs *flag.FlagSet) runFunc {
+		return func(ctx context.Context, c *cli, pos []string) error {
+			if len(pos) > 0 {
+				return usageErr("version: unexpected argument %q", pos[0])
+			}
+			fmt.Fprintln(c.stdout, "jwtledger", version)
+			return nil
+		}
 	},
 }
 

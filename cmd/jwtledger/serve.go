@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,62 +24,13 @@ import (
 var serveCmd = &command{
 	name:    "serve",
 	summary: "run the HTTP service",
-	usage: `Usage: jwtledger serve [flags]
-
-Runs the HTTP service on the ledger: token, OAuth2 (client_credentials,
+	doc: `Runs the HTTP service on the ledger: token, OAuth2 (client_credentials,
 introspection, revocation) and JOSE endpoints, the audit and admin API, and
 health checks. Works with no configuration: SQLite in the data directory.
 On the first start with no clients it creates an "admin" client and prints
 its id and secret once.
-
-Flags:
-  --addr HOST:PORT         listen address (default 127.0.0.1:8080)
-  --issuer URL             iss of tokens, RFC 8414 issuer and base of every
-                           published URL (default: this server's own URL,
-                           http://ADDR, https:// with TLS, "localhost" for
-                           a wildcard host); set it to the URL clients use
-                           behind a proxy or under a public host name
-  --tls-cert F --tls-key F serve HTTPS
-  --log-format text|json   operational log format on stderr (default text)
-  --log-level LEVEL        debug, info, warn or error (default info)
-  --retain D               prune audit record bodies older than D (400d)
-  --rotate-every D         rotate the signing key when it is D old (720h);
-                           the next key is in the JWKS --prepublish (10m)
-                           before it signs
-  --max-ttl D              longest token lifetime anyone may ask for; lets
-                           rotated keys be retired once their tokens expired
-  --max-conns N            connections open at once (default 4096); beyond
-                           it a connection is answered 503 and closed
-  --idle-timeout D         close keep-alive connections idle this long (30s)
-  --metrics-addr HOST:PORT serve /metrics on this address instead of --addr
-  --pprof                  also serve Go's /debug/pprof/ on --metrics-addr
-                           (profiles and execution traces; keep that address
-                           private)
-  --metrics-client-labels  label metric series with client ids (off: they
-                           name customers, and /metrics needs no credentials)
-  --denial-rate R --denial-burst N
-                           auth.denied records per second (and bucket) for
-                           all refused callers together (default 5/s, 20)
-  --denial-source-rate R --denial-source-burst N
-                           the same per source address and client id
-                           (default 1/s, 5); denials beyond are counted in
-                           one auth.denied.suppressed record per 10 s
-  --allow-hmac-signing     let an HMAC key be the active signing key (no
-                           JWKS consumer can verify its tokens)
-  --allow-damaged          start on a database SQLite reports damaged,
-                           read-only, for inspection
-  --console=false          do not serve the web console (default: served at
-                           --console-prefix, GET / redirects there)
-  --console-prefix PATH    URL path of the console (default /console); behind
-                           a reverse proxy, forward that path unchanged
-  --config FILE            TOML file of these settings, keys named like the
-                           flags (see jwtledger.example.toml); precedence:
-                           flag > JWTLEDGER_* environment > file > default;
-                           unknown keys are an error
-  --data-dir, --store, --node-id, --audit-jsonl (FILE or - for stdout),
-  --text-log, --checkpoint-file
-
-SIGINT or SIGTERM stops accepting connections, finishes the requests in
+`,
+	notes: `SIGINT or SIGTERM stops accepting connections, finishes the requests in
 flight, flushes the audit trail and exits 0.
 
 Unless GOGC or GOMEMLIMIT are set, the Go garbage collector runs with
@@ -90,220 +42,219 @@ Example:
   jwtledger serve --addr 127.0.0.1:8080
   curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials http://127.0.0.1:8080/oauth2/token
 `,
-	run: runServe,
+	flags: serveFlags,
 }
 
-func runServe(ctx context.Context, c *cli, cmd *command, args []string) error {
-	fs := c.newFlagSet(cmd)
+func serveFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
 	lf.jsonlStdout = true
-	addr := fs.String("addr", "127.0.0.1:8080", "")
-	tlsCert := fs.String("tls-cert", "", "")
-	tlsKey := fs.String("tls-key", "", "")
-	logFormat := fs.String("log-format", "text", "")
-	logLevel := fs.String("log-level", "info", "")
-	retain := fs.String("retain", "", "")
-	rotateEvery := fs.Duration("rotate-every", 0, "")
-	prePublish := fs.Duration("prepublish", defaults.PrePublish, "")
-	maxTTL := fs.Duration("max-ttl", 0, "")
-	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "")
-	idleTimeout := fs.Duration("idle-timeout", 30*time.Second, "")
-	metricsAddr := fs.String("metrics-addr", "", "")
-	metricsClientLabels := fs.Bool("metrics-client-labels", false, "")
-	pprofOn := fs.Bool("pprof", false, "")
-	denialRate := fs.Float64("denial-rate", defaults.DenialTotal, "")
-	denialBurst := fs.Int("denial-burst", defaults.DenialTotalBurst, "")
-	denialSourceRate := fs.Float64("denial-source-rate", defaults.DenialPerSource, "")
-	denialSourceBurst := fs.Int("denial-source-burst", defaults.DenialPerSourceBurst, "")
-	allowHMAC := fs.Bool("allow-hmac-signing", false, "")
-	allowDamaged := fs.Bool("allow-damaged", false, "")
-	withConsole := fs.Bool("console", true, "")
-	consolePrefix := fs.String("console-prefix", "/console", "")
-	fs.String("config", "", "")
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErr("serve: unexpected argument %q", pos[0])
-	}
-	if (*tlsCert == "") != (*tlsKey == "") {
-		return usageErr("serve: --tls-cert and --tls-key go together")
-	}
-	rawSync := tuneRuntime()
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return usageErr("serve: --log-level: %v", err)
-	}
-	if *logFormat != "text" && *logFormat != "json" {
-		return usageErr("serve: --log-format must be text or json")
-	}
-	logOut := newLogBuffer(c.stderr)
-	defer logOut.Close()
-	var h slog.Handler
-	if *logFormat == "text" {
-		h = slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})
-	} else {
-		h = slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})
-	}
-	log := slog.New(h)
-	var retainFor time.Duration
-	if *retain != "" {
-		if retainFor, err = jwtledger.ParseRetention(*retain); err != nil {
-			return usageErr("serve: --retain: %v", err)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address `HOST:PORT`")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with the certificate (chain) in `FILE`")
+	tlsKey := fs.String("tls-key", "", "the private key of --tls-cert, in `FILE`")
+	logFormat := fs.String("log-format", "text", "operational log format on stderr, `text|json`")
+	logLevel := fs.String("log-level", "info", "`LEVEL`: debug, info, warn or error")
+	retain := fs.String("retain", "", "prune audit record bodies older than `D` (400d)")
+	rotateEvery := fs.Duration("rotate-every", 0, "rotate the signing key when it is `D` old (720h); the next key is in the JWKS --prepublish before it signs")
+	prePublish := fs.Duration("prepublish", defaults.PrePublish, "how long `D` the next key of --rotate-every is published before it signs")
+	maxTTL := fs.Duration("max-ttl", 0, "longest token lifetime `D` anyone may ask for; lets rotated keys be retired once their tokens expired")
+	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "`N` connections open at once; beyond it a connection is answered 503 and closed")
+	idleTimeout := fs.Duration("idle-timeout", 30*time.Second, "close keep-alive connections idle `D` long")
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics on `HOST:PORT` instead of --addr")
+	metricsClientLabels := fs.Bool("metrics-client-labels", false, "label metric series with client ids (off: they name customers, and /metrics needs no credentials)")
+	pprofOn := fs.Bool("pprof", false, "also serve Go's /debug/pprof/ on --metrics-addr (profiles and execution traces; keep that address private)")
+	denialRate := fs.Float64("denial-rate", defaults.DenialTotal, "auth.denied records per second `R` for all refused callers together")
+	denialBurst := fs.Int("denial-burst", defaults.DenialTotalBurst, "the bucket `N` of --denial-rate")
+	denialSourceRate := fs.Float64("denial-source-rate", defaults.DenialPerSource, "auth.denied records per second `R` per source address and client id; denials beyond are counted in one auth.denied.suppressed record per 10 s")
+	denialSourceBurst := fs.Int("denial-source-burst", defaults.DenialPerSourceBurst, "the bucket `N` of --denial-source-rate")
+	allowHMAC := fs.Bool("allow-hmac-signing", false, "let an HMAC key be the active signing key (no JWKS consumer can verify its tokens)")
+	allowDamaged := fs.Bool("allow-damaged", false, "start on a database SQLite reports damaged, read-only, for inspection")
+	withConsole := fs.Bool("console", true, "serve the web console at --console-prefix, GET / redirecting there (--console=false: not)")
+	consolePrefix := fs.String("console-prefix", "/console", "URL `PATH` of the console; behind a reverse proxy, forward that path unchanged")
+	fs.String("config", "", "TOML `FILE` of these settings, keys named like the flags (see jwtledger.example.toml); precedence: flag > JWTLEDGER_* environment > file > default; unknown keys are an error")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		var err error
+		if len(pos) > 0 {
+			return usageErr("serve: unexpected argument %q", pos[0])
 		}
-	}
-	var tlsCfg *tls.Config
-	if *tlsCert != "" {
-		// Load the pair before listening: a bad file is an error at once,
-		// not after "listening on".
-		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if (*tlsCert == "") != (*tlsKey == "") {
+			return usageErr("serve: --tls-cert and --tls-key go together")
+		}
+		rawSync := tuneRuntime()
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+			return usageErr("serve: --log-level: %v", err)
+		}
+		if *logFormat != "text" && *logFormat != "json" {
+			return usageErr("serve: --log-format must be text or json")
+		}
+		logOut := newLogBuffer(c.stderr)
+		defer logOut.Close()
+		var h slog.Handler
+		if *logFormat == "text" {
+			h = slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})
+		} else {
+			h = slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})
+		}
+		log := slog.New(h)
+		var retainFor time.Duration
+		if *retain != "" {
+			if retainFor, err = jwtledger.ParseRetention(*retain); err != nil {
+				return usageErr("serve: --retain: %v", err)
+			}
+		}
+		var tlsCfg *tls.Config
+		if *tlsCert != "" {
+			// Load the pair before listening: a bad file is an error at once,
+			// not after "listening on".
+			cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+			if err != nil {
+				return withHint(usageErr("serve: --tls-cert/--tls-key: %v", err), "give a PEM certificate (chain) and its private key")
+			}
+			tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		if lf.issuer != "" {
+			if err := server.CheckIssuer(lf.issuer); err != nil {
+				return withHint(usageErr("serve: --issuer: %v", err), "the issuer of serve is the URL clients reach it at, such as https://auth.example.com")
+			}
+		}
+		if *rotateEvery < 0 || *prePublish <= 0 || *maxTTL < 0 {
+			return usageErr("serve: --rotate-every and --max-ttl must not be negative, --prepublish must be positive")
+		}
+		ln, err := net.Listen("tcp", *addr)
 		if err != nil {
-			return withHint(usageErr("serve: --tls-cert/--tls-key: %v", err), "give a PEM certificate (chain) and its private key")
+			return withHint(usageErr("serve: %v", err), "choose another --addr (JWTLEDGER_ADDR)")
 		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	if lf.issuer != "" {
-		if err := server.CheckIssuer(lf.issuer); err != nil {
-			return withHint(usageErr("serve: --issuer: %v", err), "the issuer of serve is the URL clients reach it at, such as https://auth.example.com")
+		scheme := "http"
+		if tlsCfg != nil {
+			scheme = "https"
 		}
-	}
-	if *rotateEvery < 0 || *prePublish <= 0 || *maxTTL < 0 {
-		return usageErr("serve: --rotate-every and --max-ttl must not be negative, --prepublish must be positive")
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return withHint(usageErr("serve: %v", err), "choose another --addr (JWTLEDGER_ADDR)")
-	}
-	scheme := "http"
-	if tlsCfg != nil {
-		scheme = "https"
-	}
-	issuer := lf.issuer
-	if issuer == "" {
-		issuer = selfURL(scheme, ln.Addr())
-	}
-	if *maxConns < 1 || *idleTimeout <= 0 || *denialRate <= 0 || *denialBurst < 1 || *denialSourceRate <= 0 || *denialSourceBurst < 1 {
-		ln.Close()
-		return usageErr("serve: --max-conns, --idle-timeout and the --denial-* limits must be positive")
-	}
-	if *pprofOn && *metricsAddr == "" {
-		ln.Close()
-		return usageErr("serve: --pprof needs --metrics-addr (profiles are never served on the API address)")
-	}
-	var mln net.Listener
-	if *metricsAddr != "" {
-		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
+		issuer := lf.issuer
+		if issuer == "" {
+			issuer = selfURL(scheme, ln.Addr())
+		}
+		if *maxConns < 1 || *idleTimeout <= 0 || *denialRate <= 0 || *denialBurst < 1 || *denialSourceRate <= 0 || *denialSourceBurst < 1 {
 			ln.Close()
-			return withHint(usageErr("serve: --metrics-addr: %v", err), "choose another --metrics-addr (JWTLEDGER_METRICS_ADDR)")
+			return usageErr("serve: --max-conns, --idle-timeout and the --denial-* limits must be positive")
 		}
-		defer mln.Close()
-	}
-	l, err := c.openWith(ctx, lf, func(cfg *jwtledger.Config) {
-		cfg.Logger, cfg.Retain = log, retainFor
-		cfg.RotateEvery, cfg.PrePublish, cfg.MaxTTL = *rotateEvery, *prePublish, *maxTTL
-		cfg.Issuer = issuer
-		cfg.DenialLimit = jwtledger.DenialLimit{Total: *denialRate, TotalBurst: *denialBurst, PerSource: *denialSourceRate, PerSourceBurst: *denialSourceBurst}
-		cfg.RefuseHMACSigning, cfg.AllowDamaged, cfg.CheckIntegrity = !*allowHMAC, *allowDamaged, true
-		cfg.OpenStore = serveStore(cfg.Store, rawSync)
-	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer l.Close()
-	if err := ensureAdmin(ctx, c, l); err != nil {
-		ln.Close()
-		return err
-	}
-	scfg := server.Config{Ledger: l, Logger: log, MetricsClientLabels: *metricsClientLabels, NoMetrics: mln != nil}
-	var cons *console.Console
-	if *withConsole {
-		cons, err = console.New(console.Config{Backend: console.FromLedger(l), Prefix: *consolePrefix, Logger: log,
-			RotateEvery: *rotateEvery, PrePublish: *prePublish})
+		if *pprofOn && *metricsAddr == "" {
+			ln.Close()
+			return usageErr("serve: --pprof needs --metrics-addr (profiles are never served on the API address)")
+		}
+		var mln net.Listener
+		if *metricsAddr != "" {
+			if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
+				ln.Close()
+				return withHint(usageErr("serve: --metrics-addr: %v", err), "choose another --metrics-addr (JWTLEDGER_METRICS_ADDR)")
+			}
+			defer mln.Close()
+		}
+		l, err := c.openWith(ctx, lf, func(cfg *jwtledger.Config) {
+			cfg.Logger, cfg.Retain = log, retainFor
+			cfg.RotateEvery, cfg.PrePublish, cfg.MaxTTL = *rotateEvery, *prePublish, *maxTTL
+			cfg.Issuer = issuer
+			cfg.DenialLimit = jwtledger.DenialLimit{Total: *denialRate, TotalBurst: *denialBurst, PerSource: *denialSourceRate, PerSourceBurst: *denialSourceBurst}
+			cfg.RefuseHMACSigning, cfg.AllowDamaged, cfg.CheckIntegrity = !*allowHMAC, *allowDamaged, true
+			cfg.OpenStore = serveStore(cfg.Store, rawSync)
+		})
 		if err != nil {
 			ln.Close()
-			return usageErr("serve: --console-prefix: %v", err)
+			return err
 		}
-		scfg.Console, scfg.ConsolePrefix = cons, cons.Prefix()
-	}
-	api := server.New(scfg)
-	srv := &http.Server{
-		Handler:           api.Handler(),
-		TLSConfig:         tlsCfg,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       *idleTimeout,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
-	}
-	fmt.Fprintf(c.stdout, "jwtledger: listening on %s://%s (issuer %s, data dir %s)\n", scheme, ln.Addr(), issuer, l.DataDir())
-	if cons != nil {
-		// Live tails hold their connections open: end them at shutdown.
-		srv.RegisterOnShutdown(cons.Close)
+		defer l.Close()
+		if err := ensureAdmin(ctx, c, l); err != nil {
+			ln.Close()
+			return err
+		}
+		scfg := server.Config{Ledger: l, Logger: log, MetricsClientLabels: *metricsClientLabels, NoMetrics: mln != nil}
+		var cons *console.Console
+		if *withConsole {
+			cons, err = console.New(console.Config{Backend: console.FromLedger(l), Prefix: *consolePrefix, Logger: log,
+				RotateEvery: *rotateEvery, PrePublish: *prePublish})
+			if err != nil {
+				ln.Close()
+				return usageErr("serve: --console-prefix: %v", err)
+			}
+			scfg.Console, scfg.ConsolePrefix = cons, cons.Prefix()
+		}
+		api := server.New(scfg)
+		srv := &http.Server{
+			Handler:           api.Handler(),
+			TLSConfig:         tlsCfg,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       *idleTimeout,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
+		}
+		fmt.Fprintf(c.stdout, "jwtledger: listening on %s://%s (issuer %s, data dir %s)\n", scheme, ln.Addr(), issuer, l.DataDir())
+		if cons != nil {
+			// Live tails hold their connections open: end them at shutdown.
+			srv.RegisterOnShutdown(cons.Close)
+			go func() {
+				if err := cons.Warm(ctx); err != nil {
+					log.Warn("console: counting audit records failed", "err", err)
+				}
+			}()
+			fmt.Fprintf(c.stdout, "jwtledger: web console on %s://%s%s/\n", scheme, ln.Addr(), cons.Prefix())
+		}
+		limited := api.LimitListener(ln, *maxConns)
+		errc := make(chan error, 1)
 		go func() {
-			if err := cons.Warm(ctx); err != nil {
-				log.Warn("console: counting audit records failed", "err", err)
+			if tlsCfg != nil {
+				errc <- srv.ServeTLS(limited, "", "")
+			} else {
+				errc <- srv.Serve(limited)
 			}
 		}()
-		fmt.Fprintf(c.stdout, "jwtledger: web console on %s://%s%s/\n", scheme, ln.Addr(), cons.Prefix())
-	}
-	limited := api.LimitListener(ln, *maxConns)
-	errc := make(chan error, 1)
-	go func() {
-		if tlsCfg != nil {
-			errc <- srv.ServeTLS(limited, "", "")
-		} else {
-			errc <- srv.Serve(limited)
+		var msrv *http.Server
+		if mln != nil {
+			var mh http.Handler = api.MetricsHandler()
+			if *pprofOn {
+				mux := http.NewServeMux()
+				mux.Handle("GET /metrics", mh)
+				mux.HandleFunc("/debug/pprof/", pprof.Index)
+				mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+				mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+				mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+				mh = mux
+			}
+			msrv = &http.Server{Handler: mh, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 120 * time.Second, IdleTimeout: *idleTimeout, ErrorLog: slog.NewLogLogger(h, slog.LevelWarn)}
+			fmt.Fprintf(c.stdout, "jwtledger: metrics on http://%s/metrics\n", mln.Addr())
+			go msrv.Serve(mln)
 		}
-	}()
-	var msrv *http.Server
-	if mln != nil {
-		var mh http.Handler = api.MetricsHandler()
-		if *pprofOn {
-			mux := http.NewServeMux()
-			mux.Handle("GET /metrics", mh)
-			mux.HandleFunc("/debug/pprof/", pprof.Index)
-			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-			mh = mux
+		stopIdle := make(chan struct{})
+		defer close(stopIdle)
+		go releaseWhenIdle(l, stopIdle)
+		go watchReady(l, stopIdle)
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
 		}
-		msrv = &http.Server{Handler: mh, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 120 * time.Second, IdleTimeout: *idleTimeout, ErrorLog: slog.NewLogLogger(h, slog.LevelWarn)}
-		fmt.Fprintf(c.stdout, "jwtledger: metrics on http://%s/metrics\n", mln.Addr())
-		go msrv.Serve(mln)
+		log.Info("shutting down")
+		// A fresh context: the signal one is already cancelled.
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
+		if msrv != nil {
+			msrv.Shutdown(shutdownCtx)
+		}
+		if cons != nil {
+			cons.Close()
+		}
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		if err := l.Close(); err != nil {
+			return fmt.Errorf("close ledger: %w", err)
+		}
+		log.Info("stopped")
+		return nil
+
 	}
-	stopIdle := make(chan struct{})
-	defer close(stopIdle)
-	go releaseWhenIdle(l, stopIdle)
-	go watchReady(l, stopIdle)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	// A fresh context: the signal one is already cancelled.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("shutdown", "err", err)
-	}
-	if msrv != nil {
-		msrv.Shutdown(shutdownCtx)
-	}
-	if cons != nil {
-		cons.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	if err := l.Close(); err != nil {
-		return fmt.Errorf("close ledger: %w", err)
-	}
-	log.Info("stopped")
-	return nil
 }
 
 // selfURL is the default issuer of serve: its own base URL. A wildcard

@@ -2,9 +2,8 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
-
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/jwtledger/jwtledger/store"
 	_ "github.com/jwtledger/jwtledger/store/postgres" // --store postgres://...
@@ -29,9 +28,10 @@ func serveStore(spec string, rawSync bool) store.Opener {
 var storeCmd = &command{
 	name:    "store",
 	summary: "move a ledger between stores (migrate)",
-	usage: `Usage: jwtledger store migrate --from sqlite:PATH --to postgres://... [--output text|json] [--quiet]
-
-Copies a whole ledger from a SQLite file into an empty PostgreSQL database:
+	subs: []*command{{
+		name:    "migrate",
+		summary: "Copy a whole ledger from a SQLite file into an empty PostgreSQL database, and check it there.",
+		doc: `Copies a whole ledger from a SQLite file into an empty PostgreSQL database:
 settings (the sealed audit key), keys, clients, revocations, every audit
 chain record for record (pruned records as their leaf hashes) and its signed
 checkpoints. Then builds each chain's Merkle tree in PostgreSQL and checks it
@@ -39,55 +39,41 @@ against the source's root and every checkpoint. Nodes on the new store need
 the master key of the old one (JWTLEDGER_MASTER_KEY, or the contents of its
 data directory's master.key). A progress bar goes to stderr when it is a
 terminal (--quiet turns it off).
-
-Example:
+`,
+		notes: `Example:
   jwtledger store migrate --from sqlite:/var/lib/jwtledger/jwtledger.db --to postgres://jwtledger@db:5432/jwtledger
 `,
-	run: runStore,
+		flags: storeMigrateFlags,
+	}},
 }
 
-func runStore(ctx context.Context, c *cli, cmd *command, args []string) error {
-	sub, args, err := c.subcommand(cmd, args)
-	if err != nil {
-		return err
+func storeMigrateFlags(fs *flag.FlagSet) runFunc {
+	from := fs.String("from", "", "the source store `sqlite:PATH`")
+	to := fs.String("to", "", "the empty target store `postgres://...`")
+	output := fs.String("output", "text", "`text|json`")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		return runStoreMigrate(ctx, c, pos, *from, *to, *output, *quiet)
 	}
-	if sub != "migrate" {
-		return withHint(usageErr("store: unknown subcommand %q", sub), "run 'jwtledger store --help'")
-	}
-	fs := c.newFlagSet(cmd)
-	from := fs.String("from", "", "")
-	to := fs.String("to", "", "")
-	output := fs.String("output", "text", "")
-	quiet := fs.Bool("quiet", false, "")
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
-	}
+}
+
+func runStoreMigrate(ctx context.Context, c *cli, pos []string, from, to, output string, quiet bool) error {
 	if len(pos) > 0 {
 		return usageErr("store migrate: unexpected argument %q", pos[0])
 	}
-	if *from == "" || *to == "" {
+	if from == "" || to == "" {
 		return withHint(usageErr("store migrate: --from and --to are required"), "jwtledger store migrate --from sqlite:PATH --to postgres://...")
 	}
-	if *output != "text" && *output != "json" {
+	if output != "text" && output != "json" {
 		return usageErr("store migrate: --output must be text or json")
 	}
-	var progress func(done, total int64)
-	if !*quiet && isTerminal(c.stderr) {
-		var bar *progressbar.ProgressBar
-		progress = func(done, total int64) {
-			if bar == nil {
-				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(c.stderr), progressbar.OptionSetDescription("copying records"),
-					progressbar.OptionShowCount(), progressbar.OptionThrottle(100e6), progressbar.OptionClearOnFinish())
-			}
-			bar.Set64(done)
-		}
-	}
-	rep, err := store.MigrateSpecs(ctx, *from, *to, progress)
+	bar := c.progress("copying records", quiet)
+	defer bar.finish()
+	rep, err := store.MigrateSpecs(ctx, from, to, bar.callback())
 	if err != nil {
 		return usageErr("store migrate: %v", err)
 	}
-	if *output == "json" {
+	if output == "json" {
 		return writeJSON(c.stdout, rep)
 	}
 	fmt.Fprintf(c.stdout, "copied %d settings, %d keys, %d clients, %d revocations\n", rep.Settings, rep.Keys, rep.Clients, rep.Revocations)

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
@@ -18,34 +20,20 @@ import (
 var verifyCmd = &command{
 	name:    "verify",
 	summary: "verify a token and record the verdict",
-	usage: `Usage: jwtledger verify [flags] [TOKEN|-]
-
-Verifies a JWT (from the argument, or stdin when it is absent or "-"),
+	args:    "[TOKEN|-]",
+	doc: `Verifies a JWT (from the argument, or stdin when it is absent or "-"),
 records the verdict in the audit ledger, and prints it. The verdict is
 printed only once its audit record is on disk.
 
 The outcome is one of: valid, expired, not_yet_valid, invalid_signature,
 malformed, unsupported_alg, unknown_key, invalid_claims, revoked.
 
-Flags:
-  --key FILE           verify with these keys (PEM public/private/certificate,
-                       JWK including kty "oct", or JWKS); repeat for several.
-                       Without --key the ledger's managed keys are used.
-  --secret-file F      verify with the raw HMAC secret in F
-  --alg A[,B]          accept only these algorithms
-  --iss I              require iss to equal I
-  --aud A              require aud to contain A
-  --leeway D           clock skew allowed on exp/nbf/iat (default 30s)
-  --require-exp=false  accept tokens without exp
-  --output text|json   text (default) or {"valid","outcome","reason","header","claims"}
-  --server URL         verify on a running jwtledger server instead, with its
-                       keys (env JWTLEDGER_SERVER), as the client whose secret
-                       is --client-secret S (env JWTLEDGER_CLIENT_SECRET; with
-                       --client-id ID, HTTP Basic); same output, and the
-                       server's ledger keeps the record
-  --data-dir, --store, --audit-jsonl, --text-log   see 'jwtledger help'
-
-Exit status: 0 valid, 1 refused, 2 usage or configuration error (bad flag,
+Without --key the ledger's managed keys are used. With --server the token
+is verified by a running jwtledger server with its keys, as the client
+whose secret is --client-secret; same output, and the server's ledger
+keeps the record.
+`,
+	notes: `Exit status: 0 valid, 1 refused, 2 usage or configuration error (bad flag,
 unreadable or unsupported key, store unavailable: then no verdict is given).
 
 Examples:
@@ -54,85 +42,88 @@ Examples:
   jwtledger verify --key pub.pem --alg RS256 --iss https://issuer.example --aud api "$TOKEN"
   jwtledger verify --server http://127.0.0.1:8080 --client-secret "$SECRET" "$TOKEN"
 `,
-	run: runVerify,
+	flags: verifyFlags,
 }
 
-func runVerify(ctx context.Context, c *cli, cmd *command, args []string) error {
-	fs := c.newFlagSet(cmd)
+func verifyFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
 	var keyFiles, secretFiles stringList
-	fs.Var(&keyFiles, "key", "")
-	fs.Var(&secretFiles, "secret-file", "")
-	algList := fs.String("alg", "", "")
-	iss := fs.String("iss", "", "")
-	aud := fs.String("aud", "", "")
-	leeway := fs.Duration("leeway", defaults.Leeway, "")
-	requireExp := fs.Bool("require-exp", true, "")
-	output := fs.String("output", "text", "")
+	fs.Var(&keyFiles, "key", "verify with the keys in `FILE` (PEM public or private key or certificate, JWK including kty \"oct\", or JWKS); repeat for several")
+	fs.Var(&secretFiles, "secret-file", "verify with the raw HMAC secret in `F`")
+	algList := fs.String("alg", "", "accept only the algorithms `A[,B]`")
+	iss := fs.String("iss", "", "require iss to equal `I`")
+	aud := fs.String("aud", "", "require aud to contain `A`")
+	leeway := fs.Duration("leeway", defaults.Leeway, "clock skew `D` allowed on exp, nbf and iat")
+	requireExp := fs.Bool("require-exp", true, "refuse tokens without exp (--require-exp=false accepts them)")
+	output := fs.String("output", "text", "`text|json`: a line, or the verdict {\"valid\",\"outcome\",\"reason\",\"header\",\"claims\"}")
 	rf := addRemoteFlags(fs)
-	pos, err := c.parse(cmd, fs, args)
-	if err != nil {
-		return err
-	}
-	if *output != "text" && *output != "json" {
-		return usageErr("verify: --output must be text or json")
-	}
-	if rf.on() {
-		if len(keyFiles) > 0 || len(secretFiles) > 0 || *algList != "" || !*requireExp {
-			return usageErr("verify: --key, --secret-file, --alg and --require-exp are for local verification, not --server")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		if *output != "text" && *output != "json" {
+			return usageErr("verify: --output must be text or json")
+		}
+		if rf.on() {
+			if len(keyFiles) > 0 || len(secretFiles) > 0 || *algList != "" || !*requireExp {
+				return usageErr("verify: --key, --secret-file, --alg and --require-exp are for local verification, not --server")
+			}
+			raw, err := c.tokenArg("verify", pos)
+			if err != nil {
+				return err
+			}
+			cl, err := rf.client()
+			if err != nil {
+				return err
+			}
+			lw := jwtledger.Duration(*leeway)
+			v, err := cl.Verify(ctx, api.VerifyRequest{Token: raw, Iss: *iss, Aud: *aud, Leeway: &lw})
+			if err != nil {
+				return remoteErr(err)
+			}
+			return c.printVerdict(*v, *output, verdictDetail(*v, ""))
+		}
+		if *leeway < 0 {
+			return usageErr("verify: --leeway must not be negative")
+		}
+		opts := []jwtledger.VerifyOption{jwtledger.WithLeeway(*leeway), jwtledger.WithExpirationRequired(*requireExp),
+			jwtledger.WithIssuer(*iss), jwtledger.WithAudience(*aud), jwtledger.WithMeta(localMeta())}
+		var algs []jwtledger.Alg
+		if *algList != "" {
+			for _, a := range strings.Split(*algList, ",") {
+				alg, err := jwtledger.ParseAlg(strings.TrimSpace(a))
+				if err != nil {
+					return usageErr("verify: --alg: %v", err)
+				}
+				algs = append(algs, alg)
+			}
+			opts = append(opts, jwtledger.WithAlgorithms(algs...))
+		}
+		set, err := c.verificationKeys(keyFiles, secretFiles, algs)
+		if err != nil {
+			return err
+		}
+		if set != nil {
+			opts = append(opts, jwtledger.WithKeys(set))
 		}
 		raw, err := c.tokenArg("verify", pos)
 		if err != nil {
 			return err
 		}
-		var v jwtledger.Verdict
-		if err := rf.call(ctx, "POST", "/v1/tokens/verify", map[string]any{"token": raw, "iss": *iss, "aud": *aud, "leeway": leeway.String()}, &v); err != nil {
+		l, err := c.open(ctx, lf)
+		if err != nil {
 			return err
 		}
-		return c.printVerdict(v, *output, verdictDetail(v, ""))
-	}
-	if *leeway < 0 {
-		return usageErr("verify: --leeway must not be negative")
-	}
-	opts := []jwtledger.VerifyOption{jwtledger.WithLeeway(*leeway), jwtledger.WithExpirationRequired(*requireExp),
-		jwtledger.WithIssuer(*iss), jwtledger.WithAudience(*aud), jwtledger.WithMeta(localMeta())}
-	var algs []jwtledger.Alg
-	if *algList != "" {
-		for _, a := range strings.Split(*algList, ",") {
-			alg, err := jwtledger.ParseAlg(strings.TrimSpace(a))
-			if err != nil {
-				return usageErr("verify: --alg: %v", err)
-			}
-			algs = append(algs, alg)
+		defer l.Close()
+		tok, verr := l.Verify(ctx, raw, opts...)
+		if verr != nil && errors.Is(verr, jwtledger.ErrAudit) {
+			return withHint(usageErr("%v; no verdict", verr), "the store must be writable: check --store and the data directory")
 		}
-		opts = append(opts, jwtledger.WithAlgorithms(algs...))
+		v := jwtledger.NewVerdict(tok, verr)
+		keyKID := ""
+		if tok != nil && tok.Key != nil {
+			keyKID = tok.Key.KID
+		}
+		return c.printVerdict(v, *output, verdictDetail(v, keyKID))
+
 	}
-	set, err := c.verificationKeys(keyFiles, secretFiles, algs)
-	if err != nil {
-		return err
-	}
-	if set != nil {
-		opts = append(opts, jwtledger.WithKeys(set))
-	}
-	raw, err := c.tokenArg("verify", pos)
-	if err != nil {
-		return err
-	}
-	l, err := c.open(ctx, lf)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	tok, verr := l.Verify(ctx, raw, opts...)
-	if verr != nil && errors.Is(verr, jwtledger.ErrAudit) {
-		return withHint(usageErr("%v; no verdict", verr), "the store must be writable: check --store and the data directory")
-	}
-	v := jwtledger.NewVerdict(tok, verr)
-	keyKID := ""
-	if tok != nil && tok.Key != nil {
-		keyKID = tok.Key.KID
-	}
-	return c.printVerdict(v, *output, verdictDetail(v, keyKID))
 }
 
 // verdictDetail is the line under "valid" in text output, read from the

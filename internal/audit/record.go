@@ -38,8 +38,10 @@ const (
 	ConsoleLogout        Event = "console.logout" // a web console session ended
 )
 
-// Events lists every event name.
-var Events = []Event{TokenIssue, TokenVerify, TokenRevoke, KeyCreate, KeyRotate, KeyRetire, ClientCreate, ClientDelete, AuthDenied, AuthDeniedSuppressed, AuditCheckpoint, AuditUndelivered, ConsoleLogin, ConsoleLogout}
+// Events lists the event of every record a chain can hold. AuditCheckpoint
+// is not among them: it is an event of the JSON sink only, a checkpoint
+// being a statement about a chain, not a record of it.
+var Events = []Event{TokenIssue, TokenVerify, TokenRevoke, KeyCreate, KeyRotate, KeyRetire, ClientCreate, ClientDelete, AuthDenied, AuthDeniedSuppressed, AuditUndelivered, ConsoleLogin, ConsoleLogout}
 
 // Outcomes of records other than token.verify (which carries the
 // verification outcome).

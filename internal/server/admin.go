@@ -10,6 +10,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/api"
 )
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request, _ *call) error {
@@ -84,7 +85,7 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, _ *call) err
 	if recs == nil {
 		recs = []*jwtledger.Record{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": recs, "next_cursor": next})
+	writeJSON(w, http.StatusOK, api.AuditPage{NextCursor: next, Records: recs})
 	return nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
 
@@ -452,7 +453,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		he = classify(err)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, he.code, map[string]string{"error": he.err, "error_description": he.desc})
+	writeJSON(w, he.code, api.Error{Error: he.err, Description: he.desc})
 }
 
 // classify maps library errors to HTTP answers.

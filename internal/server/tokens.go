@@ -2,51 +2,23 @@ package server
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
 
-// audience reads "aud" as a string or a list of strings.
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*a = nil
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*a = []string{s}
-		return nil
-	}
-	var l []string
-	if err := json.Unmarshal(b, &l); err != nil {
-		return errors.New(`"aud" must be a string or a list of strings`)
-	}
-	*a = l
-	return nil
-}
-
-type issueRequest struct {
-	Sub    string             `json:"sub"`
-	Aud    audience           `json:"aud"`
-	TTL    jwtledger.Duration `json:"ttl"`
-	Claims json.RawMessage    `json:"claims"`
-}
-
-type issueResponse struct {
-	Token     string    `json:"token"`
-	TokenType string    `json:"token_type"`
-	ExpiresAt time.Time `json:"expires_at"`
-	JTI       string    `json:"jti"`
-	KID       string    `json:"kid"`
-}
+// The bodies of the token routes are the API's, shared with the client.
+type (
+	audience      = api.Audience
+	issueRequest  = api.IssueRequest
+	issueResponse = api.IssueResponse
+	verifyRequest = api.VerifyRequest
+	revokeRequest = api.RevokeRequest
+)
 
 // The fast paths of decodeFast for the issue and verify bodies read them
 // with the strict scanner: they accept an object whose members are the
@@ -140,13 +112,6 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, c *call) error {
 	return nil
 }
 
-type verifyRequest struct {
-	Token  string              `json:"token"`
-	Iss    string              `json:"iss"`
-	Aud    string              `json:"aud"`
-	Leeway *jwtledger.Duration `json:"leeway"`
-}
-
 // verifyFast reads verify bodies of token, iss and aud (leeway takes the
 // full decoder).
 func verifyFast(body []byte, req *verifyRequest) bool {
@@ -199,12 +164,6 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, c *call) error {
 	inc(&s.m.verifications, string(v.Outcome))
 	writeVerdict(w, v)
 	return nil
-}
-
-type revokeRequest struct {
-	JTI   string `json:"jti"`
-	Iss   string `json:"iss"`
-	Token string `json:"token"`
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -169,8 +169,19 @@ func lockChain(ctx context.Context, tx pgx.Tx, chain string) error {
 	return nil
 }
 
-// Append stores recs as the next records of chain in one transaction.
+// commitTimeout bounds one Append, connecting included. A database that
+// stops answering without closing the connection (its machine gone from
+// the network, a primary failing over) would otherwise hold the commit
+// until TCP gives up, minutes later, and with it every caller waiting for
+// the batch; past the timeout the commit fails with an unknown outcome,
+// which the audit writer never acknowledges.
+const commitTimeout = 5 * time.Second
+
+// Append stores recs as the next records of chain in one transaction,
+// within commitTimeout.
 func (db *DB) Append(ctx context.Context, chain string, recs []*audit.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
 	return db.inTx(ctx, func(tx pgx.Tx) error { return appendTx(ctx, tx, chain, recs) })
 }
 

@@ -35,6 +35,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/jwtledger/jwtledger/internal/poll"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 )
 
@@ -422,17 +423,14 @@ func seenWithin(t *testing.T, limit time.Duration, what string, servers []*serve
 	start := time.Now()
 	var slowest time.Duration
 	for _, s := range servers {
-		for {
-			got := authStatus(t, s.url, id, secret)
-			if got == want {
-				slowest = max(slowest, time.Since(start))
-				break
-			}
-			if time.Since(start) > limit {
-				t.Fatalf("%s: %s still answers %d after %s, want %d", what, s.url, got, limit, want)
-			}
-			time.Sleep(10 * time.Millisecond)
+		var got int
+		if _, ok := poll.Within(limit-time.Since(start), func() bool {
+			got = authStatus(t, s.url, id, secret)
+			return got == want
+		}); !ok {
+			t.Fatalf("%s: %s still answers %d after %s, want %d", what, s.url, got, limit, want)
 		}
+		slowest = max(slowest, time.Since(start))
 	}
 	t.Logf("%s: every server answered %d after %s", what, want, slowest.Round(time.Millisecond))
 	return slowest

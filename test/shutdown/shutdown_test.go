@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jwtledger/jwtledger/internal/poll"
 )
 
 // TestSIGTERMUnderLoad starts the built binary, sends SIGTERM while clients
@@ -79,7 +81,14 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond) // load is running
+	// SIGTERM once the load is running: tokens are being answered.
+	if _, ok := poll.Within(15*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(answered) >= 50
+	}); !ok {
+		t.Fatal("no load: fewer than 50 tokens answered in 15 s")
+	}
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/poll"
 	"github.com/jwtledger/jwtledger/internal/witness"
 	"github.com/jwtledger/jwtledger/internal/witness/witnesstest"
 )
@@ -213,15 +214,11 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// waitFor polls cond every 20ms for up to 30s.
+// waitFor polls cond for up to 30s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, ok := poll.Within(30*time.Second, cond); !ok {
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 

@@ -19,6 +19,7 @@ type Server struct {
 	dir  string
 	port int
 	as   string // OS user running it ("" = this one)
+	opts string // more server options (-c name=value ...)
 }
 
 // StartServer starts a throwaway PostgreSQL server, stopped when the test
@@ -80,7 +81,7 @@ func (s *Server) URL() string {
 // Start starts the server and waits until it accepts connections.
 func (s *Server) Start() {
 	s.pg(filepath.Join(s.bin, "pg_ctl"), "-D", s.dir+"/data", "-o",
-		"-p "+strconv.Itoa(s.port)+" -k "+s.dir+" -c listen_addresses=127.0.0.1", "-l", s.dir+"/server.log", "-w", "start")
+		"-p "+strconv.Itoa(s.port)+" -k "+s.dir+" -c listen_addresses=127.0.0.1"+s.opts, "-l", s.dir+"/server.log", "-w", "start")
 }
 
 // Stop stops the server (fast shutdown: connections are closed).

@@ -1,0 +1,68 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/api"
+)
+
+// TestWireShape: the answers the server wrote as maps before they were
+// these types encode to the same bytes (a map's members are sorted).
+func TestWireShape(t *testing.T) {
+	recs := []*jwtledger.Record{{Seq: 1, Chain: "n", Time: time.Unix(1, 0).UTC(), Event: "token.issue", Outcome: "ok", JTI: "j<&>"}}
+	for _, tt := range []struct {
+		name      string
+		typed, as any
+	}{
+		{"audit page", api.AuditPage{NextCursor: "7", Records: recs}, map[string]any{"records": recs, "next_cursor": "7"}},
+		{"empty page", api.AuditPage{Records: []*jwtledger.Record{}}, map[string]any{"records": []*jwtledger.Record{}, "next_cursor": ""}},
+		{"error", api.Error{Error: "invalid_request", Description: "a <b>"}, map[string]string{"error": "invalid_request", "error_description": "a <b>"}},
+	} {
+		enc := func(v any) []byte {
+			var b bytes.Buffer
+			e := json.NewEncoder(&b)
+			e.SetEscapeHTML(false)
+			if err := e.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			return b.Bytes()
+		}
+		if got, want := enc(tt.typed), enc(tt.as); !bytes.Equal(got, want) {
+			t.Errorf("%s: %s, want %s", tt.name, got, want)
+		}
+	}
+}
+
+// TestRequestBodies: a client's request leaves out what it does not set,
+// and the server reads back what it set; aud is a string or a list.
+func TestRequestBodies(t *testing.T) {
+	b, _ := json.Marshal(api.IssueRequest{Sub: "alice"})
+	if string(b) != `{"sub":"alice"}` {
+		t.Errorf("issue request %s", b)
+	}
+	lw := jwtledger.Duration(30 * time.Second)
+	b, _ = json.Marshal(api.VerifyRequest{Token: "t", Leeway: &lw})
+	if string(b) != `{"token":"t","leeway":"30s"}` {
+		t.Errorf("verify request %s", b)
+	}
+	for _, tt := range []struct {
+		body string
+		aud  []string
+		ok   bool
+	}{
+		{`{"aud":"api"}`, []string{"api"}, true},
+		{`{"aud":["a","b"]}`, []string{"a", "b"}, true},
+		{`{"aud":null}`, nil, true},
+		{`{"aud":3}`, nil, false},
+	} {
+		var req api.IssueRequest
+		err := json.Unmarshal([]byte(tt.body), &req)
+		if (err == nil) != tt.ok || len(req.Aud) != len(tt.aud) || (len(tt.aud) > 0 && req.Aud[0] != tt.aud[0]) {
+			t.Errorf("%s: aud %q, err %v", tt.body, req.Aud, err)
+		}
+	}
+}
