@@ -8,6 +8,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/defaults"
+	"github.com/jwtledger/jwtledger/internal/keyring"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/store"
 )
@@ -27,20 +28,10 @@ func (l *Ledger) keyScheduleStep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var active, pending *keys.Stored
-	for i := range stored {
-		k := &stored[i]
-		switch {
-		case k.State == keys.Active && (active == nil || k.Created.After(active.Created)):
-			active = k
-		case k.State == keys.VerifyOnly && !k.Activates.IsZero():
-			pending = k
-		}
-	}
+	due := keyring.Schedule{RotateEvery: l.cfg.RotateEvery, PrePublish: l.cfg.PrePublish, MaxTTL: l.cfg.MaxTTL, Leeway: defaults.Leeway}.Due(stored, now)
 	m := Meta{Actor: "jwtledger"}
 	changed := false
-	switch {
-	case pending != nil && !now.Before(pending.Activates):
+	if pending, active := due.Promote, due.Active; pending != nil {
 		rec := l.record(audit.KeyRotate, audit.OK, m)
 		rec.KID, rec.Alg, rec.Reason = pending.KID, string(pending.Alg), "scheduled rotation: pre-published key is now active"
 		if active != nil {
@@ -52,7 +43,7 @@ func (l *Ledger) keyScheduleStep(ctx context.Context) error {
 			l.w.Emit([]*audit.Record{rec})
 		}
 		changed = true
-	case pending == nil && active != nil && !now.Before(active.Created.Add(l.cfg.RotateEvery-l.cfg.PrePublish)):
+	} else if active := due.PrePublish; active != nil {
 		k, err := keys.Generate(active.Alg)
 		if err != nil {
 			return err
@@ -66,16 +57,11 @@ func (l *Ledger) keyScheduleStep(ctx context.Context) error {
 		changed = true
 	}
 	// Retire verify-only keys whose tokens have all expired.
-	if l.cfg.MaxTTL > 0 {
-		for _, k := range stored {
-			if k.State == keys.VerifyOnly && k.Activates.IsZero() && !k.Rotated.IsZero() &&
-				now.After(k.Rotated.Add(l.cfg.MaxTTL+defaults.Leeway)) {
-				if err := l.RetireKey(ctx, k.KID, m); err != nil && !errors.Is(err, ErrInvalidRequest) {
-					return fmt.Errorf("retire key: %w", err)
-				}
-				changed = true
-			}
+	for _, k := range due.Retire {
+		if err := l.RetireKey(ctx, k.KID, m); err != nil && !errors.Is(err, ErrInvalidRequest) {
+			return fmt.Errorf("retire key: %w", err)
 		}
+		changed = true
 	}
 	if changed {
 		return l.loadKeys(ctx, false)
