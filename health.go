@@ -4,13 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 
+	"github.com/jwtledger/jwtledger/internal/datadir"
 	"github.com/jwtledger/jwtledger/internal/health"
 	"github.com/jwtledger/jwtledger/store"
 )
@@ -85,30 +81,4 @@ var ErrDamaged = store.ErrDamaged
 
 // ErrMissingDatabase means the data directory belongs to a ledger whose
 // database file is gone: Open refuses to create a new, empty one there.
-var ErrMissingDatabase = errors.New("the data directory has a ledger but its database is missing")
-
-// checkNotMissing refuses to make a fresh database in a data directory
-// that shows an earlier ledger (master.key, node-id, checkpoints.log).
-func checkNotMissing(dbPath, dataDir, cpFile string) error {
-	if _, err := os.Stat(dbPath); !errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if cpFile == "" {
-		cpFile = filepath.Join(dataDir, "checkpoints.log")
-	}
-	var found []string
-	for _, p := range []string{filepath.Join(dataDir, "master.key"), filepath.Join(dataDir, "node-id"), cpFile} {
-		if _, err := os.Stat(p); err == nil {
-			found = append(found, filepath.Base(p))
-		}
-	}
-	if len(found) == 0 {
-		return nil
-	}
-	hint := "restore the database from a backup"
-	if rescued, _ := filepath.Glob(dbPath + ".rescued-*"); len(rescued) > 0 {
-		hint = "a copy saved when it was lost is " + rescued[len(rescued)-1] + ": move it to " + dbPath
-	}
-	return fmt.Errorf("%w: %s has %s but no %s; refusing to start a new, empty ledger there (hint: %s, or use another --data-dir for a new ledger)",
-		ErrMissingDatabase, dataDir, strings.Join(found, ", "), filepath.Base(dbPath), hint)
-}
+var ErrMissingDatabase = datadir.ErrMissingDatabase

@@ -70,7 +70,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -78,6 +77,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
 	"github.com/jwtledger/jwtledger/internal/clientauth"
+	"github.com/jwtledger/jwtledger/internal/datadir"
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/denial"
 	"github.com/jwtledger/jwtledger/internal/health"
@@ -285,13 +285,13 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	dbPath := store.FilePath(cfg.Store, cfg.DataDir)
 	shared := store.Scheme(cfg.Store) == "postgres" || store.Scheme(cfg.Store) == "postgresql"
 	if cfg.TextLog == "" {
-		cfg.TextLog = sideFile(cfg.DataDir, dbPath, "jwt_logs.log")
+		cfg.TextLog = datadir.SideFile(cfg.DataDir, dbPath, "jwt_logs.log")
 	}
 	if cfg.CheckpointFile == "" {
-		cfg.CheckpointFile = sideFile(cfg.DataDir, dbPath, "checkpoints.log")
+		cfg.CheckpointFile = datadir.SideFile(cfg.DataDir, dbPath, "checkpoints.log")
 	}
 	if dbPath == filepath.Join(cfg.DataDir, "jwtledger.db") {
-		if err := checkNotMissing(dbPath, cfg.DataDir, cfg.CheckpointFile); err != nil {
+		if err := datadir.CheckNotMissing(dbPath, cfg.DataDir, cfg.CheckpointFile); err != nil {
 			return nil, err
 		}
 	}
@@ -317,11 +317,11 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	if cfg.NodeID == "" {
-		if cfg.NodeID, err = loadNodeID(cfg.DataDir); err != nil {
+		if cfg.NodeID, err = datadir.NodeID(cfg.DataDir); err != nil {
 			db.Close()
 			return nil, err
 		}
-	} else if len(cfg.NodeID) > 64 || sanitizeID(cfg.NodeID) != cfg.NodeID {
+	} else if len(cfg.NodeID) > 64 || datadir.SanitizeID(cfg.NodeID) != cfg.NodeID {
 		db.Close()
 		return nil, fmt.Errorf("config: node id %q: use 1 to 64 letters, digits, '-' and '.'", cfg.NodeID)
 	}
@@ -460,25 +460,6 @@ func (l *Ledger) NodeID() string { return l.cfg.NodeID }
 // DataDir is the ledger's data directory.
 func (l *Ledger) DataDir() string { return l.cfg.DataDir }
 
-// sideFile is where the file name (the text log, the checkpoint file)
-// belongs by default: in the data directory, but next to the database of
-// a SQLite store kept elsewhere, named after it (sqlite:/srv/x.db:
-// /srv/x.jwt_logs.log), so that the checkpoints of one ledger never land
-// in another's file.
-func sideFile(dataDir, db, name string) string {
-	if db == "" || sameFile(db, filepath.Join(dataDir, "jwtledger.db")) {
-		return filepath.Join(dataDir, name)
-	}
-	base := filepath.Base(db)
-	return filepath.Join(filepath.Dir(db), strings.TrimSuffix(base, filepath.Ext(base))+"."+name)
-}
-
-func sameFile(a, b string) bool {
-	a, errA := filepath.Abs(a)
-	b, errB := filepath.Abs(b)
-	return errA == nil && errB == nil && a == b
-}
-
 func loadMasterKey(cfg Config) ([]byte, error) {
 	if cfg.MasterKey != nil {
 		if len(cfg.MasterKey) != keys.MasterKeySize {
@@ -487,41 +468,6 @@ func loadMasterKey(cfg Config) ([]byte, error) {
 		return cfg.MasterKey, nil
 	}
 	return keys.LoadMasterKey(cfg.DataDir, os.Getenv("JWTLEDGER_MASTER_KEY"))
-}
-
-func loadNodeID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, "node-id")
-	data, err := os.ReadFile(path)
-	if err == nil {
-		if id := strings.TrimSpace(string(data)); id != "" {
-			return id, nil
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read node id: %w", err)
-	}
-	host, _ := os.Hostname()
-	abs, _ := filepath.Abs(dataDir)
-	sum := sha256.Sum256([]byte(host + "\x00" + abs))
-	id := sanitizeID(host)
-	if id == "" {
-		id = "node"
-	}
-	id += "-" + hex.EncodeToString(sum[:4])
-	data, err = keys.CreateFileOnce(path, []byte(id+"\n"))
-	if err != nil {
-		return "", fmt.Errorf("write node id: %w", err)
-	}
-	return strings.TrimSpace(string(data)), nil
-}
-
-func sanitizeID(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' {
-			b.WriteRune(c)
-		}
-	}
-	return b.String()
 }
 
 func fingerprint(raw string) string {
