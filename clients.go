@@ -242,23 +242,6 @@ func (l *Ledger) Authenticate(ctx context.Context, id, secret string) (*Client, 
 	return c, nil
 }
 
-// RecordDenied records a refused request (auth.denied) with the client id
-// when known, never the presented secret. Denials beyond the
-// [DenialLimit] of their source address and client id are counted instead,
-// and summarized in one auth.denied.suppressed record per interval; the
-// refusal stands either way.
-func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error {
-	if l.readOnly != nil {
-		return l.readOnly
-	}
-	if !l.denied.Allow(time.Now(), m.Remote, m.Actor) {
-		return nil
-	}
-	rec := l.record(audit.AuthDenied, audit.Denied, m)
-	rec.Reason = reason
-	return l.w.Record(ctx, func() *audit.Record { return rec })
-}
-
 // clientsByHash reads every client, by secret hash, for the cache.
 func (l *Ledger) clientsByHash(ctx context.Context) (map[[32]byte]*Client, error) {
 	all, err := l.Clients(ctx)
