@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -252,7 +253,7 @@ func auditPruneFlags(fs *flag.FlagSet) runFunc {
 		if *retain == "" {
 			return usageErr("audit prune: --retain is required (for example 400d)")
 		}
-		d, err := jwtledger.ParseRetention(*retain)
+		d, err := parseRetention(*retain)
 		if err != nil {
 			return usageErr("audit prune: %v", err)
 		}
@@ -274,4 +275,21 @@ func auditPruneFlags(fs *flag.FlagSet) runFunc {
 		return nil
 
 	}
+}
+
+// parseRetention reads a retention period: a Go duration ("720h") or a
+// number of days ("400d").
+func parseRetention(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseInt(d, 10, 64)
+		if err != nil || n <= 0 || n > 100*365 {
+			return 0, fmt.Errorf("invalid retention %q (want for example 400d or 720h)", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("invalid retention %q (want for example 400d or 720h)", s)
+	}
+	return d, nil
 }
