@@ -263,21 +263,3 @@ func (l *Ledger) checkClientsMark(ctx context.Context) error {
 		return v, err
 	})
 }
-
-// TokenScopes lists, sorted, the scopes that some client may request at
-// /oauth2/token (the scopes_supported of the RFC 8414 metadata).
-func (l *Ledger) TokenScopes(ctx context.Context) ([]string, error) {
-	if err := l.revoked.Fresh(ctx); err != nil {
-		return nil, err
-	}
-	m, err := l.clients.Load(ctx, l.clientsByHash)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, c := range m {
-		out = append(out, c.Policy.TokenScopes...)
-	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
-}

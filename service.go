@@ -3,6 +3,7 @@ package jwtledger
 import (
 	"context"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/jwtledger/jwtledger/auditor"
@@ -84,4 +85,21 @@ func (s serviceOps) ExportMatching(ctx context.Context, w io.Writer, format audi
 		r, err := audit.Decode(body)
 		return err == nil && f.Match(r)
 	})
+}
+
+func (s serviceOps) TokenScopes(ctx context.Context) ([]string, error) {
+	l := s.l
+	if err := l.revoked.Fresh(ctx); err != nil {
+		return nil, err
+	}
+	m, err := l.clients.Load(ctx, l.clientsByHash)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range m {
+		out = append(out, c.Policy.TokenScopes...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }

@@ -37,6 +37,9 @@ type Ops interface {
 	// (console.logout) of a session of the client m.Actor, durably before
 	// it returns.
 	RecordSession(ctx context.Context, ev audit.Event, reason string, m Meta) error
+	// TokenScopes lists, sorted, the scopes that some client may request
+	// at /oauth2/token (the scopes_supported of the RFC 8414 metadata).
+	TokenScopes(ctx context.Context) ([]string, error)
 	// CheckpointHealth reports this node's checkpoint failures.
 	CheckpointHealth() CheckpointStatus
 	// AuditChains lists the ledger's chains with their sizes.
