@@ -44,8 +44,8 @@
 // # Keys
 //
 // On first use an ES256 key is generated and stored, sealed with AES-256-GCM
-// under a master key (Config.MasterKey, env JWTLEDGER_MASTER_KEY, or a
-// master.key file created in the data directory). [Ledger.RotateKey] makes a
+// under a master key (Config.MasterKey, else a master.key file created in the
+// data directory; the CLI reads JWTLEDGER_MASTER_KEY). [Ledger.RotateKey] makes a
 // new active key and keeps the previous ones verify-only. External keys
 // (PEM, JWK, JWKS, raw HMAC secrets) are read with [ParseKeys] and
 // [NewHMACKey] and used through [IssueRequest].Key and [WithKeys].
@@ -117,9 +117,11 @@ type Config struct {
 	// KeyAlg is the algorithm of the key generated on first use and of
 	// rotations that name none. Default ES256.
 	KeyAlg Alg
-	// MasterKey (32 bytes) seals private keys at rest. Default: the env
-	// variable JWTLEDGER_MASTER_KEY (base64 or hex), else DataDir/master.key,
-	// created on first use with mode 0600.
+	// MasterKey (32 bytes) seals private keys at rest. Default:
+	// DataDir/master.key, created on first use with mode 0600. The library
+	// reads no environment variable; the CLI fills this from
+	// JWTLEDGER_MASTER_KEY (base64 or hex). Nodes sharing a PostgreSQL
+	// store must all be given the same key.
 	MasterKey []byte
 	// NodeID names this node's audit chain. Default: read from
 	// DataDir/node-id, created on first use from the host name.
@@ -295,8 +297,8 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 			return nil, err
 		}
 	}
-	if shared && cfg.MasterKey == nil && os.Getenv("JWTLEDGER_MASTER_KEY") == "" {
-		return nil, errors.New("config: a PostgreSQL store is shared by nodes, so they need one master key: set JWTLEDGER_MASTER_KEY (32 bytes, base64 or hex) to the same value on every node")
+	if shared && cfg.MasterKey == nil {
+		return nil, errors.New("config: a PostgreSQL store is shared by nodes, so they need one master key: set Config.MasterKey (with the CLI: JWTLEDGER_MASTER_KEY, 32 bytes, base64 or hex) to the same value on every node")
 	}
 	// The database first: master.key and node-id never exist without it.
 	so := store.Options{DataDir: cfg.DataDir, MinFree: cfg.MinFreeSpace}
@@ -467,7 +469,7 @@ func loadMasterKey(cfg Config) ([]byte, error) {
 		}
 		return cfg.MasterKey, nil
 	}
-	return keys.LoadMasterKey(cfg.DataDir, os.Getenv("JWTLEDGER_MASTER_KEY"))
+	return keys.LoadMasterKey(cfg.DataDir, "")
 }
 
 func fingerprint(raw string) string {

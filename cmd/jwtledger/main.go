@@ -18,6 +18,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/keys"
 )
 
 func main() {
@@ -244,6 +245,15 @@ func (c *cli) open(ctx context.Context, f *ledgerFlags) (*jwtledger.Ledger, erro
 // openWith is open with a last say on the configuration.
 func (c *cli) openWith(ctx context.Context, f *ledgerFlags, mod func(*jwtledger.Config)) (*jwtledger.Ledger, error) {
 	cfg := jwtledger.Config{DataDir: f.dataDir, Store: f.store, NodeID: f.nodeID, Issuer: f.issuer, TextLog: f.textLog, CheckpointFile: f.cpFile}
+	// The master key from the environment is the CLI's to read; the
+	// library takes it as a value (else DataDir/master.key).
+	if v := c.getenv("JWTLEDGER_MASTER_KEY"); v != "" {
+		k, err := keys.DecodeMasterKey(v)
+		if err != nil {
+			return nil, usageErr("JWTLEDGER_MASTER_KEY: %v", err)
+		}
+		cfg.MasterKey = k
+	}
 	var jsonl *os.File
 	switch f.auditJSONL {
 	case "":
