@@ -77,6 +77,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
 	"github.com/jwtledger/jwtledger/internal/keys"
@@ -139,6 +140,12 @@ type Config struct {
 	CheckpointMinInterval time.Duration
 	CheckpointInterval    time.Duration
 	CheckpointFile        string
+	// Witnesses, if any, are sent every checkpoint (C2SP tlog-witness,
+	// each with its URL) and their cosignatures are stored with it; a
+	// checkpoint is witnessed once WitnessQuorum of them cosigned it (0:
+	// all). Witnessing never holds up issuance: see [Ledger.Witnessing].
+	Witnesses     []auditor.Witness
+	WitnessQuorum int
 	// RotateEvery, if positive, rotates the signing key when the active key
 	// is this old; the next key is published in the JWKS PrePublish
 	// (default 10m) before it signs. See [Ledger.RunKeySchedule].
@@ -194,6 +201,7 @@ type Ledger struct {
 	auditVKey      string
 	cps            *auditlog.Checkpointer
 	cpStop, cpDone chan struct{}
+	witnessing     *auditlog.Witnessing
 	ksStop, ksDone chan struct{}
 
 	clients clientCache
@@ -422,6 +430,10 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if l.readOnly != nil {
 		return l, nil // nothing runs that writes
 	}
+	if err := l.startWitnessing(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
 	l.cpStop, l.cpDone = make(chan struct{}), make(chan struct{})
 	go l.runCheckpoints(l.cpStop, l.cpDone)
 	l.dsStop, l.dsDone = make(chan struct{}), make(chan struct{})
@@ -463,6 +475,7 @@ func (l *Ledger) Close() error {
 			}
 		}
 	}
+	l.stopWitnessing()
 	werr := l.w.Close()
 	if l.lost.rescue != nil {
 		<-l.lost.rescue
