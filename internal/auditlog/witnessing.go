@@ -297,10 +297,13 @@ type WitnessingStatus struct {
 	// Checkpoint is the size of the newest checkpoint, Witnessed that of
 	// the newest checkpoint the quorum cosigned (0: none) and
 	// WitnessedTime when it was signed.
-	Checkpoint    int64          `json:"checkpoint"`
-	Witnessed     int64          `json:"witnessed"`
-	WitnessedTime time.Time      `json:"witnessed_time,omitzero"`
-	Witnesses     []WitnessState `json:"witnesses"`
+	Checkpoint    int64     `json:"checkpoint"`
+	Witnessed     int64     `json:"witnessed"`
+	WitnessedTime time.Time `json:"witnessed_time,omitzero"`
+	// UnwitnessedSince is when the oldest checkpoint newer than
+	// Witnessed was signed (zero when the newest checkpoint is witnessed).
+	UnwitnessedSince time.Time      `json:"unwitnessed_since,omitzero"`
+	Witnesses        []WitnessState `json:"witnesses"`
 }
 
 // Status returns the witnessing's state.
@@ -310,6 +313,11 @@ func (g *Witnessing) Status() WitnessingStatus {
 	st := WitnessingStatus{Quorum: g.policy.Quorum(), Witnessed: g.witnessed.Size, WitnessedTime: g.witnessed.Time}
 	if g.latest != nil {
 		st.Checkpoint = g.latest.Size
+	}
+	for size, cp := range g.sizes {
+		if size > g.witnessed.Size && (st.UnwitnessedSince.IsZero() || cp.Time.Before(st.UnwitnessedSince)) {
+			st.UnwitnessedSince = cp.Time
+		}
 	}
 	for _, w := range g.workers {
 		ws := WitnessState{Name: w.w.Name, Size: w.size, At: w.lastAt, Failures: w.failures}
