@@ -75,7 +75,7 @@ func TestWitnessingInMetricsAndReadiness(t *testing.T) {
 	var body []byte
 	for {
 		_, body, _ = e.do("GET", "/metrics", "", "", nil)
-		if regexp.MustCompile(`jwtledger_witness_cosigned_size\{chain="[^"]+",witness="up"\} ` + size + `\n`).Match(body) &&
+		if regexp.MustCompile(`jwtledger_witness_cosigned_size\{chain="[^"]+",witness="up"\} `+size+`\n`).Match(body) &&
 			regexp.MustCompile(`jwtledger_witness_failures_total\{chain="[^"]+",witness="down"\} [1-9]`).Match(body) {
 			break
 		}
