@@ -76,24 +76,31 @@ func (l *Ledger) CosignedCheckpoints(ctx context.Context, chain string) ([]Check
 	if chain == "" {
 		chain = l.cfg.NodeID
 	}
-	cps, err := l.Checkpoints(ctx, chain)
+	cps, err := auditlog.WithCosignatures(l.db, l.caps.Cosignatures).Checkpoints(ctx, chain)
 	if err != nil {
 		return nil, err
 	}
-	cs := l.caps.Cosignatures
-	if cs == nil {
-		return cps, nil
+	out := make([]CheckpointInfo, len(cps))
+	for i, c := range cps {
+		out[i] = CheckpointInfo{Chain: c.Chain, Size: c.Size, Root: c.Root, Note: string(c.Note), Time: c.Time}
 	}
-	cos, err := cs.Cosignatures(ctx, chain)
-	if err != nil {
-		return nil, err
+	return out, nil
+}
+
+// proofCheckpoint is the index in cps (by size) of the checkpoint a proof
+// of record seq is made against: the newest witnessed one of this node's
+// chain when it covers seq, else the newest; -1 when none covers seq.
+func (l *Ledger) proofCheckpoint(chain string, cps []store.Checkpoint, seq int64) int {
+	n := len(cps)
+	if n == 0 || cps[n-1].Size < seq {
+		return -1
 	}
-	lines := map[int64]string{}
-	for _, c := range cos {
-		lines[c.Size] += string(c.Line)
+	if st, ok := l.Witnessing(); ok && chain == l.cfg.NodeID && st.Witnessed >= seq {
+		for i := n - 1; i >= 0; i-- {
+			if cps[i].Size == st.Witnessed {
+				return i
+			}
+		}
 	}
-	for i := range cps {
-		cps[i].Note += lines[cps[i].Size]
-	}
-	return cps, nil
+	return n - 1
 }

@@ -1,10 +1,14 @@
 package jwtledger_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,5 +196,185 @@ func TestWitnessWithoutURLIsRefused(t *testing.T) {
 	_, err = jwtledger.Open(context.Background(), jwtledger.Config{DataDir: t.TempDir(), Witnesses: []auditor.Witness{{Name: "w", Verifier: cv}}})
 	if err == nil {
 		t.Fatal("Open accepted a witness without a URL")
+	}
+}
+
+func witnessPolicy(t *testing.T, ws []*testWitness, quorum int) *auditor.Policy {
+	t.Helper()
+	var pw []auditor.Witness
+	for _, w := range ws {
+		pw = append(pw, auditor.Witness{Name: w.name, Verifier: w.v})
+	}
+	p, err := auditor.NewPolicy(pw, quorum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVerifyAuditWithWitnessPolicy(t *testing.T) {
+	ctx := context.Background()
+	l, ws := witnessedLedger(t, 2, 0)
+	issueN(t, l, 30)
+	cp, err := l.Checkpoint(ctx, jwtledger.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitWitnessing(t, l, "both witnesses cosign", func(st jwtledger.WitnessingStatus) bool { return st.Witnessed == cp.Size })
+	policy := witnessPolicy(t, ws, 0)
+	rep, err := l.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || len(rep.Witnessing) != 1 || !rep.Witnessing[0].Witnessed || rep.Witnessing[0].Newest != cp.Size || len(rep.Witnessing[0].WitnessedBy) != 2 {
+		t.Fatalf("verify with the policy: %+v", rep)
+	}
+
+	// An export carries the cosignatures, checked offline.
+	var exp bytes.Buffer
+	if err := l.Export(ctx, &exp, auditor.ExportJSONL, time.Time{}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = auditor.VerifyExport(&exp, l.AuditVerifierKey(), auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
+	if err != nil || !rep.OK || len(rep.Witnessing) != 1 || !rep.Witnessing[0].Witnessed {
+		t.Fatalf("the export under the policy: %v %+v", err, rep)
+	}
+
+	// The proof bundle carries the witnessed checkpoint, checked offline.
+	proof, err := l.Prove(ctx, "", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auditor.VerifyProof(proof, l.AuditVerifierKey()); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := policy.Verify([]byte(proof.Checkpoint)); err != nil || !r.Witnessed {
+		t.Fatalf("the proof's checkpoint under the policy: %v", err)
+	}
+
+	ws[1].srv.Close()
+	issueN(t, l, 5)
+	cp2, err := l.Checkpoint(ctx, jwtledger.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitWitnessing(t, l, "the first witness cosigns", func(st jwtledger.WitnessingStatus) bool { return st.Witnesses[0].Size == cp2.Size })
+	rep, err = l.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := rep.Witnessing[0]
+	if !rep.OK || w.Witnessed || w.Newest != cp2.Size || w.NewestWitnessed != cp.Size || len(w.Missing) != 1 || w.Missing[0] != ws[1].name {
+		t.Fatalf("verify without --require-witnessed after a witness left: ok %v %+v", rep.OK, w)
+	}
+	rep, err = l.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || len(rep.Damage) != 1 || rep.Damage[0].Kind != auditor.DamageUnwitnessed || rep.Damage[0].Seq != cp2.Size {
+		t.Fatalf("verify --require-witnessed after a witness left: %+v", rep.Damage)
+	}
+	// A quorum of one is met.
+	rep, err = l.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: witnessPolicy(t, ws, 1), RequireWitnessed: true})
+	if err != nil || !rep.OK {
+		t.Fatalf("quorum 1: %v %+v", err, rep)
+	}
+}
+
+// copyDir copies the files of a closed ledger's data directory.
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The operator rewrites history: a copy of the ledger from before the
+// newest records grows another way, re-signed with the same audit key. The
+// witness refuses its checkpoints, so it stays unwitnessed, and the
+// auditor's kept cosigned checkpoint of the first history is a fork naming
+// the witness.
+func TestRewrittenHistoryIsAForkNamingTheWitness(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l0 := openLedger(t, func(c *jwtledger.Config) { c.DataDir = dir })
+	vkey, origin := l0.AuditVerifierKey(), auditor.Origin(l0.NodeID())
+	issueN(t, l0, 10)
+	if _, err := l0.Checkpoint(ctx, jwtledger.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l0.Close(); err != nil {
+		t.Fatal(err)
+	}
+	forkDir := t.TempDir()
+	copyDir(t, dir, forkDir) // the common prefix
+
+	tw := startWitness(t, "witness-a", origin, vkey)
+	open := func(dir string) *jwtledger.Ledger {
+		return openLedger(t, func(c *jwtledger.Config) {
+			c.DataDir, c.Witnesses, c.Now = dir, []auditor.Witness{tw.policyWitness()}, time.Now
+		})
+	}
+	honest := open(dir)
+	issueN(t, honest, 10)
+	cp, err := honest.Checkpoint(ctx, jwtledger.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitWitnessing(t, honest, "the witness cosigns the first history", func(st jwtledger.WitnessingStatus) bool { return st.Witnessed == cp.Size })
+	cps, err := honest.CosignedCheckpoints(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := []byte(cps[len(cps)-1].Note) // what the auditor keeps
+	honest.Close()
+
+	forked := open(forkDir)
+	issueN(t, forked, 15) // another history, larger than the first
+	fcp, err := forked.Checkpoint(ctx, jwtledger.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitWitnessing(t, forked, "the witness refuses the rewritten history", func(st jwtledger.WitnessingStatus) bool {
+		return st.Witnesses[0].Failures > 0
+	})
+	if st.Witnessed >= fcp.Size || st.Witnesses[0].Error == "" {
+		t.Fatalf("the rewritten history is witnessed: %+v", st)
+	}
+	policy := witnessPolicy(t, []*testWitness{tw}, 0)
+	rep, err := forked.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true, Checkpoints: [][]byte{kept}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fork, unwitnessed bool
+	for _, d := range rep.Damage {
+		switch d.Kind {
+		case auditor.DamageFork:
+			fork = len(d.Witnesses) == 1 && d.Witnesses[0] == tw.name && strings.Contains(d.Detail, tw.name)
+		case auditor.DamageUnwitnessed:
+			unwitnessed = d.Seq == fcp.Size
+		}
+	}
+	if rep.OK || !fork || !unwitnessed {
+		t.Fatalf("verify of the rewritten history: %+v", rep.Damage)
+	}
+	// Without the kept checkpoint the rewritten history verifies on its
+	// own, except that it is not witnessed.
+	rep, err = forked.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
+	if err != nil || rep.OK || len(rep.Damage) != 1 || rep.Damage[0].Kind != auditor.DamageUnwitnessed {
+		t.Fatalf("verify of the rewritten history alone: %v %+v", err, rep.Damage)
 	}
 }

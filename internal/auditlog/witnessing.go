@@ -328,3 +328,42 @@ func (g *Witnessing) Status() WitnessingStatus {
 	}
 	return st
 }
+
+// WithCosignatures returns db whose Checkpoints carry, after each note's
+// signature lines, the witnesses' cosignature lines stored with it (what
+// a witness policy checks; the log's own signature still verifies).
+func WithCosignatures(db Reader, cs store.Cosignatures) Reader {
+	if cs == nil {
+		return db
+	}
+	return cosignedReader{db, cs}
+}
+
+type cosignedReader struct {
+	Reader
+	cs store.Cosignatures
+}
+
+func (r cosignedReader) Checkpoints(ctx context.Context, chain string) ([]store.Checkpoint, error) {
+	cps, err := r.Reader.Checkpoints(ctx, chain)
+	if err != nil {
+		return nil, err
+	}
+	cos, err := r.cs.Cosignatures(ctx, chain)
+	if err != nil {
+		return nil, err
+	}
+	if len(cos) == 0 {
+		return cps, nil
+	}
+	lines := map[int64][]byte{}
+	for _, c := range cos {
+		lines[c.Size] = append(lines[c.Size], c.Line...)
+	}
+	for i := range cps {
+		if l := lines[cps[i].Size]; l != nil {
+			cps[i].Note = append(append([]byte{}, cps[i].Note...), l...)
+		}
+	}
+	return cps, nil
+}
