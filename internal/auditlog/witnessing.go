@@ -130,6 +130,7 @@ func (g *Witnessing) Start(ctx context.Context) error {
 	for _, c := range cos {
 		g.addLocked(c.Size, c.Witness)
 	}
+	g.trimLocked()
 	g.mu.Unlock()
 	for _, w := range g.workers {
 		g.wg.Add(1)
@@ -153,6 +154,7 @@ func (g *Witnessing) Notify(cp store.Checkpoint) {
 		g.latest = &c
 	}
 	g.sizes[cp.Size] = cp
+	g.trimLocked()
 	g.mu.Unlock()
 	for _, w := range g.workers {
 		w.kick()
@@ -194,6 +196,29 @@ func (g *Witnessing) addLocked(size int64, name string) {
 	}
 }
 
+// maxTracked bounds the checkpoints above the newest witnessed one that
+// are kept in memory (while witnesses are away for a long time): the
+// oldest are forgotten, they stay unwitnessed.
+const maxTracked = 1024
+
+func (g *Witnessing) trimLocked() {
+	for len(g.sizes) > maxTracked {
+		oldest := int64(-1)
+		for s := range g.sizes {
+			if oldest < 0 || s < oldest {
+				oldest = s
+			}
+		}
+		delete(g.sizes, oldest)
+		delete(g.cosigned, oldest)
+	}
+	for s := range g.cosigned {
+		if _, ok := g.sizes[s]; !ok && len(g.cosigned) > maxTracked {
+			delete(g.cosigned, s)
+		}
+	}
+}
+
 func (g *Witnessing) run(w *witnessWorker) {
 	defer g.wg.Done()
 	var retry *time.Timer
@@ -213,11 +238,8 @@ func (g *Witnessing) run(w *witnessWorker) {
 		case <-retryC:
 			retryC = nil
 		}
-		g.mu.Lock()
-		cp, size := g.latest, w.size
-		done := cp == nil || (cp.Size == w.lastSize)
-		g.mu.Unlock()
-		if done || cp.Size == 0 {
+		cp, size := g.next(w)
+		if cp == nil {
 			continue
 		}
 		err := g.cosign(ctx, w, cp, size)
@@ -226,6 +248,7 @@ func (g *Witnessing) run(w *witnessWorker) {
 		}
 		if err == nil {
 			backoff = witnessRetryMin
+			w.kick() // more may be waiting
 			continue
 		}
 		g.mu.Lock()
@@ -240,6 +263,35 @@ func (g *Witnessing) run(w *witnessWorker) {
 		retryC = retry.C
 		backoff = min(backoff*2, witnessRetryMax)
 	}
+}
+
+// maxBacklog is how many checkpoints a witness is sent one by one, in
+// order, when it has fallen behind; with more waiting it is sent the
+// newest (its cosignature covers the older ones' trees too, but they stay
+// without its cosignature).
+const maxBacklog = 16
+
+// next returns the checkpoint to send w and the size w is known to have:
+// the oldest newer than its last cosignature while few are waiting, else
+// the newest; nil when w has cosigned the newest.
+func (g *Witnessing) next(w *witnessWorker) (*store.Checkpoint, int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.latest == nil || g.latest.Size == 0 || g.latest.Size == w.lastSize {
+		return nil, 0
+	}
+	var waiting []int64
+	for size := range g.sizes {
+		if size > w.lastSize {
+			waiting = append(waiting, size)
+		}
+	}
+	if w.lastSize == 0 || len(waiting) == 0 || len(waiting) > maxBacklog {
+		cp := *g.latest
+		return &cp, w.size
+	}
+	cp := g.sizes[slices.Min(waiting)]
+	return &cp, w.size
 }
 
 // cosign asks w to cosign cp, starting from the size it is known to have,
