@@ -3,12 +3,14 @@ package witness_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -225,6 +227,24 @@ func TestAcceptanceTwoWitnessesQuorumTwo(t *testing.T) {
 		t.Fatalf("verify --require-witnessed: %+v", rep)
 	}
 
+	// A proof bundle checked offline with the policy alone.
+	proof, err := l.Prove(ctx, "", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyFile, bundle := filepath.Join(tmp, "policy.txt"), filepath.Join(tmp, "proof.json")
+	pj, _ := json.Marshal(proof)
+	if err := os.WriteFile(policyFile, []byte(policyText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bundle, pj, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "audit", "verify-proof", "--key", vkey, "--witness-policy", policyFile, "--require-witnessed", bundle).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "witnessed: the checkpoint is cosigned by litewitness, jwtledger\n") {
+		t.Fatalf("audit verify-proof --witness-policy: %v\n%s", err, out)
+	}
+
 	// Stop our witness: new checkpoints are cosigned by litewitness alone,
 	// unwitnessed under quorum 2, and issuance goes on.
 	ours.cmd.Process.Kill()
@@ -249,6 +269,22 @@ func TestAcceptanceTwoWitnessesQuorumTwo(t *testing.T) {
 	}
 	if rep.OK || len(rep.Damage) != 1 || rep.Damage[0].Kind != auditor.DamageUnwitnessed || rep.Witnessing[0].NewestWitnessed != cp.Size {
 		t.Fatalf("verify --require-witnessed with a witness stopped: %+v", rep)
+	}
+	// The command says so too, once the node is closed.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	verify := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, append([]string{"audit", "verify", "--quiet", "--witness-policy", policyFile}, args...)...)
+		cmd.Env = append(os.Environ(), "JWTLEDGER_DATA_DIR="+dir, "JWTLEDGER_MASTER_KEY=", "JWTLEDGER_TEXT_LOG=off")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := verify(); err != nil || !strings.Contains(out, "chain node-acc: not witnessed: the newest checkpoint") {
+		t.Fatalf("audit verify --witness-policy: %v\n%s", err, out)
+	}
+	if out, err := verify("--require-witnessed"); err == nil || !strings.Contains(out, "unwitnessed at seq") {
+		t.Fatalf("audit verify --require-witnessed with a witness stopped: %v\n%s", err, out)
 	}
 	t.Logf("with one witness stopped: %.0f tokens/s (the plain node %.0f, ratio %.3f); newest checkpoint %d unwitnessed, newest witnessed %d",
 		rateDown, ratePlain, rateDown/ratePlain, cp2.Size, st.Witnessed)
