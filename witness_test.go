@@ -16,6 +16,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 	"github.com/jwtledger/jwtledger/internal/witness"
 )
 
@@ -57,10 +58,15 @@ func startWitness(t *testing.T, name, origin, logVKey string) *testWitness {
 
 // witnessedLedger opens a ledger in a fresh directory with n witnesses of
 // its chain and the quorum.
-func witnessedLedger(t *testing.T, n, quorum int) (*jwtledger.Ledger, []*testWitness) {
+func witnessedLedger(t *testing.T, n, quorum int, spec ...string) (*jwtledger.Ledger, []*testWitness) {
 	t.Helper()
 	dir := t.TempDir()
-	l0 := openLedger(t, func(c *jwtledger.Config) { c.DataDir = dir })
+	storeSpec := ""
+	if len(spec) > 0 {
+		storeSpec = spec[0]
+	}
+	master := bytes.Repeat([]byte{7}, 32) // a shared store needs one given
+	l0 := openLedger(t, func(c *jwtledger.Config) { c.DataDir, c.Store, c.MasterKey = dir, storeSpec, master })
 	vkey, origin := l0.AuditVerifierKey(), auditor.Origin(l0.NodeID())
 	if err := l0.Close(); err != nil {
 		t.Fatal(err)
@@ -74,7 +80,7 @@ func witnessedLedger(t *testing.T, n, quorum int) (*jwtledger.Ledger, []*testWit
 	}
 	l := openLedger(t, func(c *jwtledger.Config) {
 		c.DataDir, c.Witnesses, c.WitnessQuorum = dir, cfg, quorum
-		c.Now = time.Now
+		c.Store, c.MasterKey, c.Now = storeSpec, master, time.Now
 	})
 	return l, ws
 }
@@ -108,8 +114,13 @@ func waitWitnessing(t *testing.T, l *jwtledger.Ledger, what string, cond func(jw
 }
 
 func TestWitnessesCosignEveryCheckpoint(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testWitnessesCosign(t, "") })
+	t.Run("postgres", func(t *testing.T) { testWitnessesCosign(t, pgtest.Database(t)) })
+}
+
+func testWitnessesCosign(t *testing.T, spec string) {
 	ctx := context.Background()
-	l, ws := witnessedLedger(t, 2, 0)
+	l, ws := witnessedLedger(t, 2, 0, spec)
 	var last int64
 	for round := range 3 {
 		issueN(t, l, 20+round)
