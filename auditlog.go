@@ -42,9 +42,9 @@ func (l *Ledger) Audit(ctx context.Context, f AuditFilter) ([]*Record, error) {
 	return l.db.Query(ctx, f)
 }
 
-// AuditOutcomes lists every outcome a record can have: ok, denied and
+// auditOutcomes lists every outcome a record can have: ok, denied and
 // error, and for token.verify the verification outcomes.
-func AuditOutcomes() []string {
+func auditOutcomes() []string {
 	out := []string{audit.OK, audit.Denied, audit.Error}
 	for _, o := range token.Outcomes {
 		out = append(out, string(o))
@@ -60,8 +60,8 @@ func checkFilter(f AuditFilter) error {
 		}
 		return invalidf("unknown event %q (want one of %s)", f.Event, strings.Join(names, ", "))
 	}
-	if f.Outcome != "" && !slices.Contains(AuditOutcomes(), f.Outcome) {
-		return invalidf("unknown outcome %q (want one of %s)", f.Outcome, strings.Join(AuditOutcomes(), ", "))
+	if f.Outcome != "" && !slices.Contains(auditOutcomes(), f.Outcome) {
+		return invalidf("unknown outcome %q (want one of %s)", f.Outcome, strings.Join(auditOutcomes(), ", "))
 	}
 	return nil
 }
@@ -82,7 +82,7 @@ func (l *Ledger) Revoke(ctx context.Context, iss, jti string, exp time.Time, m M
 	if err != nil {
 		return false, fmt.Errorf("%w: %v", ErrAudit, err)
 	}
-	l.noteRevoked(iss, jti, exp)
+	l.revoked.Note(iss, jti, exp)
 	l.w.Emit([]*audit.Record{rec})
 	return already, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
 
@@ -23,7 +24,7 @@ func BenchmarkInterleaved(b *testing.B) {
 			sig, _ := b64.DecodeString(e.token[dot+1:])
 			method := jwt.GetSigningMethod(string(alg))
 			parser := jwt.NewParser(jwt.WithValidMethods([]string{string(alg)}), jwt.WithExpirationRequired(), jwt.WithLeeway(30*time.Second))
-			src := managedKeys{e.l}
+			src := e.l.ring
 			b.Run("issue", func(b *testing.B) {
 				var raw, lib, ours time.Duration
 				for b.Loop() {
@@ -48,7 +49,7 @@ func BenchmarkInterleaved(b *testing.B) {
 						b.Fatal(err)
 					}
 					t2 := time.Now()
-					if _, err := token.Verify(e.token, src, &token.Options{Leeway: DefaultLeeway}); err != nil {
+					if _, err := token.Verify(e.token, src, &token.Options{Leeway: defaults.Leeway}); err != nil {
 						b.Fatal(err)
 					}
 					t3 := time.Now()

@@ -30,6 +30,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
@@ -56,7 +57,7 @@ func newBenchEnv(b *testing.B, alg Alg) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { l.Close() })
-	k := l.active
+	k := l.ring.Active()
 	e := &benchEnv{l: l, key: k}
 	switch k.Family() {
 	case keys.FamilyHMAC:
@@ -165,9 +166,9 @@ func BenchmarkVerify(b *testing.B) {
 					}
 				}
 			})
-			src := managedKeys{e.l}
+			src := e.l.ring
 			codec := func() {
-				if _, err := token.Verify(e.token, src, &token.Options{Leeway: DefaultLeeway}); err != nil {
+				if _, err := token.Verify(e.token, src, &token.Options{Leeway: defaults.Leeway}); err != nil {
 					b.Fatal(err)
 				}
 			}

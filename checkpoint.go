@@ -14,9 +14,9 @@ import (
 
 // Checkpoint cadence defaults (see [Config]).
 const (
-	DefaultCheckpointEvery       = 1000
-	DefaultCheckpointMinInterval = time.Second
-	DefaultCheckpointInterval    = 10 * time.Second
+	defaultCheckpointEvery       = 1000
+	defaultCheckpointMinInterval = time.Second
+	defaultCheckpointInterval    = 10 * time.Second
 )
 
 // CheckpointInfo describes a signed checkpoint of one chain.

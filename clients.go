@@ -1,10 +1,8 @@
 package jwtledger
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -12,10 +10,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/store"
 )
 
@@ -138,14 +136,6 @@ type ClientCredentials struct {
 // ErrUnauthenticated means the credentials do not name a client.
 var ErrUnauthenticated = errors.New("invalid client credentials")
 
-func hashSecret(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
-
-func newSecret() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return "jls_" + base64.RawURLEncoding.EncodeToString(b[:])
-}
-
 // CreateClient registers a client and returns its credentials.
 func (l *Ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*ClientCredentials, *Client, error) {
 	if strings.TrimSpace(nc.Name) == "" {
@@ -164,8 +154,8 @@ func (l *Ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*Clien
 	}
 	var id [9]byte
 	rand.Read(id[:])
-	creds := &ClientCredentials{ID: "cl_" + base64.RawURLEncoding.EncodeToString(id[:]), Secret: newSecret()}
-	h := hashSecret(creds.Secret)
+	creds := &ClientCredentials{ID: "cl_" + base64.RawURLEncoding.EncodeToString(id[:]), Secret: clientauth.NewSecret()}
+	h := clientauth.Hash(creds.Secret)
 	pol, _ := json.Marshal(nc.Policy)
 	now := l.cfg.Now().UTC()
 	c := &Client{ID: creds.ID, Name: nc.Name, Scopes: slices.Clone(nc.Scopes), Policy: nc.Policy, Created: now, secretHash: h}
@@ -176,7 +166,7 @@ func (l *Ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*Clien
 		return nil, nil, fmt.Errorf("%w: %w", ErrAudit, err)
 	}
 	l.w.Emit([]*audit.Record{rec})
-	l.clients.invalidate()
+	l.clients.Invalidate()
 	return creds, c, nil
 }
 
@@ -209,15 +199,15 @@ func (l *Ledger) DeleteClient(ctx context.Context, id string, m Meta) error {
 		return err
 	}
 	l.w.Emit([]*audit.Record{rec})
-	l.clients.invalidate()
+	l.clients.Invalidate()
 	return nil
 }
 
 // RotateClientSecret gives a client a new secret (returned once); the old
 // one stops working at once.
 func (l *Ledger) RotateClientSecret(ctx context.Context, id string, m Meta) (*ClientCredentials, error) {
-	creds := &ClientCredentials{ID: id, Secret: newSecret()}
-	h := hashSecret(creds.Secret)
+	creds := &ClientCredentials{ID: id, Secret: clientauth.NewSecret()}
+	h := clientauth.Hash(creds.Secret)
 	rec := l.record(audit.ClientCreate, audit.OK, m)
 	rec.Sub, rec.Reason = id, "secret rotated"
 	if err := l.db.SetClientSecret(ctx, id, h[:], l.cfg.NodeID, []*audit.Record{rec}); err != nil {
@@ -227,7 +217,7 @@ func (l *Ledger) RotateClientSecret(ctx context.Context, id string, m Meta) (*Cl
 		return nil, err
 	}
 	l.w.Emit([]*audit.Record{rec})
-	l.clients.invalidate()
+	l.clients.Invalidate()
 	return creds, nil
 }
 
@@ -237,11 +227,11 @@ func (l *Ledger) Authenticate(ctx context.Context, id, secret string) (*Client, 
 	if secret == "" {
 		return nil, ErrUnauthenticated
 	}
-	if err := l.freshView(ctx); err != nil {
+	if err := l.revoked.Fresh(ctx); err != nil {
 		return nil, err
 	}
-	h := hashSecret(secret)
-	m, err := l.clients.load(ctx, l)
+	h := clientauth.Hash(secret)
+	m, err := l.clients.Load(ctx, l.clientsByHash)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +251,7 @@ func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error 
 	if l.readOnly != nil {
 		return l.readOnly
 	}
-	if !l.denied.allow(time.Now(), m) {
+	if !l.denied.Allow(time.Now(), m.Remote, m.Actor) {
 		return nil
 	}
 	rec := l.record(audit.AuthDenied, audit.Denied, m)
@@ -269,85 +259,35 @@ func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error 
 	return l.w.Record(ctx, func() *audit.Record { return rec })
 }
 
-// clientCache maps secret hashes to clients. It is loaded from the store
-// when empty and dropped on every change: by this ledger (at once, before
-// the change returns), by another process sharing the store (within
-// RevocationMaxAge, see freshView, or on a shared store's
-// notification).
-type clientCache struct {
-	mu     sync.RWMutex
-	byHash map[[32]byte]*Client // nil: load on next use
-	gen    uint64               // counts invalidations
-	mark   []byte               // the store's MetaClientsChanged when last checked
-	loadMu sync.Mutex           // one load at a time
-}
-
-func (cc *clientCache) invalidate() {
-	cc.mu.Lock()
-	cc.byHash = nil
-	cc.gen++
-	cc.mu.Unlock()
-}
-
-// checkMark drops the cache if the store's change mark differs from the
-// one seen last.
-func (cc *clientCache) checkMark(ctx context.Context, db store.Store) error {
-	v, _, err := db.Meta(ctx, store.MetaClientsChanged)
-	if err != nil {
-		return err
-	}
-	cc.mu.Lock()
-	if !bytes.Equal(v, cc.mark) {
-		cc.mark = v
-		cc.byHash = nil
-		cc.gen++
-	}
-	cc.mu.Unlock()
-	return nil
-}
-
-// load returns the clients by secret hash, reading them from the store
-// when the cache was dropped. The map must not be changed.
-func (cc *clientCache) load(ctx context.Context, l *Ledger) (map[[32]byte]*Client, error) {
-	cc.mu.RLock()
-	m := cc.byHash
-	cc.mu.RUnlock()
-	if m != nil {
-		return m, nil
-	}
-	cc.loadMu.Lock()
-	defer cc.loadMu.Unlock()
-	cc.mu.RLock()
-	m, gen := cc.byHash, cc.gen
-	cc.mu.RUnlock()
-	if m != nil {
-		return m, nil
-	}
+// clientsByHash reads every client, by secret hash, for the cache.
+func (l *Ledger) clientsByHash(ctx context.Context) (map[[32]byte]*Client, error) {
 	all, err := l.Clients(ctx)
 	if err != nil {
 		return nil, err
 	}
-	m = make(map[[32]byte]*Client, len(all))
+	m := make(map[[32]byte]*Client, len(all))
 	for _, c := range all {
 		m[c.secretHash] = c
 	}
-	cc.mu.Lock()
-	// A change that landed while the clients were read invalidated the
-	// cache again: this request may use what was read, later ones not.
-	if cc.gen == gen {
-		cc.byHash = m
-	}
-	cc.mu.Unlock()
 	return m, nil
+}
+
+// checkClientsMark drops the client cache when another process changed
+// the clients (the store's MetaClientsChanged moved).
+func (l *Ledger) checkClientsMark(ctx context.Context) error {
+	return l.clients.CheckMark(ctx, func(ctx context.Context) ([]byte, error) {
+		v, _, err := l.db.Meta(ctx, store.MetaClientsChanged)
+		return v, err
+	})
 }
 
 // TokenScopes lists, sorted, the scopes that some client may request at
 // /oauth2/token (the scopes_supported of the RFC 8414 metadata).
 func (l *Ledger) TokenScopes(ctx context.Context) ([]string, error) {
-	if err := l.freshView(ctx); err != nil {
+	if err := l.revoked.Fresh(ctx); err != nil {
 		return nil, err
 	}
-	m, err := l.clients.load(ctx, l)
+	m, err := l.clients.Load(ctx, l.clientsByHash)
 	if err != nil {
 		return nil, err
 	}

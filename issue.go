@@ -118,13 +118,12 @@ func (l *Ledger) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	return iss, nil
 }
 
-// PrepareIssue applies the rules for registered claims given among req's
+// prepareIssue applies the rules for registered claims given among req's
 // Claims and ClaimsJSON (see [IssueRequest]) and moves them into req's
-// fields, leaving only custom claims behind, in ClaimsJSON. [Ledger.Issue]
-// does this itself (and applies req.Client's policy); call PrepareIssue
-// to look at the final subject, audience, lifetime and custom claims
-// first. The errors are [*RequestError]s.
-func (l *Ledger) PrepareIssue(req *IssueRequest) error {
+// fields, leaving only custom claims behind, in ClaimsJSON, as
+// [Ledger.Issue] does before it applies req.Client's policy. The errors
+// are [*RequestError]s.
+func (l *Ledger) prepareIssue(req *IssueRequest) error {
 	merged, names, err := l.prepare(l.cfg.Now(), req)
 	if err != nil {
 		return err
@@ -310,10 +309,8 @@ func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Is
 	}
 	k, alg := req.Key, req.Alg
 	if k == nil {
-		l.refreshKeys()
-		l.mu.RLock()
-		k = l.active
-		l.mu.RUnlock()
+		l.ring.Refresh()
+		k = l.ring.Active()
 		if k == nil {
 			return nil, fmt.Errorf("%w (hint: run 'jwtledger keys rotate')", ErrNoActiveKey)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/keyring"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/store"
 )
@@ -88,28 +89,11 @@ func (l *Ledger) loadKeys(ctx context.Context, create bool) error {
 		}
 		return l.loadKeys(ctx, false)
 	}
-	byKID := make(map[string]*keys.Key, len(stored))
-	var active *keys.Key
-	for _, s := range stored {
-		if s.State == keys.Retired {
-			continue
-		}
-		k, err := keys.Unseal(l.master, s.KID, s.Sealed)
-		if err != nil {
-			return fmt.Errorf("load key: %w (hint: is JWTLEDGER_MASTER_KEY or master.key the one this store was made with?)", err)
-		}
-		if k.Alg == "" {
-			k.Alg = s.Alg
-		}
-		k.State, k.Created, k.Rotated = s.State, s.Created, s.Rotated
-		byKID[k.KID] = k
-		if s.State == keys.Active && (active == nil || s.Created.After(active.Created)) {
-			active = k
-		}
+	byKID, active, err := keyring.Unseal(l.master, stored)
+	if err != nil {
+		return err
 	}
-	l.mu.Lock()
-	l.keyByKID, l.active, l.lastReload = byKID, active, time.Now()
-	l.mu.Unlock()
+	l.ring.Set(byKID, active)
 	return nil
 }
 
@@ -180,11 +164,9 @@ func (l *Ledger) Keys(ctx context.Context) ([]KeyInfo, error) {
 func (l *Ledger) RotateKey(ctx context.Context, alg Alg, m Meta) (*KeyInfo, error) {
 	if alg == "" {
 		alg = l.cfg.KeyAlg
-		l.mu.RLock()
-		if l.active != nil {
-			alg = l.active.Alg
+		if active := l.ring.Active(); active != nil {
+			alg = active.Alg
 		}
-		l.mu.RUnlock()
 	}
 	if !alg.Valid() {
 		return nil, invalidf("unsupported algorithm %q", alg)
@@ -244,75 +226,17 @@ func (l *Ledger) JWKS(ctx context.Context) ([]byte, error) {
 	if err := l.loadKeys(ctx, false); err != nil {
 		return nil, err
 	}
-	l.mu.RLock()
-	ks := make([]*keys.Key, 0, len(l.keyByKID))
-	for _, k := range l.keyByKID {
-		ks = append(ks, k)
-	}
-	l.mu.RUnlock()
+	ks := l.ring.All()
 	slices.SortFunc(ks, func(a, b *keys.Key) int { return a.Created.Compare(b.Created) })
 	return keys.JWKS(ks)
 }
 
 func (l *Ledger) activeKID() string {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.active == nil {
-		return ""
+	if k := l.ring.Active(); k != nil {
+		return k.KID
 	}
-	return l.active.KID
+	return ""
 }
-
-// KeyRefresh is how often the signing key is re-read from the store, so a
-// rotation made by another process or node is followed within this time.
-const KeyRefresh = 2 * time.Second
-
-// refreshKeys reloads the keys when they were read more than KeyRefresh
-// ago; one caller at a time does it, the others go on with the keys they
-// have.
-func (l *Ledger) refreshKeys() {
-	l.mu.RLock()
-	stale := time.Since(l.lastReload) > KeyRefresh
-	l.mu.RUnlock()
-	if !stale || time.Since(time.Unix(0, l.keysTried.Load())) < KeyRefresh || !l.keysRefreshing.CompareAndSwap(false, true) {
-		return
-	}
-	defer l.keysRefreshing.Store(false)
-	l.keysTried.Store(time.Now().UnixNano())
-	if err := l.loadKeys(context.Background(), false); err != nil {
-		// Keep signing with the keys we have; try again after KeyRefresh.
-		l.log.Warn("reload keys failed", "err", err)
-	}
-}
-
-// Candidates implements the managed key source of verification: the key the
-// token's kid names, reloading from the store (at most once a second) when
-// another process may have added it.
-func (l *Ledger) candidates(kid string) []*keys.Key {
-	if kid == "" {
-		return nil
-	}
-	l.mu.RLock()
-	k := l.keyByKID[kid]
-	stale := time.Since(l.lastReload) > time.Second
-	l.mu.RUnlock()
-	if k == nil && stale {
-		if err := l.loadKeys(context.Background(), false); err != nil {
-			l.log.Warn("reload keys failed", "err", err)
-		}
-		l.mu.RLock()
-		k = l.keyByKID[kid]
-		l.mu.RUnlock()
-	}
-	if k == nil {
-		return nil
-	}
-	return []*keys.Key{k}
-}
-
-type managedKeys struct{ l *Ledger }
-
-func (m managedKeys) Candidates(kid string) []*keys.Key { return m.l.candidates(kid) }
 
 // KeySet is a set of external keys to verify with (see [WithKeys]).
 type KeySet struct{ keys []*keys.Key }

@@ -70,9 +70,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -80,16 +77,21 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
+	"github.com/jwtledger/jwtledger/internal/datadir"
+	"github.com/jwtledger/jwtledger/internal/defaults"
+	"github.com/jwtledger/jwtledger/internal/denial"
+	"github.com/jwtledger/jwtledger/internal/health"
+	"github.com/jwtledger/jwtledger/internal/keyring"
 	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/internal/revocation"
 	"github.com/jwtledger/jwtledger/store"
 )
 
-// Defaults of [Config] and [Verify] options.
+// Defaults of [Config] not shared with the command (defaults has those).
 const (
-	DefaultIssuer = "jwtledger"
-	DefaultTTL    = time.Hour
-	DefaultLeeway = 30 * time.Second
-	DefaultKeyAlg = keys.ES256
+	defaultIssuer = "jwtledger"
+	defaultKeyAlg = keys.ES256
 )
 
 // Config configures a [Ledger]. The zero value works: SQLite in the default
@@ -148,7 +150,8 @@ type Config struct {
 	WitnessQuorum int
 	// RotateEvery, if positive, rotates the signing key when the active key
 	// is this old; the next key is published in the JWKS PrePublish
-	// (default 10m) before it signs. See [Ledger.RunKeySchedule].
+	// (default 10m) before it signs. A long-running ledger runs the schedule
+	// by itself, safe from several processes.
 	RotateEvery time.Duration
 	PrePublish  time.Duration
 	// Retain, if positive, makes a long-running ledger prune record bodies
@@ -181,19 +184,17 @@ type Config struct {
 // Ledger issues and verifies tokens and records every event. It is safe for
 // concurrent use.
 type Ledger struct {
-	cfg      Config
-	db       store.Store
-	caps     store.Capabilities // what db can do beyond store.Store
-	dbPath   string             // of an embedded store
-	ledgerID string
-	w        *audit.Writer
-	master   []byte
-	log      *slog.Logger
+	cfg    Config
+	db     store.Store
+	caps   store.Capabilities // what db can do beyond store.Store
+	dbPath string             // of an embedded store
+	w      *audit.Writer
+	master []byte
+	log    *slog.Logger
 
-	readOnly error // set when a damaged store was opened for inspection
-	ready    readiness
-	lost     lost
-	denied   denials
+	readOnly error           // set when a damaged store was opened for inspection
+	mon      *health.Monitor // readiness and the loss of the store
+	denied   *denial.Limiter
 
 	dsStop, dsDone chan struct{}
 
@@ -204,17 +205,11 @@ type Ledger struct {
 	witnessing     *auditlog.Witnessing
 	ksStop, ksDone chan struct{}
 
-	clients clientCache
-	revoked revocationSet
+	clients clientauth.Cache[*Client] // by secret hash
+	revoked *revocation.View          // of other nodes' revocations (and client changes)
 
-	mu         sync.RWMutex
-	keyByKID   map[string]*keys.Key // active and verify-only keys
-	active     *keys.Key
-	lastReload time.Time
-
-	keysRefreshing atomic.Bool
-	keysTried      atomic.Int64 // Unix ns of the newest reload attempt
-	stopWatch      func()       // ends the store's change notifications
+	ring      *keyring.Ring // the managed keys
+	stopWatch func()        // ends the store's change notifications
 }
 
 // storeChanged is told by a shared store that another node changed
@@ -223,14 +218,11 @@ type Ledger struct {
 func (l *Ledger) storeChanged(topic string) {
 	switch topic {
 	case store.TopicRevocations:
-		l.revocationsChanged()
+		l.revoked.Changed()
 	case store.TopicClients:
-		l.clients.invalidate()
+		l.clients.Invalidate()
 	case store.TopicKeys:
-		l.mu.Lock()
-		l.lastReload = time.Time{}
-		l.mu.Unlock()
-		l.keysTried.Store(0)
+		l.ring.Stale()
 	}
 }
 
@@ -248,39 +240,27 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
-// DefaultDataDir returns $XDG_DATA_HOME/jwtledger or ~/.local/share/jwtledger.
-func DefaultDataDir() (string, error) {
-	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
-		return filepath.Join(x, "jwtledger"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("find data directory: %w (hint: set --data-dir or JWTLEDGER_DATA_DIR)", err)
-	}
-	return filepath.Join(home, ".local", "share", "jwtledger"), nil
-}
-
 // Open opens the ledger, creating the data directory, database, master key
 // and first signing key as needed.
 func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if cfg.DataDir == "" {
-		d, err := DefaultDataDir()
+		d, err := defaults.DataDir()
 		if err != nil {
 			return nil, err
 		}
 		cfg.DataDir = d
 	}
 	if cfg.Issuer == "" {
-		cfg.Issuer = DefaultIssuer
+		cfg.Issuer = defaultIssuer
 	}
 	if cfg.TTL == 0 {
-		cfg.TTL = DefaultTTL
+		cfg.TTL = defaults.TTL
 	}
 	if cfg.TTL < 0 {
 		return nil, fmt.Errorf("config: negative TTL %s", cfg.TTL)
 	}
 	if cfg.KeyAlg == "" {
-		cfg.KeyAlg = DefaultKeyAlg
+		cfg.KeyAlg = defaultKeyAlg
 	}
 	if !cfg.KeyAlg.Valid() {
 		return nil, fmt.Errorf("config: unsupported key algorithm %q", cfg.KeyAlg)
@@ -289,16 +269,16 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.CheckpointEvery <= 0 {
-		cfg.CheckpointEvery = DefaultCheckpointEvery
+		cfg.CheckpointEvery = defaultCheckpointEvery
 	}
 	if cfg.CheckpointInterval <= 0 {
-		cfg.CheckpointInterval = DefaultCheckpointInterval
+		cfg.CheckpointInterval = defaultCheckpointInterval
 	}
 	if cfg.CheckpointMinInterval <= 0 {
-		cfg.CheckpointMinInterval = min(DefaultCheckpointMinInterval, cfg.CheckpointInterval)
+		cfg.CheckpointMinInterval = min(defaultCheckpointMinInterval, cfg.CheckpointInterval)
 	}
 	if cfg.PrePublish <= 0 {
-		cfg.PrePublish = DefaultPrePublish
+		cfg.PrePublish = defaults.PrePublish
 	}
 	if cfg.RotateEvery > 0 && cfg.RotateEvery <= cfg.PrePublish {
 		return nil, fmt.Errorf("config: rotation period %s must be longer than the pre-publication window %s", cfg.RotateEvery, cfg.PrePublish)
@@ -313,13 +293,13 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	dbPath := store.FilePath(cfg.Store, cfg.DataDir)
 	shared := store.Scheme(cfg.Store) == "postgres" || store.Scheme(cfg.Store) == "postgresql"
 	if cfg.TextLog == "" {
-		cfg.TextLog = sideFile(cfg.DataDir, dbPath, "jwt_logs.log")
+		cfg.TextLog = datadir.SideFile(cfg.DataDir, dbPath, "jwt_logs.log")
 	}
 	if cfg.CheckpointFile == "" {
-		cfg.CheckpointFile = sideFile(cfg.DataDir, dbPath, "checkpoints.log")
+		cfg.CheckpointFile = datadir.SideFile(cfg.DataDir, dbPath, "checkpoints.log")
 	}
 	if dbPath == filepath.Join(cfg.DataDir, "jwtledger.db") {
-		if err := checkNotMissing(dbPath, cfg.DataDir, cfg.CheckpointFile); err != nil {
+		if err := datadir.CheckNotMissing(dbPath, cfg.DataDir, cfg.CheckpointFile); err != nil {
 			return nil, err
 		}
 	}
@@ -345,11 +325,11 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	if cfg.NodeID == "" {
-		if cfg.NodeID, err = loadNodeID(cfg.DataDir); err != nil {
+		if cfg.NodeID, err = datadir.NodeID(cfg.DataDir); err != nil {
 			db.Close()
 			return nil, err
 		}
-	} else if len(cfg.NodeID) > 64 || sanitizeID(cfg.NodeID) != cfg.NodeID {
+	} else if len(cfg.NodeID) > 64 || datadir.SanitizeID(cfg.NodeID) != cfg.NodeID {
 		db.Close()
 		return nil, fmt.Errorf("config: node id %q: use 1 to 64 letters, digits, '-' and '.'", cfg.NodeID)
 	}
@@ -370,6 +350,10 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	l.cps = auditlog.NewCheckpointer(db, auditlog.CheckpointConfig{Chain: cfg.NodeID, Every: cfg.CheckpointEvery,
 		MinInterval: cfg.CheckpointMinInterval, Interval: cfg.CheckpointInterval, File: cfg.CheckpointFile, Now: cfg.Now, Log: log})
 	l.w.AfterFlush = l.cps.Appended
+	l.mon = l.newMonitor()
+	l.ring = &keyring.Ring{Reload: func(ctx context.Context) error { return l.loadKeys(ctx, false) }, Log: log}
+	l.revoked = &revocation.View{Source: db, Now: cfg.Now,
+		Before: func(ctx context.Context) error { return l.checkClientsMark(ctx) }}
 	if cfg.CheckIntegrity {
 		if d := caps.Damage; d != nil {
 			if err := d.CheckIntegrity(ctx); errors.Is(err, store.ErrDamaged) {
@@ -406,14 +390,12 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		l.Close()
 		return nil, err
 	}
-	l.mu.RLock()
-	active := l.active
-	l.mu.RUnlock()
+	active := l.ring.Active()
 	if err := l.checkSigner(active); err != nil {
 		l.Close()
 		return nil, err
 	}
-	if err := l.loadShared(ctx); err != nil {
+	if err := l.revoked.Load(ctx); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -426,7 +408,8 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		}()
 		l.stopWatch = func() { cancel(); <-done }
 	}
-	l.denied.cfg = cfg.DenialLimit.withDefaults()
+	l.cfg.DenialLimit = cfg.DenialLimit.withDefaults()
+	l.denied = l.cfg.DenialLimit.limiter()
 	if l.readOnly != nil {
 		return l, nil // nothing runs that writes
 	}
@@ -477,14 +460,9 @@ func (l *Ledger) Close() error {
 	}
 	l.stopWitnessing()
 	werr := l.w.Close()
-	if l.lost.rescue != nil {
-		<-l.lost.rescue
-	}
+	l.mon.WaitRescue()
 	return errors.Join(werr, l.db.Close())
 }
-
-// TTL is the default lifetime of issued tokens.
-func (l *Ledger) TTL() time.Duration { return l.cfg.TTL }
 
 // Issuer is the iss the ledger puts in its tokens.
 func (l *Ledger) Issuer() string { return l.cfg.Issuer }
@@ -495,25 +473,6 @@ func (l *Ledger) NodeID() string { return l.cfg.NodeID }
 // DataDir is the ledger's data directory.
 func (l *Ledger) DataDir() string { return l.cfg.DataDir }
 
-// sideFile is where the file name (the text log, the checkpoint file)
-// belongs by default: in the data directory, but next to the database of
-// a SQLite store kept elsewhere, named after it (sqlite:/srv/x.db:
-// /srv/x.jwt_logs.log), so that the checkpoints of one ledger never land
-// in another's file.
-func sideFile(dataDir, db, name string) string {
-	if db == "" || sameFile(db, filepath.Join(dataDir, "jwtledger.db")) {
-		return filepath.Join(dataDir, name)
-	}
-	base := filepath.Base(db)
-	return filepath.Join(filepath.Dir(db), strings.TrimSuffix(base, filepath.Ext(base))+"."+name)
-}
-
-func sameFile(a, b string) bool {
-	a, errA := filepath.Abs(a)
-	b, errB := filepath.Abs(b)
-	return errA == nil && errB == nil && a == b
-}
-
 func loadMasterKey(cfg Config) ([]byte, error) {
 	if cfg.MasterKey != nil {
 		if len(cfg.MasterKey) != keys.MasterKeySize {
@@ -522,41 +481,6 @@ func loadMasterKey(cfg Config) ([]byte, error) {
 		return cfg.MasterKey, nil
 	}
 	return keys.LoadMasterKey(cfg.DataDir, os.Getenv("JWTLEDGER_MASTER_KEY"))
-}
-
-func loadNodeID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, "node-id")
-	data, err := os.ReadFile(path)
-	if err == nil {
-		if id := strings.TrimSpace(string(data)); id != "" {
-			return id, nil
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read node id: %w", err)
-	}
-	host, _ := os.Hostname()
-	abs, _ := filepath.Abs(dataDir)
-	sum := sha256.Sum256([]byte(host + "\x00" + abs))
-	id := sanitizeID(host)
-	if id == "" {
-		id = "node"
-	}
-	id += "-" + hex.EncodeToString(sum[:4])
-	data, err = keys.CreateFileOnce(path, []byte(id+"\n"))
-	if err != nil {
-		return "", fmt.Errorf("write node id: %w", err)
-	}
-	return strings.TrimSpace(string(data)), nil
-}
-
-func sanitizeID(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' {
-			b.WriteRune(c)
-		}
-	}
-	return b.String()
 }
 
 func fingerprint(raw string) string {

@@ -137,7 +137,7 @@ func accessClaims(merged map[string]json.RawMessage, names []string, req *IssueR
 // denialRecord is the auth.denied record of a policy refusal, or nil when
 // the denial limiter counts it instead.
 func (l *Ledger) denialRecord(pe *PolicyError, m Meta) *audit.Record {
-	if !l.denied.allow(time.Now(), m) {
+	if !l.denied.Allow(time.Now(), m.Remote, m.Actor) {
 		return nil
 	}
 	rec := l.record(audit.AuthDenied, audit.Denied, m)

@@ -7,21 +7,19 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/defaults"
+	"github.com/jwtledger/jwtledger/internal/keyring"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/store"
 )
 
-// DefaultPrePublish is how long a scheduled key is published in the JWKS
-// before it signs, so that verifiers caching the JWKS know it in time.
-const DefaultPrePublish = 10 * time.Minute
-
-// RunKeySchedule performs the due steps of scheduled key rotation
+// keyScheduleStep performs the due steps of scheduled key rotation
 // (Config.RotateEvery): pre-publish the next key PrePublish before the
 // active key is RotateEvery old, make it active once its time comes, and
 // retire verify-only keys once every token they signed has expired (known
 // only when Config.MaxTTL bounds token lifetimes). A long-running ledger
 // calls it every few seconds; it is safe to call from several processes.
-func (l *Ledger) RunKeySchedule(ctx context.Context) error {
+func (l *Ledger) keyScheduleStep(ctx context.Context) error {
 	if l.cfg.RotateEvery <= 0 {
 		return nil
 	}
@@ -30,20 +28,10 @@ func (l *Ledger) RunKeySchedule(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var active, pending *keys.Stored
-	for i := range stored {
-		k := &stored[i]
-		switch {
-		case k.State == keys.Active && (active == nil || k.Created.After(active.Created)):
-			active = k
-		case k.State == keys.VerifyOnly && !k.Activates.IsZero():
-			pending = k
-		}
-	}
+	due := keyring.Schedule{RotateEvery: l.cfg.RotateEvery, PrePublish: l.cfg.PrePublish, MaxTTL: l.cfg.MaxTTL, Leeway: defaults.Leeway}.Due(stored, now)
 	m := Meta{Actor: "jwtledger"}
 	changed := false
-	switch {
-	case pending != nil && !now.Before(pending.Activates):
+	if pending, active := due.Promote, due.Active; pending != nil {
 		rec := l.record(audit.KeyRotate, audit.OK, m)
 		rec.KID, rec.Alg, rec.Reason = pending.KID, string(pending.Alg), "scheduled rotation: pre-published key is now active"
 		if active != nil {
@@ -55,7 +43,7 @@ func (l *Ledger) RunKeySchedule(ctx context.Context) error {
 			l.w.Emit([]*audit.Record{rec})
 		}
 		changed = true
-	case pending == nil && active != nil && !now.Before(active.Created.Add(l.cfg.RotateEvery-l.cfg.PrePublish)):
+	} else if active := due.PrePublish; active != nil {
 		k, err := keys.Generate(active.Alg)
 		if err != nil {
 			return err
@@ -69,16 +57,11 @@ func (l *Ledger) RunKeySchedule(ctx context.Context) error {
 		changed = true
 	}
 	// Retire verify-only keys whose tokens have all expired.
-	if l.cfg.MaxTTL > 0 {
-		for _, k := range stored {
-			if k.State == keys.VerifyOnly && k.Activates.IsZero() && !k.Rotated.IsZero() &&
-				now.After(k.Rotated.Add(l.cfg.MaxTTL+DefaultLeeway)) {
-				if err := l.RetireKey(ctx, k.KID, m); err != nil && !errors.Is(err, ErrInvalidRequest) {
-					return fmt.Errorf("retire key: %w", err)
-				}
-				changed = true
-			}
+	for _, k := range due.Retire {
+		if err := l.RetireKey(ctx, k.KID, m); err != nil && !errors.Is(err, ErrInvalidRequest) {
+			return fmt.Errorf("retire key: %w", err)
 		}
+		changed = true
 	}
 	if changed {
 		return l.loadKeys(ctx, false)
@@ -86,7 +69,7 @@ func (l *Ledger) RunKeySchedule(ctx context.Context) error {
 	return nil
 }
 
-// runKeySchedule calls RunKeySchedule regularly until stop is closed.
+// runKeySchedule calls keyScheduleStep regularly until stop is closed.
 func (l *Ledger) runKeySchedule(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	every := min(l.cfg.PrePublish/4, time.Minute)
@@ -96,7 +79,7 @@ func (l *Ledger) runKeySchedule(stop <-chan struct{}, done chan<- struct{}) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := l.RunKeySchedule(context.Background()); err != nil {
+		if err := l.keyScheduleStep(context.Background()); err != nil {
 			l.log.Warn("scheduled key rotation failed", "err", err)
 		}
 		select {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
 
@@ -102,12 +103,12 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 	if l.readOnly != nil {
 		return nil, l.readOnly
 	}
-	vc := verifyConfig{opts: token.Options{Leeway: DefaultLeeway}, now: l.cfg.Now}
+	vc := verifyConfig{opts: token.Options{Leeway: defaults.Leeway}, now: l.cfg.Now}
 	for _, o := range opts {
 		o(&vc)
 	}
 	vc.opts.Now = vc.now()
-	var src token.KeySource = managedKeys{l}
+	var src token.KeySource = l.ring
 	if vc.keys != nil {
 		src = vc.keys
 	}
@@ -116,7 +117,7 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 	err := l.w.Record(ctx, func() *audit.Record {
 		tok, verr = token.Verify(raw, src, &vc.opts)
 		if verr == nil {
-			revoked, err := l.isRevoked(ctx, tok.Claims.Issuer, tok.Claims.ID)
+			revoked, err := l.revoked.IsRevoked(ctx, tok.Claims.Issuer, tok.Claims.ID)
 			if err != nil {
 				lookupErr = err
 				return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
 
@@ -48,7 +49,7 @@ func issueFlags(fs *flag.FlagSet) runFunc {
 	var auds, claims stringList
 	sub := fs.String("sub", "", "subject (sub) `S`")
 	fs.Var(&auds, "aud", "audience (aud) `A`; repeat for several")
-	ttl := fs.Duration("ttl", jwtledger.DefaultTTL, "lifetime `D`")
+	ttl := fs.Duration("ttl", defaults.TTL, "lifetime `D`")
 	fs.Var(&claims, "claim", "claim `k=v`; v is parsed as JSON when it is valid JSON, else taken as a string; repeat for several")
 	claimsFile := fs.String("claims-file", "", "JSON object of claims from `F`, - for stdin (--claim flags win)")
 	keyFile := fs.String("key", "", "sign with the private key in `FILE` (PEM, JWK or JWKS)")

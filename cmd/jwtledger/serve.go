@@ -17,6 +17,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/console"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
 
@@ -54,17 +55,17 @@ func serveFlags(fs *flag.FlagSet) runFunc {
 	logLevel := fs.String("log-level", "info", "`LEVEL`: debug, info, warn or error")
 	retain := fs.String("retain", "", "prune audit record bodies older than `D` (400d)")
 	rotateEvery := fs.Duration("rotate-every", 0, "rotate the signing key when it is `D` old (720h); the next key is in the JWKS --prepublish before it signs")
-	prePublish := fs.Duration("prepublish", jwtledger.DefaultPrePublish, "how long `D` the next key of --rotate-every is published before it signs")
+	prePublish := fs.Duration("prepublish", defaults.PrePublish, "how long `D` the next key of --rotate-every is published before it signs")
 	maxTTL := fs.Duration("max-ttl", 0, "longest token lifetime `D` anyone may ask for; lets rotated keys be retired once their tokens expired")
 	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "`N` connections open at once; beyond it a connection is answered 503 and closed")
 	idleTimeout := fs.Duration("idle-timeout", 30*time.Second, "close keep-alive connections idle `D` long")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics on `HOST:PORT` instead of --addr")
 	metricsClientLabels := fs.Bool("metrics-client-labels", false, "label metric series with client ids (off: they name customers, and /metrics needs no credentials)")
 	pprofOn := fs.Bool("pprof", false, "also serve Go's /debug/pprof/ on --metrics-addr (profiles and execution traces; keep that address private)")
-	denialRate := fs.Float64("denial-rate", jwtledger.DefaultDenialTotal, "auth.denied records per second `R` for all refused callers together")
-	denialBurst := fs.Int("denial-burst", jwtledger.DefaultDenialTotalBurst, "the bucket `N` of --denial-rate")
-	denialSourceRate := fs.Float64("denial-source-rate", jwtledger.DefaultDenialPerSource, "auth.denied records per second `R` per source address and client id; denials beyond are counted in one auth.denied.suppressed record per 10 s")
-	denialSourceBurst := fs.Int("denial-source-burst", jwtledger.DefaultDenialPerSourceBurst, "the bucket `N` of --denial-source-rate")
+	denialRate := fs.Float64("denial-rate", defaults.DenialTotal, "auth.denied records per second `R` for all refused callers together")
+	denialBurst := fs.Int("denial-burst", defaults.DenialTotalBurst, "the bucket `N` of --denial-rate")
+	denialSourceRate := fs.Float64("denial-source-rate", defaults.DenialPerSource, "auth.denied records per second `R` per source address and client id; denials beyond are counted in one auth.denied.suppressed record per 10 s")
+	denialSourceBurst := fs.Int("denial-source-burst", defaults.DenialPerSourceBurst, "the bucket `N` of --denial-source-rate")
 	allowHMAC := fs.Bool("allow-hmac-signing", false, "let an HMAC key be the active signing key (no JWKS consumer can verify its tokens)")
 	allowDamaged := fs.Bool("allow-damaged", false, "start on a database SQLite reports damaged, read-only, for inspection")
 	withConsole := fs.Bool("console", true, "serve the web console at --console-prefix, GET / redirecting there (--console=false: not)")
@@ -336,7 +337,7 @@ func releaseWhenIdle(l *jwtledger.Ledger, stop <-chan struct{}) {
 // that a database file deleted or replaced under an idle server is noticed
 // (and logged) within a second, not at the next request.
 func watchReady(l *jwtledger.Ledger, stop <-chan struct{}) {
-	t := time.NewTicker(jwtledger.ReadyInterval)
+	t := time.NewTicker(defaults.ReadyInterval)
 	defer t.Stop()
 	for {
 		select {

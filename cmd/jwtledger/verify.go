@@ -13,6 +13,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
 
@@ -52,7 +53,7 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 	algList := fs.String("alg", "", "accept only the algorithms `A[,B]`")
 	iss := fs.String("iss", "", "require iss to equal `I`")
 	aud := fs.String("aud", "", "require aud to contain `A`")
-	leeway := fs.Duration("leeway", jwtledger.DefaultLeeway, "clock skew `D` allowed on exp, nbf and iat")
+	leeway := fs.Duration("leeway", defaults.Leeway, "clock skew `D` allowed on exp, nbf and iat")
 	requireExp := fs.Bool("require-exp", true, "refuse tokens without exp (--require-exp=false accepts them)")
 	output := fs.String("output", "text", "`text|json`: a line, or the verdict {\"valid\",\"outcome\",\"reason\",\"header\",\"claims\"}")
 	rf := addRemoteFlags(fs)

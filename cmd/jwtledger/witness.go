@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/witness"
 )
@@ -173,7 +173,7 @@ func witnessServeFlags(fs *flag.FlagSet) runFunc {
 // directory and returns it with the witness directory.
 func (c *cli) witnessKey(dataDir, name string) (*witness.Signer, string, error) {
 	if dataDir == "" {
-		d, err := jwtledger.DefaultDataDir()
+		d, err := defaults.DataDir()
 		if err != nil {
 			return nil, "", usageErr("%v", err)
 		}
