@@ -105,7 +105,7 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, _ *call) er
 }
 
 func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, c *call) error {
-	cps, err := s.l.Checkpoints(r.Context(), "")
+	cps, err := s.l.CosignedCheckpoints(r.Context(), "") // the note with the cosignatures it has so far
 	if err != nil {
 		return err
 	}

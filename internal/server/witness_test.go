@@ -106,6 +106,21 @@ func TestWitnessingInMetricsAndReadiness(t *testing.T) {
 	if ws := ready.Witnessing; ws.Quorum != "all" || ws.Checkpoint != cp.Size || ws.Witnessed != 0 || len(ws.Witnesses) != 2 || ws.Witnesses[1].Error == "" || ws.UnwitnessedSince.IsZero() {
 		t.Fatalf("readyz witnessing details: %s", b)
 	}
+	// The newest checkpoint's note carries the cosignature it has.
+	code, b, _ = e.do("GET", "/v1/audit/checkpoint", "auditor", "", nil)
+	var got struct {
+		Checkpoint jwtledger.CheckpointInfo `json:"checkpoint"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil || code != 200 {
+		t.Fatalf("GET /v1/audit/checkpoint: %d %s", code, b)
+	}
+	p, err := auditor.NewPolicy([]auditor.Witness{{Name: "up", Verifier: up.Verifier()}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := p.Verify([]byte(got.Checkpoint.Note)); err != nil || !r.Witnessed || got.Checkpoint.Size != cp.Size {
+		t.Fatalf("the checkpoint served is not cosigned by the witness: %v\n%s", err, got.Checkpoint.Note)
+	}
 	if code, _ := e.json("POST", "/v1/tokens", "issuer", map[string]any{"sub": "a", "aud": "api"}); code != 200 {
 		t.Fatalf("issuance with a witness away: %d", code)
 	}
