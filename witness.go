@@ -46,10 +46,11 @@ type witnessStore struct {
 
 type cosignatures = store.Cosignatures
 
+// stopWitnessing ends the witnesses' goroutines (l.witnessing stays: a
+// late Notify only kicks channels nobody reads).
 func (l *Ledger) stopWitnessing() {
 	if l.witnessing != nil {
 		l.witnessing.Stop()
-		l.witnessing = nil
 	}
 }
 

@@ -61,8 +61,9 @@ type Witnessing struct {
 	witnessed store.Checkpoint   // newest checkpoint the quorum cosigned (Size 0: none)
 	sizes     map[int64]store.Checkpoint
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 type witnessWorker struct {
@@ -140,9 +141,9 @@ func (g *Witnessing) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop ends the goroutines and waits for them.
+// Stop ends the goroutines and waits for them; it may be called again.
 func (g *Witnessing) Stop() {
-	close(g.stop)
+	g.stopOnce.Do(func() { close(g.stop) })
 	g.wg.Wait()
 }
 
