@@ -389,3 +389,29 @@ func TestRewrittenHistoryIsAForkNamingTheWitness(t *testing.T) {
 		t.Fatalf("verify of the rewritten history alone: %v %+v", err, rep.Damage)
 	}
 }
+
+// The cosignatures and each witness's size are kept in the store: a node
+// restarted while its witness is away still knows what was witnessed.
+func TestWitnessingSurvivesARestart(t *testing.T) {
+	ctx := context.Background()
+	l, ws := witnessedLedger(t, 1, 0)
+	issueN(t, l, 7)
+	cp, err := l.Checkpoint(ctx, jwtledger.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitWitnessing(t, l, "the witness cosigns", func(st jwtledger.WitnessingStatus) bool { return st.Witnessed == cp.Size })
+	dir := l.DataDir()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ws[0].srv.Close()
+	l2 := openLedger(t, func(c *jwtledger.Config) {
+		c.DataDir, c.Witnesses, c.Now = dir, []auditor.Witness{ws[0].policyWitness()}, time.Now
+		c.MasterKey = bytes.Repeat([]byte{7}, 32)
+	})
+	st, _ := l2.Witnessing()
+	if st.Witnessed != cp.Size || st.Witnesses[0].Size != cp.Size || st.WitnessedTime.IsZero() {
+		t.Fatalf("after a restart: %+v; want witnessed %d", st, cp.Size)
+	}
+}
