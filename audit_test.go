@@ -149,7 +149,7 @@ func TestTextLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Verify(ctx, iss.Token)
-	l.Verify(ctx, hs256(hsHeader, `{"sub":"x\ny","exp":1}`), jwtledger.WithKeys(hmacKeys(t)))
+	l.Verify(ctx, hs256(hsHeader, `{"sub":"x\ny","exp":1}`), jwtledger.WithKeys(hmacKeys(t)...))
 	l.Close()
 	data, err := os.ReadFile(dataFile(l, "jwt_logs.log"))
 	if err != nil {

@@ -27,11 +27,6 @@ type AuditStats = audit.Stats
 // number of records waiting for the next commit.
 func (l *Ledger) AuditStats() (AuditStats, int) { return l.w.Stats(), l.w.QueueDepth() }
 
-// Busy tells the audit writer that a request which will probably record
-// an event is in progress (the HTTP server calls it for every authenticated
-// request), so group commits are sized to the load; call done at its end.
-func (l *Ledger) Busy() (done func()) { return l.w.Busy() }
-
 // Audit returns the records matching f, oldest first. An event or outcome
 // that no record can have is an error ([ErrInvalidRequest]), not an empty
 // answer.

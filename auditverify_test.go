@@ -321,10 +321,7 @@ func TestRetention(t *testing.T) {
 	issue(5) // records 16..20, day 500
 	l.Checkpoint(ctx, jwtledger.Meta{})
 
-	if _, err := jwtledger.ParseRetention("0d"); err == nil {
-		t.Fatal("0d accepted")
-	}
-	retain, _ := jwtledger.ParseRetention("400d")
+	retain := 400 * 24 * time.Hour // --retain 400d (see the CLI's TestParseRetention)
 	res, err := l.Prune(ctx, retain)
 	if err != nil {
 		t.Fatal(err)

@@ -78,20 +78,6 @@ func (l *Ledger) Checkpoints(ctx context.Context, chain string) ([]CheckpointInf
 	return out, nil
 }
 
-// CheckpointStatus is the health of this node's checkpointing.
-type CheckpointStatus struct {
-	// Failures counts failed attempts since the ledger was opened.
-	Failures uint64
-	// Failing is set while the newest attempt failed.
-	Failing *auditor.CheckpointFailure
-}
-
-// CheckpointHealth reports this node's checkpoint failures.
-func (l *Ledger) CheckpointHealth() CheckpointStatus {
-	n, f := l.cps.Health()
-	return CheckpointStatus{Failures: n, Failing: f}
-}
-
 func (l *Ledger) cpFailure() *auditor.CheckpointFailure { return l.cps.Failure() }
 
 func (l *Ledger) checkpointDue(ctx context.Context, force bool) bool { return l.cps.Due(ctx, force) }
@@ -103,7 +89,7 @@ func (l *Ledger) initCheckpointState(ctx context.Context) error { return l.cps.L
 func (l *Ledger) runCheckpoints(stop <-chan struct{}, done chan<- struct{}) {
 	t := auditlog.Tasks{
 		Checkpoint: func(ctx context.Context) { l.Checkpoint(ctx, Meta{Actor: "jwtledger"}) },
-		Paused:     func() bool { return l.Failed() != nil },
+		Paused:     func() bool { return l.mon.Failed() != nil },
 	}
 	if m := l.caps.Maintainer; m != nil {
 		t.Maintain = m.Maintain

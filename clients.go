@@ -242,23 +242,6 @@ func (l *Ledger) Authenticate(ctx context.Context, id, secret string) (*Client, 
 	return c, nil
 }
 
-// RecordDenied records a refused request (auth.denied) with the client id
-// when known, never the presented secret. Denials beyond the
-// [DenialLimit] of their source address and client id are counted instead,
-// and summarized in one auth.denied.suppressed record per interval; the
-// refusal stands either way.
-func (l *Ledger) RecordDenied(ctx context.Context, reason string, m Meta) error {
-	if l.readOnly != nil {
-		return l.readOnly
-	}
-	if !l.denied.Allow(time.Now(), m.Remote, m.Actor) {
-		return nil
-	}
-	rec := l.record(audit.AuthDenied, audit.Denied, m)
-	rec.Reason = reason
-	return l.w.Record(ctx, func() *audit.Record { return rec })
-}
-
 // clientsByHash reads every client, by secret hash, for the cache.
 func (l *Ledger) clientsByHash(ctx context.Context) (map[[32]byte]*Client, error) {
 	all, err := l.Clients(ctx)
@@ -279,22 +262,4 @@ func (l *Ledger) checkClientsMark(ctx context.Context) error {
 		v, _, err := l.db.Meta(ctx, store.MetaClientsChanged)
 		return v, err
 	})
-}
-
-// TokenScopes lists, sorted, the scopes that some client may request at
-// /oauth2/token (the scopes_supported of the RFC 8414 metadata).
-func (l *Ledger) TokenScopes(ctx context.Context) ([]string, error) {
-	if err := l.revoked.Fresh(ctx); err != nil {
-		return nil, err
-	}
-	m, err := l.clients.Load(ctx, l.clientsByHash)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, c := range m {
-		out = append(out, c.Policy.TokenScopes...)
-	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
 }

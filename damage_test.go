@@ -81,7 +81,7 @@ func TestDamagedDatabase(t *testing.T) {
 		t.Fatalf("Open with AllowDamaged: %v", err)
 	}
 	defer ro.Close()
-	if ro.ReadOnly() == nil || ro.Ready(ctx) == nil {
+	if ro.Service().ReadOnly() == nil || ro.Ready(ctx) == nil {
 		t.Fatal("a damaged ledger opened for inspection is not read-only and unready")
 	}
 	if _, err := ro.Issue(ctx, jwtledger.IssueRequest{Subject: "x"}); !errors.Is(err, jwtledger.ErrAudit) {

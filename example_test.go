@@ -62,9 +62,9 @@ func ExampleWithKeys() {
 	}
 	const rfc = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
 	at := func() time.Time { return time.Unix(1300819300, 0) } // before exp
-	tok, err := l.Verify(ctx, rfc, jwtledger.WithKeys(jwtledger.NewKeySet(ks...)), jwtledger.WithTimeFunc(at))
+	tok, err := l.Verify(ctx, rfc, jwtledger.WithKeys(ks...), jwtledger.WithTimeFunc(at))
 	fmt.Println(jwtledger.OutcomeOf(err), tok.Claims.Issuer)
-	_, err = l.Verify(ctx, rfc, jwtledger.WithKeys(jwtledger.NewKeySet(ks...)))
+	_, err = l.Verify(ctx, rfc, jwtledger.WithKeys(ks...))
 	fmt.Println(jwtledger.OutcomeOf(err))
 	// Output:
 	// valid joe

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/auditor"
-	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
 )
 
@@ -32,17 +31,6 @@ func (l *Ledger) VerifyAudit(ctx context.Context, opt auditor.VerifyOptions) (*a
 // verifies it offline.
 func (l *Ledger) Export(ctx context.Context, w io.Writer, format auditor.ExportFormat, since, until time.Time) error {
 	return l.export(ctx, w, format, since, until, nil)
-}
-
-// ExportMatching is [Ledger.Export] with the records that f selects in
-// full (its time range, event, outcome, sub, jti, actor, kid, request id
-// and chain; not its cursors or limit): every other record is exported by
-// its leaf hash only, so the export still verifies offline.
-func (l *Ledger) ExportMatching(ctx context.Context, w io.Writer, format auditor.ExportFormat, f AuditFilter) error {
-	return l.export(ctx, w, format, f.Since, f.Until, func(body []byte) bool {
-		r, err := audit.Decode(body)
-		return err == nil && f.Match(r)
-	})
 }
 
 func (l *Ledger) export(ctx context.Context, w io.Writer, format auditor.ExportFormat, since, until time.Time, match func(body []byte) bool) error {

@@ -17,14 +17,6 @@ import (
 // that is the ledger's own.
 var ErrStoreLost = store.ErrIdentity
 
-// Failed returns the error that made the ledger unusable for good (its
-// store is no longer the one it opened, see [ErrStoreLost]), or nil.
-func (l *Ledger) Failed() error { return l.mon.Failed() }
-
-// ReadOnly returns why the ledger was opened read-only (a damaged store
-// opened with Config.AllowDamaged), or nil.
-func (l *Ledger) ReadOnly() error { return l.readOnly }
-
 // lose puts the ledger out of service after its store's identity was lost
 // (see [health.Monitor.Lose]).
 func (l *Ledger) lose(cause error) { l.mon.Lose(cause) }
@@ -46,7 +38,7 @@ func (l *Ledger) newMonitor() *health.Monitor {
 // readiness costs one small write a second. A store that comes back is
 // ready again within a second of the next call, with no other traffic.
 func (l *Ledger) Ready(ctx context.Context) error {
-	if err := l.Failed(); err != nil {
+	if err := l.mon.Failed(); err != nil {
 		return err
 	}
 	if l.readOnly != nil {

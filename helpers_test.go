@@ -59,13 +59,13 @@ func hs256Segments(h, p string) string {
 	return h + "." + p + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-func hmacKeys(t *testing.T) *jwtledger.KeySet {
+func hmacKeys(t *testing.T) []*jwtledger.Key {
 	t.Helper()
 	k, err := jwtledger.NewHMACKey(testSecret, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return jwtledger.NewKeySet(k)
+	return []*jwtledger.Key{k}
 }
 
 func dataFile(l *jwtledger.Ledger, name string) string { return filepath.Join(l.DataDir(), name) }

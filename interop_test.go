@@ -46,7 +46,7 @@ func TestInterop(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok, err := l.Verify(ctx, raw, jwtledger.WithKeys(jwtledger.NewKeySet(k)), jwtledger.WithIssuer("them"), jwtledger.WithAudience("y"))
+			tok, err := l.Verify(ctx, raw, jwtledger.WithKeys(k), jwtledger.WithIssuer("them"), jwtledger.WithAudience("y"))
 			if err != nil {
 				t.Fatalf("we refused golang-jwt's token: %v", err)
 			}

@@ -1,17 +1,15 @@
 package jwtledger
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/strictjson"
+	"github.com/jwtledger/jwtledger/internal/claims"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
 
@@ -128,133 +126,27 @@ func (l *Ledger) prepareIssue(req *IssueRequest) error {
 	if err != nil {
 		return err
 	}
-	req.Claims, req.ClaimsJSON = nil, encodeCustom(merged, names)
+	req.Claims, req.ClaimsJSON = nil, claims.Encode(merged, names)
 	return nil
 }
 
-// prepare reads req's Claims and ClaimsJSON, once: the registered claims
-// among them become req's fields; the custom ones are returned (compact
-// JSON values by name), with their names sorted.
+// prepare reads req's Claims and ClaimsJSON, once (see [claims.Split]):
+// the registered claims among them become req's fields; the custom ones
+// are returned (compact JSON values by name), with their names sorted.
 func (l *Ledger) prepare(now time.Time, req *IssueRequest) (custom map[string]json.RawMessage, names []string, err error) {
 	if len(req.Claims) == 0 && len(req.ClaimsJSON) == 0 {
 		return nil, nil, nil
 	}
-	merged, err := mergeClaims(req)
+	f := claims.Fields{Subject: req.Subject, Audience: req.Audience, TTL: req.TTL, Expiry: req.Expiry, NotBefore: req.NotBefore}
+	custom, names, err = claims.Split(now, l.cfg.Issuer, &f, req.Claims, req.ClaimsJSON)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, invalidf("%w", err)
 	}
-	var reg []byte // the registered members, as one object
-	for _, name := range token.Registered {
-		if v, ok := merged[name]; ok {
-			if len(reg) == 0 {
-				reg = append(reg, '{')
-			} else {
-				reg = append(reg, ',')
-			}
-			reg = append(strictjson.AppendString(reg, name), ':')
-			reg = append(reg, v...)
-		}
+	req.Subject, req.Audience, req.Expiry, req.NotBefore = f.Subject, f.Audience, f.Expiry, f.NotBefore
+	if !f.IssuedAt.IsZero() {
+		req.issuedAt = f.IssuedAt
 	}
-	if len(reg) > 0 {
-		given, err := token.ParseClaims(append(reg, '}'))
-		if err != nil {
-			return nil, nil, invalidf("%w", err)
-		}
-		if err := l.takeRegistered(now, req, merged, given); err != nil {
-			return nil, nil, invalidf("%w", err)
-		}
-		for _, name := range token.Registered {
-			delete(merged, name)
-		}
-	}
-	if len(merged) == 0 {
-		return nil, nil, nil
-	}
-	names = make([]string, 0, len(merged))
-	for name := range merged {
-		names = append(names, name)
-	}
-	slices.Sort(names) // the order json.Marshal gives a map
-	return merged, names, nil
-}
-
-// encodeCustom is the compact JSON object of the custom claims, members
-// in the order of names (nil when there are none).
-func encodeCustom(merged map[string]json.RawMessage, names []string) []byte {
-	if len(names) == 0 {
-		return nil
-	}
-	size := 2
-	for _, name := range names {
-		size += len(name) + len(merged[name]) + 4
-	}
-	out := make([]byte, 0, size)
-	out = append(out, '{')
-	for i, name := range names {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(strictjson.AppendString(out, name), ':')
-		out = append(out, merged[name]...)
-	}
-	return htmlEscaped(append(out, '}'))
-}
-
-// htmlEscaped escapes <, >, & and U+2028/U+2029 in a JSON text as
-// json.Marshal does (the custom claims of tokens always were).
-func htmlEscaped(b []byte) []byte {
-	if !bytes.ContainsAny(b, "<>&\u2028\u2029") {
-		return b
-	}
-	var buf bytes.Buffer
-	json.HTMLEscape(&buf, b)
-	return buf.Bytes()
-}
-
-// takeRegistered moves the registered claims given (the members of merged
-// that are registered, read into given) into req's fields.
-func (l *Ledger) takeRegistered(now time.Time, req *IssueRequest, merged map[string]json.RawMessage, given *token.Claims) error {
-	has := func(name string) bool { _, ok := merged[name]; return ok }
-	if has("sub") {
-		if req.Subject != "" && req.Subject != given.Subject {
-			return fmt.Errorf("the subject is given twice, as %q and as claim \"sub\" %q", req.Subject, given.Subject)
-		}
-		req.Subject = given.Subject
-	}
-	if has("aud") {
-		if len(req.Audience) > 0 && !slices.Equal(req.Audience, given.Audience) {
-			return fmt.Errorf("the audience is given twice, as %q and as claim \"aud\" %q", req.Audience, given.Audience)
-		}
-		req.Audience = given.Audience
-	}
-	if has("nbf") {
-		if !req.NotBefore.IsZero() && !req.NotBefore.Equal(given.NotBefore) {
-			return fmt.Errorf("not-before is given twice, as %s and as claim \"nbf\" %s", req.NotBefore.UTC().Format(time.RFC3339), given.NotBefore.UTC().Format(time.RFC3339))
-		}
-		req.NotBefore = given.NotBefore
-	}
-	if has("exp") {
-		switch {
-		case req.TTL != 0:
-			return fmt.Errorf("claim \"exp\" and a lifetime (%s) are both given; give one", req.TTL)
-		case !req.Expiry.IsZero() && !req.Expiry.Equal(given.Expiry):
-			return fmt.Errorf("the expiry is given twice, as %s and as claim \"exp\" %s", req.Expiry.UTC().Format(time.RFC3339), given.Expiry.UTC().Format(time.RFC3339))
-		}
-		req.Expiry = given.Expiry
-	}
-	if has("iss") && given.Issuer != l.cfg.Issuer {
-		return fmt.Errorf("claim \"iss\" is %q, but this ledger's issuer is %q", given.Issuer, l.cfg.Issuer)
-	}
-	if has("iat") {
-		if given.IssuedAt.Unix() != now.Unix() || given.IssuedAt.Nanosecond() != 0 {
-			return fmt.Errorf("claim \"iat\" is set by the ledger (now: %d); the given %s differs (leave it out)", now.Unix(), merged["iat"])
-		}
-		req.issuedAt = given.IssuedAt
-	}
-	if has("jti") {
-		return fmt.Errorf("claim \"jti\" is set by the ledger (a random id); a given jti (%s) is refused", merged["jti"])
-	}
-	return nil
+	return custom, names, nil
 }
 
 func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Issued, error) {
@@ -335,7 +227,7 @@ func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Is
 	if typ == "" {
 		typ = "JWT"
 	}
-	raw, err := token.Sign(k, alg, typ, &c, encodeCustom(merged, names))
+	raw, err := token.Sign(k, alg, typ, &c, claims.Encode(merged, names))
 	if err != nil {
 		var ke *token.KeyError
 		if errors.As(err, &ke) {
@@ -349,29 +241,6 @@ func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Is
 		out.Scope = strings.Join(req.Scopes, " ")
 	}
 	return out, nil
-}
-
-// mergeClaims merges Claims and ClaimsJSON (which wins) into one map of
-// JSON values; ClaimsJSON is read strictly (one object, no duplicate names).
-func mergeClaims(req *IssueRequest) (map[string]json.RawMessage, error) {
-	merged := make(map[string]json.RawMessage, len(req.Claims))
-	for name, v := range req.Claims {
-		j, err := json.Marshal(v)
-		if err != nil {
-			return nil, invalidf("claim %q: %v", name, err)
-		}
-		merged[name] = j
-	}
-	if len(req.ClaimsJSON) > 0 {
-		ms, err := strictjson.ParseObject(req.ClaimsJSON, nil)
-		if err != nil {
-			return nil, invalidf("claims: %v", err)
-		}
-		for _, m := range ms {
-			merged[m.Name] = json.RawMessage(strictjson.Compact(nil, m.Value))
-		}
-	}
-	return merged, nil
 }
 
 // auditErr reports a failed append: the caller's own cancellation as such

@@ -238,14 +238,6 @@ func (l *Ledger) activeKID() string {
 	return ""
 }
 
-// KeySet is a set of external keys to verify with (see [WithKeys]).
-type KeySet struct{ keys []*keys.Key }
-
-// NewKeySet makes a key set of ks. Check sets from outside with
-// [CheckUniqueKIDs] first: a kid that two keys of the set carry matches
-// neither (the token is refused as unknown_key).
-func NewKeySet(ks ...*Key) *KeySet { return &KeySet{keys: ks} }
-
 // ErrDuplicateKID refuses a key set in which two keys have the same kid.
 var ErrDuplicateKID = keys.ErrDuplicateKID
 
@@ -253,27 +245,6 @@ var ErrDuplicateKID = keys.ErrDuplicateKID
 var ErrROCA = keys.ErrROCA
 
 // CheckUniqueKIDs refuses keys among which two carry the same kid of their
-// own (from a JWK); [ParseKeys] already refuses such a JWKS.
+// own (from a JWK): check keys from several sources with it before
+// [WithKeys]; [ParseKeys] already refuses such a JWKS.
 func CheckUniqueKIDs(ks []*Key) error { return keys.CheckUniqueKIDs(ks) }
-
-// Candidates returns the keys that may have signed a token naming kid: those
-// whose own kid matches, and those (from PEM or raw secrets) that carry no kid.
-func (s *KeySet) Candidates(kid string) []*keys.Key {
-	var out []*keys.Key
-	named := 0
-	for _, k := range s.keys {
-		if k.State == keys.Retired {
-			continue
-		}
-		if kid == "" || !k.NamedKID || k.KID == kid {
-			out = append(out, k)
-			if kid != "" && k.NamedKID {
-				named++
-			}
-		}
-	}
-	if named > 1 {
-		return nil // ambiguous: never a guess between two keys
-	}
-	return out
-}

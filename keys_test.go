@@ -41,7 +41,7 @@ func TestAlgorithms(t *testing.T) {
 			if iss.Alg != alg || iss.KID != k.KID {
 				t.Fatalf("issued alg %s kid %s, want %s %s", iss.Alg, iss.KID, alg, k.KID)
 			}
-			tok, err := l.Verify(ctx, iss.Token, jwtledger.WithKeys(jwtledger.NewKeySet(k)))
+			tok, err := l.Verify(ctx, iss.Token, jwtledger.WithKeys(k))
 			if err != nil {
 				t.Fatalf("verify: %v", err)
 			}
@@ -55,7 +55,7 @@ func TestAlgorithms(t *testing.T) {
 				}
 				parts := strings.SplitN(iss.Token, ".", 2)
 				hdr := b64(fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"JWT"}`, other, k.KID))
-				_, err := l.Verify(ctx, hdr+"."+parts[1], jwtledger.WithKeys(jwtledger.NewKeySet(k)))
+				_, err := l.Verify(ctx, hdr+"."+parts[1], jwtledger.WithKeys(k))
 				if got := jwtledger.OutcomeOf(err); got != jwtledger.UnsupportedAlg {
 					t.Errorf("relabelled %s as %s: outcome %q, want unsupported_alg", alg, other, got)
 				}
@@ -194,7 +194,7 @@ func TestKeyUsage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = l.Verify(context.Background(), token, jwtledger.WithKeys(jwtledger.NewKeySet(ks...)))
+			_, err = l.Verify(context.Background(), token, jwtledger.WithKeys(ks...))
 			if got := jwtledger.OutcomeOf(err); got != tt.want {
 				t.Fatalf("outcome %q (%v), want %q", got, err, tt.want)
 			}

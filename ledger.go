@@ -444,7 +444,7 @@ func (l *Ledger) Close() error {
 		close(l.dsStop)
 		<-l.dsDone
 		l.dsStop = nil
-		if l.Failed() == nil {
+		if l.mon.Failed() == nil {
 			l.flushDenials(context.Background())
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/defaults"
+	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
 
@@ -63,7 +64,7 @@ type VerifyOption func(*verifyConfig)
 type verifyConfig struct {
 	opts token.Options
 	now  func() time.Time
-	keys *KeySet
+	keys token.KeySource // nil: the managed keys
 	meta Meta
 }
 
@@ -89,8 +90,13 @@ func WithExpirationRequired(required bool) VerifyOption {
 // WithTimeFunc sets the clock used for exp, nbf and iat (tests).
 func WithTimeFunc(now func() time.Time) VerifyOption { return func(c *verifyConfig) { c.now = now } }
 
-// WithKeys verifies against external keys instead of the managed ones.
-func WithKeys(s *KeySet) VerifyOption { return func(c *verifyConfig) { c.keys = s } }
+// WithKeys verifies against the external keys ks ([ParseKeys],
+// [NewHMACKey], [GenerateKey]) instead of the managed ones. A kid that two
+// of them carry matches neither (the token is refused as [UnknownKey]):
+// check keys from several sources with [CheckUniqueKIDs] first.
+func WithKeys(ks ...*Key) VerifyOption {
+	return func(c *verifyConfig) { c.keys = keys.Set(ks) }
+}
 
 // WithMeta identifies the caller in the audit record.
 func WithMeta(m Meta) VerifyOption { return func(c *verifyConfig) { c.meta = m } }

@@ -118,7 +118,7 @@ func TestVerifyOutcomes(t *testing.T) {
 	ks := hmacKeys(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := append([]jwtledger.VerifyOption{jwtledger.WithKeys(ks)}, tt.opts...)
+			opts := append([]jwtledger.VerifyOption{jwtledger.WithKeys(ks...)}, tt.opts...)
 			tok, err := l.Verify(context.Background(), tt.token, opts...)
 			if got := jwtledger.OutcomeOf(err); got != tt.want {
 				t.Fatalf("token %.80q: outcome %q (%v), want %q", tt.token, got, err, tt.want)
@@ -152,7 +152,7 @@ func TestVerifySentinels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := l.Verify(context.Background(), tt.token, jwtledger.WithKeys(ks))
+			_, err := l.Verify(context.Background(), tt.token, jwtledger.WithKeys(ks...))
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want errors.Is %v", err, tt.want)
 			}
@@ -175,19 +175,19 @@ func TestVerifyKeySelection(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		set  *jwtledger.KeySet
+		set  []*jwtledger.Key
 		want jwtledger.Outcome
 	}{
-		{name: "kid selects among generated keys", set: jwtledger.NewKeySet(k1, k2), want: jwtledger.Valid},
-		{name: "kid names no key", set: jwtledger.NewKeySet(k1), want: jwtledger.UnknownKey},
-		{name: "PEM key matches any kid", set: jwtledger.NewKeySet(fromPEM...), want: jwtledger.Valid},
+		{name: "kid selects among generated keys", set: []*jwtledger.Key{k1, k2}, want: jwtledger.Valid},
+		{name: "kid names no key", set: []*jwtledger.Key{k1}, want: jwtledger.UnknownKey},
+		{name: "PEM key matches any kid", set: fromPEM, want: jwtledger.Valid},
 		{name: "managed keys do not know it", set: nil, want: jwtledger.UnknownKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var opts []jwtledger.VerifyOption
 			if tt.set != nil {
-				opts = append(opts, jwtledger.WithKeys(tt.set))
+				opts = append(opts, jwtledger.WithKeys(tt.set...))
 			}
 			_, err := l.Verify(context.Background(), issued.Token, opts...)
 			if got := jwtledger.OutcomeOf(err); got != tt.want {

@@ -58,3 +58,12 @@ func TestTailFollowColumns(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRetention(t *testing.T) {
+	if _, err := parseRetention("0d"); err == nil {
+		t.Fatal("0d accepted")
+	}
+	if d, err := parseRetention("400d"); err != nil || d != 400*24*time.Hour {
+		t.Fatalf("400d: %v %v", d, err)
+	}
+}

@@ -285,7 +285,7 @@ func auditPruneFlags(fs *flag.FlagSet) runFunc {
 		if *retain == "" {
 			return usageErr("audit prune: --retain is required (for example 400d)")
 		}
-		d, err := jwtledger.ParseRetention(*retain)
+		d, err := parseRetention(*retain)
 		if err != nil {
 			return usageErr("audit prune: %v", err)
 		}

@@ -101,7 +101,7 @@ func serveFlags(fs *flag.FlagSet) runFunc {
 		log := slog.New(h)
 		var retainFor time.Duration
 		if *retain != "" {
-			if retainFor, err = jwtledger.ParseRetention(*retain); err != nil {
+			if retainFor, err = parseRetention(*retain); err != nil {
 				return usageErr("serve: --retain: %v", err)
 			}
 		}

@@ -96,12 +96,12 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 			}
 			opts = append(opts, jwtledger.WithAlgorithms(algs...))
 		}
-		set, err := c.verificationKeys(keyFiles, secretFiles, algs)
+		withKeys, err := c.verificationKeys(keyFiles, secretFiles, algs)
 		if err != nil {
 			return err
 		}
-		if set != nil {
-			opts = append(opts, jwtledger.WithKeys(set))
+		if withKeys != nil {
+			opts = append(opts, withKeys)
 		}
 		raw, err := c.tokenArg("verify", pos)
 		if err != nil {
@@ -201,8 +201,9 @@ func (c *cli) tokenArg(cmd string, pos []string) (string, error) {
 	return s, nil
 }
 
-// verificationKeys loads --key and --secret-file keys; nil means the managed keys.
-func (c *cli) verificationKeys(keyFiles, secretFiles []string, algs []jwtledger.Alg) (*jwtledger.KeySet, error) {
+// verificationKeys loads --key and --secret-file keys and returns the
+// option verifying with them; nil means the managed keys.
+func (c *cli) verificationKeys(keyFiles, secretFiles []string, algs []jwtledger.Alg) (jwtledger.VerifyOption, error) {
 	if len(keyFiles) == 0 && len(secretFiles) == 0 {
 		return nil, nil
 	}
@@ -251,7 +252,7 @@ func (c *cli) verificationKeys(keyFiles, secretFiles []string, algs []jwtledger.
 	if err := jwtledger.CheckUniqueKIDs(all); err != nil {
 		return nil, usageErr("--key: %v", err)
 	}
-	return jwtledger.NewKeySet(all...), nil
+	return jwtledger.WithKeys(all...), nil
 }
 
 // fitsOne checks that k can verify at least one of algs (or, without algs,

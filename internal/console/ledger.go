@@ -9,14 +9,18 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/service"
 )
 
 // FromLedger is the [Backend] of a ledger: each method is the call the
 // HTTP API makes for the same thing. This file is the only one of the
 // console that knows the jwtledger package.
-func FromLedger(l *jwtledger.Ledger) Backend { return ledger{l} }
+func FromLedger(l *jwtledger.Ledger) Backend { return ledger{l, l.Service()} }
 
-type ledger struct{ l *jwtledger.Ledger }
+type ledger struct {
+	l   *jwtledger.Ledger
+	ops service.Ops
+}
 
 var _ Backend = ledger{}
 
@@ -66,14 +70,14 @@ func (b ledger) Client(ctx context.Context, id string) (*Client, error) {
 }
 
 func (b ledger) RecordDenied(ctx context.Context, reason string, m Meta) error {
-	if err := b.l.RecordDenied(ctx, reason, meta(m)); err != nil {
+	if err := b.ops.RecordDenied(ctx, reason, service.Meta(m)); err != nil {
 		return errors.Join(ErrUnavailable, err)
 	}
 	return nil
 }
 
 func (b ledger) RecordSession(ctx context.Context, ev audit.Event, reason string, m Meta) error {
-	return mapErr(b.l.RecordSession(ctx, ev, reason, meta(m)))
+	return mapErr(b.ops.RecordSession(ctx, ev, reason, service.Meta(m)))
 }
 
 func (b ledger) Records(ctx context.Context, f audit.Filter) ([]*audit.Record, error) {
@@ -89,19 +93,19 @@ func (b ledger) Record(ctx context.Context, chain string, seq int64) (*audit.Rec
 	return r, mapErr(err)
 }
 
-func (b ledger) Subscribe() (<-chan struct{}, func()) { return b.l.SubscribeAudit() }
+func (b ledger) Subscribe() (<-chan struct{}, func()) { return b.ops.SubscribeAudit() }
 
 func (b ledger) Export(ctx context.Context, w io.Writer, format string, f audit.Filter) error {
-	return mapErr(b.l.ExportMatching(ctx, w, auditor.ExportFormat(format), f))
+	return mapErr(b.ops.ExportMatching(ctx, w, auditor.ExportFormat(format), f))
 }
 
 func (b ledger) Counts(ctx context.Context, q audit.CountQuery) (*audit.Counts, error) {
-	c, err := b.l.AuditCounts(ctx, q)
+	c, err := b.ops.AuditCounts(ctx, q)
 	return c, mapErr(err)
 }
 
 func (b ledger) Chains(ctx context.Context) ([]ChainStatus, error) {
-	cs, err := b.l.AuditChains(ctx)
+	cs, err := b.ops.AuditChains(ctx)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/internal/service"
 )
 
 // The ledger of BenchmarkPages: JWTLEDGER_BENCH_RECORDS records (default
@@ -47,7 +49,7 @@ func benchLedger(b *testing.B) (dir string, n int64) {
 			b.Fatal(err)
 		}
 		defer l.Close()
-		cs, _ := l.AuditChains(ctx)
+		cs, _ := l.Service().AuditChains(ctx)
 		for _, c := range cs {
 			n += c.Records
 		}
@@ -102,7 +104,7 @@ func benchLedger(b *testing.B) (dir string, n int64) {
 					n++
 				}
 				if r.IntN(100) == 0 {
-					l.RecordDenied(ctx, "POST /v1/tokens: invalid credentials", m)
+					l.Service().RecordDenied(ctx, "POST /v1/tokens: invalid credentials", service.Meta(m))
 					n++
 				}
 				made.Add(n)
@@ -147,7 +149,7 @@ func BenchmarkPages(b *testing.B) {
 	// Counting: the aggregates of a ledger that never had them catch up.
 	began := time.Now()
 	for {
-		c, err := l.AuditCounts(ctx, jwtledger.AuditCountQuery{Since: time.Now().Add(-time.Hour), Step: time.Minute})
+		c, err := l.Service().AuditCounts(ctx, audit.CountQuery{Since: time.Now().Add(-time.Hour), Step: time.Minute})
 		if err != nil {
 			b.Fatal(err)
 		}

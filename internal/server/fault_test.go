@@ -170,7 +170,7 @@ func TestDatabaseLostUnderLoad(t *testing.T) {
 			if len(after) != 1 || after[http.StatusServiceUnavailable] == 0 {
 				t.Fatalf("answers from 1 s after the loss: %v, want only 503", after)
 			}
-			if err := l.Failed(); !errors.Is(err, jwtledger.ErrStoreLost) {
+			if err := l.Service().Failed(); !errors.Is(err, jwtledger.ErrStoreLost) {
 				t.Fatalf("Failed() = %v", err)
 			}
 			code, _ := getJSON(t, srv.URL+"/.well-known/jwks.json")

@@ -97,7 +97,7 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, _ *call)
 	fmt.Fprintf(&b, "jwtledger_audit_queue_depth %d\n", depth)
 	help("jwtledger_audit_undelivered_records_total", "counter", "Records whose commit could not be confirmed durable, marked by an audit.undelivered record.")
 	fmt.Fprintf(&b, "jwtledger_audit_undelivered_records_total %d\n", st.Undelivered)
-	cps := s.l.CheckpointHealth()
+	cps := s.ops.CheckpointHealth()
 	help("jwtledger_audit_checkpoint_failures_total", "counter", "Failed checkpoint attempts of this node.")
 	fmt.Fprintf(&b, "jwtledger_audit_checkpoint_failures_total %d\n", cps.Failures)
 	failing := 0

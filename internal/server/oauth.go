@@ -118,7 +118,7 @@ var authMethods = []string{"client_secret_basic", "client_secret_post"}
 // authorization endpoint, so no response type and no PKCE method.
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request, _ *call) error {
 	base := s.base(r)
-	scopes, err := s.l.TokenScopes(r.Context())
+	scopes, err := s.ops.TokenScopes(r.Context())
 	if err != nil {
 		return &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the store is unavailable", cause: err}
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/internal/service"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
 
@@ -107,6 +108,7 @@ type Config struct {
 type Server struct {
 	cfg        Config
 	l          *jwtledger.Ledger
+	ops        service.Ops // l.Service()
 	log        *slog.Logger
 	mux        *http.ServeMux
 	patterns   []string
@@ -124,7 +126,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, l: cfg.Ledger, log: log, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, l: cfg.Ledger, ops: cfg.Ledger.Service(), log: log, mux: http.NewServeMux()}
 	if iss := cfg.Ledger.Issuer(); CheckIssuer(iss) == nil {
 		s.issuerBase = strings.TrimSuffix(iss, "/")
 		s.openapiDoc = OpenAPI(s.issuerBase)
@@ -268,17 +270,17 @@ func (s *Server) wrap(rt route) http.Handler {
 		if rt.access != public && strings.HasPrefix(rt.pattern, "POST ") {
 			// Every authenticated POST records an event: let the audit
 			// writer size its group commits from these requests.
-			defer s.l.Busy()()
+			defer s.ops.Busy()()
 		}
 		w := &statusWriter{ResponseWriter: rw}
 		c := &call{requestID: requestID(r)}
 		w.Header().Set("X-Request-ID", c.requestID)
 		var err error
-		if ferr := s.l.Failed(); ferr != nil && rt.pattern != "GET /healthz" && rt.pattern != "GET /readyz" && rt.pattern != "GET /metrics" {
+		if ferr := s.ops.Failed(); ferr != nil && rt.pattern != "GET /healthz" && rt.pattern != "GET /readyz" && rt.pattern != "GET /metrics" {
 			// The store is not the one the ledger opened: nothing is
 			// answered from it any more (the cause is in the log).
 			err = &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the ledger's store is unavailable; nothing was issued or decided", cause: ferr}
-		} else if ro := s.l.ReadOnly(); ro != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		} else if ro := s.ops.ReadOnly(); ro != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			err = &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the ledger's database is damaged; this server is read-only for inspection (GET routes only)", cause: ro}
 		} else {
 			if strings.HasPrefix(rt.pattern, "POST /oauth2/") {
@@ -356,7 +358,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 		if secret != "" {
 			reason = "invalid credentials"
 		}
-		if derr := s.l.RecordDenied(r.Context(), rt.pattern+": "+reason, jwtledger.Meta{Actor: id, Remote: r.RemoteAddr, RequestID: c.requestID}); derr != nil {
+		if derr := s.ops.RecordDenied(r.Context(), rt.pattern+": "+reason, service.Meta{Actor: id, Remote: r.RemoteAddr, RequestID: c.requestID}); derr != nil {
 			return &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the audit trail is unavailable", cause: derr}
 		}
 		if scheme == "" {
@@ -377,7 +379,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 
 // deny records a refused request and answers 403.
 func (s *Server) deny(r *http.Request, c *call, reason, code, desc string) error {
-	if err := s.l.RecordDenied(r.Context(), reason, c.meta(r)); err != nil {
+	if err := s.ops.RecordDenied(r.Context(), reason, service.Meta(c.meta(r))); err != nil {
 		return &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the audit trail is unavailable", cause: err}
 	}
 	return &httpError{code: http.StatusForbidden, err: code, desc: desc}
