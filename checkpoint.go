@@ -58,6 +58,7 @@ func (l *Ledger) Checkpoint(ctx context.Context, m Meta) (*CheckpointInfo, error
 	}
 	rec.Chain = l.cfg.NodeID
 	l.w.EmitCheckpoint(rec)
+	l.witness(cp)
 	return &CheckpointInfo{Chain: cp.Chain, Size: cp.Size, Root: cp.Root, Note: string(cp.Note), Time: now}, nil
 }
 

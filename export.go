@@ -17,7 +17,7 @@ import (
 // for failures to read. [auditor.VerifyExport] makes the same checks of an
 // export, offline.
 func (l *Ledger) VerifyAudit(ctx context.Context, opt auditor.VerifyOptions) (*auditor.LogReport, error) {
-	rep, err := auditlog.Verify(ctx, l.db, l.caps.Damage, l.auditVKey, opt)
+	rep, err := auditlog.Verify(ctx, auditlog.WithCosignatures(l.db, l.caps.Cosignatures), l.caps.Damage, l.auditVKey, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +34,7 @@ func (l *Ledger) Export(ctx context.Context, w io.Writer, format auditor.ExportF
 }
 
 func (l *Ledger) export(ctx context.Context, w io.Writer, format auditor.ExportFormat, since, until time.Time, match func(body []byte) bool) error {
-	err := auditlog.Export(ctx, l.db, w, format, l.auditVKey, since, until, match)
+	err := auditlog.Export(ctx, auditlog.WithCosignatures(l.db, l.caps.Cosignatures), w, format, l.auditVKey, since, until, match)
 	if errors.Is(err, auditor.ErrExportFormat) {
 		return invalidf("unknown export format %q (want jsonl or csv)", format)
 	}

@@ -74,6 +74,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
 	"github.com/jwtledger/jwtledger/internal/clientauth"
@@ -143,6 +144,12 @@ type Config struct {
 	CheckpointMinInterval time.Duration
 	CheckpointInterval    time.Duration
 	CheckpointFile        string
+	// Witnesses, if any, are sent every checkpoint (C2SP tlog-witness,
+	// each with its URL) and their cosignatures are stored with it; a
+	// checkpoint is witnessed once WitnessQuorum of them cosigned it (0:
+	// all). Witnessing never holds up issuance: see [Ledger.Witnessing].
+	Witnesses     []auditor.Witness
+	WitnessQuorum int
 	// RotateEvery, if positive, rotates the signing key when the active key
 	// is this old; the next key is published in the JWKS PrePublish
 	// (default 10m) before it signs. A long-running ledger runs the schedule
@@ -197,6 +204,7 @@ type Ledger struct {
 	auditVKey      string
 	cps            *auditlog.Checkpointer
 	cpStop, cpDone chan struct{}
+	witnessing     *auditlog.Witnessing
 	ksStop, ksDone chan struct{}
 
 	clients clientauth.Cache[*Client] // by secret hash
@@ -407,6 +415,10 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if l.readOnly != nil {
 		return l, nil // nothing runs that writes
 	}
+	if err := l.startWitnessing(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
 	l.cpStop, l.cpDone = make(chan struct{}), make(chan struct{})
 	go l.runCheckpoints(l.cpStop, l.cpDone)
 	l.dsStop, l.dsDone = make(chan struct{}), make(chan struct{})
@@ -448,6 +460,7 @@ func (l *Ledger) Close() error {
 			}
 		}
 	}
+	l.stopWitnessing()
 	werr := l.w.Close()
 	l.mon.WaitRescue()
 	return errors.Join(werr, l.db.Close())

@@ -8,12 +8,14 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/auditlog"
 	"github.com/jwtledger/jwtledger/store"
 )
 
 // Prove builds the inclusion proof of record seq of chain (this node's when
-// empty) against the newest checkpoint that covers it, making a checkpoint
-// first when none does. [auditor.VerifyProof] checks it with the verifier
+// empty) against the newest checkpoint that covers it (with witnesses: the
+// newest witnessed one when it covers the record, its note carrying the
+// cosignatures), making a checkpoint first when none does. [auditor.VerifyProof] checks it with the verifier
 // key alone.
 func (l *Ledger) Prove(ctx context.Context, chain string, seq int64) (*auditor.Proof, error) {
 	if chain == "" {
@@ -29,14 +31,14 @@ func (l *Ledger) Prove(ctx context.Context, chain string, seq int64) (*auditor.P
 	if err != nil {
 		return nil, err
 	}
-	cps, err := l.db.Checkpoints(ctx, chain)
+	cps, err := auditlog.WithCosignatures(l.db, l.caps.Cosignatures).Checkpoints(ctx, chain)
 	if err != nil {
 		return nil, err
 	}
 	var cpNote []byte
 	var size int64
-	if n := len(cps); n > 0 && cps[n-1].Size >= seq {
-		cpNote, size = cps[n-1].Note, cps[n-1].Size
+	if i := l.proofCheckpoint(chain, cps, seq); i >= 0 {
+		cpNote, size = cps[i].Note, cps[i].Size
 	} else if chain == l.cfg.NodeID {
 		cp, err := l.Checkpoint(ctx, Meta{Actor: "jwtledger"})
 		if err != nil {

@@ -228,6 +228,7 @@ func VerifyExport(r io.Reader, verifierKey string, opt VerifyOptions) (*LogRepor
 	}
 	finish()
 	v.Missing()
+	v.CheckWitnessing()
 	return v.Report(), nil
 }
 

@@ -382,6 +382,10 @@ func (p *Policy) Logs() []note.Verifier {
 	return out
 }
 
+// Quorum returns the policy's quorum as its quorum line says it: "all",
+// "any", a number, or a group's name.
+func (p *Policy) Quorum() string { return p.quorumArg }
+
 // Satisfied reports whether cosignatures from the witnesses named (by
 // their policy names) meet the quorum.
 func (p *Policy) Satisfied(names []string) bool {

@@ -30,6 +30,9 @@ type Damage struct {
 	Chain  string `json:"chain"`
 	Seq    int64  `json:"seq"`
 	Detail string `json:"detail"`
+	// Witnesses names, for a fork, the policy witnesses that cosigned the
+	// checkpoint the chain does not extend (see [LogReport.CheckWitnessing]).
+	Witnesses []string `json:"witnesses,omitempty"`
 }
 
 // ChainReport summarizes one verified chain.
@@ -64,6 +67,9 @@ type LogReport struct {
 	// CheckpointFailure is set while the verifying node's checkpoints
 	// fail (known to the process that verifies its own store).
 	CheckpointFailure *CheckpointFailure `json:"checkpoint_failure,omitempty"`
+	// Witnessing is what a witness policy found, per chain, when the
+	// verification was given one (see [LogReport.CheckWitnessing]).
+	Witnessing []WitnessReport `json:"witnessing,omitempty"`
 }
 
 // Add reports a finding, once per kind, chain and seq.
@@ -95,6 +101,12 @@ type VerifyOptions struct {
 	Checkpoints [][]byte
 	// Progress, if set, is called now and then with records done and total.
 	Progress func(done, total int64)
+	// Witnesses, if set, is the witness policy the chains' checkpoints
+	// are checked against (see [LogReport.CheckWitnessing]); with
+	// RequireWitnessed a chain whose newest checkpoint is not witnessed is
+	// a finding.
+	Witnesses        *Policy
+	RequireWitnessed bool
 }
 
 // cpRef is a checkpoint to compare the recomputed tree against.
@@ -115,6 +127,12 @@ type LogVerifier struct {
 	external  map[string][]cpRef
 	order     []External
 	seen      map[string]bool
+
+	policy   *Policy
+	require  bool
+	notes    map[string][][]byte // the chains' checkpoint notes, with a policy
+	chains   []string
+	extNotes [][]byte
 }
 
 // NewLogVerifier returns a verifier of the chains whose checkpoints
@@ -125,7 +143,8 @@ func NewLogVerifier(verifierKey string, opt VerifyOptions) (*LogVerifier, error)
 	if err != nil {
 		return nil, fmt.Errorf("verifier key: %w", err)
 	}
-	lv := &LogVerifier{verifiers: note.VerifierList(v), rep: &LogReport{Damage: []Damage{}}, external: map[string][]cpRef{}, seen: map[string]bool{}}
+	lv := &LogVerifier{verifiers: note.VerifierList(v), rep: &LogReport{Damage: []Damage{}}, external: map[string][]cpRef{}, seen: map[string]bool{},
+		policy: opt.Witnesses, require: opt.RequireWitnessed, notes: map[string][][]byte{}, extNotes: opt.Checkpoints}
 	for _, n := range opt.Checkpoints {
 		lv.rep.ExternalCheckpoints++
 		origin, ref, err := lv.openCheckpoint(n)
@@ -150,6 +169,19 @@ type External struct {
 // Externals returns the external checkpoints whose signature verified, in
 // the order given.
 func (v *LogVerifier) Externals() []External { return v.order }
+
+// CheckWitnessing checks, when the options gave a witness policy, every
+// chain's checkpoints against it (see [LogReport.CheckWitnessing]). Call it
+// once, after the last chain is done.
+func (v *LogVerifier) CheckWitnessing() {
+	if v.policy == nil {
+		return
+	}
+	v.rep.Witnessing = []WitnessReport{}
+	for _, chain := range v.chains {
+		v.rep.CheckWitnessing(v.policy, chain, v.notes[chain], v.extNotes, v.require)
+	}
+}
 
 // Report returns the findings so far. OK is set when there are none.
 func (v *LogVerifier) Report() *LogReport {
@@ -193,6 +225,7 @@ func (v *LogVerifier) Chain(chain string, progress func(records int64)) (*ChainV
 		return nil, fmt.Errorf("chain %q appears twice", chain)
 	}
 	v.seen[chain] = true
+	v.chains = append(v.chains, chain)
 	if progress == nil {
 		progress = func(int64) {}
 	}
@@ -235,6 +268,9 @@ type ChainVerifier struct {
 // with the note.
 func (c *ChainVerifier) Checkpoint(n []byte, size int64, root tlog.Hash) {
 	c.cr.Checkpoints++
+	if c.v.policy != nil {
+		c.v.notes[c.chain] = append(c.v.notes[c.chain], n)
+	}
 	origin, ref, err := c.v.openCheckpoint(n)
 	if err != nil {
 		c.rep.Add(DamageBadSignature, c.chain, size, fmt.Sprintf("checkpoint of %d records: %v", size, err))

@@ -20,8 +20,8 @@ type Backend interface {
 
 // Capabilities is what a backend provides beyond [Store]: a nil field
 // means the backend cannot do that. Backends fill it with themselves
-// (sqlite: Prober, Rescuer, Damage; postgres: Prober, Watcher,
-// Maintainer, Importer), so callers need no runtime type assertion.
+// (sqlite: Prober, Rescuer, Damage, Cosignatures; postgres: Prober,
+// Watcher, Maintainer, Importer, Cosignatures), so callers need no runtime type assertion.
 type Capabilities struct {
 	Prober     Prober
 	Rescuer    Rescuer
@@ -29,6 +29,9 @@ type Capabilities struct {
 	Watcher    Watcher
 	Maintainer Maintainer
 	Importer   Importer
+	// Cosignatures keeps witnesses' cosignatures of the checkpoints (both
+	// backends).
+	Cosignatures Cosignatures
 }
 
 // Options are the settings the ledger passes to an [Opener].

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -22,6 +23,7 @@ func auditVerifyFlags(fs *flag.FlagSet) runFunc {
 	fromExport := fs.String("from-export", "", "verify the export in `FILE` offline instead (no database)")
 	vkey := fs.String("key", "", "the note verifier `VKEY` that checks the checkpoints (see 'jwtledger audit key')")
 	vkeyFile := fs.String("key-file", "", "read the verifier key from `FILE`")
+	wf := addWitnessPolicyFlags(fs)
 	return func(ctx context.Context, c *cli, pos []string) error {
 		var err error
 		if len(pos) > 0 {
@@ -31,6 +33,9 @@ func auditVerifyFlags(fs *flag.FlagSet) runFunc {
 			return usageErr("audit verify: --output must be text or json")
 		}
 		var opt auditor.VerifyOptions
+		if opt.Witnesses, opt.RequireWitnessed, err = wf.policy(c, "audit verify"); err != nil {
+			return err
+		}
 		for _, f := range cpFiles {
 			data, err := c.readInput(f, 64<<20)
 			if err != nil {
@@ -95,6 +100,16 @@ func printAuditReport(c *cli, rep *auditor.LogReport, output string) error {
 		if f := rep.CheckpointFailure; f != nil {
 			fmt.Fprintf(c.stdout, "checkpoints failing since %s (%d attempts): %s\n", f.Since.Format(time.RFC3339), f.Attempts, f.Err)
 		}
+		for _, w := range rep.Witnessing {
+			switch {
+			case w.Witnessed:
+				fmt.Fprintf(c.stdout, "chain %s: witnessed: the newest checkpoint (%d records) is cosigned by %s\n", w.Chain, w.Newest, strings.Join(w.WitnessedBy, ", "))
+			case w.NewestWitnessed > 0:
+				fmt.Fprintf(c.stdout, "chain %s: not witnessed: the newest checkpoint (%d records) lacks the quorum; the newest witnessed checkpoint has %d records (cosigned by %s)\n", w.Chain, w.Newest, w.NewestWitnessed, strings.Join(w.WitnessedBy, ", "))
+			default:
+				fmt.Fprintf(c.stdout, "chain %s: not witnessed: no checkpoint meets the quorum\n", w.Chain)
+			}
+		}
 		for _, d := range rep.Damage {
 			fmt.Fprintf(c.stdout, "%s at seq %d of chain %s: %s\n", d.Kind, d.Seq, d.Chain, d.Detail)
 		}
@@ -153,9 +168,14 @@ func auditProveFlags(fs *flag.FlagSet) runFunc {
 func auditVerifyProofFlags(fs *flag.FlagSet) runFunc {
 	vkey := fs.String("key", "", "the note verifier `VKEY` that checks the checkpoints (see 'jwtledger audit key')")
 	vkeyFile := fs.String("key-file", "", "read the verifier key from `FILE`")
+	wf := addWitnessPolicyFlags(fs)
 	return func(ctx context.Context, c *cli, pos []string) error {
 		if len(pos) > 1 {
 			return usageErr("audit verify-proof: want one bundle file (or stdin)")
+		}
+		policy, require, err := wf.policy(c, "audit verify-proof")
+		if err != nil {
+			return err
 		}
 		key, err := c.verifierKey(*vkey, *vkeyFile, true)
 		if err != nil {
@@ -177,6 +197,19 @@ func auditVerifyProofFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			fmt.Fprintf(c.stdout, "invalid: %s\n", oneLine(err.Error()))
 			return errRejected
+		}
+		if policy != nil {
+			wr, err := policy.Verify([]byte(p.Checkpoint))
+			var ue *auditor.UnwitnessedError
+			switch {
+			case err == nil:
+				fmt.Fprintf(c.stdout, "witnessed: the checkpoint is cosigned by %s\n", strings.Join(wr.Cosigned(), ", "))
+			case errors.As(err, &ue) && !require:
+				fmt.Fprintf(c.stdout, "not witnessed: %s\n", oneLine(err.Error()))
+			default:
+				fmt.Fprintf(c.stdout, "invalid: %s\n", oneLine(err.Error()))
+				return errRejected
+			}
 		}
 		fmt.Fprintf(c.stdout, "ok: record %d of chain %s (%s %s) is in the signed checkpoint of %d records\n", rec.Seq, rec.Chain, rec.Event, rec.Outcome, p.TreeSize)
 		return nil
@@ -274,4 +307,37 @@ func auditPruneFlags(fs *flag.FlagSet) runFunc {
 		return nil
 
 	}
+}
+
+// witnessPolicyFlags are the --witness-policy and --require-witnessed flags
+// of the audit verifications.
+type witnessPolicyFlags struct {
+	file    *string
+	require *bool
+}
+
+func addWitnessPolicyFlags(fs *flag.FlagSet) witnessPolicyFlags {
+	return witnessPolicyFlags{
+		file:    fs.String("witness-policy", "", "check the checkpoints' witness cosignatures against the policy in `FILE` (Sigsum/torchwood policy text: witness NAME VKEY, group, quorum)"),
+		require: fs.Bool("require-witnessed", false, "a checkpoint that is not witnessed under --witness-policy is a failure"),
+	}
+}
+
+// policy reads --witness-policy (nil when not given).
+func (f witnessPolicyFlags) policy(c *cli, cmd string) (*auditor.Policy, bool, error) {
+	if *f.file == "" {
+		if *f.require {
+			return nil, false, usageErr("%s: --require-witnessed needs --witness-policy", cmd)
+		}
+		return nil, false, nil
+	}
+	data, err := c.readInput(*f.file, auditor.MaxPolicySize)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := auditor.ParsePolicy(data)
+	if err != nil {
+		return nil, false, withHint(usageErr("%s: --witness-policy %s: %v", cmd, *f.file, err), "a policy has a line 'witness NAME VKEY' per witness and an optional 'quorum all|any|K|GROUP'")
+	}
+	return p, *f.require, nil
 }

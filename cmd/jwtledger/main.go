@@ -400,17 +400,27 @@ func applyConfigFile(fs *flag.FlagSet, path string, set map[string]bool) error {
 		if set[name] {
 			continue
 		}
-		var v string
+		var vs []string
 		switch x := values[name].(type) {
 		case string:
-			v = x
+			vs = []string{x}
 		case int64, bool, float64:
-			v = fmt.Sprint(x)
+			vs = []string{fmt.Sprint(x)}
+		case []any: // a repeatable flag given several times
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return usageErr("config %s: key %q: want an array of strings", path, name)
+				}
+				vs = append(vs, s)
+			}
 		default:
-			return usageErr("config %s: key %q: want a string, number or boolean", path, name)
+			return usageErr("config %s: key %q: want a string, number, boolean or array of strings", path, name)
 		}
-		if err := fs.Set(name, v); err != nil {
-			return usageErr("config %s: key %q: invalid value %q: %v", path, name, v, err)
+		for _, v := range vs {
+			if err := fs.Set(name, v); err != nil {
+				return usageErr("config %s: key %q: invalid value %q: %v", path, name, v, err)
+			}
 		}
 	}
 	return nil

@@ -70,6 +70,9 @@ func serveFlags(fs *flag.FlagSet) runFunc {
 	allowDamaged := fs.Bool("allow-damaged", false, "start on a database SQLite reports damaged, read-only, for inspection")
 	withConsole := fs.Bool("console", true, "serve the web console at --console-prefix, GET / redirecting there (--console=false: not)")
 	consolePrefix := fs.String("console-prefix", "/console", "URL `PATH` of the console; behind a reverse proxy, forward that path unchanged")
+	var witnesses witnessFlag
+	fs.Var(&witnesses, "witness", "send every checkpoint to a C2SP tlog-witness and keep its cosignatures: `NAME=VKEY@URL` with the witness's cosignature/v1 verifier key and submission URL (repeatable; several separated by spaces in one value)")
+	witnessQuorum := fs.Int("witness-quorum", 0, "a checkpoint is witnessed once `N` of the --witness witnesses cosigned it (0: all)")
 	fs.String("config", "", "TOML `FILE` of these settings, keys named like the flags (see jwtledger.example.toml); precedence: flag > JWTLEDGER_* environment > file > default; unknown keys are an error")
 	return func(ctx context.Context, c *cli, pos []string) error {
 		var err error
@@ -136,6 +139,10 @@ func serveFlags(fs *flag.FlagSet) runFunc {
 			ln.Close()
 			return usageErr("serve: --max-conns, --idle-timeout and the --denial-* limits must be positive")
 		}
+		if *witnessQuorum < 0 || *witnessQuorum > len(witnesses) {
+			ln.Close()
+			return usageErr("serve: --witness-quorum %d: want 0 (all) to the %d --witness given", *witnessQuorum, len(witnesses))
+		}
 		if *pprofOn && *metricsAddr == "" {
 			ln.Close()
 			return usageErr("serve: --pprof needs --metrics-addr (profiles are never served on the API address)")
@@ -155,6 +162,7 @@ func serveFlags(fs *flag.FlagSet) runFunc {
 			cfg.DenialLimit = jwtledger.DenialLimit{Total: *denialRate, TotalBurst: *denialBurst, PerSource: *denialSourceRate, PerSourceBurst: *denialSourceBurst}
 			cfg.RefuseHMACSigning, cfg.AllowDamaged, cfg.CheckIntegrity = !*allowHMAC, *allowDamaged, true
 			cfg.OpenStore = serveStore(cfg.Store, rawSync)
+			cfg.Witnesses, cfg.WitnessQuorum = witnesses, *witnessQuorum
 		})
 		if err != nil {
 			ln.Close()

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/witness"
@@ -237,3 +238,38 @@ func (f *logFlag) Set(v string) error {
 }
 
 func (f *logFlag) logs() []witness.Log { return *f }
+
+// witnessFlag is serve's repeatable --witness NAME=VKEY@URL flag; one value
+// may hold several, separated by white space (for JWTLEDGER_WITNESS).
+type witnessFlag []auditor.Witness
+
+func (f *witnessFlag) String() string {
+	var s []string
+	for _, w := range *f {
+		s = append(s, w.Name)
+	}
+	return strings.Join(s, " ")
+}
+
+func (f *witnessFlag) Set(v string) error {
+	items := strings.Fields(v)
+	if len(items) == 0 {
+		return errors.New("want NAME=VKEY@URL")
+	}
+	for _, item := range items {
+		w, err := auditor.ParseWitness(item)
+		if err != nil {
+			return err
+		}
+		if w.URL == "" {
+			return fmt.Errorf("witness %s has no @URL to send checkpoints to", w.Name)
+		}
+		for _, o := range *f {
+			if o.Name == w.Name {
+				return fmt.Errorf("witness %s given twice", w.Name)
+			}
+		}
+		*f = append(*f, w)
+	}
+	return nil
+}

@@ -82,6 +82,7 @@ func Verify(ctx context.Context, db Reader, d store.Damageable, verifierKey stri
 	if opt.Progress != nil {
 		opt.Progress(done, total)
 	}
+	v.CheckWitnessing()
 	return v.Report(), nil
 }
 

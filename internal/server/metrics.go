@@ -106,6 +106,7 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, _ *call)
 	}
 	help("jwtledger_audit_checkpoint_failing", "gauge", "1 while this node's newest checkpoint attempt failed.")
 	fmt.Fprintf(&b, "jwtledger_audit_checkpoint_failing %d\n", failing)
+	writeWitnessMetrics(&b, s.l, help)
 	ready := 1
 	if s.l.Ready(r.Context()) != nil {
 		ready = 0

@@ -33,7 +33,7 @@ func TestConformance(t *testing.T) {
 				pgtest.Exec(t, dsn, "DELETE FROM audit WHERE chain = $1 AND seq = $2", chain, seq)
 			},
 			DropCounts: func(t *testing.T) { // back to schema 1
-				pgtest.Exec(t, dsn, "DROP TABLE audit_counted, audit_minutes, audit_hours, audit_subjects; UPDATE schema_version SET version = 1")
+				pgtest.Exec(t, dsn, "DROP TABLE checkpoint_cosignatures, witness_state, audit_counted, audit_minutes, audit_hours, audit_subjects; UPDATE schema_version SET version = 1")
 			},
 		}
 	}})

@@ -129,3 +129,14 @@ func (db *DB) SetMetaOnce(ctx context.Context, name string, value []byte) (out [
 	})
 	return out, err
 }
+
+// AddCosignature stores a witness's cosignature and its known size, in one
+// transaction (see [store.Cosignatures]).
+func (db *DB) AddCosignature(ctx context.Context, c store.Cosignature) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error { return dialect.AddCosignature(ctx, conn{tx}, c) })
+}
+
+// SetWitnessSize records the size of chain the witness has.
+func (db *DB) SetWitnessSize(ctx context.Context, chain, witness string, size int64) error {
+	return dialect.SetWitnessSize(ctx, conn{db.pool}, chain, witness, size)
+}

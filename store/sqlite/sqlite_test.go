@@ -40,7 +40,7 @@ func TestConformance(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer raw.Close()
-				for _, stmt := range []string{"DROP TABLE audit_counted", "DROP TABLE audit_minutes", "DROP TABLE audit_hours", "DROP TABLE audit_subjects", "PRAGMA user_version = 5"} {
+				for _, stmt := range []string{"DROP TABLE checkpoint_cosignatures", "DROP TABLE witness_state", "DROP TABLE audit_counted", "DROP TABLE audit_minutes", "DROP TABLE audit_hours", "DROP TABLE audit_subjects", "PRAGMA user_version = 5"} {
 					if _, err := raw.Exec(stmt); err != nil {
 						t.Fatal(stmt, err)
 					}

@@ -152,3 +152,14 @@ func (db *DB) SetMetaOnce(ctx context.Context, name string, value []byte) (out [
 func (db *DB) Prune(ctx context.Context, chain string, upTo int64, cut time.Time) (int64, error) {
 	return dialect.Prune(ctx, durable{db}, chain, upTo, cut)
 }
+
+// AddCosignature stores a witness's cosignature and its known size, in one
+// transaction (see [store.Cosignatures]).
+func (db *DB) AddCosignature(ctx context.Context, c store.Cosignature) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error { return dialect.AddCosignature(ctx, querier{tx}, c) })
+}
+
+// SetWitnessSize records the size of chain the witness has.
+func (db *DB) SetWitnessSize(ctx context.Context, chain, witness string, size int64) error {
+	return dialect.SetWitnessSize(ctx, durable{db}, chain, witness, size)
+}

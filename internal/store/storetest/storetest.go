@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -55,6 +56,7 @@ func Run(t *testing.T, b Backend) {
 		{"BuildTreeCoversAppendedRecords", testBuildTree},
 		{"BuildTreeStopsAtMissingRecord", testBuildTreeGap},
 		{"Checkpoints", testCheckpoints},
+		{"Cosignatures", testCosignatures},
 		{"PruneKeepsLeaves", testPrune},
 		{"Keys", testKeys},
 		{"Revocations", testRevocations},
@@ -674,5 +676,56 @@ func testCountsMigration(t *testing.T, loc Location) {
 	}
 	if !reflect.DeepEqual(got, want) || len(got.Series) == 0 {
 		t.Fatalf("after migration:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func testCosignatures(t *testing.T, loc Location) {
+	s := open(t, loc)
+	b, ok := s.(store.Backend)
+	if !ok || b.Capabilities().Cosignatures == nil {
+		t.Fatal("the backend keeps no cosignatures")
+	}
+	cs := b.Capabilities().Cosignatures
+	if n, err := cs.WitnessSize(ctx, "n", "w1"); err != nil || n != 0 {
+		t.Fatalf("WitnessSize of an unknown witness = %d, %v; want 0", n, err)
+	}
+	for _, c := range []store.Cosignature{
+		{Chain: "n", Size: 5, Witness: "w2", Line: []byte("— w2 AAAA\n"), Time: t0},
+		{Chain: "n", Size: 5, Witness: "w1", Line: []byte("— w1 BBBB\n"), Time: t0},
+		{Chain: "n", Size: 9, Witness: "w1", Line: []byte("— w1 CCCC\n"), Time: t0.Add(time.Second)},
+		{Chain: "n", Size: 9, Witness: "w1", Line: []byte("— w1 DDDD\n"), Time: t0.Add(time.Second)}, // a second one is dropped
+		{Chain: "other", Size: 3, Witness: "w1", Line: []byte("— w1 EEEE\n"), Time: t0},
+	} {
+		if err := cs.AddCosignature(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := cs.Cosignatures(ctx, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"5 w1 — w1 BBBB\n", "5 w2 — w2 AAAA\n", "9 w1 — w1 CCCC\n"}
+	if len(got) != len(want) {
+		t.Fatalf("Cosignatures = %+v; want %q", got, want)
+	}
+	for i, c := range got {
+		if s := fmt.Sprintf("%d %s %s", c.Size, c.Witness, c.Line); s != want[i] || c.Chain != "n" {
+			t.Errorf("cosignature %d = %q; want %q", i, s, want[i])
+		}
+	}
+	if !got[2].Time.Equal(t0.Add(time.Second)) {
+		t.Errorf("time = %v", got[2].Time)
+	}
+	if n, err := cs.WitnessSize(ctx, "n", "w1"); err != nil || n != 9 {
+		t.Fatalf("WitnessSize(w1) = %d, %v; want 9", n, err)
+	}
+	if err := cs.SetWitnessSize(ctx, "n", "w1", 12); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := cs.WitnessSize(ctx, "n", "w1"); err != nil || n != 12 {
+		t.Fatalf("WitnessSize(w1) after SetWitnessSize = %d, %v; want 12", n, err)
+	}
+	if n, _ := cs.WitnessSize(ctx, "other", "w1"); n != 3 {
+		t.Fatalf("WitnessSize(other, w1) = %d; want 3", n)
 	}
 }
