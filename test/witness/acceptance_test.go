@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -120,6 +121,11 @@ func median(xs []float64) float64 {
 // the policy with --require-witnessed passes. With one witness stopped,
 // new checkpoints are unwitnessed (status and verification say so) and
 // issuance goes on.
+var (
+	acceptanceRounds   = flag.Int("acceptance.rounds", 10, "interleaved rounds of the witnessing throughput comparison")
+	acceptancePerRound = flag.Int("acceptance.per-round", 1000, "tokens per round of the witnessing throughput comparison")
+)
+
 func TestAcceptanceTwoWitnessesQuorumTwo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("acceptance run: 20,000 tokens and two witness processes")
@@ -161,8 +167,9 @@ func TestAcceptanceTwoWitnessesQuorumTwo(t *testing.T) {
 	}
 	defer plain.Close()
 
-	// Interleaved rounds: the two ledgers share the machine alike.
-	const rounds, perRound = 10, 1000
+	// Interleaved rounds: the two ledgers share the machine alike. Longer
+	// runs for a finer ratio: -acceptance.rounds 20 -acceptance.per-round 5000.
+	rounds, perRound := *acceptanceRounds, *acceptancePerRound
 	var with, without []float64
 	issueConcurrently(t, plain, 200) // warm up both
 	issueConcurrently(t, l, 200)
@@ -223,7 +230,7 @@ func TestAcceptanceTwoWitnessesQuorumTwo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK || rep.Records < rounds*perRound {
+	if !rep.OK || rep.Records < int64(rounds*perRound) {
 		t.Fatalf("verify --require-witnessed: %+v", rep)
 	}
 
