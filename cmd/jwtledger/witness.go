@@ -212,11 +212,14 @@ func (f *logFlag) Set(v string) error {
 		return errors.New("want ORIGIN=VKEY")
 	}
 	for _, item := range items {
+		// ORIGIN=VKEY, or a bare VKEY (whose base64 may end in '='),
+		// named by the key.
 		origin, vkey, ok := strings.Cut(item, "=")
-		if _, err := note.NewVerifier(vkey); !ok || err != nil {
-			origin, vkey = "", item
-		}
 		v, err := note.NewVerifier(vkey)
+		if !ok || err != nil {
+			origin = ""
+			v, err = note.NewVerifier(item)
+		}
 		if err != nil {
 			return fmt.Errorf("%q is not ORIGIN=VKEY with a note verifier key (name+hash+base64): %v", item, err)
 		}
