@@ -3,6 +3,7 @@ package jwtledger
 import (
 	"context"
 
+	"github.com/jwtledger/jwtledger/internal/claims"
 	"github.com/jwtledger/jwtledger/internal/keyring"
 	"github.com/jwtledger/jwtledger/internal/revocation"
 )
@@ -14,8 +15,18 @@ const (
 	KeyRefresh        = keyring.Refresh
 )
 
-// PrepareIssue applies the registered-claim rules as Issue does.
-func (l *Ledger) PrepareIssue(req *IssueRequest) error { return l.prepareIssue(req) }
+// PrepareIssue applies the rules for registered claims given among req's
+// Claims and ClaimsJSON as Issue does, moving them into req's fields and
+// leaving only the custom claims, in ClaimsJSON; the errors are
+// [*RequestError]s.
+func (l *Ledger) PrepareIssue(req *IssueRequest) error {
+	merged, names, err := l.prepare(l.cfg.Now(), req)
+	if err != nil {
+		return err
+	}
+	req.Claims, req.ClaimsJSON = nil, claims.Encode(merged, names)
+	return nil
+}
 
 // RunKeySchedule performs the due steps of the key schedule once.
 func (l *Ledger) RunKeySchedule(ctx context.Context) error { return l.keyScheduleStep(ctx) }

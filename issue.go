@@ -116,20 +116,6 @@ func (l *Ledger) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	return iss, nil
 }
 
-// prepareIssue applies the rules for registered claims given among req's
-// Claims and ClaimsJSON (see [IssueRequest]) and moves them into req's
-// fields, leaving only custom claims behind, in ClaimsJSON, as
-// [Ledger.Issue] does before it applies req.Client's policy. The errors
-// are [*RequestError]s.
-func (l *Ledger) prepareIssue(req *IssueRequest) error {
-	merged, names, err := l.prepare(l.cfg.Now(), req)
-	if err != nil {
-		return err
-	}
-	req.Claims, req.ClaimsJSON = nil, claims.Encode(merged, names)
-	return nil
-}
-
 // prepare reads req's Claims and ClaimsJSON, once (see [claims.Split]):
 // the registered claims among them become req's fields; the custom ones
 // are returned (compact JSON values by name), with their names sorted.
