@@ -10,6 +10,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/service"
 )
 
 // corrupt overwrites n pages of 4 KiB in the middle of the file at path.
@@ -81,7 +82,7 @@ func TestDamagedDatabase(t *testing.T) {
 		t.Fatalf("Open with AllowDamaged: %v", err)
 	}
 	defer ro.Close()
-	if ro.Service().ReadOnly() == nil || ro.Ready(ctx) == nil {
+	if service.Of(ro).ReadOnly() == nil || ro.Ready(ctx) == nil {
 		t.Fatal("a damaged ledger opened for inspection is not read-only and unready")
 	}
 	if _, err := ro.Issue(ctx, jwtledger.IssueRequest{Subject: "x"}); !errors.Is(err, jwtledger.ErrAudit) {

@@ -29,4 +29,4 @@ func (l *Ledger) PrepareIssue(req *IssueRequest) error {
 }
 
 // RunKeySchedule performs the due steps of the key schedule once.
-func (l *Ledger) RunKeySchedule(ctx context.Context) error { return l.keyScheduleStep(ctx) }
+func (l *Ledger) RunKeySchedule(ctx context.Context) error { return l.node.KeyScheduleStep(ctx) }

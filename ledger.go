@@ -68,8 +68,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -78,20 +76,14 @@ import (
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
 	"github.com/jwtledger/jwtledger/internal/clientauth"
-	"github.com/jwtledger/jwtledger/internal/datadir"
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/denial"
 	"github.com/jwtledger/jwtledger/internal/health"
 	"github.com/jwtledger/jwtledger/internal/keyring"
 	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/internal/node"
 	"github.com/jwtledger/jwtledger/internal/revocation"
 	"github.com/jwtledger/jwtledger/store"
-)
-
-// Defaults of [Config] not shared with the command (defaults has those).
-const (
-	defaultIssuer = "jwtledger"
-	defaultKeyAlg = keys.ES256
 )
 
 // Config configures a [Ledger]. The zero value works: SQLite in the default
@@ -187,9 +179,9 @@ type Config struct {
 // concurrent use.
 type Ledger struct {
 	cfg    Config
+	node   *node.Node // the store, writer, monitor and background work
 	db     store.Store
 	caps   store.Capabilities // what db can do beyond store.Store
-	dbPath string             // of an embedded store
 	w      *audit.Writer
 	master []byte
 	log    *slog.Logger
@@ -198,20 +190,14 @@ type Ledger struct {
 	mon      *health.Monitor // readiness and the loss of the store
 	denied   *denial.Limiter
 
-	dsStop, dsDone chan struct{}
-
-	auditSigner    note.Signer
-	auditVKey      string
-	cps            *auditlog.Checkpointer
-	cpStop, cpDone chan struct{}
-	witnessing     *auditlog.Witnessing
-	ksStop, ksDone chan struct{}
+	auditSigner note.Signer
+	auditVKey   string
+	cps         *auditlog.Checkpointer
+	witnessing  *auditlog.Witnessing
 
 	clients clientauth.Cache[*Client] // by secret hash
 	revoked *revocation.View          // of other nodes' revocations (and client changes)
-
-	ring      *keyring.Ring // the managed keys
-	stopWatch func()        // ends the store's change notifications
+	ring    *keyring.Ring             // the managed keys
 }
 
 // storeChanged is told by a shared store that another node changed
@@ -253,218 +239,111 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		cfg.DataDir = d
 	}
 	if cfg.Issuer == "" {
-		cfg.Issuer = defaultIssuer
+		cfg.Issuer = "jwtledger"
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = defaults.TTL
 	}
-	if cfg.TTL < 0 {
-		return nil, fmt.Errorf("config: negative TTL %s", cfg.TTL)
-	}
 	if cfg.KeyAlg == "" {
-		cfg.KeyAlg = defaultKeyAlg
-	}
-	if !cfg.KeyAlg.Valid() {
-		return nil, fmt.Errorf("config: unsupported key algorithm %q", cfg.KeyAlg)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.CheckpointEvery <= 0 {
-		cfg.CheckpointEvery = defaultCheckpointEvery
-	}
-	if cfg.CheckpointInterval <= 0 {
-		cfg.CheckpointInterval = defaultCheckpointInterval
-	}
-	if cfg.CheckpointMinInterval <= 0 {
-		cfg.CheckpointMinInterval = min(defaultCheckpointMinInterval, cfg.CheckpointInterval)
+		cfg.KeyAlg = keys.ES256
 	}
 	if cfg.PrePublish <= 0 {
 		cfg.PrePublish = defaults.PrePublish
 	}
-	if cfg.RotateEvery > 0 && cfg.RotateEvery <= cfg.PrePublish {
+	switch {
+	case cfg.TTL < 0:
+		return nil, fmt.Errorf("config: negative TTL %s", cfg.TTL)
+	case !cfg.KeyAlg.Valid():
+		return nil, fmt.Errorf("config: unsupported key algorithm %q", cfg.KeyAlg)
+	case cfg.RotateEvery > 0 && cfg.RotateEvery <= cfg.PrePublish:
 		return nil, fmt.Errorf("config: rotation period %s must be longer than the pre-publication window %s", cfg.RotateEvery, cfg.PrePublish)
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
-	dbPath := store.FilePath(cfg.Store, cfg.DataDir)
-	shared := store.Scheme(cfg.Store) == "postgres" || store.Scheme(cfg.Store) == "postgresql"
-	if cfg.TextLog == "" {
-		cfg.TextLog = datadir.SideFile(cfg.DataDir, dbPath, "jwt_logs.log")
-	}
-	if cfg.CheckpointFile == "" {
-		cfg.CheckpointFile = datadir.SideFile(cfg.DataDir, dbPath, "checkpoints.log")
-	}
-	if dbPath == filepath.Join(cfg.DataDir, "jwtledger.db") {
-		if err := datadir.CheckNotMissing(dbPath, cfg.DataDir, cfg.CheckpointFile); err != nil {
-			return nil, err
-		}
-	}
-	if shared && cfg.MasterKey == nil {
-		return nil, errors.New("config: a PostgreSQL store is shared by nodes, so they need one master key: set Config.MasterKey (with the CLI: JWTLEDGER_MASTER_KEY, 32 bytes, base64 or hex) to the same value on every node")
-	}
-	// The database first: master.key and node-id never exist without it.
-	so := store.Options{DataDir: cfg.DataDir, MinFree: cfg.MinFreeSpace}
-	var db store.Backend
-	var err error
-	if cfg.OpenStore != nil {
-		db, err = cfg.OpenStore(ctx, cfg.Store, so)
-	} else {
-		db, err = store.Open(ctx, cfg.Store, so)
-	}
+	l := &Ledger{}
+	n, err := node.Open(ctx, node.Config{DataDir: cfg.DataDir, Store: cfg.Store, OpenStore: cfg.OpenStore,
+		MasterKey: cfg.MasterKey, NodeID: cfg.NodeID, TextLog: cfg.TextLog, JSONLog: cfg.JSONLog,
+		CheckpointEvery: cfg.CheckpointEvery, CheckpointMinInterval: cfg.CheckpointMinInterval,
+		CheckpointInterval: cfg.CheckpointInterval, CheckpointFile: cfg.CheckpointFile,
+		CheckIntegrity: cfg.CheckIntegrity, AllowDamaged: cfg.AllowDamaged, MinFreeSpace: cfg.MinFreeSpace,
+		Denial: denial.Limits(cfg.DenialLimit), RotateEvery: cfg.RotateEvery, PrePublish: cfg.PrePublish,
+		MaxTTL: cfg.MaxTTL, Now: cfg.Now, Log: cfg.Logger, ErrAudit: ErrAudit,
+		ErrInvalid: func(detail string) error { return &RequestError{Detail: detail} }}, l.hooks())
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	caps := db.Capabilities()
-	master, err := loadMasterKey(cfg)
-	if err != nil {
-		db.Close()
 		return nil, err
 	}
-	if cfg.NodeID == "" {
-		if cfg.NodeID, err = datadir.NodeID(cfg.DataDir); err != nil {
-			db.Close()
-			return nil, err
-		}
-	} else if len(cfg.NodeID) > 64 || datadir.SanitizeID(cfg.NodeID) != cfg.NodeID {
-		db.Close()
-		return nil, fmt.Errorf("config: node id %q: use 1 to 64 letters, digits, '-' and '.'", cfg.NodeID)
-	}
-	var sinks []audit.Sink
-	if cfg.TextLog != "off" {
-		ts, err := audit.OpenTextSink(cfg.TextLog)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		sinks = append(sinks, ts)
-	}
-	if cfg.JSONLog != nil {
-		sinks = append(sinks, audit.NewJSONSink(cfg.JSONLog, nil))
-	}
-	l := &Ledger{cfg: cfg, db: db, caps: caps, dbPath: dbPath, master: master, log: log}
-	l.w = audit.NewWriter(db, cfg.NodeID, sinks, log)
-	l.cps = auditlog.NewCheckpointer(db, auditlog.CheckpointConfig{Chain: cfg.NodeID, Every: cfg.CheckpointEvery,
-		MinInterval: cfg.CheckpointMinInterval, Interval: cfg.CheckpointInterval, File: cfg.CheckpointFile, Now: cfg.Now, Log: log})
-	l.w.AfterFlush = l.cps.Appended
-	l.mon = l.newMonitor()
-	l.ring = &keyring.Ring{Reload: func(ctx context.Context) error { return l.loadKeys(ctx, false) }, Log: log}
-	l.revoked = &revocation.View{Source: db, Now: cfg.Now,
-		Before: func(ctx context.Context) error { return l.checkClientsMark(ctx) }}
-	if cfg.CheckIntegrity {
-		if d := caps.Damage; d != nil {
-			if err := d.CheckIntegrity(ctx); errors.Is(err, store.ErrDamaged) {
-				if !cfg.AllowDamaged {
-					l.Close()
-					return nil, fmt.Errorf("%w (hint: 'jwtledger audit verify' says which records can be read; restore the database from a backup, or start with --allow-damaged to open it read-only for inspection)", err)
-				}
-				l.readOnly = fmt.Errorf("%w: %w; opened read-only for inspection (--allow-damaged)", ErrAudit, err)
-				log.Error("the database is damaged; serving read-only: nothing is issued, verified or recorded", "err", err)
-			} else if err != nil {
-				l.Close()
-				return nil, err
-			}
-		}
-	}
-	l.w.OnError = func(err error) {
-		if errors.Is(err, store.ErrIdentity) {
-			l.lose(err)
-		}
-	}
-	if err := l.loadLedgerID(ctx); err != nil {
+	nc := n.Config
+	cfg.NodeID, cfg.TextLog, cfg.CheckpointFile, cfg.DenialLimit, cfg.Now = nc.NodeID, nc.TextLog, nc.CheckpointFile, DenialLimit(nc.Denial), nc.Now
+	cfg.CheckpointEvery, cfg.CheckpointMinInterval, cfg.CheckpointInterval = nc.CheckpointEvery, nc.CheckpointMinInterval, nc.CheckpointInterval
+	*l = Ledger{cfg: cfg, node: n, db: n.DB, caps: n.Caps, w: n.W, master: n.Master, log: nc.Log,
+		readOnly: n.Damaged, mon: n.Mon, denied: n.Denied, auditSigner: n.AuditKey.Signer, auditVKey: n.AuditKey.VerifierKey, cps: n.Cps}
+	l.ring = &keyring.Ring{Reload: func(ctx context.Context) error { return l.loadKeys(ctx, false) }, Log: l.log}
+	l.revoked = &revocation.View{Source: l.db, Now: cfg.Now, Before: l.checkClientsMark}
+	if err := l.start(ctx); err != nil {
 		l.Close()
 		return nil, err
-	}
-	if err := l.loadAuditKey(ctx); err != nil {
-		l.Close()
-		return nil, err
-	}
-	if err := l.initCheckpointState(ctx); err != nil {
-		l.Close()
-		return nil, err
-	}
-	if err := l.loadKeys(ctx, l.readOnly == nil); err != nil {
-		l.Close()
-		return nil, err
-	}
-	active := l.ring.Active()
-	if err := l.checkSigner(active); err != nil {
-		l.Close()
-		return nil, err
-	}
-	if err := l.revoked.Load(ctx); err != nil {
-		l.Close()
-		return nil, err
-	}
-	if wt := caps.Watcher; wt != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			wt.Watch(ctx, l.storeChanged)
-		}()
-		l.stopWatch = func() { cancel(); <-done }
-	}
-	l.cfg.DenialLimit = cfg.DenialLimit.withDefaults()
-	l.denied = l.cfg.DenialLimit.limiter()
-	if l.readOnly != nil {
-		return l, nil // nothing runs that writes
-	}
-	if err := l.startWitnessing(ctx); err != nil {
-		l.Close()
-		return nil, err
-	}
-	l.cpStop, l.cpDone = make(chan struct{}), make(chan struct{})
-	go l.runCheckpoints(l.cpStop, l.cpDone)
-	l.dsStop, l.dsDone = make(chan struct{}), make(chan struct{})
-	go l.runDenialSummaries(l.dsStop, l.dsDone)
-	if cfg.RotateEvery > 0 {
-		l.ksStop, l.ksDone = make(chan struct{}), make(chan struct{})
-		go l.runKeySchedule(l.ksStop, l.ksDone)
 	}
 	return l, nil
+}
+
+// start reads the keys and revocations and starts the background work.
+func (l *Ledger) start(ctx context.Context) error {
+	if err := l.loadKeys(ctx, l.readOnly == nil); err != nil {
+		return err
+	}
+	if err := l.checkSigner(l.ring.Active()); err != nil {
+		return err
+	}
+	if err := l.revoked.Load(ctx); err != nil {
+		return err
+	}
+	l.node.Watch(l.storeChanged)
+	if l.readOnly != nil {
+		return nil // nothing runs that writes
+	}
+	if err := l.startWitnessing(ctx); err != nil {
+		return err
+	}
+	l.node.Start(l.runCheckpoints)
+	return nil
+}
+
+// hooks are the ledger's operations its node calls once it runs.
+func (l *Ledger) hooks() node.Hooks {
+	m := Meta{Actor: "jwtledger"}
+	return node.Hooks{
+		Checkpoint: func(ctx context.Context) error { _, err := l.Checkpoint(ctx, m); return err },
+		ReloadKeys: func(ctx context.Context) error { return l.loadKeys(ctx, false) },
+		AddKey: func(ctx context.Context, k *keys.Key, activates time.Time, reason string) error {
+			_, err := l.addKeyAt(ctx, k, keys.VerifyOnly, activates, audit.KeyCreate, reason, m)
+			return err
+		},
+		RetireKey: func(ctx context.Context, kid string) error {
+			if err := l.RetireKey(ctx, kid, m); !errors.Is(err, ErrInvalidRequest) {
+				return err
+			}
+			return nil
+		},
+		Export:      l.exportMatching,
+		TokenScopes: l.tokenScopes,
+	}
 }
 
 // Close makes a last checkpoint if one is due, flushes pending audit
 // records and closes the store.
 func (l *Ledger) Close() error {
-	if l.stopWatch != nil {
-		l.stopWatch()
-		l.stopWatch = nil
-	}
-	if l.ksStop != nil {
-		close(l.ksStop)
-		<-l.ksDone
-		l.ksStop = nil
-	}
-	if l.dsStop != nil {
-		close(l.dsStop)
-		<-l.dsDone
-		l.dsStop = nil
-		if l.mon.Failed() == nil {
-			l.flushDenials(context.Background())
-		}
-	}
-	if l.cpStop != nil {
-		close(l.cpStop)
-		<-l.cpDone
-		l.cpStop = nil
-		if l.auditSigner != nil && l.checkpointDue(context.Background(), false) {
-			if _, err := l.Checkpoint(context.Background(), Meta{Actor: "jwtledger"}); err != nil {
-				l.log.Warn("closing checkpoint failed", "err", err)
-			}
-		}
-	}
+	l.node.Stop()
 	l.stopWitnessing()
-	werr := l.w.Close()
-	l.mon.WaitRescue()
-	return errors.Join(werr, l.db.Close())
+	return l.node.Close()
 }
+
+// Ready reports whether the ledger can serve: its store is the one it
+// opened (same file, same ledger id, not gone back in time), a small write
+// to it is durable, its file system has room (Config.MinFreeSpace), the
+// newest audit commit and the newest checkpoint attempt succeeded. The
+// store is probed at most once per second; callers in between get
+// the cached result (plus any failure since), so a load balancer polling
+// readiness costs one small write a second. A store that comes back is
+// ready again within a second of the next call, with no other traffic.
+func (l *Ledger) Ready(ctx context.Context) error { return l.node.Ready(ctx) }
 
 // Issuer is the iss the ledger puts in its tokens.
 func (l *Ledger) Issuer() string { return l.cfg.Issuer }
@@ -474,16 +353,6 @@ func (l *Ledger) NodeID() string { return l.cfg.NodeID }
 
 // DataDir is the ledger's data directory.
 func (l *Ledger) DataDir() string { return l.cfg.DataDir }
-
-func loadMasterKey(cfg Config) ([]byte, error) {
-	if cfg.MasterKey != nil {
-		if len(cfg.MasterKey) != keys.MasterKeySize {
-			return nil, fmt.Errorf("config: master key must be %d bytes", keys.MasterKeySize)
-		}
-		return cfg.MasterKey, nil
-	}
-	return keys.LoadMasterKey(cfg.DataDir, "")
-}
 
 func fingerprint(raw string) string {
 	sum := sha256.Sum256([]byte(raw))

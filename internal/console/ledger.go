@@ -15,7 +15,7 @@ import (
 // FromLedger is the [Backend] of a ledger: each method is the call the
 // HTTP API makes for the same thing. This file is the only one of the
 // console that knows the jwtledger package.
-func FromLedger(l *jwtledger.Ledger) Backend { return ledger{l, l.Service()} }
+func FromLedger(l *jwtledger.Ledger) Backend { return ledger{l, service.Of(l)} }
 
 type ledger struct {
 	l   *jwtledger.Ledger

@@ -49,7 +49,7 @@ func benchLedger(b *testing.B) (dir string, n int64) {
 			b.Fatal(err)
 		}
 		defer l.Close()
-		cs, _ := l.Service().AuditChains(ctx)
+		cs, _ := service.Of(l).AuditChains(ctx)
 		for _, c := range cs {
 			n += c.Records
 		}
@@ -104,7 +104,7 @@ func benchLedger(b *testing.B) (dir string, n int64) {
 					n++
 				}
 				if r.IntN(100) == 0 {
-					l.Service().RecordDenied(ctx, "POST /v1/tokens: invalid credentials", service.Meta(m))
+					service.Of(l).RecordDenied(ctx, "POST /v1/tokens: invalid credentials", service.Meta(m))
 					n++
 				}
 				made.Add(n)
@@ -149,7 +149,7 @@ func BenchmarkPages(b *testing.B) {
 	// Counting: the aggregates of a ledger that never had them catch up.
 	began := time.Now()
 	for {
-		c, err := l.Service().AuditCounts(ctx, audit.CountQuery{Since: time.Now().Add(-time.Hour), Step: time.Minute})
+		c, err := service.Of(l).AuditCounts(ctx, audit.CountQuery{Since: time.Now().Add(-time.Hour), Step: time.Minute})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jwtledger/jwtledger/internal/defaults"
 )
 
 // maxKeys bounds the per-source buckets kept; beyond it, new sources share
@@ -18,13 +20,39 @@ import (
 const maxKeys = 10000
 
 // Limits are the rates (per second) and bursts of a [Limiter], all
-// positive; Off lets every denial through.
+// positive (see WithDefaults), and how often suppressed denials are
+// summarized; Off lets every denial through. Its fields are those of
+// jwtledger.DenialLimit, which converts to it.
 type Limits struct {
 	PerSource      float64
 	PerSourceBurst int
 	Total          float64
 	TotalBurst     int
+	SummaryEvery   time.Duration
 	Off            bool
+}
+
+// defaultSummaryEvery is the default of Limits.SummaryEvery.
+const defaultSummaryEvery = 10 * time.Second
+
+// WithDefaults is l with the defaults in place of unset values.
+func (l Limits) WithDefaults() Limits {
+	if l.PerSource <= 0 {
+		l.PerSource = defaults.DenialPerSource
+	}
+	if l.PerSourceBurst <= 0 {
+		l.PerSourceBurst = defaults.DenialPerSourceBurst
+	}
+	if l.Total <= 0 {
+		l.Total = defaults.DenialTotal
+	}
+	if l.TotalBurst <= 0 {
+		l.TotalBurst = defaults.DenialTotalBurst
+	}
+	if l.SummaryEvery <= 0 {
+		l.SummaryEvery = defaultSummaryEvery
+	}
+	return l
 }
 
 type bucket struct {

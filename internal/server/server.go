@@ -108,7 +108,7 @@ type Config struct {
 type Server struct {
 	cfg        Config
 	l          *jwtledger.Ledger
-	ops        service.Ops // l.Service()
+	ops        service.Ops // service.Of(l)
 	log        *slog.Logger
 	mux        *http.ServeMux
 	patterns   []string
@@ -126,7 +126,7 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, l: cfg.Ledger, ops: cfg.Ledger.Service(), log: log, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, l: cfg.Ledger, ops: service.Of(cfg.Ledger), log: log, mux: http.NewServeMux()}
 	if iss := cfg.Ledger.Issuer(); CheckIssuer(iss) == nil {
 		s.issuerBase = strings.TrimSuffix(iss, "/")
 		s.openapiDoc = OpenAPI(s.issuerBase)
@@ -265,13 +265,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (s *Server) wrap(rt route) http.Handler {
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	serve := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		if rt.access != public && strings.HasPrefix(rt.pattern, "POST ") {
-			// Every authenticated POST records an event: let the audit
-			// writer size its group commits from these requests.
-			defer s.ops.Busy()()
-		}
 		w := &statusWriter{ResponseWriter: rw}
 		c := &call{requestID: requestID(r)}
 		w.Header().Set("X-Request-ID", c.requestID)
@@ -323,6 +318,12 @@ func (s *Server) wrap(rt route) http.Handler {
 			h.Handle(r.Context(), rec)
 		}
 	})
+	if rt.access != public && strings.HasPrefix(rt.pattern, "POST ") {
+		// Every authenticated POST records an event: the ledger sizes its
+		// group commits from the requests in progress.
+		return s.ops.Recording(serve)
+	}
+	return serve
 }
 
 // safely runs the handler, turning a panic into a 500 without a trace.

@@ -1,13 +1,15 @@
 // Package service declares what the HTTP server and the web console of
-// jwtledger serve need of a ledger beyond the library's API: the writer's
-// load hint, the ledger's health, the records of sign-ins and refusals, and
-// the console's views of the audit trail. A library user has no use for
-// them; the root package hands them out through (*jwtledger.Ledger).Service.
+// jwtledger serve need of a ledger beyond the library's API: the pacing of
+// group commits by requests in progress, the ledger's health, the records
+// of sign-ins and refusals, and the console's views of the audit trail. A
+// library user has no use for them, so the root package exports no name
+// for them: it registers, in its init, how [Of] finds a ledger's Ops.
 package service
 
 import (
 	"context"
 	"io"
+	"net/http"
 
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
@@ -15,11 +17,10 @@ import (
 
 // Ops is a ledger's side for the server and the console.
 type Ops interface {
-	// Busy tells the audit writer that a request which will probably
-	// record an event is in progress (the HTTP server calls it for every
-	// authenticated request), so group commits are sized to the load;
-	// call done at its end.
-	Busy() (done func())
+	// Recording wraps the handler of requests that will probably record
+	// an event (the HTTP server wraps every authenticated POST), so group
+	// commits are sized to the requests in progress.
+	Recording(h http.Handler) http.Handler
 	// Failed returns the error that made the ledger unusable for good (its
 	// store is no longer the one it opened, see jwtledger.ErrStoreLost), or
 	// nil.
@@ -61,6 +62,15 @@ type Ops interface {
 	// offline.
 	ExportMatching(ctx context.Context, w io.Writer, format auditor.ExportFormat, f audit.Filter) error
 }
+
+var of func(ledger any) Ops
+
+// Register sets how [Of] finds the Ops of a ledger; the root package calls
+// it in its init.
+func Register(f func(ledger any) Ops) { of = f }
+
+// Of returns the Ops of ledger, a *jwtledger.Ledger.
+func Of(ledger any) Ops { return of(ledger) }
 
 // Meta says who asked (the fields of jwtledger.Meta, which converts to it).
 type Meta struct {
