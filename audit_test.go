@@ -17,6 +17,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 func TestAuditRecords(t *testing.T) {
@@ -44,7 +45,7 @@ func TestAuditRecords(t *testing.T) {
 		t.Fatal("custom exp claim accepted")
 	}
 
-	recs, err := l.Audit(ctx, jwtledger.AuditFilter{})
+	recs, err := l.Trail().Query(ctx, trail.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,20 +87,20 @@ func TestAuditRecords(t *testing.T) {
 	// Filters.
 	for _, tt := range []struct {
 		name string
-		f    jwtledger.AuditFilter
+		f    trail.Filter
 		n    int
 	}{
-		{"event", jwtledger.AuditFilter{Event: "token.verify"}, 4},
-		{"outcome", jwtledger.AuditFilter{Outcome: "revoked"}, 1},
-		{"sub", jwtledger.AuditFilter{Sub: "alice"}, 4},
-		{"jti", jwtledger.AuditFilter{JTI: iss.JTI}, 5},
-		{"actor", jwtledger.AuditFilter{Actor: "tester"}, 3},
-		{"limit", jwtledger.AuditFilter{Limit: 3}, 3},
-		{"after", jwtledger.AuditFilter{After: recs[5].ID}, 2},
-		{"until", jwtledger.AuditFilter{Until: testNow}, 0},
-		{"since", jwtledger.AuditFilter{Since: testNow}, 8},
+		{"event", trail.Filter{Event: "token.verify"}, 4},
+		{"outcome", trail.Filter{Outcome: "revoked"}, 1},
+		{"sub", trail.Filter{Sub: "alice"}, 4},
+		{"jti", trail.Filter{JTI: iss.JTI}, 5},
+		{"actor", trail.Filter{Actor: "tester"}, 3},
+		{"limit", trail.Filter{Limit: 3}, 3},
+		{"after", trail.Filter{After: recs[5].ID}, 2},
+		{"until", trail.Filter{Until: testNow}, 0},
+		{"since", trail.Filter{Since: testNow}, 8},
 	} {
-		got, err := l.Audit(ctx, tt.f)
+		got, err := l.Trail().Query(ctx, tt.f)
 		if err != nil || len(got) != tt.n {
 			t.Errorf("filter %s: %d records (%v), want %d", tt.name, len(got), err, tt.n)
 		}
@@ -214,7 +215,7 @@ func TestFailClosed(t *testing.T) {
 	if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "c"}); err != nil {
 		t.Fatalf("Issue after the store recovered: %v", err)
 	}
-	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})
+	recs, _ := l.Trail().Query(ctx, trail.Filter{})
 	for i, r := range recs {
 		if r.Seq != uint64(i+1) {
 			t.Fatalf("seq gap after failures: record %d has seq %d", i, r.Seq)
@@ -255,7 +256,7 @@ func TestGroupCommit(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})
+	recs, _ := l.Trail().Query(ctx, trail.Filter{})
 	if len(recs) != 2*n+1 {
 		t.Fatalf("%d records, want %d", len(recs), 2*n+1)
 	}
@@ -442,7 +443,7 @@ func TestCheckpointCadence(t *testing.T) {
 			})
 			ctx := context.Background()
 			count := func() int {
-				cps, err := l.Checkpoints(ctx, "")
+				cps, err := l.Trail().Checkpoints(ctx, "")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -467,7 +468,7 @@ func TestCheckpointCadence(t *testing.T) {
 					}
 				}
 			}
-			var cps []jwtledger.CheckpointInfo
+			var cps []trail.Checkpoint
 			// Wait for the checkpoints that should come (or long enough for
 			// the ones that should not).
 			wait := 300 * time.Millisecond
@@ -476,7 +477,7 @@ func TestCheckpointCadence(t *testing.T) {
 			}
 			for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 				var err error
-				if cps, err = l.Checkpoints(ctx, ""); err != nil {
+				if cps, err = l.Trail().Checkpoints(ctx, ""); err != nil {
 					t.Fatal(err)
 				}
 				if tt.want(len(cps)) && tt.minInterval == time.Millisecond {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // clientChangesReach creates, re-keys and deletes a client through ledger
@@ -172,7 +173,7 @@ func TestIssuePolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, _ := l.Audit(ctx, jwtledger.AuditFilter{Event: "auth.denied"})
+			before, _ := l.Trail().Query(ctx, trail.Filter{Event: "auth.denied"})
 			tt.req.Client = cl
 			iss, err := l.Issue(ctx, tt.req)
 			if tt.rule != "" {
@@ -180,7 +181,7 @@ func TestIssuePolicy(t *testing.T) {
 				if !errors.As(err, &pe) || pe.Rule != tt.rule || pe.Detail == "" {
 					t.Fatalf("Issue(%+v) = %v, want a refusal of rule %s", tt.req, err, tt.rule)
 				}
-				after, _ := l.Audit(ctx, jwtledger.AuditFilter{Event: "auth.denied"})
+				after, _ := l.Trail().Query(ctx, trail.Filter{Event: "auth.denied"})
 				if len(after) != len(before)+1 || after[len(after)-1].Actor != cl.ID {
 					t.Fatalf("%d auth.denied records after the refusal, want %d, by %s", len(after), len(before)+1, cl.ID)
 				}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // corrupt overwrites n pages of 4 KiB in the middle of the file at path.
@@ -56,7 +57,7 @@ func TestDamagedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := l.VerifyAudit(ctx, auditor.VerifyOptions{})
+	rep, err := l.Trail().Verify(ctx, auditor.VerifyOptions{})
 	l.Close()
 	if err != nil {
 		t.Fatalf("VerifyAudit: %v, want a report", err)
@@ -87,7 +88,7 @@ func TestDamagedDatabase(t *testing.T) {
 	if _, err := ro.Issue(ctx, jwtledger.IssueRequest{Subject: "x"}); !errors.Is(err, jwtledger.ErrAudit) {
 		t.Fatalf("issue on a read-only ledger: %v", err)
 	}
-	if recs, err := ro.Audit(ctx, jwtledger.AuditFilter{Limit: 10}); err != nil || len(recs) == 0 {
+	if recs, err := ro.Trail().Query(ctx, trail.Filter{Limit: 10}); err != nil || len(recs) == 0 {
 		t.Fatalf("reading records of the damaged ledger: %d %v", len(recs), err)
 	}
 }

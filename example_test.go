@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // Issue a token, verify it, and read what the ledger recorded.
@@ -33,7 +34,7 @@ func Example() {
 	_, err = l.Verify(ctx, issued.Token, jwtledger.WithAudience("billing"))
 	fmt.Println(jwtledger.OutcomeOf(err), errors.Is(err, jwtledger.ErrInvalidClaims))
 
-	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{Event: "token.verify"})
+	recs, _ := l.Trail().Query(ctx, trail.Filter{Event: "token.verify"})
 	for _, r := range recs {
 		fmt.Println(r.Seq, r.Event, r.Outcome, r.Sub)
 	}

@@ -25,7 +25,7 @@ func (l *Ledger) lose(cause error) { l.mon.Lose(cause) }
 func (l *Ledger) newMonitor() *health.Monitor {
 	return &health.Monitor{Prober: l.caps.Prober, Rescuer: l.caps.Rescuer, Ping: l.db.Ping, Writer: l.w,
 		CheckpointFailure: l.cpFailure,
-		Checkpoint:        func(ctx context.Context) { l.Checkpoint(ctx, Meta{Actor: "jwtledger"}) },
+		Checkpoint:        func(ctx context.Context) { l.checkpoint(ctx) },
 		NodeID:            l.cfg.NodeID, DBPath: l.dbPath, Log: l.log, ErrAudit: ErrAudit}
 }
 
@@ -68,7 +68,7 @@ func (l *Ledger) loadLedgerID(ctx context.Context) error {
 
 // ErrDamaged means the store's file is damaged (SQLite: "database disk
 // image is malformed"); see Config.CheckIntegrity and the damage of kind
-// "damaged" that [Ledger.VerifyAudit] reports.
+// "damaged" that the trail's Verify ([Ledger.Trail]) reports.
 var ErrDamaged = store.ErrDamaged
 
 // ErrMissingDatabase means the data directory belongs to a ledger whose

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 var allAlgs = []jwtledger.Alg{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -343,7 +344,7 @@ func TestScheduledRotation(t *testing.T) {
 	if ks, _ := l.Keys(ctx); ks[0].State != jwtledger.KeyRetired || strings.Contains(jwksKIDs(), first.KID) {
 		t.Fatalf("old key %+v not retired; JWKS %s", ks[0], jwksKIDs())
 	}
-	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})
+	recs, _ := l.Trail().Query(ctx, trail.Filter{})
 	var events []string
 	for _, r := range recs {
 		if strings.HasPrefix(string(r.Event), "key.") {

@@ -147,7 +147,7 @@ type Config struct {
 	// Witnesses, if any, are sent every checkpoint (C2SP tlog-witness,
 	// each with its URL) and their cosignatures are stored with it; a
 	// checkpoint is witnessed once WitnessQuorum of them cosigned it (0:
-	// all). Witnessing never holds up issuance: see [Ledger.Witnessing].
+	// all). Witnessing never holds up issuance: see Witnessing of [Ledger.Trail].
 	Witnesses     []auditor.Witness
 	WitnessQuorum int
 	// RotateEvery, if positive, rotates the signing key when the active key
@@ -157,7 +157,7 @@ type Config struct {
 	RotateEvery time.Duration
 	PrePublish  time.Duration
 	// Retain, if positive, makes a long-running ledger prune record bodies
-	// older than this once an hour (see [Ledger.Prune]); zero keeps them
+	// older than this once an hour (see Prune of [Ledger.Trail]); zero keeps them
 	// forever.
 	Retain time.Duration
 	// CheckIntegrity checks the embedded store's whole file at Open
@@ -455,7 +455,7 @@ func (l *Ledger) Close() error {
 		<-l.cpDone
 		l.cpStop = nil
 		if l.auditSigner != nil && l.checkpointDue(context.Background(), false) {
-			if _, err := l.Checkpoint(context.Background(), Meta{Actor: "jwtledger"}); err != nil {
+			if err := l.checkpoint(context.Background()); err != nil {
 				l.log.Warn("closing checkpoint failed", "err", err)
 			}
 		}

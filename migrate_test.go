@@ -12,6 +12,7 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 func TestMigrateSQLiteToPostgres(t *testing.T) {
@@ -48,10 +49,10 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := old.Checkpoint(ctx, jwtledger.Meta{}); err != nil {
+	if _, err := old.Trail().Checkpoint(ctx, trail.Meta{}); err != nil {
 		t.Fatal(err)
 	}
-	oldRecs, err := old.Audit(ctx, jwtledger.AuditFilter{})
+	oldRecs, err := old.Trail().Query(ctx, trail.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer moved.Close()
-	audit, err := moved.VerifyAudit(ctx, auditor.VerifyOptions{})
+	audit, err := moved.Trail().Verify(ctx, auditor.VerifyOptions{})
 	if err != nil || !audit.OK || audit.Records != int64(len(oldRecs)) {
 		t.Fatalf("audit verify after migration: %v %+v", err, audit)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/poll"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // openNodes opens n ledgers (nodes) on one PostgreSQL database, at the same
@@ -112,11 +113,11 @@ func TestNodesShareOnePostgres(t *testing.T) {
 	// Every node writes its own chain; the audit of all chains verifies
 	// from any node, with a checkpoint signed by each.
 	for _, n := range nodes {
-		if _, err := n.Checkpoint(ctx, jwtledger.Meta{}); err != nil {
+		if _, err := n.Trail().Checkpoint(ctx, trail.Meta{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rep, err := b.VerifyAudit(ctx, auditor.VerifyOptions{})
+	rep, err := b.Trail().Verify(ctx, auditor.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestNodesShareOnePostgres(t *testing.T) {
 			t.Fatalf("chain %+v has no records or no checkpoint", cr)
 		}
 	}
-	recs, err := c.Audit(ctx, jwtledger.AuditFilter{JTI: iss.JTI})
+	recs, err := c.Trail().Query(ctx, trail.Filter{JTI: iss.JTI})
 	if err != nil {
 		t.Fatal(err)
 	}

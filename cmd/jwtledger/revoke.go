@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 var revokeCmd = &command{
@@ -97,7 +98,7 @@ func revokeFlags(fs *flag.FlagSet) runFunc {
 // Any other jti needs its issuer named: a revocation of the wrong (iss,
 // jti) pair would succeed and revoke nothing.
 func issuedHere(ctx context.Context, l *jwtledger.Ledger, jti string) (time.Time, error) {
-	recs, err := l.Audit(ctx, jwtledger.AuditFilter{Event: "token.issue", Outcome: "ok", JTI: jti})
+	recs, err := l.Trail().Query(ctx, trail.Filter{Event: "token.issue", Outcome: "ok", JTI: jti})
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -322,7 +322,7 @@ func releaseWhenIdle(l *jwtledger.Ledger, stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		st, _ := l.AuditStats()
+		st, _ := l.Trail().Stats()
 		switch {
 		case st.Records != last:
 			last, released = st.Records, false

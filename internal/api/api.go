@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // IssueRequest is the body of POST /v1/tokens. Empty members are left
@@ -51,8 +52,8 @@ type RevokeRequest struct {
 // AuditPage is the answer of GET /v1/audit: a page of records, and the
 // cursor of the next page (empty on the last).
 type AuditPage struct {
-	NextCursor string              `json:"next_cursor"`
-	Records    []*jwtledger.Record `json:"records"`
+	NextCursor string          `json:"next_cursor"`
+	Records    []*trail.Record `json:"records"`
 }
 
 // Error is the body of every answer that is not a success (RFC 6749

@@ -8,18 +8,19 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // TestWireShape: the answers the server wrote as maps before they were
 // these types encode to the same bytes (a map's members are sorted).
 func TestWireShape(t *testing.T) {
-	recs := []*jwtledger.Record{{Seq: 1, Chain: "n", Time: time.Unix(1, 0).UTC(), Event: "token.issue", Outcome: "ok", JTI: "j<&>"}}
+	recs := []*trail.Record{{Seq: 1, Chain: "n", Time: time.Unix(1, 0).UTC(), Event: "token.issue", Outcome: "ok", JTI: "j<&>"}}
 	for _, tt := range []struct {
 		name      string
 		typed, as any
 	}{
 		{"audit page", api.AuditPage{NextCursor: "7", Records: recs}, map[string]any{"records": recs, "next_cursor": "7"}},
-		{"empty page", api.AuditPage{Records: []*jwtledger.Record{}}, map[string]any{"records": []*jwtledger.Record{}, "next_cursor": ""}},
+		{"empty page", api.AuditPage{Records: []*trail.Record{}}, map[string]any{"records": []*trail.Record{}, "next_cursor": ""}},
 		{"error", api.Error{Error: "invalid_request", Description: "a <b>"}, map[string]string{"error": "invalid_request", "error_description": "a <b>"}},
 	} {
 		enc := func(v any) []byte {

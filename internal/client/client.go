@@ -18,6 +18,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // Client calls one server as one API client.
@@ -155,7 +156,7 @@ const pageSize = 1000
 // Audit returns the records matching f (GET /v1/audit), oldest first,
 // reading page after page; f.Limit bounds them (0: all). f.Newest and
 // f.After are not sent.
-func (c *Client) Audit(ctx context.Context, f jwtledger.AuditFilter) ([]*jwtledger.Record, error) {
+func (c *Client) Audit(ctx context.Context, f trail.Filter) ([]*trail.Record, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{"event": string(f.Event), "outcome": f.Outcome, "sub": f.Sub, "jti": f.JTI, "actor": f.Actor} {
 		if v != "" {
@@ -168,7 +169,7 @@ func (c *Client) Audit(ctx context.Context, f jwtledger.AuditFilter) ([]*jwtledg
 	if !f.Until.IsZero() {
 		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
 	}
-	var out []*jwtledger.Record
+	var out []*trail.Record
 	for {
 		page := pageSize
 		if f.Limit > 0 {

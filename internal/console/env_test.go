@@ -17,6 +17,7 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // clock is the console's settable clock (sessions expire by it).
@@ -115,9 +116,9 @@ func (e *env) issue(sub string) string {
 }
 
 // records returns the ledger's records f selects.
-func (e *env) records(f jwtledger.AuditFilter) []*jwtledger.Record {
+func (e *env) records(f trail.Filter) []*trail.Record {
 	e.t.Helper()
-	recs, err := e.l.Audit(context.Background(), f)
+	recs, err := e.l.Trail().Query(context.Background(), f)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -81,12 +81,12 @@ func (b ledger) RecordSession(ctx context.Context, ev audit.Event, reason string
 }
 
 func (b ledger) Records(ctx context.Context, f audit.Filter) ([]*audit.Record, error) {
-	recs, err := b.l.Audit(ctx, f)
+	recs, err := b.l.Trail().Query(ctx, f)
 	return recs, mapErr(err)
 }
 
 func (b ledger) Record(ctx context.Context, chain string, seq int64) (*audit.Record, error) {
-	r, err := b.l.AuditRecord(ctx, chain, seq)
+	r, err := b.l.Trail().Record(ctx, chain, seq)
 	if errors.Is(err, jwtledger.ErrInvalidRequest) {
 		return nil, ErrNotFound
 	}
@@ -116,10 +116,10 @@ func (b ledger) Chains(ctx context.Context) ([]ChainStatus, error) {
 	return out, nil
 }
 
-func (b ledger) WriterStats() (audit.Stats, int) { return b.l.AuditStats() }
+func (b ledger) WriterStats() (audit.Stats, int) { return b.l.Trail().Stats() }
 
 func (b ledger) Checkpoints(ctx context.Context, chain string) ([]Checkpoint, error) {
-	cps, err := b.l.Checkpoints(ctx, chain)
+	cps, err := b.l.Trail().Checkpoints(ctx, chain)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -130,10 +130,10 @@ func (b ledger) Checkpoints(ctx context.Context, chain string) ([]Checkpoint, er
 	return out, nil
 }
 
-func (b ledger) VerifierKey() string { return b.l.AuditVerifierKey() }
+func (b ledger) VerifierKey() string { return b.l.Trail().VerifierKey() }
 
 func (b ledger) VerifyAudit(ctx context.Context, progress func(done, total int64)) (*Report, error) {
-	rep, err := b.l.VerifyAudit(ctx, auditor.VerifyOptions{Progress: progress})
+	rep, err := b.l.Trail().Verify(ctx, auditor.VerifyOptions{Progress: progress})
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -148,7 +148,7 @@ func (b ledger) VerifyAudit(ctx context.Context, progress func(done, total int64
 }
 
 func (b ledger) Prove(ctx context.Context, chain string, seq int64) (*Proof, error) {
-	p, err := b.l.Prove(ctx, chain, seq)
+	p, err := b.l.Trail().Prove(ctx, chain, seq)
 	if err != nil {
 		return nil, mapErr(err)
 	}

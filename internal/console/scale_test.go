@@ -21,6 +21,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/service"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // The ledger of BenchmarkPages: JWTLEDGER_BENCH_RECORDS records (default
@@ -173,8 +174,8 @@ func BenchmarkPages(b *testing.B) {
 	if a := br.signIn("bench"); a.code != http.StatusSeeOther {
 		b.Fatalf("sign in: %d", a.code)
 	}
-	some := l.Audit
-	recs, _ := some(ctx, jwtledger.AuditFilter{Newest: true, Limit: 1000})
+	some := l.Trail().Query
+	recs, _ := some(ctx, trail.Filter{Newest: true, Limit: 1000})
 	mid := recs[500]
 	for _, p := range []struct{ name, path string }{
 		{"overview-hour", "/console/?window=hour"},

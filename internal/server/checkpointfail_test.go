@@ -46,7 +46,7 @@ func TestCheckpointFailureVisible(t *testing.T) {
 	issue(10)
 	var covered int64
 	within(t, 10*time.Second, "a checkpoint of the first records", func() bool {
-		cps, _ := l.Checkpoints(ctx, "")
+		cps, _ := l.Trail().Checkpoints(ctx, "")
 		if len(cps) > 0 {
 			covered = cps[len(cps)-1].Size
 		}

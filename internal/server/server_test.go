@@ -17,6 +17,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 type env struct {
@@ -131,7 +132,7 @@ func TestTokenFlow(t *testing.T) {
 		t.Fatalf("after revoke: %d %v", code, v)
 	}
 	// Every call has its record, with the client as actor.
-	recs, _ := e.l.Audit(context.Background(), jwtledger.AuditFilter{Actor: e.creds["verifier"].ID})
+	recs, _ := e.l.Trail().Query(context.Background(), trail.Filter{Actor: e.creds["verifier"].ID})
 	if len(recs) != 3 {
 		t.Fatalf("verifier's records: %d, want 3", len(recs))
 	}
@@ -173,7 +174,7 @@ func TestPolicyAndBadRequests(t *testing.T) {
 			}
 		})
 	}
-	denied, _ := e.l.Audit(context.Background(), jwtledger.AuditFilter{Event: "auth.denied", Actor: e.creds["issuer"].ID})
+	denied, _ := e.l.Trail().Query(context.Background(), trail.Filter{Event: "auth.denied", Actor: e.creds["issuer"].ID})
 	if len(denied) != 4 {
 		t.Fatalf("%d auth.denied records for policy violations, want 4", len(denied))
 	}
@@ -301,7 +302,7 @@ func TestScopeMatrix(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Fatalf("wrong secret: %d", resp.StatusCode)
 	}
-	recs, _ := e.l.Audit(context.Background(), jwtledger.AuditFilter{Event: "auth.denied"})
+	recs, _ := e.l.Trail().Query(context.Background(), trail.Filter{Event: "auth.denied"})
 	for _, r := range recs {
 		if strings.Contains(r.Reason+r.Actor, "jls_") {
 			t.Fatalf("a secret reached the audit record: %+v", r)
