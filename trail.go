@@ -2,15 +2,12 @@ package jwtledger
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"time"
 
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/auditlog"
-	"github.com/jwtledger/jwtledger/store"
 	"github.com/jwtledger/jwtledger/trail"
 )
 
@@ -38,7 +35,7 @@ func (l *Ledger) checkpoint(ctx context.Context) error {
 	return err
 }
 
-// export is [trail.Log.Export] with only the records whose body match
+// export is the trail's Export with only the records whose body match
 // accepts in full (all when match is nil).
 func (l *Ledger) export(ctx context.Context, w io.Writer, format auditor.ExportFormat, since, until time.Time, match func(body []byte) bool) error {
 	return l.trail().Export(ctx, w, format, since, until, match)
@@ -64,50 +61,15 @@ func (l *Ledger) initCheckpointState(ctx context.Context) error { return l.cps.L
 // runCheckpoints makes checkpoints when they are due, extends the tree,
 // maintains the store and prunes (Config.Retain) until stop is closed.
 func (l *Ledger) runCheckpoints(stop <-chan struct{}, done chan<- struct{}) {
-	t := auditlog.Tasks{
-		Checkpoint: func(ctx context.Context) { l.checkpoint(ctx) },
-		Paused:     func() bool { return l.mon.Failed() != nil },
-	}
-	if m := l.caps.Maintainer; m != nil {
-		t.Maintain = m.Maintain
-	}
-	if l.cfg.Retain > 0 {
-		t.Prune = func(ctx context.Context) error {
-			_, err := l.trail().Prune(ctx, l.cfg.Retain)
-			return err
-		}
-	}
-	l.cps.Run(stop, done, t)
+	l.cps.Run(stop, done, l.trail().Tasks(l.cfg.Retain, func() bool { return l.mon.Failed() != nil }))
 }
 
 // startWitnessing starts sending checkpoints to the configured witnesses.
-func (l *Ledger) startWitnessing(ctx context.Context) error {
-	if len(l.cfg.Witnesses) == 0 {
-		return nil
-	}
-	cs := l.caps.Cosignatures
-	if cs == nil {
-		return errors.New("witnesses: the store cannot keep cosignatures")
-	}
-	w, err := auditlog.NewWitnessing(witnessStore{cs, l.db}, auditlog.WitnessingConfig{
+func (l *Ledger) startWitnessing(ctx context.Context) (err error) {
+	l.witnessing, err = auditlog.StartWitnessing(ctx, l.db, l.caps.Cosignatures, auditlog.WitnessingConfig{
 		Chain: l.cfg.NodeID, Witnesses: l.cfg.Witnesses, Quorum: l.cfg.WitnessQuorum, Now: l.cfg.Now, Log: l.log})
-	if err != nil {
-		return fmt.Errorf("witnesses: %w", err)
-	}
-	if err := w.Start(ctx); err != nil {
-		return fmt.Errorf("witnesses: %w", err)
-	}
-	l.witnessing = w
-	return nil
+	return err
 }
-
-// witnessStore is the store's trees with its cosignatures.
-type witnessStore struct {
-	cosignatures
-	store.Trees
-}
-
-type cosignatures = store.Cosignatures
 
 // stopWitnessing ends the witnesses' goroutines (l.witnessing stays: a
 // late Notify only kicks channels nobody reads).

@@ -49,6 +49,23 @@ func NewTrail(p TrailParts) *Trail { return &Trail{p} }
 // reader is the store's checkpoints with their witnesses' cosignatures.
 func (t *Trail) reader() Reader { return WithCosignatures(t.p.DB, t.p.Caps.Cosignatures) }
 
+// Tasks are the checkpointer's tasks ([Checkpointer.Run]) over t:
+// checkpoints on the ledger's own account, the store's maintenance, and
+// pruning to retain (none when zero), all held while paused says so.
+func (t *Trail) Tasks(retain time.Duration, paused func() bool) Tasks {
+	ts := Tasks{Checkpoint: func(ctx context.Context) { t.Checkpoint(ctx, &audit.Record{Actor: "jwtledger"}) }, Paused: paused}
+	if m := t.p.Caps.Maintainer; m != nil {
+		ts.Maintain = m.Maintain
+	}
+	if retain > 0 {
+		ts.Prune = func(ctx context.Context) error {
+			_, err := t.Prune(ctx, retain)
+			return err
+		}
+	}
+	return ts
+}
+
 // Query returns the records matching f, oldest first; an event or outcome
 // that no record can have is an invalid request.
 func (t *Trail) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error) {
