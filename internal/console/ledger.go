@@ -10,6 +10,7 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/service"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 // FromLedger is the [Backend] of a ledger: each method is the call the
@@ -181,10 +182,10 @@ func (b ledger) Keys(ctx context.Context) ([]Key, error) {
 }
 
 func (b ledger) RotateKey(ctx context.Context, alg string, m Meta) (*Key, error) {
-	var a jwtledger.Alg
+	var a keys.Alg
 	if alg != "" {
 		var err error
-		if a, err = jwtledger.ParseAlg(alg); err != nil {
+		if a, err = keys.ParseAlg(alg); err != nil {
 			return nil, &RequestError{Msg: err.Error()}
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/service"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 // The ledger of BenchmarkPages: JWTLEDGER_BENCH_RECORDS records (default
@@ -59,7 +60,7 @@ func benchLedger(b *testing.B) (dir string, n int64) {
 	var ticks atomic.Int64
 	step := 6 * 24 * time.Hour / time.Duration(3*want)
 	now := func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * step) }
-	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, TextLog: "off", KeyAlg: jwtledger.Alg("EdDSA"), Now: now})
+	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, TextLog: "off", KeyAlg: keys.Alg("EdDSA"), Now: now})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request, _ *call) error {
@@ -137,9 +138,9 @@ func (s *Server) keysRotate(w http.ResponseWriter, r *http.Request, c *call) err
 			return err
 		}
 	}
-	var alg jwtledger.Alg
+	var alg keys.Alg
 	if req.Alg != "" {
-		a, err := jwtledger.ParseAlg(req.Alg)
+		a, err := keys.ParseAlg(req.Alg)
 		if err != nil {
 			return badRequest("%v", err)
 		}
