@@ -17,23 +17,11 @@ import (
 	"github.com/jwtledger/jwtledger/store"
 )
 
-// Scopes a client can hold.
-const (
-	ScopeIssue  = "tokens:issue"
-	ScopeVerify = "tokens:verify"
-	ScopeRevoke = "tokens:revoke"
-	ScopeAudit  = "audit:read"
-	ScopeAdmin  = "admin"
-)
-
-// AllScopes lists every scope.
-var AllScopes = []string{ScopeIssue, ScopeVerify, ScopeRevoke, ScopeAudit, ScopeAdmin}
-
 // ClientPolicy limits what a client may ask for. Zero values allow anything.
 type ClientPolicy struct {
 	Audiences   []string `json:"audiences,omitempty"`    // allowed aud values
 	MaxTTL      Duration `json:"max_ttl,omitempty"`      // longest token lifetime
-	Claims      []string `json:"claims,omitempty"`       // allowed custom claims; empty: none; [AnyClaim]: any
+	Claims      []string `json:"claims,omitempty"`       // allowed custom claims; empty: none; "*": any
 	TokenScopes []string `json:"token_scopes,omitempty"` // scopes it may request at /oauth2/token; empty: none
 	// DefaultAudience is the aud of this client's tokens when a request
 	// names none (one of Audiences, when those are set). Without it,
@@ -75,9 +63,6 @@ func validScopeToken(s string) bool {
 	return true
 }
 
-// AnyClaim in [ClientPolicy].Claims allows any custom claim.
-const AnyClaim = "*"
-
 // Duration is a time.Duration that reads and writes JSON as "15m".
 type Duration time.Duration
 
@@ -116,10 +101,16 @@ type Client struct {
 
 // Has reports whether c holds scope (admin holds every scope).
 func (c *Client) Has(scope string) bool {
-	return slices.Contains(c.Scopes, scope) || slices.Contains(c.Scopes, ScopeAdmin)
+	return slices.Contains(c.Scopes, scope) || slices.Contains(c.Scopes, clientauth.ScopeAdmin)
 }
 
-// NewClient is a client to create.
+// NewClient is a client to create. Its Scopes are among:
+//
+//	tokens:issue   issue tokens (HTTP: POST /v1/tokens)
+//	tokens:verify  verify and introspect tokens
+//	tokens:revoke  revoke tokens, other clients' ones too
+//	audit:read     read the audit trail; sign in to the console
+//	admin          all of the above, and manage keys and clients
 type NewClient struct {
 	Name   string
 	Scopes []string
@@ -142,11 +133,11 @@ func (l *Ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*Clien
 		return nil, nil, invalidf("a client needs a name")
 	}
 	if len(nc.Scopes) == 0 {
-		return nil, nil, invalidf("a client needs at least one scope (%s)", strings.Join(AllScopes, ", "))
+		return nil, nil, invalidf("a client needs at least one scope (%s)", strings.Join(clientauth.AllScopes, ", "))
 	}
 	for _, s := range nc.Scopes {
-		if !slices.Contains(AllScopes, s) {
-			return nil, nil, invalidf("unknown scope %q (want %s)", s, strings.Join(AllScopes, ", "))
+		if !slices.Contains(clientauth.AllScopes, s) {
+			return nil, nil, invalidf("unknown scope %q (want %s)", s, strings.Join(clientauth.AllScopes, ", "))
 		}
 	}
 	if err := nc.Policy.check(); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/service"
@@ -159,7 +160,7 @@ func BenchmarkPages(b *testing.B) {
 		}
 	}
 	b.Logf("%d records; counting them from scratch took %v", n, time.Since(began).Round(time.Millisecond))
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "bench", Scopes: []string{jwtledger.ScopeAdmin}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "bench", Scopes: []string{clientauth.ScopeAdmin}}, jwtledger.Meta{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/baseline"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/loadgen"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/keys"
@@ -43,7 +44,7 @@ func benchLedger(b *testing.B, alg keys.Alg) (l *jwtledger.Ledger, url, secret s
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { l.Close() })
-	creds, _, err := l.CreateClient(context.Background(), jwtledger.NewClient{Name: "bench", Scopes: []string{jwtledger.ScopeIssue, jwtledger.ScopeVerify}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(context.Background(), jwtledger.NewClient{Name: "bench", Scopes: []string{clientauth.ScopeIssue, clientauth.ScopeVerify}}, jwtledger.Meta{})
 	if err != nil {
 		b.Fatal(err)
 	}
