@@ -145,7 +145,7 @@ func TestIssuePolicy(t *testing.T) {
 	ctx := context.Background()
 	l := openLedger(t, func(c *jwtledger.Config) { c.TTL, c.DenialLimit.Off = time.Hour, true })
 	_, cl, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{"tokens:issue"}, Policy: jwtledger.ClientPolicy{
-		Audiences: []string{"api", "web"}, DefaultAudience: "api", MaxTTL: jwtledger.Duration(15 * time.Minute),
+		Audiences: []string{"api", "web"}, DefaultAudience: "api", MaxTTL: 15 * time.Minute,
 		Claims: []string{"role"}, TokenScopes: []string{"read", "write"},
 	}}, jwtledger.Meta{})
 	if err != nil {

@@ -47,8 +47,9 @@
 // under a master key (Config.MasterKey, else a master.key file created in the
 // data directory; the CLI reads JWTLEDGER_MASTER_KEY). [Ledger.RotateKey] makes a
 // new active key and keeps the previous ones verify-only. External keys
-// (PEM, JWK, JWKS, raw HMAC secrets) are read with [ParseKeys] and
-// [NewHMACKey] and used through [IssueRequest].Key and [WithKeys].
+// (PEM, JWK, JWKS, raw HMAC secrets) are read with [keys.Parse] and
+// [keys.NewHMAC] (package [github.com/jwtledger/jwtledger/keys]) and used
+// through [IssueRequest].Key and [WithKeys].
 //
 // # Verification
 //

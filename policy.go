@@ -84,7 +84,7 @@ func (l *Ledger) applyPolicy(now time.Time, req *IssueRequest, names []string) e
 			req.Audience = []string{cmp.Or(p.DefaultAudience, l.cfg.Issuer)}
 		}
 	}
-	maxTTL := time.Duration(p.MaxTTL)
+	maxTTL := p.MaxTTL
 	ttl := req.TTL
 	switch {
 	case !req.Expiry.IsZero():

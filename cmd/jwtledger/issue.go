@@ -91,7 +91,7 @@ func issueFlags(fs *flag.FlagSet) runFunc {
 			}
 			body := api.IssueRequest{Sub: *sub, Aud: api.Audience(auds)}
 			if ttlSet {
-				body.TTL = jwtledger.Duration(*ttl)
+				body.TTL = api.Duration(*ttl)
 			}
 			if req.Claims != nil {
 				if body.Claims, err = json.Marshal(req.Claims); err != nil {

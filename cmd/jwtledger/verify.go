@@ -74,7 +74,7 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 			if err != nil {
 				return err
 			}
-			lw := jwtledger.Duration(*leeway)
+			lw := api.Duration(*leeway)
 			v, err := cl.Verify(ctx, api.VerifyRequest{Token: raw, Iss: *iss, Aud: *aud, Leeway: &lw})
 			if err != nil {
 				return remoteErr(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"time"
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
@@ -46,7 +45,7 @@ func meta(m Meta) jwtledger.Meta {
 
 func client(c *jwtledger.Client) *Client {
 	return &Client{ID: c.ID, Name: c.Name, Scopes: c.Scopes, Created: c.Created, Policy: ClientPolicy{
-		Audiences: c.Policy.Audiences, MaxTTL: time.Duration(c.Policy.MaxTTL), Claims: c.Policy.Claims, TokenScopes: c.Policy.TokenScopes}}
+		Audiences: c.Policy.Audiences, MaxTTL: c.Policy.MaxTTL, Claims: c.Policy.Claims, TokenScopes: c.Policy.TokenScopes}}
 }
 
 func (b ledger) Authenticate(ctx context.Context, id, secret string) (*Client, error) {
@@ -210,7 +209,7 @@ func (b ledger) Clients(ctx context.Context) ([]Client, error) {
 
 func (b ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*Credentials, error) {
 	creds, _, err := b.l.CreateClient(ctx, jwtledger.NewClient{Name: nc.Name, Scopes: nc.Scopes, Policy: jwtledger.ClientPolicy{
-		Audiences: nc.Policy.Audiences, MaxTTL: jwtledger.Duration(nc.Policy.MaxTTL), Claims: nc.Policy.Claims, TokenScopes: nc.Policy.TokenScopes}}, meta(m))
+		Audiences: nc.Policy.Audiences, MaxTTL: nc.Policy.MaxTTL, Claims: nc.Policy.Claims, TokenScopes: nc.Policy.TokenScopes}}, meta(m))
 	if err != nil {
 		return nil, mapErr(err)
 	}

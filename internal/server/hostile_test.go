@@ -153,7 +153,7 @@ func TestClaimsPolicy(t *testing.T) {
 		name   string
 		claims []string
 	}{{"none", nil}, {"role only", []string{"role"}}, {"any", []string{clientauth.AnyClaim}}} {
-		creds, _, err := e.l.CreateClient(ctx, jwtledger.NewClient{Name: c.name, Scopes: []string{clientauth.ScopeIssue}, Policy: jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: jwtledger.Duration(time.Hour), Claims: c.claims}}, jwtledger.Meta{})
+		creds, _, err := e.l.CreateClient(ctx, jwtledger.NewClient{Name: c.name, Scopes: []string{clientauth.ScopeIssue}, Policy: jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: time.Hour, Claims: c.claims}}, jwtledger.Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}

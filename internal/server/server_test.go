@@ -49,7 +49,7 @@ func newEnv(t *testing.T, mod ...func(*jwtledger.Config)) *env {
 		policy jwtledger.ClientPolicy
 	}{
 		{"admin", []string{clientauth.ScopeAdmin}, jwtledger.ClientPolicy{Claims: []string{"*"}}},
-		{"issuer", []string{clientauth.ScopeIssue}, jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: jwtledger.Duration(15 * time.Minute), Claims: []string{"role"}, TokenScopes: []string{"orders:read"}}},
+		{"issuer", []string{clientauth.ScopeIssue}, jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: 15 * time.Minute, Claims: []string{"role"}, TokenScopes: []string{"orders:read"}}},
 		{"service", []string{clientauth.ScopeVerify}, jwtledger.ClientPolicy{DefaultAudience: "orders-api", TokenScopes: []string{"orders:read", "orders:write"}}},
 		{"verifier", []string{clientauth.ScopeVerify}, jwtledger.ClientPolicy{}},
 		{"revoker", []string{clientauth.ScopeRevoke}, jwtledger.ClientPolicy{}},
