@@ -15,11 +15,25 @@ package keys
 
 import "github.com/jwtledger/jwtledger/internal/keys"
 
-// Alg is a JWS algorithm name such as "ES256".
+// Alg is a JWS algorithm name: HS256, HS384, HS512, RS256, RS384, RS512,
+// PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA ("none" is none of
+// them). Valid reports whether it is one of them.
 type Alg = keys.Alg
 
-// Key is a signing or verification key bound to one algorithm. Its kid is
-// the one its JWK gave, or its RFC 7638 thumbprint.
+// Key is a signing or verification key bound to one algorithm. What a user
+// reads of it:
+//
+//   - KID: the kid of its JWK, or its RFC 7638 thumbprint;
+//   - Alg: the algorithm it is used with; empty only for an RSA or HMAC key
+//     given without one, which then verifies any algorithm of its family
+//     its size permits (DefaultAlg is the one it signs with);
+//   - IsPrivate: whether it can sign; Public: the crypto.PublicKey (nil
+//     for HMAC);
+//   - PublicJWK and PublicPEM: its public forms (none for HMAC);
+//     UnsafeExportPrivateJWK and UnsafeExportPrivatePEM: its private
+//     forms, secret material never to be logged.
+//
+// A Key prints (fmt, log/slog) its public identity only.
 type Key = keys.Key
 
 // State is the lifecycle state of a managed key.
