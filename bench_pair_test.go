@@ -8,6 +8,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtledger/jwtledger/internal/defaults"
+	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/token"
 )
 
@@ -16,7 +17,7 @@ import (
 // machine speed (frequent on shared VMs) hits all three alike. It reports
 // ns per operation of each and the ratios the README quotes.
 func BenchmarkInterleaved(b *testing.B) {
-	for _, alg := range []Alg{"HS256", "RS256", "PS256", "ES256", "EdDSA"} {
+	for _, alg := range []keys.Alg{"HS256", "RS256", "PS256", "ES256", "EdDSA"} {
 		b.Run(string(alg), func(b *testing.B) {
 			e := newBenchEnv(b, alg)
 			dot := strings.LastIndexByte(e.token, '.')
