@@ -14,7 +14,7 @@
 //	tok, err := l.Verify(ctx, issued.Token)
 //	switch {
 //	case err == nil: // valid
-//	case errors.Is(err, jwtledger.ErrExpired): ...
+//	case errors.Is(err, token.ErrExpired): ...
 //	case errors.Is(err, jwtledger.ErrAudit): // no verdict: the record could not be written
 //	}
 //
