@@ -55,7 +55,9 @@
 // Every key is bound to one algorithm (or, for an external RSA or HMAC key
 // given without one, to its family); "none" is never accepted. The signature
 // is checked before any claim. exp is required unless
-// [WithExpirationRequired](false); the default leeway is 30s.
+// [WithExpirationRequired](false); the default leeway is 30s. The token,
+// its outcome and the sentinels for errors.Is are the model of the public
+// package [github.com/jwtledger/jwtledger/token].
 package jwtledger
 
 import (
