@@ -29,7 +29,7 @@ func clientChangesReach(t *testing.T, a *jwtledger.Ledger, others ...*jwtledger.
 		return c != nil
 	}
 	// Fill every cache first, so a stale one would show.
-	admin, _, err := a.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{jwtledger.ScopeAdmin}}, jwtledger.Meta{})
+	admin, _, err := a.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{"admin"}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func clientChangesReach(t *testing.T, a *jwtledger.Ledger, others ...*jwtledger.
 		within(t, time.Second, "the first client on another process", func() bool { return authOK(o, admin) })
 	}
 
-	creds, _, err := a.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{jwtledger.ScopeVerify}}, jwtledger.Meta{})
+	creds, _, err := a.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{"tokens:verify"}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestDeleteClientIsImmediate(t *testing.T) {
 	l := openLedger(t, func(c *jwtledger.Config) { c.Now = time.Now })
 	ctx := context.Background()
 	for range 20 {
-		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{jwtledger.ScopeVerify}}, jwtledger.Meta{})
+		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{"tokens:verify"}}, jwtledger.Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestDeleteClientIsImmediate(t *testing.T) {
 			t.Fatal(err)
 		}
 		deleted.Store(true)
-		if _, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "other", Scopes: []string{jwtledger.ScopeVerify}}, jwtledger.Meta{}); err != nil {
+		if _, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "other", Scopes: []string{"tokens:verify"}}, jwtledger.Meta{}); err != nil {
 			t.Fatal(err)
 		}
 		wg.Wait()
@@ -144,8 +144,8 @@ func TestDeleteClientIsImmediate(t *testing.T) {
 func TestIssuePolicy(t *testing.T) {
 	ctx := context.Background()
 	l := openLedger(t, func(c *jwtledger.Config) { c.TTL, c.DenialLimit.Off = time.Hour, true })
-	_, cl, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{jwtledger.ScopeIssue}, Policy: jwtledger.ClientPolicy{
-		Audiences: []string{"api", "web"}, DefaultAudience: "api", MaxTTL: jwtledger.Duration(15 * time.Minute),
+	_, cl, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{"tokens:issue"}, Policy: jwtledger.ClientPolicy{
+		Audiences: []string{"api", "web"}, DefaultAudience: "api", MaxTTL: 15 * time.Minute,
 		Claims: []string{"role"}, TokenScopes: []string{"read", "write"},
 	}}, jwtledger.Meta{})
 	if err != nil {

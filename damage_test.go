@@ -10,6 +10,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // corrupt overwrites n pages of 4 KiB in the middle of the file at path.
@@ -73,7 +74,7 @@ func TestDamagedDatabase(t *testing.T) {
 	t.Logf("finding: %s at seq %d: %s", found.Kind, found.Seq, found.Detail)
 
 	_, err = jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, TextLog: "off", CheckIntegrity: true})
-	if !errors.Is(err, jwtledger.ErrDamaged) || !strings.Contains(err.Error(), "--allow-damaged") {
+	if !errors.Is(err, store.ErrDamaged) || !strings.Contains(err.Error(), "--allow-damaged") {
 		t.Fatalf("integrity-checked Open: %v, want ErrDamaged with a hint", err)
 	}
 	ro, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, TextLog: "off", CheckIntegrity: true, AllowDamaged: true})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/keys"
 	"github.com/jwtledger/jwtledger/token"
 )
 
@@ -57,7 +58,7 @@ func ExampleWithKeys() {
 	defer l.Close()
 
 	// A JWK (RFC 7515 A.3's key) and a token it signed in 2011.
-	ks, err := jwtledger.ParseKeys([]byte(`{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}`))
+	ks, err := keys.Parse([]byte(`{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}`))
 	if err != nil {
 		log.Fatal(err)
 	}

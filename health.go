@@ -8,14 +8,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/datadir"
 	"github.com/jwtledger/jwtledger/internal/health"
-	"github.com/jwtledger/jwtledger/store"
 )
-
-// ErrStoreLost means the ledger's store is no longer the one it opened (its
-// database file was deleted, replaced or truncated, or it holds another
-// ledger): every operation fails until the process is restarted on a store
-// that is the ledger's own.
-var ErrStoreLost = store.ErrIdentity
 
 // lose puts the ledger out of service after its store's identity was lost
 // (see [health.Monitor.Lose]).
@@ -65,11 +58,6 @@ func (l *Ledger) loadLedgerID(ctx context.Context) error {
 	l.mon.LedgerID = string(id)
 	return nil
 }
-
-// ErrDamaged means the store's file is damaged (SQLite: "database disk
-// image is malformed"); see Config.CheckIntegrity and the damage of kind
-// "damaged" that [Ledger.VerifyAudit] reports.
-var ErrDamaged = store.ErrDamaged
 
 // ErrMissingDatabase means the data directory belongs to a ledger whose
 // database file is gone: Open refuses to create a new, empty one there.

@@ -11,6 +11,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/claims"
 	"github.com/jwtledger/jwtledger/internal/jws"
+	"github.com/jwtledger/jwtledger/keys"
 	"github.com/jwtledger/jwtledger/token"
 )
 
@@ -44,8 +45,8 @@ type IssueRequest struct {
 	ClaimsJSON []byte
 	// Key signs instead of the managed active key, with Alg (default: the
 	// key's own algorithm).
-	Key *Key
-	Alg Alg
+	Key *keys.Key
+	Alg keys.Alg
 	// Type is the header typ; default "JWT".
 	Type string
 	// Meta identifies the caller in the audit record (Meta.Actor
@@ -74,7 +75,7 @@ type Issued struct {
 	Token     string    `json:"token"`
 	JTI       string    `json:"jti"`
 	KID       string    `json:"kid"`
-	Alg       Alg       `json:"alg"`
+	Alg       keys.Alg  `json:"alg"`
 	IssuedAt  time.Time `json:"issued_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	// Scope is the scope claim of an access token (see IssueRequest.Scopes).

@@ -18,10 +18,11 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/keys"
 	"github.com/jwtledger/jwtledger/token"
 )
 
-var allAlgs = []jwtledger.Alg{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+var allAlgs = []keys.Alg{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
 // TestAlgorithms issues and verifies with every algorithm, through an
 // external key and through a managed key, and checks that no other
@@ -31,7 +32,7 @@ func TestAlgorithms(t *testing.T) {
 	ctx := context.Background()
 	for _, alg := range allAlgs {
 		t.Run(string(alg), func(t *testing.T) {
-			k, err := jwtledger.GenerateKey(alg)
+			k, err := keys.Generate(alg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,7 +65,7 @@ func TestAlgorithms(t *testing.T) {
 		})
 	}
 	t.Run("managed", func(t *testing.T) {
-		for _, alg := range []jwtledger.Alg{"EdDSA", "RS256", "HS512", "ES384"} {
+		for _, alg := range []keys.Alg{"EdDSA", "RS256", "HS512", "ES384"} {
 			info, err := l.RotateKey(ctx, alg, jwtledger.Meta{})
 			if err != nil {
 				t.Fatal(err)
@@ -102,7 +103,7 @@ func TestKeyFormats(t *testing.T) {
 	weakRSA, _ := rsa.GenerateKey(rand.Reader, 1024)
 
 	ecJWK := func(extra string) string {
-		k, _ := jwtledger.GenerateKey("ES256")
+		k, _ := keys.Generate("ES256")
 		_ = k
 		x := b64(string(ecKey.PublicKey.X.FillBytes(make([]byte, 32))))
 		y := b64(string(ecKey.PublicKey.Y.FillBytes(make([]byte, 32))))
@@ -113,7 +114,7 @@ func TestKeyFormats(t *testing.T) {
 		data    string
 		wantErr string // substring; empty means success
 		n       int
-		alg     jwtledger.Alg
+		alg     keys.Alg
 	}{
 		{name: "PKCS#1 private", data: string(pemBlock("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey))), n: 1},
 		{name: "PKCS#1 public", data: string(pemBlock("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey))), n: 1},
@@ -144,7 +145,7 @@ func TestKeyFormats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ks, err := jwtledger.ParseKeys([]byte(tt.data))
+			ks, err := keys.Parse([]byte(tt.data))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got %v, want error containing %q", err, tt.wantErr)
@@ -163,7 +164,7 @@ func TestKeyFormats(t *testing.T) {
 		})
 	}
 	t.Run("certificate forbidding signatures", func(t *testing.T) {
-		ks, err := jwtledger.ParseKeys(pemBlock("CERTIFICATE", encCertDER))
+		ks, err := keys.Parse(pemBlock("CERTIFICATE", encCertDER))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +192,7 @@ func TestKeyUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ks, err := jwtledger.ParseKeys([]byte(tt.jwk))
+			ks, err := keys.Parse([]byte(tt.jwk))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,11 +229,11 @@ func TestRotationAndRetirement(t *testing.T) {
 		t.Fatalf("token of the verify-only key: %v", err)
 	}
 	ks, _ := l.Keys(ctx)
-	states := map[string]jwtledger.KeyState{}
+	states := map[string]keys.State{}
 	for _, k := range ks {
 		states[k.KID] = k.State
 	}
-	if states[before.KID] != jwtledger.KeyVerifyOnly || states[info.KID] != jwtledger.KeyActive {
+	if states[before.KID] != keys.VerifyOnly || states[info.KID] != keys.Active {
 		t.Fatalf("states after rotation: %v", states)
 	}
 	var jwks struct{ Keys []map[string]any }
@@ -318,7 +319,7 @@ func TestScheduledRotation(t *testing.T) {
 	}
 	step(50 * time.Minute) // 10 minutes before the key is a day old: pre-publish
 	ks, _ := l.Keys(ctx)
-	if len(ks) != 2 || ks[1].State != jwtledger.KeyVerifyOnly || ks[1].Activates.IsZero() {
+	if len(ks) != 2 || ks[1].State != keys.VerifyOnly || ks[1].Activates.IsZero() {
 		t.Fatalf("no pre-published key: %+v", ks)
 	}
 	next := ks[1].KID
@@ -337,11 +338,11 @@ func TestScheduledRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	step(30 * time.Minute) // old key still needed for tokens issued before
-	if ks, _ := l.Keys(ctx); ks[0].State != jwtledger.KeyVerifyOnly {
+	if ks, _ := l.Keys(ctx); ks[0].State != keys.VerifyOnly {
 		t.Fatalf("old key %+v, want verify-only", ks[0])
 	}
 	step(time.Hour) // every token of the old key has expired
-	if ks, _ := l.Keys(ctx); ks[0].State != jwtledger.KeyRetired || strings.Contains(jwksKIDs(), first.KID) {
+	if ks, _ := l.Keys(ctx); ks[0].State != keys.Retired || strings.Contains(jwksKIDs(), first.KID) {
 		t.Fatalf("old key %+v not retired; JWKS %s", ks[0], jwksKIDs())
 	}
 	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})

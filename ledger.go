@@ -47,8 +47,9 @@
 // under a master key (Config.MasterKey, else a master.key file created in the
 // data directory; the CLI reads JWTLEDGER_MASTER_KEY). [Ledger.RotateKey] makes a
 // new active key and keeps the previous ones verify-only. External keys
-// (PEM, JWK, JWKS, raw HMAC secrets) are read with [ParseKeys] and
-// [NewHMACKey] and used through [IssueRequest].Key and [WithKeys].
+// (PEM, JWK, JWKS, raw HMAC secrets) are read with [keys.Parse] and
+// [keys.NewHMAC] (package [github.com/jwtledger/jwtledger/keys]) and used
+// through [IssueRequest].Key and [WithKeys].
 //
 // # Verification
 //
@@ -85,15 +86,16 @@ import (
 	"github.com/jwtledger/jwtledger/internal/denial"
 	"github.com/jwtledger/jwtledger/internal/health"
 	"github.com/jwtledger/jwtledger/internal/keyring"
-	"github.com/jwtledger/jwtledger/internal/keys"
+	ikeys "github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/revocation"
+	"github.com/jwtledger/jwtledger/keys"
 	"github.com/jwtledger/jwtledger/store"
 )
 
 // Defaults of [Config] not shared with the command (defaults has those).
 const (
 	defaultIssuer = "jwtledger"
-	defaultKeyAlg = keys.ES256
+	defaultKeyAlg = ikeys.ES256
 )
 
 // Config configures a [Ledger]. The zero value works: SQLite in the default
@@ -119,7 +121,7 @@ type Config struct {
 	MaxTTL time.Duration
 	// KeyAlg is the algorithm of the key generated on first use and of
 	// rotations that name none. Default ES256.
-	KeyAlg Alg
+	KeyAlg keys.Alg
 	// MasterKey (32 bytes) seals private keys at rest. Default:
 	// DataDir/master.key, created on first use with mode 0600. The library
 	// reads no environment variable; the CLI fills this from
@@ -164,7 +166,7 @@ type Config struct {
 	Retain time.Duration
 	// CheckIntegrity checks the embedded store's whole file at Open
 	// (SQLite quick_check; serve does): a damaged database is refused with
-	// [ErrDamaged] unless AllowDamaged, which opens it read-only for
+	// [store.ErrDamaged] unless AllowDamaged, which opens it read-only for
 	// inspection (audit queries and verification; nothing is issued,
 	// verified or recorded).
 	CheckIntegrity bool
@@ -479,12 +481,12 @@ func (l *Ledger) DataDir() string { return l.cfg.DataDir }
 
 func loadMasterKey(cfg Config) ([]byte, error) {
 	if cfg.MasterKey != nil {
-		if len(cfg.MasterKey) != keys.MasterKeySize {
-			return nil, fmt.Errorf("config: master key must be %d bytes", keys.MasterKeySize)
+		if len(cfg.MasterKey) != ikeys.MasterKeySize {
+			return nil, fmt.Errorf("config: master key must be %d bytes", ikeys.MasterKeySize)
 		}
 		return cfg.MasterKey, nil
 	}
-	return keys.LoadMasterKey(cfg.DataDir, "")
+	return ikeys.LoadMasterKey(cfg.DataDir, "")
 }
 
 func fingerprint(raw string) string {

@@ -37,7 +37,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	if _, err := old.Revoke(ctx, "", revoked.JTI, revoked.ExpiresAt, jwtledger.Meta{}); err != nil {
 		t.Fatal(err)
 	}
-	creds, _, err := old.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{jwtledger.ScopeIssue}}, jwtledger.Meta{})
+	creds, _, err := old.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{"tokens:issue"}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,8 @@ import (
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/jws"
-	"github.com/jwtledger/jwtledger/internal/keys"
+	ikeys "github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/keys"
 	"github.com/jwtledger/jwtledger/token"
 )
 
@@ -33,7 +34,7 @@ func WithAudience(aud string) VerifyOption { return func(c *verifyConfig) { c.op
 func WithLeeway(d time.Duration) VerifyOption { return func(c *verifyConfig) { c.opts.Leeway = d } }
 
 // WithAlgorithms accepts only algs (in addition to each key's own binding).
-func WithAlgorithms(algs ...Alg) VerifyOption {
+func WithAlgorithms(algs ...keys.Alg) VerifyOption {
 	return func(c *verifyConfig) { c.opts.Algorithms = algs }
 }
 
@@ -45,12 +46,12 @@ func WithExpirationRequired(required bool) VerifyOption {
 // WithTimeFunc sets the clock used for exp, nbf and iat (tests).
 func WithTimeFunc(now func() time.Time) VerifyOption { return func(c *verifyConfig) { c.now = now } }
 
-// WithKeys verifies against the external keys ks ([ParseKeys],
-// [NewHMACKey], [GenerateKey]) instead of the managed ones. A kid that two
-// of them carry matches neither (the token is refused as [token.UnknownKey]):
-// check keys from several sources with [CheckUniqueKIDs] first.
-func WithKeys(ks ...*Key) VerifyOption {
-	return func(c *verifyConfig) { c.keys = keys.Set(ks) }
+// WithKeys verifies against the external keys ks ([keys.Parse],
+// [keys.NewHMAC], [keys.Generate]) instead of the managed ones. A kid that
+// two of them carry matches neither (the token is refused as [token.UnknownKey]):
+// check keys from several sources with [keys.CheckUniqueKIDs] first.
+func WithKeys(ks ...*keys.Key) VerifyOption {
+	return func(c *verifyConfig) { c.keys = ikeys.Set(ks) }
 }
 
 // WithMeta identifies the caller in the audit record.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/keys"
 	"github.com/jwtledger/jwtledger/token"
 )
 
@@ -163,24 +164,24 @@ func TestVerifySentinels(t *testing.T) {
 
 func TestVerifyKeySelection(t *testing.T) {
 	l := openLedger(t)
-	k1, _ := jwtledger.GenerateKey("ES256")
-	k2, _ := jwtledger.GenerateKey("ES256")
+	k1, _ := keys.Generate("ES256")
+	k2, _ := keys.Generate("ES256")
 	issued, err := l.Issue(context.Background(), jwtledger.IssueRequest{Subject: "a", Key: k2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub2, _ := k2.PublicPEM()
-	fromPEM, err := jwtledger.ParseKeys(pub2)
+	fromPEM, err := keys.Parse(pub2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name string
-		set  []*jwtledger.Key
+		set  []*keys.Key
 		want token.Outcome
 	}{
-		{name: "kid selects among generated keys", set: []*jwtledger.Key{k1, k2}, want: token.Valid},
-		{name: "kid names no key", set: []*jwtledger.Key{k1}, want: token.UnknownKey},
+		{name: "kid selects among generated keys", set: []*keys.Key{k1, k2}, want: token.Valid},
+		{name: "kid names no key", set: []*keys.Key{k1}, want: token.UnknownKey},
 		{name: "PEM key matches any kid", set: fromPEM, want: token.Valid},
 		{name: "managed keys do not know it", set: nil, want: token.UnknownKey},
 	}

@@ -19,7 +19,7 @@ package token
 import (
 	"time"
 
-	"github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 // Token is a parsed token. On a verified token Key is the key that matched;

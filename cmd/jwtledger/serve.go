@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/server"
@@ -290,7 +291,7 @@ func ensureAdmin(ctx context.Context, c *cli, l *jwtledger.Ledger) error {
 	if err != nil || len(cs) > 0 {
 		return err
 	}
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{jwtledger.ScopeAdmin}, Policy: jwtledger.ClientPolicy{Claims: []string{jwtledger.AnyClaim}}}, jwtledger.Meta{Actor: "jwtledger"})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{clientauth.ScopeAdmin}, Policy: jwtledger.ClientPolicy{Claims: []string{clientauth.AnyClaim}}}, jwtledger.Meta{Actor: "jwtledger"})
 	if err != nil {
 		return err
 	}

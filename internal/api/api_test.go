@@ -23,6 +23,9 @@ func TestWireShape(t *testing.T) {
 		{"audit page", api.AuditPage{NextCursor: "7", Records: recs}, map[string]any{"records": recs, "next_cursor": "7"}},
 		{"empty page", api.AuditPage{Records: []*jwtledger.Record{}}, map[string]any{"records": []*jwtledger.Record{}, "next_cursor": ""}},
 		{"error", api.Error{Error: "invalid_request", Description: "a <b>"}, map[string]string{"error": "invalid_request", "error_description": "a <b>"}},
+		{"client", api.ClientOf(&jwtledger.Client{ID: "cl_x", Name: "svc", Scopes: []string{"tokens:issue"}, Created: time.Unix(1, 0).UTC(),
+			Policy: jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: 15 * time.Minute, Claims: []string{"role"}}}),
+			json.RawMessage(`{"client_id":"cl_x","name":"svc","scopes":["tokens:issue"],"policy":{"audiences":["api"],"max_ttl":"15m0s","claims":["role"]},"created":"1970-01-01T00:00:01Z"}`)},
 	} {
 		enc := func(v any) []byte {
 			var b bytes.Buffer
@@ -46,10 +49,20 @@ func TestRequestBodies(t *testing.T) {
 	if string(b) != `{"sub":"alice"}` {
 		t.Errorf("issue request %s", b)
 	}
-	lw := jwtledger.Duration(30 * time.Second)
+	lw := api.Duration(30 * time.Second)
 	b, _ = json.Marshal(api.VerifyRequest{Token: "t", Leeway: &lw})
 	if string(b) != `{"token":"t","leeway":"30s"}` {
 		t.Errorf("verify request %s", b)
+	}
+	for body, want := range map[string]time.Duration{`{"max_ttl":"15m"}`: 15 * time.Minute, `{"max_ttl":90}`: 90 * time.Second, `{}`: 0} {
+		var p api.ClientPolicy
+		if err := json.Unmarshal([]byte(body), &p); err != nil || p.Policy().MaxTTL != want {
+			t.Errorf("policy %s: max TTL %v, %v; want %v", body, p.Policy().MaxTTL, err, want)
+		}
+	}
+	var p api.ClientPolicy
+	if err := json.Unmarshal([]byte(`{"max_ttl":true}`), &p); err == nil {
+		t.Error(`{"max_ttl":true} read without error`)
 	}
 	for _, tt := range []struct {
 		body string

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
@@ -63,9 +64,9 @@ func newEnv(t *testing.T) *env {
 		name   string
 		scopes []string
 	}{
-		{"admin", []string{jwtledger.ScopeAdmin}},
-		{"auditor", []string{jwtledger.ScopeAudit}},
-		{"verifier", []string{jwtledger.ScopeVerify}},
+		{"admin", []string{clientauth.ScopeAdmin}},
+		{"auditor", []string{clientauth.ScopeAudit}},
+		{"verifier", []string{clientauth.ScopeVerify}},
 	} {
 		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: c.name, Scopes: c.scopes}, jwtledger.Meta{})
 		if err != nil {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
-	"time"
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/service"
+	"github.com/jwtledger/jwtledger/keys"
 	"github.com/jwtledger/jwtledger/token"
 )
 
@@ -47,7 +47,7 @@ func meta(m Meta) jwtledger.Meta {
 
 func client(c *jwtledger.Client) *Client {
 	return &Client{ID: c.ID, Name: c.Name, Scopes: c.Scopes, Created: c.Created, Policy: ClientPolicy{
-		Audiences: c.Policy.Audiences, MaxTTL: time.Duration(c.Policy.MaxTTL), Claims: c.Policy.Claims, TokenScopes: c.Policy.TokenScopes}}
+		Audiences: c.Policy.Audiences, MaxTTL: c.Policy.MaxTTL, Claims: c.Policy.Claims, TokenScopes: c.Policy.TokenScopes}}
 }
 
 func (b ledger) Authenticate(ctx context.Context, id, secret string) (*Client, error) {
@@ -183,10 +183,10 @@ func (b ledger) Keys(ctx context.Context) ([]Key, error) {
 }
 
 func (b ledger) RotateKey(ctx context.Context, alg string, m Meta) (*Key, error) {
-	var a jwtledger.Alg
+	var a keys.Alg
 	if alg != "" {
 		var err error
-		if a, err = jwtledger.ParseAlg(alg); err != nil {
+		if a, err = keys.ParseAlg(alg); err != nil {
 			return nil, &RequestError{Msg: err.Error()}
 		}
 	}
@@ -211,7 +211,7 @@ func (b ledger) Clients(ctx context.Context) ([]Client, error) {
 
 func (b ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*Credentials, error) {
 	creds, _, err := b.l.CreateClient(ctx, jwtledger.NewClient{Name: nc.Name, Scopes: nc.Scopes, Policy: jwtledger.ClientPolicy{
-		Audiences: nc.Policy.Audiences, MaxTTL: jwtledger.Duration(nc.Policy.MaxTTL), Claims: nc.Policy.Claims, TokenScopes: nc.Policy.TokenScopes}}, meta(m))
+		Audiences: nc.Policy.Audiences, MaxTTL: nc.Policy.MaxTTL, Claims: nc.Policy.Claims, TokenScopes: nc.Policy.TokenScopes}}, meta(m))
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -18,9 +18,11 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/service"
+	"github.com/jwtledger/jwtledger/keys"
 	"github.com/jwtledger/jwtledger/token"
 )
 
@@ -60,7 +62,7 @@ func benchLedger(b *testing.B) (dir string, n int64) {
 	var ticks atomic.Int64
 	step := 6 * 24 * time.Hour / time.Duration(3*want)
 	now := func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * step) }
-	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, TextLog: "off", KeyAlg: jwtledger.Alg("EdDSA"), Now: now})
+	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, TextLog: "off", KeyAlg: keys.Alg("EdDSA"), Now: now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func BenchmarkPages(b *testing.B) {
 		}
 	}
 	b.Logf("%d records; counting them from scratch took %v", n, time.Since(began).Round(time.Millisecond))
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "bench", Scopes: []string{jwtledger.ScopeAdmin}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "bench", Scopes: []string{clientauth.ScopeAdmin}}, jwtledger.Meta{})
 	if err != nil {
 		b.Fatal(err)
 	}

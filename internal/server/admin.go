@@ -11,6 +11,7 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request, _ *call) error {
@@ -137,9 +138,9 @@ func (s *Server) keysRotate(w http.ResponseWriter, r *http.Request, c *call) err
 			return err
 		}
 	}
-	var alg jwtledger.Alg
+	var alg keys.Alg
 	if req.Alg != "" {
-		a, err := jwtledger.ParseAlg(req.Alg)
+		a, err := keys.ParseAlg(req.Alg)
 		if err != nil {
 			return badRequest("%v", err)
 		}
@@ -158,14 +159,14 @@ func (s *Server) clientsList(w http.ResponseWriter, r *http.Request, _ *call) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"clients": cs})
+	writeJSON(w, http.StatusOK, map[string]any{"clients": api.Clients(cs)})
 	return nil
 }
 
 type createClientRequest struct {
 	Name   string   `json:"name"`
 	Scopes []string `json:"scopes"`
-	jwtledger.ClientPolicy
+	api.ClientPolicy
 }
 
 func (s *Server) clientsCreate(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -173,12 +174,12 @@ func (s *Server) clientsCreate(w http.ResponseWriter, r *http.Request, c *call) 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	creds, cl, err := s.l.CreateClient(r.Context(), jwtledger.NewClient{Name: req.Name, Scopes: req.Scopes, Policy: req.ClientPolicy}, c.meta(r))
+	creds, cl, err := s.l.CreateClient(r.Context(), jwtledger.NewClient{Name: req.Name, Scopes: req.Scopes, Policy: req.ClientPolicy.Policy()}, c.meta(r))
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, map[string]any{"client_id": creds.ID, "client_secret": creds.Secret, "client": cl})
+	writeJSON(w, http.StatusCreated, map[string]any{"client_id": creds.ID, "client_secret": creds.Secret, "client": api.ClientOf(cl)})
 	return nil
 }
 

@@ -11,8 +11,10 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/baseline"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/loadgen"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 // httpBench is the set-up the HTTP benchmarks share: for each operation,
@@ -36,13 +38,13 @@ const benchConns = 64
 
 // benchLedger opens a ledger whose key has alg, served by jwtledger's
 // server, with a client allowed to issue and verify.
-func benchLedger(b *testing.B, alg jwtledger.Alg) (l *jwtledger.Ledger, url, secret string) {
+func benchLedger(b *testing.B, alg keys.Alg) (l *jwtledger.Ledger, url, secret string) {
 	l, err := jwtledger.Open(context.Background(), jwtledger.Config{DataDir: b.TempDir(), KeyAlg: alg})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { l.Close() })
-	creds, _, err := l.CreateClient(context.Background(), jwtledger.NewClient{Name: "bench", Scopes: []string{jwtledger.ScopeIssue, jwtledger.ScopeVerify}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(context.Background(), jwtledger.NewClient{Name: "bench", Scopes: []string{clientauth.ScopeIssue, clientauth.ScopeVerify}}, jwtledger.Meta{})
 	if err != nil {
 		b.Fatal(err)
 	}

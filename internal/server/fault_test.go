@@ -17,7 +17,9 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/store"
 )
 
 // answer is one response of the load.
@@ -122,7 +124,7 @@ func TestDatabaseLostUnderLoad(t *testing.T) {
 					l.Close()
 				}
 			}()
-			creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "load", Scopes: []string{jwtledger.ScopeIssue}}, jwtledger.Meta{})
+			creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "load", Scopes: []string{clientauth.ScopeIssue}}, jwtledger.Meta{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,7 +172,7 @@ func TestDatabaseLostUnderLoad(t *testing.T) {
 			if len(after) != 1 || after[http.StatusServiceUnavailable] == 0 {
 				t.Fatalf("answers from 1 s after the loss: %v, want only 503", after)
 			}
-			if err := l.Service().Failed(); !errors.Is(err, jwtledger.ErrStoreLost) {
+			if err := l.Service().Failed(); !errors.Is(err, store.ErrIdentity) {
 				t.Fatalf("Failed() = %v", err)
 			}
 			code, _ := getJSON(t, srv.URL+"/.well-known/jwks.json")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
 
@@ -45,7 +46,7 @@ func TestUnauthenticatedFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "legit", Scopes: []string{jwtledger.ScopeIssue}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "legit", Scopes: []string{clientauth.ScopeIssue}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}

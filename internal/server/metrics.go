@@ -9,8 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 // metrics holds the server's counters, exposed in the Prometheus text
@@ -43,7 +43,7 @@ func series(m *sync.Map) (keys []string, vals map[string]uint64) {
 
 // countIssued counts an issued token by algorithm, and by client too with
 // Config.MetricsClientLabels.
-func (s *Server) countIssued(alg jwtledger.Alg, client string) {
+func (s *Server) countIssued(alg keys.Alg, client string) {
 	if !s.cfg.MetricsClientLabels {
 		client = ""
 	}

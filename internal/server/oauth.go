@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/token"
 )
 
@@ -101,7 +102,7 @@ func (s *Server) oauthRevoke(w http.ResponseWriter, r *http.Request, c *call) er
 	json.Unmarshal(tok.Claims.Raw, &struct {
 		ClientID *string `json:"client_id"`
 	}{&owner})
-	if owner != c.client.ID && !c.client.Has(jwtledger.ScopeRevoke) {
+	if owner != c.client.ID && !c.client.Has(clientauth.ScopeRevoke) {
 		return s.deny(r, c, "revoke: token of another client", "unauthorized_client", "this client may only revoke its own tokens")
 	}
 	if _, err := s.l.Revoke(r.Context(), tok.Claims.Issuer, tok.Claims.ID, tok.Claims.Expiry, c.meta(r)); err != nil {

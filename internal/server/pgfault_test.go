@@ -17,6 +17,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 )
@@ -107,7 +108,7 @@ func TestPostgresOutageFailsClosedAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "load", Scopes: []string{jwtledger.ScopeIssue}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "load", Scopes: []string{clientauth.ScopeIssue}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/service"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
@@ -193,23 +194,23 @@ func (c *call) meta(r *http.Request) jwtledger.Meta {
 
 func (s *Server) routes() {
 	rs := []route{
-		{"POST /v1/tokens", clientAuth, jwtledger.ScopeIssue, s.issue},
-		{"POST /v1/tokens/verify", clientAuth, jwtledger.ScopeVerify, s.verify},
-		{"POST /v1/tokens/revoke", clientAuth, jwtledger.ScopeRevoke, s.revoke},
+		{"POST /v1/tokens", clientAuth, clientauth.ScopeIssue, s.issue},
+		{"POST /v1/tokens/verify", clientAuth, clientauth.ScopeVerify, s.verify},
+		{"POST /v1/tokens/revoke", clientAuth, clientauth.ScopeRevoke, s.revoke},
 		{"POST /oauth2/token", clientAuth, "", s.oauthToken},
-		{"POST /oauth2/introspect", clientAuth, jwtledger.ScopeVerify, s.introspect},
+		{"POST /oauth2/introspect", clientAuth, clientauth.ScopeVerify, s.introspect},
 		{"POST /oauth2/revoke", clientAuth, "", s.oauthRevoke},
 		{"GET /.well-known/jwks.json", public, "", s.jwks},
 		{"GET /.well-known/oauth-authorization-server", public, "", s.metadata},
-		{"GET /v1/audit", clientAuth, jwtledger.ScopeAudit, s.auditQuery},
-		{"GET /v1/audit/verify", clientAuth, jwtledger.ScopeAudit, s.auditVerify},
-		{"GET /v1/audit/checkpoint", clientAuth, jwtledger.ScopeAudit, s.auditCheckpoint},
-		{"GET /v1/keys", clientAuth, jwtledger.ScopeAdmin, s.keysList},
-		{"POST /v1/keys", clientAuth, jwtledger.ScopeAdmin, s.keysRotate},
-		{"GET /v1/clients", clientAuth, jwtledger.ScopeAdmin, s.clientsList},
-		{"POST /v1/clients", clientAuth, jwtledger.ScopeAdmin, s.clientsCreate},
-		{"DELETE /v1/clients/{id}", clientAuth, jwtledger.ScopeAdmin, s.clientsDelete},
-		{"POST /v1/clients/{id}/rotate-secret", clientAuth, jwtledger.ScopeAdmin, s.clientsRotate},
+		{"GET /v1/audit", clientAuth, clientauth.ScopeAudit, s.auditQuery},
+		{"GET /v1/audit/verify", clientAuth, clientauth.ScopeAudit, s.auditVerify},
+		{"GET /v1/audit/checkpoint", clientAuth, clientauth.ScopeAudit, s.auditCheckpoint},
+		{"GET /v1/keys", clientAuth, clientauth.ScopeAdmin, s.keysList},
+		{"POST /v1/keys", clientAuth, clientauth.ScopeAdmin, s.keysRotate},
+		{"GET /v1/clients", clientAuth, clientauth.ScopeAdmin, s.clientsList},
+		{"POST /v1/clients", clientAuth, clientauth.ScopeAdmin, s.clientsCreate},
+		{"DELETE /v1/clients/{id}", clientAuth, clientauth.ScopeAdmin, s.clientsDelete},
+		{"POST /v1/clients/{id}/rotate-secret", clientAuth, clientauth.ScopeAdmin, s.clientsRotate},
 		{"GET /healthz", public, "", s.healthz},
 		{"GET /readyz", public, "", s.readyz},
 		{"GET /metrics", public, "", s.metricsHandler},

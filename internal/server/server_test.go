@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
 
@@ -47,12 +48,12 @@ func newEnv(t *testing.T, mod ...func(*jwtledger.Config)) *env {
 		scopes []string
 		policy jwtledger.ClientPolicy
 	}{
-		{"admin", []string{jwtledger.ScopeAdmin}, jwtledger.ClientPolicy{Claims: []string{"*"}}},
-		{"issuer", []string{jwtledger.ScopeIssue}, jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: jwtledger.Duration(15 * time.Minute), Claims: []string{"role"}, TokenScopes: []string{"orders:read"}}},
-		{"service", []string{jwtledger.ScopeVerify}, jwtledger.ClientPolicy{DefaultAudience: "orders-api", TokenScopes: []string{"orders:read", "orders:write"}}},
-		{"verifier", []string{jwtledger.ScopeVerify}, jwtledger.ClientPolicy{}},
-		{"revoker", []string{jwtledger.ScopeRevoke}, jwtledger.ClientPolicy{}},
-		{"auditor", []string{jwtledger.ScopeAudit}, jwtledger.ClientPolicy{}},
+		{"admin", []string{clientauth.ScopeAdmin}, jwtledger.ClientPolicy{Claims: []string{"*"}}},
+		{"issuer", []string{clientauth.ScopeIssue}, jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: 15 * time.Minute, Claims: []string{"role"}, TokenScopes: []string{"orders:read"}}},
+		{"service", []string{clientauth.ScopeVerify}, jwtledger.ClientPolicy{DefaultAudience: "orders-api", TokenScopes: []string{"orders:read", "orders:write"}}},
+		{"verifier", []string{clientauth.ScopeVerify}, jwtledger.ClientPolicy{}},
+		{"revoker", []string{clientauth.ScopeRevoke}, jwtledger.ClientPolicy{}},
+		{"auditor", []string{clientauth.ScopeAudit}, jwtledger.ClientPolicy{}},
 	} {
 		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: c.name, Scopes: c.scopes, Policy: c.policy}, jwtledger.Meta{})
 		if err != nil {

@@ -21,7 +21,7 @@ type Ops interface {
 	// call done at its end.
 	Busy() (done func())
 	// Failed returns the error that made the ledger unusable for good (its
-	// store is no longer the one it opened, see jwtledger.ErrStoreLost), or
+	// store is no longer the one it opened, errors.Is(err, store.ErrIdentity)), or
 	// nil.
 	Failed() error
 	// ReadOnly returns why the ledger was opened read-only (a damaged store
