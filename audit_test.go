@@ -17,6 +17,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/token"
 	"github.com/jwtledger/jwtledger/trail"
 )
 
@@ -38,7 +39,7 @@ func TestAuditRecords(t *testing.T) {
 	if _, err := l.Revoke(ctx, "", iss.JTI, iss.ExpiresAt, m); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Verify(ctx, iss.Token); jwtledger.OutcomeOf(err) != jwtledger.Revoked {
+	if _, err := l.Verify(ctx, iss.Token); token.OutcomeOf(err) != token.Revoked {
 		t.Fatalf("revoked token: %v", err)
 	}
 	if _, err := l.Issue(ctx, jwtledger.IssueRequest{Claims: map[string]any{"exp": 1}}); err == nil {
@@ -203,7 +204,7 @@ func TestFailClosed(t *testing.T) {
 		t.Fatalf("Issue with a failing store: %v, %v; want ErrAudit and no token", iss, err)
 	}
 	tok, err := l.Verify(ctx, good.Token)
-	if !errors.Is(err, jwtledger.ErrAudit) || tok != nil || jwtledger.OutcomeOf(err) != "" {
+	if !errors.Is(err, jwtledger.ErrAudit) || tok != nil || token.OutcomeOf(err) != "" {
 		t.Fatalf("Verify with a failing store: %v, %v; want ErrAudit and no verdict", tok, err)
 	}
 	if _, err := l.RotateKey(ctx, "", jwtledger.Meta{}); err == nil {
@@ -279,7 +280,7 @@ func TestGroupCommit(t *testing.T) {
 // issueAndVerify issues req and verifies the token; with wantErr it
 // instead expects Issue to refuse req with a one-line invalid request
 // containing wantErr, and returns nil.
-func issueAndVerify(t *testing.T, l *jwtledger.Ledger, req jwtledger.IssueRequest, wantErr string) *jwtledger.Token {
+func issueAndVerify(t *testing.T, l *jwtledger.Ledger, req jwtledger.IssueRequest, wantErr string) *token.Token {
 	t.Helper()
 	ctx := context.Background()
 	iss, err := l.Issue(ctx, req)
@@ -407,13 +408,13 @@ func TestRevocationAcrossProcesses(t *testing.T) {
 	if _, err := a.Revoke(ctx, "", iss.JTI, iss.ExpiresAt, jwtledger.Meta{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Verify(ctx, iss.Token); jwtledger.OutcomeOf(err) != jwtledger.Revoked {
+	if _, err := a.Verify(ctx, iss.Token); token.OutcomeOf(err) != token.Revoked {
 		t.Fatalf("revoking ledger: %v", err)
 	}
 	deadline := time.Now().Add(3 * jwtledger.RevocationRefresh)
 	for {
 		_, err := b.Verify(ctx, iss.Token)
-		if jwtledger.OutcomeOf(err) == jwtledger.Revoked {
+		if token.OutcomeOf(err) == token.Revoked {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -31,8 +31,8 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/defaults"
+	"github.com/jwtledger/jwtledger/internal/jws"
 	"github.com/jwtledger/jwtledger/internal/keys"
-	"github.com/jwtledger/jwtledger/internal/token"
 )
 
 var benchAlgs = []keys.Alg{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -168,7 +168,7 @@ func BenchmarkVerify(b *testing.B) {
 			})
 			src := e.l.ring
 			codec := func() {
-				if _, err := token.Verify(e.token, src, &token.Options{Leeway: defaults.Leeway}); err != nil {
+				if _, _, err := jws.Verify(e.token, src, &jws.Options{Leeway: defaults.Leeway}); err != nil {
 					b.Fatal(err)
 				}
 			}

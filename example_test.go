@@ -10,6 +10,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/token"
 	"github.com/jwtledger/jwtledger/trail"
 )
 
@@ -30,10 +31,10 @@ func Example() {
 		log.Fatal(err) // no token without its audit record
 	}
 	tok, err := l.Verify(ctx, issued.Token, jwtledger.WithAudience("api"))
-	fmt.Println(jwtledger.OutcomeOf(err), tok.Claims.Subject, issued.Alg)
+	fmt.Println(token.OutcomeOf(err), tok.Claims.Subject, issued.Alg)
 
 	_, err = l.Verify(ctx, issued.Token, jwtledger.WithAudience("billing"))
-	fmt.Println(jwtledger.OutcomeOf(err), errors.Is(err, jwtledger.ErrInvalidClaims))
+	fmt.Println(token.OutcomeOf(err), errors.Is(err, token.ErrInvalidClaims))
 
 	recs, _ := l.Trail().Query(ctx, trail.Filter{Event: "token.verify"})
 	for _, r := range recs {
@@ -65,9 +66,9 @@ func ExampleWithKeys() {
 	const rfc = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
 	at := func() time.Time { return time.Unix(1300819300, 0) } // before exp
 	tok, err := l.Verify(ctx, rfc, jwtledger.WithKeys(ks...), jwtledger.WithTimeFunc(at))
-	fmt.Println(jwtledger.OutcomeOf(err), tok.Claims.Issuer)
+	fmt.Println(token.OutcomeOf(err), tok.Claims.Issuer)
 	_, err = l.Verify(ctx, rfc, jwtledger.WithKeys(ks...))
-	fmt.Println(jwtledger.OutcomeOf(err))
+	fmt.Println(token.OutcomeOf(err))
 	// Output:
 	// valid joe
 	// expired

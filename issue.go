@@ -10,8 +10,9 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/claims"
-	"github.com/jwtledger/jwtledger/internal/token"
+	"github.com/jwtledger/jwtledger/internal/jws"
 	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // IssueRequest describes a token to issue. The zero value issues a token
@@ -207,16 +208,16 @@ func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Is
 		Issuer: l.cfg.Issuer, Subject: req.Subject, Audience: req.Audience,
 		IssuedAt: now, Expiry: exp, NotBefore: req.NotBefore, ID: randomID(),
 	}
-	if err := c.CheckStrings(); err != nil {
+	if err := jws.CheckStrings(&c); err != nil {
 		return nil, invalidf("%v", err)
 	}
 	typ := req.Type
 	if typ == "" {
 		typ = "JWT"
 	}
-	raw, err := token.Sign(k, alg, typ, &c, claims.Encode(merged, names))
+	raw, err := jws.Sign(k, alg, typ, &c, claims.Encode(merged, names))
 	if err != nil {
-		var ke *token.KeyError
+		var ke *jws.KeyError
 		if errors.As(err, &ke) {
 			return nil, invalidf("%w", ke.Err)
 		}

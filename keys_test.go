@@ -19,6 +19,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/token"
 	"github.com/jwtledger/jwtledger/trail"
 )
 
@@ -58,7 +59,7 @@ func TestAlgorithms(t *testing.T) {
 				parts := strings.SplitN(iss.Token, ".", 2)
 				hdr := b64(fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"JWT"}`, other, k.KID))
 				_, err := l.Verify(ctx, hdr+"."+parts[1], jwtledger.WithKeys(k))
-				if got := jwtledger.OutcomeOf(err); got != jwtledger.UnsupportedAlg {
+				if got := token.OutcomeOf(err); got != token.UnsupportedAlg {
 					t.Errorf("relabelled %s as %s: outcome %q, want unsupported_alg", alg, other, got)
 				}
 			}
@@ -178,17 +179,17 @@ func TestKeyFormats(t *testing.T) {
 func TestKeyUsage(t *testing.T) {
 	l := openLedger(t)
 	k := `"kty":"oct","k":"` + b64(string(testSecret)) + `"`
-	token := hs256(hsHeader, claimsAt(time.Hour, ""))
+	raw := hs256(hsHeader, claimsAt(time.Hour, ""))
 	tests := []struct {
 		name string
 		jwk  string
-		want jwtledger.Outcome
+		want token.Outcome
 	}{
-		{name: "use sig", jwk: `{` + k + `,"use":"sig"}`, want: jwtledger.Valid},
-		{name: "use enc", jwk: `{` + k + `,"use":"enc"}`, want: jwtledger.UnsupportedAlg},
-		{name: "key_ops verify", jwk: `{` + k + `,"key_ops":["verify"]}`, want: jwtledger.Valid},
-		{name: "key_ops sign only", jwk: `{` + k + `,"key_ops":["sign"]}`, want: jwtledger.UnsupportedAlg},
-		{name: "key_ops empty", jwk: `{` + k + `,"key_ops":[]}`, want: jwtledger.UnsupportedAlg},
+		{name: "use sig", jwk: `{` + k + `,"use":"sig"}`, want: token.Valid},
+		{name: "use enc", jwk: `{` + k + `,"use":"enc"}`, want: token.UnsupportedAlg},
+		{name: "key_ops verify", jwk: `{` + k + `,"key_ops":["verify"]}`, want: token.Valid},
+		{name: "key_ops sign only", jwk: `{` + k + `,"key_ops":["sign"]}`, want: token.UnsupportedAlg},
+		{name: "key_ops empty", jwk: `{` + k + `,"key_ops":[]}`, want: token.UnsupportedAlg},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,8 +197,8 @@ func TestKeyUsage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = l.Verify(context.Background(), token, jwtledger.WithKeys(ks...))
-			if got := jwtledger.OutcomeOf(err); got != tt.want {
+			_, err = l.Verify(context.Background(), raw, jwtledger.WithKeys(ks...))
+			if got := token.OutcomeOf(err); got != tt.want {
 				t.Fatalf("outcome %q (%v), want %q", got, err, tt.want)
 			}
 		})
@@ -249,7 +250,7 @@ func TestRotationAndRetirement(t *testing.T) {
 	if err := l.RetireKey(ctx, before.KID, jwtledger.Meta{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Verify(ctx, before.Token); jwtledger.OutcomeOf(err) != jwtledger.UnknownKey {
+	if _, err := l.Verify(ctx, before.Token); token.OutcomeOf(err) != token.UnknownKey {
 		t.Fatalf("token of a retired key: %v, want unknown_key", err)
 	}
 	if err := l.RetireKey(ctx, "nope", jwtledger.Meta{}); err == nil {

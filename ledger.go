@@ -14,7 +14,7 @@
 //	tok, err := l.Verify(ctx, issued.Token)
 //	switch {
 //	case err == nil: // valid
-//	case errors.Is(err, jwtledger.ErrExpired): ...
+//	case errors.Is(err, token.ErrExpired): ...
 //	case errors.Is(err, jwtledger.ErrAudit): // no verdict: the record could not be written
 //	}
 //
@@ -56,7 +56,9 @@
 // Every key is bound to one algorithm (or, for an external RSA or HMAC key
 // given without one, to its family); "none" is never accepted. The signature
 // is checked before any claim. exp is required unless
-// [WithExpirationRequired](false); the default leeway is 30s.
+// [WithExpirationRequired](false); the default leeway is 30s. The token,
+// its outcome and the sentinels for errors.Is are the model of the public
+// package [github.com/jwtledger/jwtledger/token].
 package jwtledger
 
 import (

@@ -12,6 +12,7 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/token"
 	"github.com/jwtledger/jwtledger/trail"
 )
 
@@ -80,7 +81,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	if _, err := moved.Verify(ctx, first.Token); err != nil {
 		t.Fatalf("a token of the old store: %v", err)
 	}
-	if _, err := moved.Verify(ctx, revoked.Token); !errors.Is(err, jwtledger.ErrRevoked) {
+	if _, err := moved.Verify(ctx, revoked.Token); !errors.Is(err, token.ErrRevoked) {
 		t.Fatalf("a token revoked in the old store: %v", err)
 	}
 	if _, err := moved.Authenticate(ctx, creds.ID, creds.Secret); err != nil {

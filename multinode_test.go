@@ -13,6 +13,7 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/poll"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
+	"github.com/jwtledger/jwtledger/token"
 	"github.com/jwtledger/jwtledger/trail"
 )
 
@@ -88,7 +89,7 @@ func TestNodesShareOnePostgres(t *testing.T) {
 	}
 	took := within(t, jwtledger.RevocationRefresh+300*time.Millisecond, "revocation on B seen by A", func() bool {
 		_, err := a.Verify(ctx, iss.Token)
-		return errors.Is(err, jwtledger.ErrRevoked)
+		return errors.Is(err, token.ErrRevoked)
 	})
 	t.Logf("revocation on B refused by A after %s", took.Round(time.Millisecond))
 

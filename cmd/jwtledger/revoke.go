@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/token"
 	"github.com/jwtledger/jwtledger/trail"
 )
 
@@ -64,8 +65,8 @@ func revokeFlags(fs *flag.FlagSet) runFunc {
 			// The signature is checked before any claim, so these outcomes
 			// all mean the token is genuine.
 			tok, err := l.Verify(ctx, raw, jwtledger.WithMeta(m))
-			switch jwtledger.OutcomeOf(err) {
-			case jwtledger.Valid, jwtledger.Expired, jwtledger.NotYetValid, jwtledger.Revoked:
+			switch token.OutcomeOf(err) {
+			case token.Valid, token.Expired, token.NotYetValid, token.Revoked:
 			default:
 				return usageErr("revoke: the token does not verify against the managed keys: %v", err)
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/defaults"
-	"github.com/jwtledger/jwtledger/internal/token"
+	"github.com/jwtledger/jwtledger/internal/jws"
 	"github.com/jwtledger/jwtledger/keys"
 )
 
@@ -117,7 +117,7 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 		if verr != nil && errors.Is(verr, jwtledger.ErrAudit) {
 			return withHint(usageErr("%v; no verdict", verr), "the store must be writable: check --store and the data directory")
 		}
-		v := jwtledger.NewVerdict(tok, verr)
+		v := api.NewVerdict(tok, verr)
 		keyKID := ""
 		if tok != nil && tok.Key != nil {
 			keyKID = tok.Key.KID
@@ -130,7 +130,7 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 // verdictDetail is the line under "valid" in text output, read from the
 // verdict alone so that local and --server verification print the same;
 // keyKID names the key when the token's header names none.
-func verdictDetail(v jwtledger.Verdict, keyKID string) string {
+func verdictDetail(v api.Verdict, keyKID string) string {
 	if !v.Valid {
 		return ""
 	}
@@ -155,7 +155,7 @@ func verdictDetail(v jwtledger.Verdict, keyKID string) string {
 
 // printVerdict prints a verdict (local or from a server) and turns a refusal
 // into exit status 1.
-func (c *cli) printVerdict(v jwtledger.Verdict, output, detail string) error {
+func (c *cli) printVerdict(v api.Verdict, output, detail string) error {
 	switch {
 	case output == "json":
 		if err := writeJSON(c.stdout, v); err != nil {
@@ -188,7 +188,7 @@ func (c *cli) tokenArg(cmd string, pos []string) (string, error) {
 	case len(pos) == 1 && pos[0] != "-":
 		return pos[0], nil
 	}
-	data, err := io.ReadAll(io.LimitReader(c.stdin, token.MaxSize+2))
+	data, err := io.ReadAll(io.LimitReader(c.stdin, jws.MaxSize+2))
 	if err != nil {
 		return "", usageErr("%s: read stdin: %v", cmd, err)
 	}

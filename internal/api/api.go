@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/token"
 	"github.com/jwtledger/jwtledger/trail"
 )
 
@@ -34,12 +35,41 @@ type IssueResponse struct {
 }
 
 // VerifyRequest is the body of POST /v1/tokens/verify; its answer is a
-// [jwtledger.Verdict].
+// [Verdict].
 type VerifyRequest struct {
 	Token  string    `json:"token"`
 	Iss    string    `json:"iss,omitempty"`
 	Aud    string    `json:"aud,omitempty"`
 	Leeway *Duration `json:"leeway,omitempty"`
+}
+
+// Verdict is a verification's result in the form every face shows it (CLI
+// `verify --output json`, POST /v1/tokens/verify, the console's debugger):
+// header and claims are {} when they could not be read (claims only once the
+// signature matched).
+type Verdict struct {
+	Valid   bool            `json:"valid"`
+	Outcome token.Outcome   `json:"outcome"`
+	Reason  string          `json:"reason"`
+	Header  json.RawMessage `json:"header"`
+	Claims  json.RawMessage `json:"claims"`
+}
+
+// NewVerdict renders the result of [jwtledger.Ledger.Verify]; err must be
+// nil or a verdict (not a [jwtledger.ErrAudit] failure).
+func NewVerdict(tok *token.Token, err error) Verdict {
+	v := Verdict{Valid: err == nil, Outcome: token.OutcomeOf(err), Header: json.RawMessage("{}"), Claims: json.RawMessage("{}")}
+	var te *token.Error
+	if errors.As(err, &te) {
+		v.Reason = te.Reason
+	}
+	if tok != nil {
+		v.Header = tok.Header.Raw
+		if tok.Claims.Raw != nil {
+			v.Claims = tok.Claims.Raw
+		}
+	}
+	return v
 }
 
 // RevokeRequest is the body of POST /v1/tokens/revoke.

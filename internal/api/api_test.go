@@ -3,11 +3,13 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/token"
 	"github.com/jwtledger/jwtledger/trail"
 )
 
@@ -77,6 +79,36 @@ func TestRequestBodies(t *testing.T) {
 		err := json.Unmarshal([]byte(tt.body), &req)
 		if (err == nil) != tt.ok || len(req.Aud) != len(tt.aud) || (len(tt.aud) > 0 && req.Aud[0] != tt.aud[0]) {
 			t.Errorf("%s: aud %q, err %v", tt.body, req.Aud, err)
+		}
+	}
+}
+
+// TestVerdictShape pins the verdict every face writes: {} for what could
+// not be read, the reason of a refusal, nothing else.
+func TestVerdictShape(t *testing.T) {
+	hdr := []byte(`{"alg":"HS256","typ":"JWT"}`)
+	for _, tt := range []struct {
+		name string
+		tok  *token.Token
+		err  error
+		want string
+	}{
+		{"valid", &token.Token{Header: token.Header{Raw: hdr}, Claims: token.Claims{Raw: []byte(`{"sub":"a"}`)}}, nil,
+			`{"valid":true,"outcome":"valid","reason":"","header":{"alg":"HS256","typ":"JWT"},"claims":{"sub":"a"}}`},
+		{"refused after the signature", &token.Token{Header: token.Header{Raw: hdr}, Claims: token.Claims{Raw: []byte(`{"exp":1}`)}},
+			&token.Error{Outcome: token.Expired, Reason: "token expired at 1970-01-01T00:00:01Z"},
+			`{"valid":false,"outcome":"expired","reason":"token expired at 1970-01-01T00:00:01Z","header":{"alg":"HS256","typ":"JWT"},"claims":{"exp":1}}`},
+		{"refused at the signature", &token.Token{Header: token.Header{Raw: hdr}}, &token.Error{Outcome: token.InvalidSignature, Reason: "HS256 signature does not match the key"},
+			`{"valid":false,"outcome":"invalid_signature","reason":"HS256 signature does not match the key","header":{"alg":"HS256","typ":"JWT"},"claims":{}}`},
+		{"unreadable", nil, fmt.Errorf("wrapped: %w", &token.Error{Outcome: token.Malformed, Reason: "token is empty"}),
+			`{"valid":false,"outcome":"malformed","reason":"token is empty","header":{},"claims":{}}`},
+	} {
+		got, err := json.Marshal(api.NewVerdict(tt.tok, tt.err))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
 		}
 	}
 }

@@ -15,8 +15,8 @@ import (
 
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/internal/token"
 	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // Trail is a ledger's audit trail as package trail presents it: trail.Log

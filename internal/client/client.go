@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/trail"
 )
@@ -142,8 +141,8 @@ func (c *Client) Issue(ctx context.Context, req api.IssueRequest) (*api.IssueRes
 }
 
 // Verify verifies a token with the server's keys (POST /v1/tokens/verify).
-func (c *Client) Verify(ctx context.Context, req api.VerifyRequest) (*jwtledger.Verdict, error) {
-	var v jwtledger.Verdict
+func (c *Client) Verify(ctx context.Context, req api.VerifyRequest) (*api.Verdict, error) {
+	var v api.Verdict
 	if err := c.call(ctx, "POST", "/v1/tokens/verify", req, &v); err != nil {
 		return nil, err
 	}

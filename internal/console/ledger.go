@@ -7,9 +7,11 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/service"
 	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // FromLedger is the [Backend] of a ledger: each method is the call the
@@ -161,10 +163,10 @@ func (b ledger) Prove(ctx context.Context, chain string, seq int64) (*Proof, err
 
 func (b ledger) VerifyToken(ctx context.Context, raw, aud, iss string, m Meta) (*Verdict, error) {
 	tok, err := b.l.Verify(ctx, raw, jwtledger.WithMeta(meta(m)), jwtledger.WithAudience(aud), jwtledger.WithIssuer(iss))
-	if err != nil && jwtledger.OutcomeOf(err) == "" {
+	if err != nil && token.OutcomeOf(err) == "" {
 		return nil, mapErr(err) // no verdict: the audit trail failed
 	}
-	v := jwtledger.NewVerdict(tok, err)
+	v := api.NewVerdict(tok, err)
 	return &Verdict{Valid: v.Valid, Outcome: string(v.Outcome), Reason: v.Reason, Header: v.Header, Claims: v.Claims}, nil
 }
 

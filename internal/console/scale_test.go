@@ -23,6 +23,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/service"
 	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/token"
 	"github.com/jwtledger/jwtledger/trail"
 )
 
@@ -100,7 +101,7 @@ func benchLedger(b *testing.B) (dir string, n int64) {
 					case x < 20:
 						tok = "not-a-token"
 					}
-					if _, err := l.Verify(ctx, tok, opts...); err != nil && jwtledger.OutcomeOf(err) == "" {
+					if _, err := l.Verify(ctx, tok, opts...); err != nil && token.OutcomeOf(err) == "" {
 						b.Error(err)
 						return
 					}

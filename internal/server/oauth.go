@@ -8,6 +8,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/clientauth"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // oauthError answers in the RFC 6749 section 5.2 form.
@@ -59,10 +60,10 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request, c *call) err
 		return oauthError(http.StatusBadRequest, "invalid_request", "token is required")
 	}
 	tok, err := s.l.Verify(r.Context(), raw, jwtledger.WithMeta(c.meta(r)), jwtledger.WithLeeway(0))
-	if err != nil && jwtledger.OutcomeOf(err) == "" {
+	if err != nil && token.OutcomeOf(err) == "" {
 		return err
 	}
-	inc(&s.m.verifications, string(jwtledger.OutcomeOf(err)))
+	inc(&s.m.verifications, string(token.OutcomeOf(err)))
 	w.Header().Set("Cache-Control", "no-store")
 	if err != nil {
 		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
