@@ -17,6 +17,8 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/token"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 func TestAuditRecords(t *testing.T) {
@@ -37,14 +39,14 @@ func TestAuditRecords(t *testing.T) {
 	if _, err := l.Revoke(ctx, "", iss.JTI, iss.ExpiresAt, m); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Verify(ctx, iss.Token); jwtledger.OutcomeOf(err) != jwtledger.Revoked {
+	if _, err := l.Verify(ctx, iss.Token); token.OutcomeOf(err) != token.Revoked {
 		t.Fatalf("revoked token: %v", err)
 	}
 	if _, err := l.Issue(ctx, jwtledger.IssueRequest{Claims: map[string]any{"exp": 1}}); err == nil {
 		t.Fatal("custom exp claim accepted")
 	}
 
-	recs, err := l.Audit(ctx, jwtledger.AuditFilter{})
+	recs, err := l.Trail().Query(ctx, trail.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,20 +88,20 @@ func TestAuditRecords(t *testing.T) {
 	// Filters.
 	for _, tt := range []struct {
 		name string
-		f    jwtledger.AuditFilter
+		f    trail.Filter
 		n    int
 	}{
-		{"event", jwtledger.AuditFilter{Event: "token.verify"}, 4},
-		{"outcome", jwtledger.AuditFilter{Outcome: "revoked"}, 1},
-		{"sub", jwtledger.AuditFilter{Sub: "alice"}, 4},
-		{"jti", jwtledger.AuditFilter{JTI: iss.JTI}, 5},
-		{"actor", jwtledger.AuditFilter{Actor: "tester"}, 3},
-		{"limit", jwtledger.AuditFilter{Limit: 3}, 3},
-		{"after", jwtledger.AuditFilter{After: recs[5].ID}, 2},
-		{"until", jwtledger.AuditFilter{Until: testNow}, 0},
-		{"since", jwtledger.AuditFilter{Since: testNow}, 8},
+		{"event", trail.Filter{Event: "token.verify"}, 4},
+		{"outcome", trail.Filter{Outcome: "revoked"}, 1},
+		{"sub", trail.Filter{Sub: "alice"}, 4},
+		{"jti", trail.Filter{JTI: iss.JTI}, 5},
+		{"actor", trail.Filter{Actor: "tester"}, 3},
+		{"limit", trail.Filter{Limit: 3}, 3},
+		{"after", trail.Filter{After: recs[5].ID}, 2},
+		{"until", trail.Filter{Until: testNow}, 0},
+		{"since", trail.Filter{Since: testNow}, 8},
 	} {
-		got, err := l.Audit(ctx, tt.f)
+		got, err := l.Trail().Query(ctx, tt.f)
 		if err != nil || len(got) != tt.n {
 			t.Errorf("filter %s: %d records (%v), want %d", tt.name, len(got), err, tt.n)
 		}
@@ -202,7 +204,7 @@ func TestFailClosed(t *testing.T) {
 		t.Fatalf("Issue with a failing store: %v, %v; want ErrAudit and no token", iss, err)
 	}
 	tok, err := l.Verify(ctx, good.Token)
-	if !errors.Is(err, jwtledger.ErrAudit) || tok != nil || jwtledger.OutcomeOf(err) != "" {
+	if !errors.Is(err, jwtledger.ErrAudit) || tok != nil || token.OutcomeOf(err) != "" {
 		t.Fatalf("Verify with a failing store: %v, %v; want ErrAudit and no verdict", tok, err)
 	}
 	if _, err := l.RotateKey(ctx, "", jwtledger.Meta{}); err == nil {
@@ -214,7 +216,7 @@ func TestFailClosed(t *testing.T) {
 	if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "c"}); err != nil {
 		t.Fatalf("Issue after the store recovered: %v", err)
 	}
-	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})
+	recs, _ := l.Trail().Query(ctx, trail.Filter{})
 	for i, r := range recs {
 		if r.Seq != uint64(i+1) {
 			t.Fatalf("seq gap after failures: record %d has seq %d", i, r.Seq)
@@ -255,7 +257,7 @@ func TestGroupCommit(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})
+	recs, _ := l.Trail().Query(ctx, trail.Filter{})
 	if len(recs) != 2*n+1 {
 		t.Fatalf("%d records, want %d", len(recs), 2*n+1)
 	}
@@ -278,7 +280,7 @@ func TestGroupCommit(t *testing.T) {
 // issueAndVerify issues req and verifies the token; with wantErr it
 // instead expects Issue to refuse req with a one-line invalid request
 // containing wantErr, and returns nil.
-func issueAndVerify(t *testing.T, l *jwtledger.Ledger, req jwtledger.IssueRequest, wantErr string) *jwtledger.Token {
+func issueAndVerify(t *testing.T, l *jwtledger.Ledger, req jwtledger.IssueRequest, wantErr string) *token.Token {
 	t.Helper()
 	ctx := context.Background()
 	iss, err := l.Issue(ctx, req)
@@ -406,13 +408,13 @@ func TestRevocationAcrossProcesses(t *testing.T) {
 	if _, err := a.Revoke(ctx, "", iss.JTI, iss.ExpiresAt, jwtledger.Meta{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Verify(ctx, iss.Token); jwtledger.OutcomeOf(err) != jwtledger.Revoked {
+	if _, err := a.Verify(ctx, iss.Token); token.OutcomeOf(err) != token.Revoked {
 		t.Fatalf("revoking ledger: %v", err)
 	}
 	deadline := time.Now().Add(3 * jwtledger.RevocationRefresh)
 	for {
 		_, err := b.Verify(ctx, iss.Token)
-		if jwtledger.OutcomeOf(err) == jwtledger.Revoked {
+		if token.OutcomeOf(err) == token.Revoked {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -442,7 +444,7 @@ func TestCheckpointCadence(t *testing.T) {
 			})
 			ctx := context.Background()
 			count := func() int {
-				cps, err := l.Checkpoints(ctx, "")
+				cps, err := l.Trail().Checkpoints(ctx, "")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -467,7 +469,7 @@ func TestCheckpointCadence(t *testing.T) {
 					}
 				}
 			}
-			var cps []jwtledger.CheckpointInfo
+			var cps []trail.Checkpoint
 			// Wait for the checkpoints that should come (or long enough for
 			// the ones that should not).
 			wait := 300 * time.Millisecond
@@ -476,7 +478,7 @@ func TestCheckpointCadence(t *testing.T) {
 			}
 			for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 				var err error
-				if cps, err = l.Checkpoints(ctx, ""); err != nil {
+				if cps, err = l.Trail().Checkpoints(ctx, ""); err != nil {
 					t.Fatal(err)
 				}
 				if tt.want(len(cps)) && tt.minInterval == time.Millisecond {

@@ -14,6 +14,7 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // ledgerWithHistory makes a ledger in dir with 20 records, a checkpoint at
@@ -31,7 +32,7 @@ func ledgerWithHistory(t *testing.T, dir string) (outside []byte) {
 			t.Fatal(err)
 		}
 	}
-	cp, err := l.Checkpoint(ctx, jwtledger.Meta{})
+	cp, err := l.Trail().Checkpoint(ctx, trail.Meta{})
 	if err != nil || cp.Size != 20 {
 		t.Fatalf("checkpoint: %+v %v", cp, err)
 	}
@@ -50,7 +51,7 @@ func verifyDir(t *testing.T, dir string, external ...[]byte) *auditor.LogReport 
 		t.Fatal(err)
 	}
 	defer l.Close()
-	rep, err := l.VerifyAudit(context.Background(), auditor.VerifyOptions{Checkpoints: external})
+	rep, err := l.Trail().Verify(context.Background(), auditor.VerifyOptions{Checkpoints: external})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +183,7 @@ func TestVerifyAuditFork(t *testing.T) {
 		if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "history-" + filepath.Base(dir)}); err != nil {
 			t.Fatal(err)
 		}
-		cp, err := l.Checkpoint(ctx, jwtledger.Meta{})
+		cp, err := l.Trail().Checkpoint(ctx, trail.Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,10 +245,10 @@ func TestExportVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vkey := l.AuditVerifierKey()
+	vkey := l.Trail().VerifierKey()
 	export := func(format auditor.ExportFormat, since time.Time) []byte {
 		var buf bytes.Buffer
-		if err := l.Export(ctx, &buf, format, since, time.Time{}); err != nil {
+		if err := l.Trail().Export(ctx, &buf, format, since, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		return buf.Bytes()
@@ -314,15 +315,15 @@ func TestRetention(t *testing.T) {
 			}
 		}
 	}
-	issue(9)                            // records 2..10 (1 is key.create)
-	l.Checkpoint(ctx, jwtledger.Meta{}) // at 10, made on day 0
-	issue(5)                            // records 11..15, day 0, no checkpoint covers them yet
+	issue(9)                                // records 2..10 (1 is key.create)
+	l.Trail().Checkpoint(ctx, trail.Meta{}) // at 10, made on day 0
+	issue(5)                                // records 11..15, day 0, no checkpoint covers them yet
 	clock.Add(500 * 24 * time.Hour)
 	issue(5) // records 16..20, day 500
-	l.Checkpoint(ctx, jwtledger.Meta{})
+	l.Trail().Checkpoint(ctx, trail.Meta{})
 
 	retain := 400 * 24 * time.Hour // --retain 400d (see the CLI's TestParseRetention)
-	res, err := l.Prune(ctx, retain)
+	res, err := l.Trail().Prune(ctx, retain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,22 +331,22 @@ func TestRetention(t *testing.T) {
 	if len(res) != 1 || res[0].UpTo != 10 || res[0].Pruned != 10 {
 		t.Fatalf("prune: %+v", res)
 	}
-	rep, err := l.VerifyAudit(ctx, auditor.VerifyOptions{})
+	rep, err := l.Trail().Verify(ctx, auditor.VerifyOptions{})
 	if err != nil || !rep.OK || rep.Chains[0].Pruned != 10 || rep.Records != 20 {
 		t.Fatalf("verify after pruning: %+v %v", rep, err)
 	}
-	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})
+	recs, _ := l.Trail().Query(ctx, trail.Filter{})
 	if len(recs) != 10 || recs[0].Seq != 11 {
 		t.Fatalf("query after pruning: %d records from seq %d", len(recs), recs[0].Seq)
 	}
-	if _, err := l.Prove(ctx, "", 3); err == nil {
+	if _, err := l.Trail().Prove(ctx, "", 3); err == nil {
 		t.Fatal("proof of a pruned record")
 	}
 	var buf bytes.Buffer
-	if err := l.Export(ctx, &buf, auditor.ExportJSONL, time.Time{}, time.Time{}); err != nil {
+	if err := l.Trail().Export(ctx, &buf, auditor.ExportJSONL, time.Time{}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := auditor.VerifyExport(&buf, l.AuditVerifierKey(), auditor.VerifyOptions{}); err != nil || !rep.OK || rep.Chains[0].Pruned != 10 {
+	if rep, err := auditor.VerifyExport(&buf, l.Trail().VerifierKey(), auditor.VerifyOptions{}); err != nil || !rep.OK || rep.Chains[0].Pruned != 10 {
 		t.Fatalf("export of a pruned ledger: %+v %v", rep, err)
 	}
 }

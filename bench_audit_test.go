@@ -10,6 +10,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // ledgerWithRecords opens a ledger whose chain holds n records of realistic
@@ -38,7 +39,7 @@ func ledgerWithRecords(b *testing.B, n int) *Ledger {
 			batch = batch[:0]
 		}
 	}
-	if _, err := l.Checkpoint(context.Background(), Meta{}); err != nil {
+	if _, err := l.Trail().Checkpoint(context.Background(), trail.Meta{}); err != nil {
 		b.Fatal(err)
 	}
 	return l
@@ -55,7 +56,7 @@ func BenchmarkAuditVerify(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for b.Loop() {
-		rep, err := l.VerifyAudit(context.Background(), auditor.VerifyOptions{})
+		rep, err := l.Trail().Verify(context.Background(), auditor.VerifyOptions{})
 		if err != nil || !rep.OK || rep.Records != int64(n) {
 			b.Fatalf("verify: %v %+v", err, rep)
 		}
@@ -70,7 +71,7 @@ func BenchmarkProve(b *testing.B) {
 	i := int64(0)
 	for b.Loop() {
 		i = i*7919%100_000 + 1
-		if _, err := l.Prove(context.Background(), "", i); err != nil {
+		if _, err := l.Trail().Prove(context.Background(), "", i); err != nil {
 			b.Fatal(err)
 		}
 	}

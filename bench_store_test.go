@@ -12,6 +12,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // BenchmarkStores compares the stores in one run: audited ES256 issuance
@@ -52,9 +53,9 @@ func BenchmarkStores(b *testing.B) {
 			if _, err := nodes[0].Issue(context.Background(), jwtledger.IssueRequest{Subject: "warm"}); err != nil {
 				b.Fatal(err)
 			}
-			before := make([]jwtledger.AuditStats, len(nodes))
+			before := make([]trail.Stats, len(nodes))
 			for i, l := range nodes {
-				before[i], _ = l.AuditStats()
+				before[i], _ = l.Trail().Stats()
 			}
 			var left atomic.Int64
 			left.Store(int64(b.N))
@@ -77,7 +78,7 @@ func BenchmarkStores(b *testing.B) {
 			b.StopTimer()
 			var batches, recs uint64
 			for i, l := range nodes {
-				st, _ := l.AuditStats()
+				st, _ := l.Trail().Stats()
 				batches += st.Batches - before[i].Batches
 				recs += st.Records - before[i].Records
 			}

@@ -17,24 +17,12 @@ import (
 	"github.com/jwtledger/jwtledger/store"
 )
 
-// Scopes a client can hold.
-const (
-	ScopeIssue  = "tokens:issue"
-	ScopeVerify = "tokens:verify"
-	ScopeRevoke = "tokens:revoke"
-	ScopeAudit  = "audit:read"
-	ScopeAdmin  = "admin"
-)
-
-// AllScopes lists every scope.
-var AllScopes = []string{ScopeIssue, ScopeVerify, ScopeRevoke, ScopeAudit, ScopeAdmin}
-
 // ClientPolicy limits what a client may ask for. Zero values allow anything.
 type ClientPolicy struct {
-	Audiences   []string `json:"audiences,omitempty"`    // allowed aud values
-	MaxTTL      Duration `json:"max_ttl,omitempty"`      // longest token lifetime
-	Claims      []string `json:"claims,omitempty"`       // allowed custom claims; empty: none; [AnyClaim]: any
-	TokenScopes []string `json:"token_scopes,omitempty"` // scopes it may request at /oauth2/token; empty: none
+	Audiences   []string      `json:"audiences,omitempty"`    // allowed aud values
+	MaxTTL      time.Duration `json:"max_ttl,omitempty"`      // longest token lifetime
+	Claims      []string      `json:"claims,omitempty"`       // allowed custom claims; empty: none; "*": any
+	TokenScopes []string      `json:"token_scopes,omitempty"` // scopes it may request at /oauth2/token; empty: none
 	// DefaultAudience is the aud of this client's tokens when a request
 	// names none (one of Audiences, when those are set). Without it,
 	// access tokens from /oauth2/token get the issuer as their audience.
@@ -75,32 +63,39 @@ func validScopeToken(s string) bool {
 	return true
 }
 
-// AnyClaim in [ClientPolicy].Claims allows any custom claim.
-const AnyClaim = "*"
+// storedPolicy is a [ClientPolicy] as the store keeps it: the JSON of
+// the HTTP API, with max_ttl a Go duration string ("15m0s").
+type storedPolicy struct {
+	Audiences       []string `json:"audiences,omitempty"`
+	MaxTTL          string   `json:"max_ttl,omitempty"`
+	Claims          []string `json:"claims,omitempty"`
+	TokenScopes     []string `json:"token_scopes,omitempty"`
+	DefaultAudience string   `json:"default_audience,omitempty"`
+}
 
-// Duration is a time.Duration that reads and writes JSON as "15m".
-type Duration time.Duration
+func encodePolicy(p ClientPolicy) []byte {
+	sp := storedPolicy{Audiences: p.Audiences, Claims: p.Claims, TokenScopes: p.TokenScopes, DefaultAudience: p.DefaultAudience}
+	if p.MaxTTL != 0 {
+		sp.MaxTTL = p.MaxTTL.String()
+	}
+	b, _ := json.Marshal(sp)
+	return b
+}
 
-// MarshalJSON writes d as a Go duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads a Go duration string or a number of seconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
+func decodePolicy(b []byte) (ClientPolicy, error) {
+	var sp storedPolicy
+	if err := json.Unmarshal(b, &sp); err != nil {
+		return ClientPolicy{}, err
+	}
+	p := ClientPolicy{Audiences: sp.Audiences, Claims: sp.Claims, TokenScopes: sp.TokenScopes, DefaultAudience: sp.DefaultAudience}
+	if sp.MaxTTL != "" {
+		d, err := time.ParseDuration(sp.MaxTTL)
 		if err != nil {
-			return err
+			return ClientPolicy{}, fmt.Errorf("max_ttl: %w", err)
 		}
-		*d = Duration(v)
-		return nil
+		p.MaxTTL = d
 	}
-	var secs float64
-	if err := json.Unmarshal(b, &secs); err != nil {
-		return errors.New(`want a duration such as "15m" or a number of seconds`)
-	}
-	*d = Duration(time.Duration(secs * float64(time.Second)))
-	return nil
+	return p, nil
 }
 
 // Client is an API client, without its secret.
@@ -116,10 +111,16 @@ type Client struct {
 
 // Has reports whether c holds scope (admin holds every scope).
 func (c *Client) Has(scope string) bool {
-	return slices.Contains(c.Scopes, scope) || slices.Contains(c.Scopes, ScopeAdmin)
+	return slices.Contains(c.Scopes, scope) || slices.Contains(c.Scopes, clientauth.ScopeAdmin)
 }
 
-// NewClient is a client to create.
+// NewClient is a client to create. Its Scopes are among:
+//
+//	tokens:issue   issue tokens (HTTP: POST /v1/tokens)
+//	tokens:verify  verify and introspect tokens
+//	tokens:revoke  revoke tokens, other clients' ones too
+//	audit:read     read the audit trail; sign in to the console
+//	admin          all of the above, and manage keys and clients
 type NewClient struct {
 	Name   string
 	Scopes []string
@@ -142,11 +143,11 @@ func (l *Ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*Clien
 		return nil, nil, invalidf("a client needs a name")
 	}
 	if len(nc.Scopes) == 0 {
-		return nil, nil, invalidf("a client needs at least one scope (%s)", strings.Join(AllScopes, ", "))
+		return nil, nil, invalidf("a client needs at least one scope (%s)", strings.Join(clientauth.AllScopes, ", "))
 	}
 	for _, s := range nc.Scopes {
-		if !slices.Contains(AllScopes, s) {
-			return nil, nil, invalidf("unknown scope %q (want %s)", s, strings.Join(AllScopes, ", "))
+		if !slices.Contains(clientauth.AllScopes, s) {
+			return nil, nil, invalidf("unknown scope %q (want %s)", s, strings.Join(clientauth.AllScopes, ", "))
 		}
 	}
 	if err := nc.Policy.check(); err != nil {
@@ -156,7 +157,7 @@ func (l *Ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*Clien
 	rand.Read(id[:])
 	creds := &ClientCredentials{ID: "cl_" + base64.RawURLEncoding.EncodeToString(id[:]), Secret: clientauth.NewSecret()}
 	h := clientauth.Hash(creds.Secret)
-	pol, _ := json.Marshal(nc.Policy)
+	pol := encodePolicy(nc.Policy)
 	now := l.cfg.Now().UTC()
 	c := &Client{ID: creds.ID, Name: nc.Name, Scopes: slices.Clone(nc.Scopes), Policy: nc.Policy, Created: now, secretHash: h}
 	rec := l.record(audit.ClientCreate, audit.OK, m)
@@ -180,9 +181,11 @@ func (l *Ledger) Clients(ctx context.Context) ([]*Client, error) {
 	for _, r := range rows {
 		c := &Client{ID: r.ID, Name: r.Name, Scopes: strings.Fields(r.Scopes), Created: r.Created}
 		copy(c.secretHash[:], r.SecretHash)
-		if err := json.Unmarshal(r.Policy, &c.Policy); err != nil {
+		p, err := decodePolicy(r.Policy)
+		if err != nil {
 			return nil, fmt.Errorf("client %s: policy: %w", r.ID, err)
 		}
+		c.Policy = p
 		out = append(out, c)
 	}
 	return out, nil

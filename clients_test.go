@@ -12,6 +12,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // clientChangesReach creates, re-keys and deletes a client through ledger
@@ -29,7 +30,7 @@ func clientChangesReach(t *testing.T, a *jwtledger.Ledger, others ...*jwtledger.
 		return c != nil
 	}
 	// Fill every cache first, so a stale one would show.
-	admin, _, err := a.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{jwtledger.ScopeAdmin}}, jwtledger.Meta{})
+	admin, _, err := a.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{"admin"}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func clientChangesReach(t *testing.T, a *jwtledger.Ledger, others ...*jwtledger.
 		within(t, time.Second, "the first client on another process", func() bool { return authOK(o, admin) })
 	}
 
-	creds, _, err := a.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{jwtledger.ScopeVerify}}, jwtledger.Meta{})
+	creds, _, err := a.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{"tokens:verify"}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestDeleteClientIsImmediate(t *testing.T) {
 	l := openLedger(t, func(c *jwtledger.Config) { c.Now = time.Now })
 	ctx := context.Background()
 	for range 20 {
-		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{jwtledger.ScopeVerify}}, jwtledger.Meta{})
+		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{"tokens:verify"}}, jwtledger.Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +128,7 @@ func TestDeleteClientIsImmediate(t *testing.T) {
 			t.Fatal(err)
 		}
 		deleted.Store(true)
-		if _, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "other", Scopes: []string{jwtledger.ScopeVerify}}, jwtledger.Meta{}); err != nil {
+		if _, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "other", Scopes: []string{"tokens:verify"}}, jwtledger.Meta{}); err != nil {
 			t.Fatal(err)
 		}
 		wg.Wait()
@@ -144,8 +145,8 @@ func TestDeleteClientIsImmediate(t *testing.T) {
 func TestIssuePolicy(t *testing.T) {
 	ctx := context.Background()
 	l := openLedger(t, func(c *jwtledger.Config) { c.TTL, c.DenialLimit.Off = time.Hour, true })
-	_, cl, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{jwtledger.ScopeIssue}, Policy: jwtledger.ClientPolicy{
-		Audiences: []string{"api", "web"}, DefaultAudience: "api", MaxTTL: jwtledger.Duration(15 * time.Minute),
+	_, cl, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{"tokens:issue"}, Policy: jwtledger.ClientPolicy{
+		Audiences: []string{"api", "web"}, DefaultAudience: "api", MaxTTL: 15 * time.Minute,
 		Claims: []string{"role"}, TokenScopes: []string{"read", "write"},
 	}}, jwtledger.Meta{})
 	if err != nil {
@@ -172,7 +173,7 @@ func TestIssuePolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, _ := l.Audit(ctx, jwtledger.AuditFilter{Event: "auth.denied"})
+			before, _ := l.Trail().Query(ctx, trail.Filter{Event: "auth.denied"})
 			tt.req.Client = cl
 			iss, err := l.Issue(ctx, tt.req)
 			if tt.rule != "" {
@@ -180,7 +181,7 @@ func TestIssuePolicy(t *testing.T) {
 				if !errors.As(err, &pe) || pe.Rule != tt.rule || pe.Detail == "" {
 					t.Fatalf("Issue(%+v) = %v, want a refusal of rule %s", tt.req, err, tt.rule)
 				}
-				after, _ := l.Audit(ctx, jwtledger.AuditFilter{Event: "auth.denied"})
+				after, _ := l.Trail().Query(ctx, trail.Filter{Event: "auth.denied"})
 				if len(after) != len(before)+1 || after[len(after)-1].Actor != cl.ID {
 					t.Fatalf("%d auth.denied records after the refusal, want %d, by %s", len(after), len(before)+1, cl.ID)
 				}

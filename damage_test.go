@@ -11,6 +11,8 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/service"
+	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // corrupt overwrites n pages of 4 KiB in the middle of the file at path.
@@ -57,7 +59,7 @@ func TestDamagedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := l.VerifyAudit(ctx, auditor.VerifyOptions{})
+	rep, err := l.Trail().Verify(ctx, auditor.VerifyOptions{})
 	l.Close()
 	if err != nil {
 		t.Fatalf("VerifyAudit: %v, want a report", err)
@@ -74,7 +76,7 @@ func TestDamagedDatabase(t *testing.T) {
 	t.Logf("finding: %s at seq %d: %s", found.Kind, found.Seq, found.Detail)
 
 	_, err = jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, TextLog: "off", CheckIntegrity: true})
-	if !errors.Is(err, jwtledger.ErrDamaged) || !strings.Contains(err.Error(), "--allow-damaged") {
+	if !errors.Is(err, store.ErrDamaged) || !strings.Contains(err.Error(), "--allow-damaged") {
 		t.Fatalf("integrity-checked Open: %v, want ErrDamaged with a hint", err)
 	}
 	ro, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, TextLog: "off", CheckIntegrity: true, AllowDamaged: true})
@@ -88,7 +90,7 @@ func TestDamagedDatabase(t *testing.T) {
 	if _, err := ro.Issue(ctx, jwtledger.IssueRequest{Subject: "x"}); !errors.Is(err, jwtledger.ErrAudit) {
 		t.Fatalf("issue on a read-only ledger: %v", err)
 	}
-	if recs, err := ro.Audit(ctx, jwtledger.AuditFilter{Limit: 10}); err != nil || len(recs) == 0 {
+	if recs, err := ro.Trail().Query(ctx, trail.Filter{Limit: 10}); err != nil || len(recs) == 0 {
 		t.Fatalf("reading records of the damaged ledger: %d %v", len(recs), err)
 	}
 }

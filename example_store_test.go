@@ -9,6 +9,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/store/sqlite"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // Choose the store: the embedded SQLite file of store/sqlite, with its own
@@ -34,7 +35,7 @@ func Example_store() {
 		log.Fatal(err)
 	}
 	_, err = l.Verify(ctx, issued.Token)
-	fmt.Println(jwtledger.OutcomeOf(err))
+	fmt.Println(token.OutcomeOf(err))
 	_, err = os.Stat(filepath.Join(dir, "tokens.db"))
 	fmt.Println(err == nil)
 	// Output:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 // testNow is the fixed clock of the tests.
@@ -59,13 +60,13 @@ func hs256Segments(h, p string) string {
 	return h + "." + p + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-func hmacKeys(t *testing.T) []*jwtledger.Key {
+func hmacKeys(t *testing.T) []*keys.Key {
 	t.Helper()
-	k, err := jwtledger.NewHMACKey(testSecret, "")
+	k, err := keys.NewHMAC(testSecret, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []*jwtledger.Key{k}
+	return []*keys.Key{k}
 }
 
 func dataFile(l *jwtledger.Ledger, name string) string { return filepath.Join(l.DataDir(), name) }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 // With RefuseHMACSigning (serve) an HMAC key never becomes the signer: a
@@ -26,8 +27,8 @@ func TestRefuseHMACSigning(t *testing.T) {
 	if _, err := strict.RotateKey(ctx, "HS256", jwtledger.Meta{}); !errors.Is(err, jwtledger.ErrHMACSigning) {
 		t.Fatalf("rotate to HS256: %v, want ErrHMACSigning", err)
 	}
-	k, _ := jwtledger.GenerateKey("HS256")
-	if _, err := strict.ImportKey(ctx, k, jwtledger.KeyActive, jwtledger.Meta{}); !errors.Is(err, jwtledger.ErrHMACSigning) {
+	k, _ := keys.Generate("HS256")
+	if _, err := strict.ImportKey(ctx, k, keys.Active, jwtledger.Meta{}); !errors.Is(err, jwtledger.ErrHMACSigning) {
 		t.Fatalf("import an active HMAC key: %v, want ErrHMACSigning", err)
 	}
 	// Another process makes an HMAC key active.

@@ -7,7 +7,7 @@ import (
 	"encoding/pem"
 	"testing"
 
-	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 func mustParsePrivatePEM(t *testing.T, p []byte) any {
@@ -20,7 +20,7 @@ func mustParsePrivatePEM(t *testing.T, p []byte) any {
 	return k
 }
 
-func hmacSecretOf(t *testing.T, k *jwtledger.Key) []byte {
+func hmacSecretOf(t *testing.T, k *keys.Key) []byte {
 	t.Helper()
 	j, err := k.UnsafeExportPrivateJWK()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 // TestInterop checks that golang-jwt verifies our tokens and that we verify
@@ -18,7 +19,7 @@ func TestInterop(t *testing.T) {
 	ctx := context.Background()
 	for _, alg := range allAlgs {
 		t.Run(string(alg), func(t *testing.T) {
-			k, err := jwtledger.GenerateKey(alg)
+			k, err := keys.Generate(alg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,14 +59,14 @@ func TestInterop(t *testing.T) {
 }
 
 // goJWTKeys returns k's material in the forms golang-jwt wants.
-func goJWTKeys(t *testing.T, k *jwtledger.Key) (sign, verify any) {
+func goJWTKeys(t *testing.T, k *keys.Key) (sign, verify any) {
 	t.Helper()
 	if k.Family().String() == "HMAC" {
 		j, err := k.UnsafeExportPrivateJWK()
 		if err != nil {
 			t.Fatal(err)
 		}
-		ks, err := jwtledger.ParseKeys(j)
+		ks, err := keys.Parse(j)
 		if err != nil {
 			t.Fatal(err)
 		}

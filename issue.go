@@ -10,7 +10,9 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/claims"
-	"github.com/jwtledger/jwtledger/internal/token"
+	"github.com/jwtledger/jwtledger/internal/jws"
+	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // IssueRequest describes a token to issue. The zero value issues a token
@@ -43,8 +45,8 @@ type IssueRequest struct {
 	ClaimsJSON []byte
 	// Key signs instead of the managed active key, with Alg (default: the
 	// key's own algorithm).
-	Key *Key
-	Alg Alg
+	Key *keys.Key
+	Alg keys.Alg
 	// Type is the header typ; default "JWT".
 	Type string
 	// Meta identifies the caller in the audit record (Meta.Actor
@@ -73,7 +75,7 @@ type Issued struct {
 	Token     string    `json:"token"`
 	JTI       string    `json:"jti"`
 	KID       string    `json:"kid"`
-	Alg       Alg       `json:"alg"`
+	Alg       keys.Alg  `json:"alg"`
 	IssuedAt  time.Time `json:"issued_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	// Scope is the scope claim of an access token (see IssueRequest.Scopes).
@@ -206,16 +208,16 @@ func (l *Ledger) issue(now time.Time, req *IssueRequest, rec *audit.Record) (*Is
 		Issuer: l.cfg.Issuer, Subject: req.Subject, Audience: req.Audience,
 		IssuedAt: now, Expiry: exp, NotBefore: req.NotBefore, ID: randomID(),
 	}
-	if err := c.CheckStrings(); err != nil {
+	if err := jws.CheckStrings(&c); err != nil {
 		return nil, invalidf("%v", err)
 	}
 	typ := req.Type
 	if typ == "" {
 		typ = "JWT"
 	}
-	raw, err := token.Sign(k, alg, typ, &c, claims.Encode(merged, names))
+	raw, err := jws.Sign(k, alg, typ, &c, claims.Encode(merged, names))
 	if err != nil {
-		var ke *token.KeyError
+		var ke *jws.KeyError
 		if errors.As(err, &ke) {
 			return nil, invalidf("%w", ke.Err)
 		}

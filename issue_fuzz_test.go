@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // FuzzPrepareIssue feeds arbitrary claims objects to the registered-claim
@@ -50,7 +51,7 @@ func FuzzPrepareIssue(f *testing.F) {
 			return // e.g. exp in the past: refused at issuance
 		}
 		tok, err := l.Verify(context.Background(), iss.Token, jwtledger.WithLeeway(time.Hour))
-		if err != nil && jwtledger.OutcomeOf(err) != jwtledger.NotYetValid {
+		if err != nil && token.OutcomeOf(err) != token.NotYetValid {
 			t.Fatalf("own token refused: %v", err)
 		}
 		if tok == nil {

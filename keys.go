@@ -9,47 +9,19 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keyring"
-	"github.com/jwtledger/jwtledger/internal/keys"
+	ikeys "github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/keys"
 	"github.com/jwtledger/jwtledger/store"
 )
 
-// Alg is a JWS algorithm name such as "ES256".
-type Alg = keys.Alg
-
-// Key is a signing or verification key bound to one algorithm.
-type Key = keys.Key
-
-// KeyState is the lifecycle state of a managed key.
-type KeyState = keys.State
-
-// Key states.
-const (
-	KeyActive     = keys.Active
-	KeyVerifyOnly = keys.VerifyOnly
-	KeyRetired    = keys.Retired
-)
-
-// ParseAlg parses an algorithm name; "none" is refused.
-func ParseAlg(s string) (Alg, error) { return keys.ParseAlg(s) }
-
-// ParseKeys reads keys from PEM, a JWK or a JWKS.
-func ParseKeys(data []byte) ([]*Key, error) { return keys.Parse(data) }
-
-// NewHMACKey wraps a raw HMAC secret for alg (HS256, HS384 or HS512; empty
-// for any the secret's length permits).
-func NewHMACKey(secret []byte, alg Alg) (*Key, error) { return keys.NewHMAC(secret, alg) }
-
-// GenerateKey makes a new key for alg, outside any ledger.
-func GenerateKey(alg Alg) (*Key, error) { return keys.Generate(alg) }
-
 // KeyInfo describes a managed key without its material.
 type KeyInfo struct {
-	KID       string    `json:"kid"`
-	Alg       Alg       `json:"alg"`
-	State     KeyState  `json:"state"`
-	Created   time.Time `json:"created"`
-	Rotated   time.Time `json:"rotated,omitzero"`
-	Activates time.Time `json:"activates,omitzero"` // a pre-published key's start
+	KID       string     `json:"kid"`
+	Alg       keys.Alg   `json:"alg"`
+	State     keys.State `json:"state"`
+	Created   time.Time  `json:"created"`
+	Rotated   time.Time  `json:"rotated,omitzero"`
+	Activates time.Time  `json:"activates,omitzero"` // a pre-published key's start
 }
 
 // Meta describes who asks, for the audit record.
@@ -69,8 +41,8 @@ func (l *Ledger) record(ev audit.Event, outcome string, m Meta) *audit.Record {
 var ErrHMACSigning = errors.New("an HMAC key cannot be the active signing key here: HMAC keys are never published in the JWKS, so no relying party could verify its tokens")
 
 // checkSigner refuses k as the active signing key when HMAC keys may not sign.
-func (l *Ledger) checkSigner(k *keys.Key) error {
-	if l.cfg.RefuseHMACSigning && k != nil && k.Family() == keys.FamilyHMAC {
+func (l *Ledger) checkSigner(k *ikeys.Key) error {
+	if l.cfg.RefuseHMACSigning && k != nil && k.Family() == ikeys.FamilyHMAC {
 		return fmt.Errorf("%w (key %s, %s; hint: 'jwtledger keys rotate --alg ES256' makes an asymmetric key active, or start serve with --allow-hmac-signing)", ErrHMACSigning, k.KID, k.Alg)
 	}
 	return nil
@@ -84,7 +56,7 @@ func (l *Ledger) loadKeys(ctx context.Context, create bool) error {
 		return err
 	}
 	if len(stored) == 0 && create {
-		if _, err := l.addKey(ctx, l.cfg.KeyAlg, nil, KeyActive, false, true, audit.KeyCreate, "first use: generated", Meta{Actor: "jwtledger"}); err != nil && !errors.Is(err, store.ErrExists) {
+		if _, err := l.addKey(ctx, l.cfg.KeyAlg, nil, keys.Active, false, true, audit.KeyCreate, "first use: generated", Meta{Actor: "jwtledger"}); err != nil && !errors.Is(err, store.ErrExists) {
 			return fmt.Errorf("create first key: %w", err)
 		}
 		return l.loadKeys(ctx, false)
@@ -98,10 +70,10 @@ func (l *Ledger) loadKeys(ctx context.Context, create bool) error {
 }
 
 // addKey seals and stores k (generating one for alg when k is nil).
-func (l *Ledger) addKey(ctx context.Context, alg Alg, k *keys.Key, state KeyState, demote, ifEmpty bool, ev audit.Event, reason string, m Meta) (*KeyInfo, error) {
+func (l *Ledger) addKey(ctx context.Context, alg keys.Alg, k *ikeys.Key, state keys.State, demote, ifEmpty bool, ev audit.Event, reason string, m Meta) (*KeyInfo, error) {
 	if k == nil {
 		var err error
-		if k, err = keys.Generate(alg); err != nil {
+		if k, err = ikeys.Generate(alg); err != nil {
 			return nil, err
 		}
 	}
@@ -109,11 +81,11 @@ func (l *Ledger) addKey(ctx context.Context, alg Alg, k *keys.Key, state KeyStat
 }
 
 // addKeyAt stores k as a key that becomes active at activates.
-func (l *Ledger) addKeyAt(ctx context.Context, k *keys.Key, state KeyState, activates time.Time, ev audit.Event, reason string, m Meta) (*KeyInfo, error) {
+func (l *Ledger) addKeyAt(ctx context.Context, k *ikeys.Key, state keys.State, activates time.Time, ev audit.Event, reason string, m Meta) (*KeyInfo, error) {
 	return l.storeKey(ctx, k, state, activates, false, false, ev, reason, m)
 }
 
-func (l *Ledger) storeKey(ctx context.Context, k *keys.Key, state KeyState, activates time.Time, demote, ifEmpty bool, ev audit.Event, reason string, m Meta) (*KeyInfo, error) {
+func (l *Ledger) storeKey(ctx context.Context, k *ikeys.Key, state keys.State, activates time.Time, demote, ifEmpty bool, ev audit.Event, reason string, m Meta) (*KeyInfo, error) {
 	if !k.IsPrivate() {
 		return nil, invalidf("key %s has no private part; only keys that can sign are managed", k.KID)
 	}
@@ -124,18 +96,18 @@ func (l *Ledger) storeKey(ctx context.Context, k *keys.Key, state KeyState, acti
 		}
 		k = k2
 	}
-	sealed, err := keys.Seal(l.master, k)
+	sealed, err := ikeys.Seal(l.master, k)
 	if err != nil {
 		return nil, err
 	}
 	var pub []byte
-	if k.Family() != keys.FamilyHMAC {
+	if k.Family() != ikeys.FamilyHMAC {
 		if pub, err = k.PublicJWK(); err != nil {
 			return nil, err
 		}
 	}
 	now := l.cfg.Now().UTC()
-	s := keys.Stored{KID: k.KID, Alg: k.Alg, State: state, Created: now, Activates: activates, Public: pub, Sealed: sealed}
+	s := ikeys.Stored{KID: k.KID, Alg: k.Alg, State: state, Created: now, Activates: activates, Public: pub, Sealed: sealed}
 	rec := l.record(ev, audit.OK, m)
 	rec.KID, rec.Alg, rec.Reason = k.KID, string(k.Alg), reason
 	if err := l.db.AddKey(ctx, s, demote, ifEmpty, l.cfg.NodeID, []*audit.Record{rec}); err != nil {
@@ -161,7 +133,7 @@ func (l *Ledger) Keys(ctx context.Context) ([]KeyInfo, error) {
 // RotateKey generates a new active key (alg, or the configured KeyAlg when
 // empty) and turns the previous active keys verify-only, so tokens they
 // signed keep verifying until they expire.
-func (l *Ledger) RotateKey(ctx context.Context, alg Alg, m Meta) (*KeyInfo, error) {
+func (l *Ledger) RotateKey(ctx context.Context, alg keys.Alg, m Meta) (*KeyInfo, error) {
 	if alg == "" {
 		alg = l.cfg.KeyAlg
 		if active := l.ring.Active(); active != nil {
@@ -171,7 +143,7 @@ func (l *Ledger) RotateKey(ctx context.Context, alg Alg, m Meta) (*KeyInfo, erro
 	if !alg.Valid() {
 		return nil, invalidf("unsupported algorithm %q", alg)
 	}
-	if l.cfg.RefuseHMACSigning && alg.Family() == keys.FamilyHMAC {
+	if l.cfg.RefuseHMACSigning && alg.Family() == ikeys.FamilyHMAC {
 		return nil, invalidf("%w", ErrHMACSigning)
 	}
 	prev := l.activeKID()
@@ -179,7 +151,7 @@ func (l *Ledger) RotateKey(ctx context.Context, alg Alg, m Meta) (*KeyInfo, erro
 	if prev != "" {
 		reason = "rotation; previous active key " + prev + " is now verify-only"
 	}
-	info, err := l.addKey(ctx, alg, nil, KeyActive, true, false, audit.KeyRotate, reason, m)
+	info, err := l.addKey(ctx, alg, nil, keys.Active, true, false, audit.KeyRotate, reason, m)
 	if err != nil {
 		return nil, err
 	}
@@ -188,17 +160,17 @@ func (l *Ledger) RotateKey(ctx context.Context, alg Alg, m Meta) (*KeyInfo, erro
 
 // ImportKey stores an external private key as a managed key in state
 // (active makes it the signing key and the current one verify-only).
-func (l *Ledger) ImportKey(ctx context.Context, k *Key, state KeyState, m Meta) (*KeyInfo, error) {
+func (l *Ledger) ImportKey(ctx context.Context, k *keys.Key, state keys.State, m Meta) (*KeyInfo, error) {
 	if state == "" {
-		state = KeyVerifyOnly
+		state = keys.VerifyOnly
 	}
-	if _, err := keys.ParseState(string(state)); err != nil {
+	if _, err := ikeys.ParseState(string(state)); err != nil {
 		return nil, invalidf("%v", err)
 	}
-	if state == KeyActive && l.cfg.RefuseHMACSigning && k.Family() == keys.FamilyHMAC {
+	if state == keys.Active && l.cfg.RefuseHMACSigning && k.Family() == ikeys.FamilyHMAC {
 		return nil, invalidf("%w", ErrHMACSigning)
 	}
-	info, err := l.addKey(ctx, "", k, state, state == KeyActive, false, audit.KeyCreate, "imported", m)
+	info, err := l.addKey(ctx, "", k, state, state == keys.Active, false, audit.KeyCreate, "imported", m)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +182,7 @@ func (l *Ledger) ImportKey(ctx context.Context, k *Key, state KeyState, m Meta) 
 func (l *Ledger) RetireKey(ctx context.Context, kid string, m Meta) error {
 	rec := l.record(audit.KeyRetire, audit.OK, m)
 	rec.KID = kid
-	if err := l.db.SetKeyState(ctx, kid, KeyRetired, l.cfg.Now(), l.cfg.NodeID, []*audit.Record{rec}); err != nil {
+	if err := l.db.SetKeyState(ctx, kid, keys.Retired, l.cfg.Now(), l.cfg.NodeID, []*audit.Record{rec}); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("managed key %q: %w", kid, ErrNotFound)
 		}
@@ -227,8 +199,8 @@ func (l *Ledger) JWKS(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	ks := l.ring.All()
-	slices.SortFunc(ks, func(a, b *keys.Key) int { return a.Created.Compare(b.Created) })
-	return keys.JWKS(ks)
+	slices.SortFunc(ks, func(a, b *ikeys.Key) int { return a.Created.Compare(b.Created) })
+	return ikeys.JWKS(ks)
 }
 
 func (l *Ledger) activeKID() string {
@@ -237,14 +209,3 @@ func (l *Ledger) activeKID() string {
 	}
 	return ""
 }
-
-// ErrDuplicateKID refuses a key set in which two keys have the same kid.
-var ErrDuplicateKID = keys.ErrDuplicateKID
-
-// ErrROCA refuses an RSA key with the ROCA weakness (CVE-2017-15361).
-var ErrROCA = keys.ErrROCA
-
-// CheckUniqueKIDs refuses keys among which two carry the same kid of their
-// own (from a JWK): check keys from several sources with it before
-// [WithKeys]; [ParseKeys] already refuses such a JWKS.
-func CheckUniqueKIDs(ks []*Key) error { return keys.CheckUniqueKIDs(ks) }

@@ -18,9 +18,12 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/token"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
-var allAlgs = []jwtledger.Alg{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+var allAlgs = []keys.Alg{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
 // TestAlgorithms issues and verifies with every algorithm, through an
 // external key and through a managed key, and checks that no other
@@ -30,7 +33,7 @@ func TestAlgorithms(t *testing.T) {
 	ctx := context.Background()
 	for _, alg := range allAlgs {
 		t.Run(string(alg), func(t *testing.T) {
-			k, err := jwtledger.GenerateKey(alg)
+			k, err := keys.Generate(alg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,14 +59,14 @@ func TestAlgorithms(t *testing.T) {
 				parts := strings.SplitN(iss.Token, ".", 2)
 				hdr := b64(fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"JWT"}`, other, k.KID))
 				_, err := l.Verify(ctx, hdr+"."+parts[1], jwtledger.WithKeys(k))
-				if got := jwtledger.OutcomeOf(err); got != jwtledger.UnsupportedAlg {
+				if got := token.OutcomeOf(err); got != token.UnsupportedAlg {
 					t.Errorf("relabelled %s as %s: outcome %q, want unsupported_alg", alg, other, got)
 				}
 			}
 		})
 	}
 	t.Run("managed", func(t *testing.T) {
-		for _, alg := range []jwtledger.Alg{"EdDSA", "RS256", "HS512", "ES384"} {
+		for _, alg := range []keys.Alg{"EdDSA", "RS256", "HS512", "ES384"} {
 			info, err := l.RotateKey(ctx, alg, jwtledger.Meta{})
 			if err != nil {
 				t.Fatal(err)
@@ -101,7 +104,7 @@ func TestKeyFormats(t *testing.T) {
 	weakRSA, _ := rsa.GenerateKey(rand.Reader, 1024)
 
 	ecJWK := func(extra string) string {
-		k, _ := jwtledger.GenerateKey("ES256")
+		k, _ := keys.Generate("ES256")
 		_ = k
 		x := b64(string(ecKey.PublicKey.X.FillBytes(make([]byte, 32))))
 		y := b64(string(ecKey.PublicKey.Y.FillBytes(make([]byte, 32))))
@@ -112,7 +115,7 @@ func TestKeyFormats(t *testing.T) {
 		data    string
 		wantErr string // substring; empty means success
 		n       int
-		alg     jwtledger.Alg
+		alg     keys.Alg
 	}{
 		{name: "PKCS#1 private", data: string(pemBlock("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey))), n: 1},
 		{name: "PKCS#1 public", data: string(pemBlock("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey))), n: 1},
@@ -143,7 +146,7 @@ func TestKeyFormats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ks, err := jwtledger.ParseKeys([]byte(tt.data))
+			ks, err := keys.Parse([]byte(tt.data))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got %v, want error containing %q", err, tt.wantErr)
@@ -162,7 +165,7 @@ func TestKeyFormats(t *testing.T) {
 		})
 	}
 	t.Run("certificate forbidding signatures", func(t *testing.T) {
-		ks, err := jwtledger.ParseKeys(pemBlock("CERTIFICATE", encCertDER))
+		ks, err := keys.Parse(pemBlock("CERTIFICATE", encCertDER))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,26 +179,26 @@ func TestKeyFormats(t *testing.T) {
 func TestKeyUsage(t *testing.T) {
 	l := openLedger(t)
 	k := `"kty":"oct","k":"` + b64(string(testSecret)) + `"`
-	token := hs256(hsHeader, claimsAt(time.Hour, ""))
+	raw := hs256(hsHeader, claimsAt(time.Hour, ""))
 	tests := []struct {
 		name string
 		jwk  string
-		want jwtledger.Outcome
+		want token.Outcome
 	}{
-		{name: "use sig", jwk: `{` + k + `,"use":"sig"}`, want: jwtledger.Valid},
-		{name: "use enc", jwk: `{` + k + `,"use":"enc"}`, want: jwtledger.UnsupportedAlg},
-		{name: "key_ops verify", jwk: `{` + k + `,"key_ops":["verify"]}`, want: jwtledger.Valid},
-		{name: "key_ops sign only", jwk: `{` + k + `,"key_ops":["sign"]}`, want: jwtledger.UnsupportedAlg},
-		{name: "key_ops empty", jwk: `{` + k + `,"key_ops":[]}`, want: jwtledger.UnsupportedAlg},
+		{name: "use sig", jwk: `{` + k + `,"use":"sig"}`, want: token.Valid},
+		{name: "use enc", jwk: `{` + k + `,"use":"enc"}`, want: token.UnsupportedAlg},
+		{name: "key_ops verify", jwk: `{` + k + `,"key_ops":["verify"]}`, want: token.Valid},
+		{name: "key_ops sign only", jwk: `{` + k + `,"key_ops":["sign"]}`, want: token.UnsupportedAlg},
+		{name: "key_ops empty", jwk: `{` + k + `,"key_ops":[]}`, want: token.UnsupportedAlg},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ks, err := jwtledger.ParseKeys([]byte(tt.jwk))
+			ks, err := keys.Parse([]byte(tt.jwk))
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = l.Verify(context.Background(), token, jwtledger.WithKeys(ks...))
-			if got := jwtledger.OutcomeOf(err); got != tt.want {
+			_, err = l.Verify(context.Background(), raw, jwtledger.WithKeys(ks...))
+			if got := token.OutcomeOf(err); got != tt.want {
 				t.Fatalf("outcome %q (%v), want %q", got, err, tt.want)
 			}
 		})
@@ -227,11 +230,11 @@ func TestRotationAndRetirement(t *testing.T) {
 		t.Fatalf("token of the verify-only key: %v", err)
 	}
 	ks, _ := l.Keys(ctx)
-	states := map[string]jwtledger.KeyState{}
+	states := map[string]keys.State{}
 	for _, k := range ks {
 		states[k.KID] = k.State
 	}
-	if states[before.KID] != jwtledger.KeyVerifyOnly || states[info.KID] != jwtledger.KeyActive {
+	if states[before.KID] != keys.VerifyOnly || states[info.KID] != keys.Active {
 		t.Fatalf("states after rotation: %v", states)
 	}
 	var jwks struct{ Keys []map[string]any }
@@ -247,7 +250,7 @@ func TestRotationAndRetirement(t *testing.T) {
 	if err := l.RetireKey(ctx, before.KID, jwtledger.Meta{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Verify(ctx, before.Token); jwtledger.OutcomeOf(err) != jwtledger.UnknownKey {
+	if _, err := l.Verify(ctx, before.Token); token.OutcomeOf(err) != token.UnknownKey {
 		t.Fatalf("token of a retired key: %v, want unknown_key", err)
 	}
 	if err := l.RetireKey(ctx, "nope", jwtledger.Meta{}); err == nil {
@@ -317,7 +320,7 @@ func TestScheduledRotation(t *testing.T) {
 	}
 	step(50 * time.Minute) // 10 minutes before the key is a day old: pre-publish
 	ks, _ := l.Keys(ctx)
-	if len(ks) != 2 || ks[1].State != jwtledger.KeyVerifyOnly || ks[1].Activates.IsZero() {
+	if len(ks) != 2 || ks[1].State != keys.VerifyOnly || ks[1].Activates.IsZero() {
 		t.Fatalf("no pre-published key: %+v", ks)
 	}
 	next := ks[1].KID
@@ -336,14 +339,14 @@ func TestScheduledRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	step(30 * time.Minute) // old key still needed for tokens issued before
-	if ks, _ := l.Keys(ctx); ks[0].State != jwtledger.KeyVerifyOnly {
+	if ks, _ := l.Keys(ctx); ks[0].State != keys.VerifyOnly {
 		t.Fatalf("old key %+v, want verify-only", ks[0])
 	}
 	step(time.Hour) // every token of the old key has expired
-	if ks, _ := l.Keys(ctx); ks[0].State != jwtledger.KeyRetired || strings.Contains(jwksKIDs(), first.KID) {
+	if ks, _ := l.Keys(ctx); ks[0].State != keys.Retired || strings.Contains(jwksKIDs(), first.KID) {
 		t.Fatalf("old key %+v not retired; JWKS %s", ks[0], jwksKIDs())
 	}
-	recs, _ := l.Audit(ctx, jwtledger.AuditFilter{})
+	recs, _ := l.Trail().Query(ctx, trail.Filter{})
 	var events []string
 	for _, r := range recs {
 		if strings.HasPrefix(string(r.Event), "key.") {

@@ -14,7 +14,7 @@
 //	tok, err := l.Verify(ctx, issued.Token)
 //	switch {
 //	case err == nil: // valid
-//	case errors.Is(err, jwtledger.ErrExpired): ...
+//	case errors.Is(err, token.ErrExpired): ...
 //	case errors.Is(err, jwtledger.ErrAudit): // no verdict: the record could not be written
 //	}
 //
@@ -47,15 +47,18 @@
 // under a master key (Config.MasterKey, else a master.key file created in the
 // data directory; the CLI reads JWTLEDGER_MASTER_KEY). [Ledger.RotateKey] makes a
 // new active key and keeps the previous ones verify-only. External keys
-// (PEM, JWK, JWKS, raw HMAC secrets) are read with [ParseKeys] and
-// [NewHMACKey] and used through [IssueRequest].Key and [WithKeys].
+// (PEM, JWK, JWKS, raw HMAC secrets) are read with [keys.Parse] and
+// [keys.NewHMAC] (package [github.com/jwtledger/jwtledger/keys]) and used
+// through [IssueRequest].Key and [WithKeys].
 //
 // # Verification
 //
 // Every key is bound to one algorithm (or, for an external RSA or HMAC key
 // given without one, to its family); "none" is never accepted. The signature
 // is checked before any claim. exp is required unless
-// [WithExpirationRequired](false); the default leeway is 30s.
+// [WithExpirationRequired](false); the default leeway is 30s. The token,
+// its outcome and the sentinels for errors.Is are the model of the public
+// package [github.com/jwtledger/jwtledger/token].
 package jwtledger
 
 import (
@@ -80,9 +83,10 @@ import (
 	"github.com/jwtledger/jwtledger/internal/denial"
 	"github.com/jwtledger/jwtledger/internal/health"
 	"github.com/jwtledger/jwtledger/internal/keyring"
-	"github.com/jwtledger/jwtledger/internal/keys"
+	ikeys "github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/node"
 	"github.com/jwtledger/jwtledger/internal/revocation"
+	"github.com/jwtledger/jwtledger/keys"
 	"github.com/jwtledger/jwtledger/store"
 )
 
@@ -109,7 +113,7 @@ type Config struct {
 	MaxTTL time.Duration
 	// KeyAlg is the algorithm of the key generated on first use and of
 	// rotations that name none. Default ES256.
-	KeyAlg Alg
+	KeyAlg keys.Alg
 	// MasterKey (32 bytes) seals private keys at rest. Default:
 	// DataDir/master.key, created on first use with mode 0600. The library
 	// reads no environment variable; the CLI fills this from
@@ -139,7 +143,7 @@ type Config struct {
 	// Witnesses, if any, are sent every checkpoint (C2SP tlog-witness,
 	// each with its URL) and their cosignatures are stored with it; a
 	// checkpoint is witnessed once WitnessQuorum of them cosigned it (0:
-	// all). Witnessing never holds up issuance: see [Ledger.Witnessing].
+	// all). Witnessing never holds up issuance: see Witnessing of [Ledger.Trail].
 	Witnesses     []auditor.Witness
 	WitnessQuorum int
 	// RotateEvery, if positive, rotates the signing key when the active key
@@ -149,12 +153,12 @@ type Config struct {
 	RotateEvery time.Duration
 	PrePublish  time.Duration
 	// Retain, if positive, makes a long-running ledger prune record bodies
-	// older than this once an hour (see [Ledger.Prune]); zero keeps them
+	// older than this once an hour (see Prune of [Ledger.Trail]); zero keeps them
 	// forever.
 	Retain time.Duration
 	// CheckIntegrity checks the embedded store's whole file at Open
 	// (SQLite quick_check; serve does): a damaged database is refused with
-	// [ErrDamaged] unless AllowDamaged, which opens it read-only for
+	// [store.ErrDamaged] unless AllowDamaged, which opens it read-only for
 	// inspection (audit queries and verification; nothing is issued,
 	// verified or recorded).
 	CheckIntegrity bool
@@ -245,7 +249,7 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 		cfg.TTL = defaults.TTL
 	}
 	if cfg.KeyAlg == "" {
-		cfg.KeyAlg = keys.ES256
+		cfg.KeyAlg = ikeys.ES256
 	}
 	if cfg.PrePublish <= 0 {
 		cfg.PrePublish = defaults.PrePublish
@@ -310,7 +314,7 @@ func (l *Ledger) start(ctx context.Context) error {
 func (l *Ledger) hooks() node.Hooks {
 	m := Meta{Actor: "jwtledger"}
 	return node.Hooks{
-		Checkpoint: func(ctx context.Context) error { _, err := l.Checkpoint(ctx, m); return err },
+		Checkpoint: l.checkpoint,
 		ReloadKeys: func(ctx context.Context) error { return l.loadKeys(ctx, false) },
 		AddKey: func(ctx context.Context, k *keys.Key, activates time.Time, reason string) error {
 			_, err := l.addKeyAt(ctx, k, keys.VerifyOnly, activates, audit.KeyCreate, reason, m)

@@ -12,6 +12,8 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/token"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 func TestMigrateSQLiteToPostgres(t *testing.T) {
@@ -36,7 +38,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	if _, err := old.Revoke(ctx, "", revoked.JTI, revoked.ExpiresAt, jwtledger.Meta{}); err != nil {
 		t.Fatal(err)
 	}
-	creds, _, err := old.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{jwtledger.ScopeIssue}}, jwtledger.Meta{})
+	creds, _, err := old.CreateClient(ctx, jwtledger.NewClient{Name: "svc", Scopes: []string{"tokens:issue"}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,10 +50,10 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := old.Checkpoint(ctx, jwtledger.Meta{}); err != nil {
+	if _, err := old.Trail().Checkpoint(ctx, trail.Meta{}); err != nil {
 		t.Fatal(err)
 	}
-	oldRecs, err := old.Audit(ctx, jwtledger.AuditFilter{})
+	oldRecs, err := old.Trail().Query(ctx, trail.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +74,14 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer moved.Close()
-	audit, err := moved.VerifyAudit(ctx, auditor.VerifyOptions{})
+	audit, err := moved.Trail().Verify(ctx, auditor.VerifyOptions{})
 	if err != nil || !audit.OK || audit.Records != int64(len(oldRecs)) {
 		t.Fatalf("audit verify after migration: %v %+v", err, audit)
 	}
 	if _, err := moved.Verify(ctx, first.Token); err != nil {
 		t.Fatalf("a token of the old store: %v", err)
 	}
-	if _, err := moved.Verify(ctx, revoked.Token); !errors.Is(err, jwtledger.ErrRevoked) {
+	if _, err := moved.Verify(ctx, revoked.Token); !errors.Is(err, token.ErrRevoked) {
 		t.Fatalf("a token revoked in the old store: %v", err)
 	}
 	if _, err := moved.Authenticate(ctx, creds.ID, creds.Secret); err != nil {

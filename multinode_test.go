@@ -13,6 +13,8 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/poll"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
+	"github.com/jwtledger/jwtledger/token"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // openNodes opens n ledgers (nodes) on one PostgreSQL database, at the same
@@ -87,7 +89,7 @@ func TestNodesShareOnePostgres(t *testing.T) {
 	}
 	took := within(t, jwtledger.RevocationRefresh+300*time.Millisecond, "revocation on B seen by A", func() bool {
 		_, err := a.Verify(ctx, iss.Token)
-		return errors.Is(err, jwtledger.ErrRevoked)
+		return errors.Is(err, token.ErrRevoked)
 	})
 	t.Logf("revocation on B refused by A after %s", took.Round(time.Millisecond))
 
@@ -112,11 +114,11 @@ func TestNodesShareOnePostgres(t *testing.T) {
 	// Every node writes its own chain; the audit of all chains verifies
 	// from any node, with a checkpoint signed by each.
 	for _, n := range nodes {
-		if _, err := n.Checkpoint(ctx, jwtledger.Meta{}); err != nil {
+		if _, err := n.Trail().Checkpoint(ctx, trail.Meta{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rep, err := b.VerifyAudit(ctx, auditor.VerifyOptions{})
+	rep, err := b.Trail().Verify(ctx, auditor.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +130,7 @@ func TestNodesShareOnePostgres(t *testing.T) {
 			t.Fatalf("chain %+v has no records or no checkpoint", cr)
 		}
 	}
-	recs, err := c.Audit(ctx, jwtledger.AuditFilter{JTI: iss.JTI})
+	recs, err := c.Trail().Query(ctx, trail.Filter{JTI: iss.JTI})
 	if err != nil {
 		t.Fatal(err)
 	}

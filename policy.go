@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
 
@@ -83,7 +84,7 @@ func (l *Ledger) applyPolicy(now time.Time, req *IssueRequest, names []string) e
 			req.Audience = []string{cmp.Or(p.DefaultAudience, l.cfg.Issuer)}
 		}
 	}
-	maxTTL := time.Duration(p.MaxTTL)
+	maxTTL := p.MaxTTL
 	ttl := req.TTL
 	switch {
 	case !req.Expiry.IsZero():
@@ -100,7 +101,7 @@ func (l *Ledger) applyPolicy(now time.Time, req *IssueRequest, names []string) e
 		return &PolicyError{Rule: "lifetime", Detail: "lifetime above this client's maximum of " + maxTTL.String(), reason: "policy: ttl " + ttl.String() + " above max"}
 	}
 	// No claims list allows no custom claim; "*" allows any, explicitly.
-	if !slices.Contains(p.Claims, AnyClaim) {
+	if !slices.Contains(p.Claims, clientauth.AnyClaim) {
 		for _, name := range names {
 			if !slices.Contains(p.Claims, name) {
 				return &PolicyError{Rule: "claim", Detail: "custom claim " + name + " is not allowed for this client (its policy lists the claims it may set; \"*\" allows any)", reason: "policy: claim " + name + " not allowed"}

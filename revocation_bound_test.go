@@ -11,6 +11,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // A token revoked on node A is refused on node B within RevocationMaxAge
@@ -64,7 +65,7 @@ func TestRevocationPropagationUnderLoad(t *testing.T) {
 				began := time.Now()
 				_, err := b.Verify(ctx, tok.Token)
 				end := time.Now()
-				if errors.Is(err, jwtledger.ErrRevoked) {
+				if errors.Is(err, token.ErrRevoked) {
 					return
 				}
 				if r := revokedAt.Load(); r != 0 && err == nil && began.UnixNano() >= r {

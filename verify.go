@@ -2,69 +2,25 @@ package jwtledger
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/defaults"
-	"github.com/jwtledger/jwtledger/internal/keys"
-	"github.com/jwtledger/jwtledger/internal/token"
+	"github.com/jwtledger/jwtledger/internal/jws"
+	ikeys "github.com/jwtledger/jwtledger/internal/keys"
+	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/token"
 )
-
-// Token is a parsed token: its header, registered claims (with the raw
-// claims JSON) and, once verified, the key that matched.
-type Token = token.Token
-
-// Claims are a token's registered claims.
-type Claims = token.Claims
-
-// Header is a token's JOSE header.
-type Header = token.Header
-
-// Outcome is the verdict of a verification.
-type Outcome = token.Outcome
-
-// VerifyError is a refused verification: an [Outcome] and a human reason.
-type VerifyError = token.Error
-
-// The verification outcomes.
-const (
-	Valid            = token.Valid
-	Expired          = token.Expired
-	NotYetValid      = token.NotYetValid
-	InvalidSignature = token.InvalidSignature
-	Malformed        = token.Malformed
-	UnsupportedAlg   = token.UnsupportedAlg
-	UnknownKey       = token.UnknownKey
-	InvalidClaims    = token.InvalidClaims
-	Revoked          = token.Revoked
-)
-
-// Sentinel errors of the refusal outcomes, for errors.Is.
-var (
-	ErrExpired        = token.ErrExpired
-	ErrNotYetValid    = token.ErrNotYetValid
-	ErrSignature      = token.ErrSignature
-	ErrMalformed      = token.ErrMalformed
-	ErrUnsupportedAlg = token.ErrUnsupportedAlg
-	ErrUnknownKey     = token.ErrUnknownKey
-	ErrInvalidClaims  = token.ErrInvalidClaims
-	ErrRevoked        = token.ErrRevoked
-)
-
-// OutcomeOf returns the outcome err stands for: [Valid] for nil, "" for an
-// error that is not a verdict (such as [ErrAudit]).
-func OutcomeOf(err error) Outcome { return token.OutcomeOf(err) }
 
 // VerifyOption sets verification policy.
 type VerifyOption func(*verifyConfig)
 
 type verifyConfig struct {
-	opts token.Options
+	opts jws.Options
 	now  func() time.Time
-	keys token.KeySource // nil: the managed keys
+	keys jws.KeySource // nil: the managed keys
 	meta Meta
 }
 
@@ -78,7 +34,7 @@ func WithAudience(aud string) VerifyOption { return func(c *verifyConfig) { c.op
 func WithLeeway(d time.Duration) VerifyOption { return func(c *verifyConfig) { c.opts.Leeway = d } }
 
 // WithAlgorithms accepts only algs (in addition to each key's own binding).
-func WithAlgorithms(algs ...Alg) VerifyOption {
+func WithAlgorithms(algs ...keys.Alg) VerifyOption {
 	return func(c *verifyConfig) { c.opts.Algorithms = algs }
 }
 
@@ -90,12 +46,12 @@ func WithExpirationRequired(required bool) VerifyOption {
 // WithTimeFunc sets the clock used for exp, nbf and iat (tests).
 func WithTimeFunc(now func() time.Time) VerifyOption { return func(c *verifyConfig) { c.now = now } }
 
-// WithKeys verifies against the external keys ks ([ParseKeys],
-// [NewHMACKey], [GenerateKey]) instead of the managed ones. A kid that two
-// of them carry matches neither (the token is refused as [UnknownKey]):
-// check keys from several sources with [CheckUniqueKIDs] first.
-func WithKeys(ks ...*Key) VerifyOption {
-	return func(c *verifyConfig) { c.keys = keys.Set(ks) }
+// WithKeys verifies against the external keys ks ([keys.Parse],
+// [keys.NewHMAC], [keys.Generate]) instead of the managed ones. A kid that
+// two of them carry matches neither (the token is refused as [token.UnknownKey]):
+// check keys from several sources with [keys.CheckUniqueKIDs] first.
+func WithKeys(ks ...*keys.Key) VerifyOption {
+	return func(c *verifyConfig) { c.keys = ikeys.Set(ks) }
 }
 
 // WithMeta identifies the caller in the audit record.
@@ -103,25 +59,27 @@ func WithMeta(m Meta) VerifyOption { return func(c *verifyConfig) { c.meta = m }
 
 // Verify checks raw and records the verdict. It returns the token and nil
 // when valid; on refusal the token as far as it could be read (claims only
-// once the signature matched) and a [*VerifyError]; and nil with an error
-// wrapping [ErrAudit] when the verdict could not be recorded.
-func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (*Token, error) {
+// once the signature matched) and a [*token.Error] (errors.Is with
+// [token.ErrExpired] and the other sentinels, [token.OutcomeOf]); and nil
+// with an error wrapping [ErrAudit] when the verdict could not be recorded.
+func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (*token.Token, error) {
 	if l.readOnly != nil {
 		return nil, l.readOnly
 	}
-	vc := verifyConfig{opts: token.Options{Leeway: defaults.Leeway}, now: l.cfg.Now}
+	vc := verifyConfig{opts: jws.Options{Leeway: defaults.Leeway}, now: l.cfg.Now}
 	for _, o := range opts {
 		o(&vc)
 	}
 	vc.opts.Now = vc.now()
-	var src token.KeySource = l.ring
+	var src jws.KeySource = l.ring
 	if vc.keys != nil {
 		src = vc.keys
 	}
-	var tok *Token
+	var tok *token.Token
+	var unverified *token.Claims
 	var verr, lookupErr error
 	err := l.w.Record(ctx, func() *audit.Record {
-		tok, verr = token.Verify(raw, src, &vc.opts)
+		tok, unverified, verr = jws.Verify(raw, src, &vc.opts)
 		if verr == nil {
 			revoked, err := l.revoked.IsRevoked(ctx, tok.Claims.Issuer, tok.Claims.ID)
 			if err != nil {
@@ -138,7 +96,7 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 		if errors.As(verr, &te) {
 			rec.Reason = te.Reason
 		}
-		fillFromToken(rec, tok)
+		fillFromToken(rec, tok, unverified)
 		return rec
 	})
 	if lookupErr != nil {
@@ -150,46 +108,19 @@ func (l *Ledger) Verify(ctx context.Context, raw string, opts ...VerifyOption) (
 	return tok, verr
 }
 
-// Verdict is a verification's result in the form every face shows it (CLI
-// `verify --output json`, POST /v1/tokens/verify): header and claims are {}
-// when they could not be read (claims only once the signature matched).
-type Verdict struct {
-	Valid   bool            `json:"valid"`
-	Outcome Outcome         `json:"outcome"`
-	Reason  string          `json:"reason"`
-	Header  json.RawMessage `json:"header"`
-	Claims  json.RawMessage `json:"claims"`
-}
-
-// NewVerdict renders the result of [Ledger.Verify]; err must be nil or a
-// verdict (not an [ErrAudit] failure).
-func NewVerdict(tok *Token, err error) Verdict {
-	v := Verdict{Valid: err == nil, Outcome: OutcomeOf(err), Header: json.RawMessage("{}"), Claims: json.RawMessage("{}")}
-	var ve *VerifyError
-	if errors.As(err, &ve) {
-		v.Reason = ve.Reason
-	}
-	if tok != nil {
-		v.Header = tok.Header.Raw
-		if tok.Claims.Raw != nil {
-			v.Claims = tok.Claims.Raw
-		}
-	}
-	return v
-}
-
 // fillFromToken copies what the token says into its verification record. For
-// a token whose signature did not match, the claims are read unverified, so
-// the record shows whom a forgery claimed to be for.
-func fillFromToken(rec *audit.Record, tok *token.Token) {
+// a token whose signature did not match, the claims are the unverified ones
+// (when they could be read), so the record shows whom a forgery claimed to
+// be for.
+func fillFromToken(rec *audit.Record, tok *token.Token, unverified *token.Claims) {
 	if tok == nil {
 		return
 	}
 	rec.Alg, rec.KID = tok.Header.Alg, tok.Header.KID
 	c := &tok.Claims
 	if tok.Key == nil {
-		if u := token.Unverified(tok); u != nil {
-			c = u
+		if unverified != nil {
+			c = unverified
 		}
 	} else {
 		rec.KID = tok.Key.KID

@@ -18,6 +18,7 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 	"github.com/jwtledger/jwtledger/internal/witness"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // testWitness is a jwtledger witness of one ledger chain on an httptest
@@ -67,7 +68,7 @@ func witnessedLedger(t *testing.T, n, quorum int, spec ...string) (*jwtledger.Le
 	}
 	master := bytes.Repeat([]byte{7}, 32) // a shared store needs one given
 	l0 := openLedger(t, func(c *jwtledger.Config) { c.DataDir, c.Store, c.MasterKey = dir, storeSpec, master })
-	vkey, origin := l0.AuditVerifierKey(), auditor.Origin(l0.NodeID())
+	vkey, origin := l0.Trail().VerifierKey(), auditor.Origin(l0.NodeID())
 	if err := l0.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +96,11 @@ func issueN(t *testing.T, l *jwtledger.Ledger, n int) {
 }
 
 // waitWitnessing polls the ledger's witnessing until cond holds.
-func waitWitnessing(t *testing.T, l *jwtledger.Ledger, what string, cond func(jwtledger.WitnessingStatus) bool) jwtledger.WitnessingStatus {
+func waitWitnessing(t *testing.T, l *jwtledger.Ledger, what string, cond func(trail.WitnessingStatus) bool) trail.WitnessingStatus {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		st, ok := l.Witnessing()
+		st, ok := l.Trail().Witnessing()
 		if !ok {
 			t.Fatal("Witnessing: no witnesses configured")
 		}
@@ -124,18 +125,18 @@ func testWitnessesCosign(t *testing.T, spec string) {
 	var last int64
 	for round := range 3 {
 		issueN(t, l, 20+round)
-		cp, err := l.Checkpoint(ctx, jwtledger.Meta{})
+		cp, err := l.Trail().Checkpoint(ctx, trail.Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		last = cp.Size
-		waitWitnessing(t, l, "both witnesses cosign", func(st jwtledger.WitnessingStatus) bool { return st.Witnessed == cp.Size })
+		waitWitnessing(t, l, "both witnesses cosign", func(st trail.WitnessingStatus) bool { return st.Witnessed == cp.Size })
 	}
 	policy, err := auditor.NewPolicy([]auditor.Witness{ws[0].policyWitness(), ws[1].policyWitness()}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cps, err := l.CosignedCheckpoints(ctx, "")
+	cps, err := l.Trail().Cosigned(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,19 +160,19 @@ func TestWitnessDownLeavesCheckpointsUnwitnessed(t *testing.T) {
 	ctx := context.Background()
 	l, ws := witnessedLedger(t, 2, 2)
 	issueN(t, l, 10)
-	cp, err := l.Checkpoint(ctx, jwtledger.Meta{})
+	cp, err := l.Trail().Checkpoint(ctx, trail.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitWitnessing(t, l, "both witnesses cosign", func(st jwtledger.WitnessingStatus) bool { return st.Witnessed == cp.Size })
+	waitWitnessing(t, l, "both witnesses cosign", func(st trail.WitnessingStatus) bool { return st.Witnessed == cp.Size })
 
 	ws[1].srv.Close() // the second witness goes away
 	issueN(t, l, 10)  // issuance goes on
-	cp2, err := l.Checkpoint(ctx, jwtledger.Meta{})
+	cp2, err := l.Trail().Checkpoint(ctx, trail.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := waitWitnessing(t, l, "the first witness cosigns and the second fails", func(st jwtledger.WitnessingStatus) bool {
+	st := waitWitnessing(t, l, "the first witness cosigns and the second fails", func(st trail.WitnessingStatus) bool {
 		return st.Witnesses[0].Size == cp2.Size && st.Witnesses[1].Failures > 0
 	})
 	if st.Witnessed != cp.Size || st.Checkpoint != cp2.Size || st.Witnesses[1].Error == "" || st.Witnesses[0].Error != "" {
@@ -185,11 +186,11 @@ func TestWitnessQuorumOfOne(t *testing.T) {
 	l, ws := witnessedLedger(t, 2, 1)
 	ws[0].srv.Close()
 	issueN(t, l, 5)
-	cp, err := l.Checkpoint(ctx, jwtledger.Meta{})
+	cp, err := l.Trail().Checkpoint(ctx, trail.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := waitWitnessing(t, l, "one witness is a quorum", func(st jwtledger.WitnessingStatus) bool { return st.Witnessed == cp.Size })
+	st := waitWitnessing(t, l, "one witness is a quorum", func(st trail.WitnessingStatus) bool { return st.Witnessed == cp.Size })
 	if st.Quorum != "1" {
 		t.Errorf("quorum %q; want 1", st.Quorum)
 	}
@@ -227,13 +228,13 @@ func TestVerifyAuditWithWitnessPolicy(t *testing.T) {
 	ctx := context.Background()
 	l, ws := witnessedLedger(t, 2, 0)
 	issueN(t, l, 30)
-	cp, err := l.Checkpoint(ctx, jwtledger.Meta{})
+	cp, err := l.Trail().Checkpoint(ctx, trail.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitWitnessing(t, l, "both witnesses cosign", func(st jwtledger.WitnessingStatus) bool { return st.Witnessed == cp.Size })
+	waitWitnessing(t, l, "both witnesses cosign", func(st trail.WitnessingStatus) bool { return st.Witnessed == cp.Size })
 	policy := witnessPolicy(t, ws, 0)
-	rep, err := l.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
+	rep, err := l.Trail().Verify(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,20 +244,20 @@ func TestVerifyAuditWithWitnessPolicy(t *testing.T) {
 
 	// An export carries the cosignatures, checked offline.
 	var exp bytes.Buffer
-	if err := l.Export(ctx, &exp, auditor.ExportJSONL, time.Time{}, time.Time{}); err != nil {
+	if err := l.Trail().Export(ctx, &exp, auditor.ExportJSONL, time.Time{}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = auditor.VerifyExport(&exp, l.AuditVerifierKey(), auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
+	rep, err = auditor.VerifyExport(&exp, l.Trail().VerifierKey(), auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
 	if err != nil || !rep.OK || len(rep.Witnessing) != 1 || !rep.Witnessing[0].Witnessed {
 		t.Fatalf("the export under the policy: %v %+v", err, rep)
 	}
 
 	// The proof bundle carries the witnessed checkpoint, checked offline.
-	proof, err := l.Prove(ctx, "", 3)
+	proof, err := l.Trail().Prove(ctx, "", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := auditor.VerifyProof(proof, l.AuditVerifierKey()); err != nil {
+	if _, err := auditor.VerifyProof(proof, l.Trail().VerifierKey()); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := policy.Verify([]byte(proof.Checkpoint)); err != nil || !r.Witnessed {
@@ -265,12 +266,12 @@ func TestVerifyAuditWithWitnessPolicy(t *testing.T) {
 
 	ws[1].srv.Close()
 	issueN(t, l, 5)
-	cp2, err := l.Checkpoint(ctx, jwtledger.Meta{})
+	cp2, err := l.Trail().Checkpoint(ctx, trail.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitWitnessing(t, l, "the first witness cosigns", func(st jwtledger.WitnessingStatus) bool { return st.Witnesses[0].Size == cp2.Size })
-	rep, err = l.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy})
+	waitWitnessing(t, l, "the first witness cosigns", func(st trail.WitnessingStatus) bool { return st.Witnesses[0].Size == cp2.Size })
+	rep, err = l.Trail().Verify(ctx, auditor.VerifyOptions{Witnesses: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +279,7 @@ func TestVerifyAuditWithWitnessPolicy(t *testing.T) {
 	if !rep.OK || w.Witnessed || w.Newest != cp2.Size || w.NewestWitnessed != cp.Size || len(w.Missing) != 1 || w.Missing[0] != ws[1].name {
 		t.Fatalf("verify without --require-witnessed after a witness left: ok %v %+v", rep.OK, w)
 	}
-	rep, err = l.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
+	rep, err = l.Trail().Verify(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +287,7 @@ func TestVerifyAuditWithWitnessPolicy(t *testing.T) {
 		t.Fatalf("verify --require-witnessed after a witness left: %+v", rep.Damage)
 	}
 	// A quorum of one is met.
-	rep, err = l.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: witnessPolicy(t, ws, 1), RequireWitnessed: true})
+	rep, err = l.Trail().Verify(ctx, auditor.VerifyOptions{Witnesses: witnessPolicy(t, ws, 1), RequireWitnessed: true})
 	if err != nil || !rep.OK {
 		t.Fatalf("quorum 1: %v %+v", err, rep)
 	}
@@ -322,9 +323,9 @@ func TestRewrittenHistoryIsAForkNamingTheWitness(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	l0 := openLedger(t, func(c *jwtledger.Config) { c.DataDir = dir })
-	vkey, origin := l0.AuditVerifierKey(), auditor.Origin(l0.NodeID())
+	vkey, origin := l0.Trail().VerifierKey(), auditor.Origin(l0.NodeID())
 	issueN(t, l0, 10)
-	if _, err := l0.Checkpoint(ctx, jwtledger.Meta{}); err != nil {
+	if _, err := l0.Trail().Checkpoint(ctx, trail.Meta{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := l0.Close(); err != nil {
@@ -341,12 +342,12 @@ func TestRewrittenHistoryIsAForkNamingTheWitness(t *testing.T) {
 	}
 	honest := open(dir)
 	issueN(t, honest, 10)
-	cp, err := honest.Checkpoint(ctx, jwtledger.Meta{})
+	cp, err := honest.Trail().Checkpoint(ctx, trail.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitWitnessing(t, honest, "the witness cosigns the first history", func(st jwtledger.WitnessingStatus) bool { return st.Witnessed == cp.Size })
-	cps, err := honest.CosignedCheckpoints(ctx, "")
+	waitWitnessing(t, honest, "the witness cosigns the first history", func(st trail.WitnessingStatus) bool { return st.Witnessed == cp.Size })
+	cps, err := honest.Trail().Cosigned(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,18 +356,18 @@ func TestRewrittenHistoryIsAForkNamingTheWitness(t *testing.T) {
 
 	forked := open(forkDir)
 	issueN(t, forked, 15) // another history, larger than the first
-	fcp, err := forked.Checkpoint(ctx, jwtledger.Meta{})
+	fcp, err := forked.Trail().Checkpoint(ctx, trail.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := waitWitnessing(t, forked, "the witness refuses the rewritten history", func(st jwtledger.WitnessingStatus) bool {
+	st := waitWitnessing(t, forked, "the witness refuses the rewritten history", func(st trail.WitnessingStatus) bool {
 		return st.Witnesses[0].Failures > 0
 	})
 	if st.Witnessed >= fcp.Size || st.Witnesses[0].Error == "" {
 		t.Fatalf("the rewritten history is witnessed: %+v", st)
 	}
 	policy := witnessPolicy(t, []*testWitness{tw}, 0)
-	rep, err := forked.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true, Checkpoints: [][]byte{kept}})
+	rep, err := forked.Trail().Verify(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true, Checkpoints: [][]byte{kept}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +385,7 @@ func TestRewrittenHistoryIsAForkNamingTheWitness(t *testing.T) {
 	}
 	// Without the kept checkpoint the rewritten history verifies on its
 	// own, except that it is not witnessed.
-	rep, err = forked.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
+	rep, err = forked.Trail().Verify(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
 	if err != nil || rep.OK || len(rep.Damage) != 1 || rep.Damage[0].Kind != auditor.DamageUnwitnessed {
 		t.Fatalf("verify of the rewritten history alone: %v %+v", err, rep.Damage)
 	}
@@ -396,11 +397,11 @@ func TestWitnessingSurvivesARestart(t *testing.T) {
 	ctx := context.Background()
 	l, ws := witnessedLedger(t, 1, 0)
 	issueN(t, l, 7)
-	cp, err := l.Checkpoint(ctx, jwtledger.Meta{})
+	cp, err := l.Trail().Checkpoint(ctx, trail.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitWitnessing(t, l, "the witness cosigns", func(st jwtledger.WitnessingStatus) bool { return st.Witnessed == cp.Size })
+	waitWitnessing(t, l, "the witness cosigns", func(st trail.WitnessingStatus) bool { return st.Witnessed == cp.Size })
 	dir := l.DataDir()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -410,7 +411,7 @@ func TestWitnessingSurvivesARestart(t *testing.T) {
 		c.DataDir, c.Witnesses, c.Now = dir, []auditor.Witness{ws[0].policyWitness()}, time.Now
 		c.MasterKey = bytes.Repeat([]byte{7}, 32)
 	})
-	st, _ := l2.Witnessing()
+	st, _ := l2.Trail().Witnessing()
 	if st.Witnessed != cp.Size || st.Witnesses[0].Size != cp.Size || st.WitnessedTime.IsZero() {
 		t.Fatalf("after a restart: %+v; want witnessed %d", st, cp.Size)
 	}

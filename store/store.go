@@ -212,7 +212,8 @@ const (
 // database file was deleted, replaced or truncated under the running
 // process, or the database now holds another ledger. Nothing written from
 // then on is durable where the next start would look, so every write fails
-// with it until the process is restarted.
+// with it until the process is restarted (errors.Is holds on what a
+// ledger's operations return then).
 var ErrIdentity = errors.New("the store is no longer the one the ledger opened")
 
 // IdentityError says what happened to the store; it matches [ErrIdentity].
@@ -254,7 +255,9 @@ type Rescuer interface {
 }
 
 // ErrDamaged means the store's file is damaged (SQLite: "database disk
-// image is malformed").
+// image is malformed"). errors.Is holds on what Open returns for a
+// damaged store when Config.CheckIntegrity is set, and on the damage of
+// kind "damaged" that an audit verification reports.
 var ErrDamaged = errors.New("the database is damaged")
 
 // DamageError is what an integrity check found; it matches [ErrDamaged].

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 var auditCmd = &command{
@@ -74,8 +75,8 @@ func addFilterFlags(fs *flag.FlagSet) *filterFlags {
 
 // filter reads the flags; an event that no record has is refused, with the
 // list of those that are.
-func (ff *filterFlags) filter() (jwtledger.AuditFilter, error) {
-	f := jwtledger.AuditFilter{Event: jwtledger.AuditEvent(*ff.event), Outcome: *ff.outcome, Sub: *ff.sub, JTI: *ff.jti, Actor: *ff.actor}
+func (ff *filterFlags) filter() (trail.Filter, error) {
+	f := trail.Filter{Event: trail.Event(*ff.event), Outcome: *ff.outcome, Sub: *ff.sub, JTI: *ff.jti, Actor: *ff.actor}
 	if f.Event != "" && !slices.Contains(audit.Events, f.Event) {
 		err := usageErr("%v: unknown event %q (want one of %s)", jwtledger.ErrInvalidRequest, f.Event, eventList())
 		if f.Event == audit.AuditCheckpoint {
@@ -126,7 +127,7 @@ func auditQueryFlags(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		f.Limit = *limit
-		var recs []*jwtledger.Record
+		var recs []*trail.Record
 		if rf.on() {
 			cl, err := rf.client()
 			if err != nil {
@@ -141,7 +142,7 @@ func auditQueryFlags(fs *flag.FlagSet) runFunc {
 				return err
 			}
 			defer l.Close()
-			if recs, err = l.Audit(ctx, f); err != nil {
+			if recs, err = l.Trail().Query(ctx, f); err != nil {
 				return err
 			}
 		}
@@ -183,7 +184,7 @@ func auditTailFlags(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		defer l.Close()
-		recs, err := l.Audit(ctx, f)
+		recs, err := l.Trail().Query(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -207,16 +208,16 @@ func auditTailFlags(fs *flag.FlagSet) runFunc {
 				return nil
 			case <-time.After(500 * time.Millisecond):
 			}
-			if recs, err = l.Audit(ctx, f); err != nil {
+			if recs, err = l.Trail().Query(ctx, f); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func writeRecordArray(w io.Writer, recs []*jwtledger.Record) error {
+func writeRecordArray(w io.Writer, recs []*trail.Record) error {
 	if recs == nil {
-		recs = []*jwtledger.Record{}
+		recs = []*trail.Record{}
 	}
 	return writeJSON(w, recs)
 }
@@ -224,7 +225,7 @@ func writeRecordArray(w io.Writer, recs []*jwtledger.Record) error {
 // printRecords renders records as a table or JSON lines. Values that came
 // from outside are quoted when they hold anything but printable text, so a
 // record cannot smuggle terminal escapes.
-func printRecords(w io.Writer, recs []*jwtledger.Record, output string, header bool) error {
+func printRecords(w io.Writer, recs []*trail.Record, output string, header bool) error {
 	if output == "json" {
 		for _, r := range recs {
 			j, err := r.MarshalJSON()
@@ -255,7 +256,7 @@ var followColumns = []struct {
 
 // printFollowed is printRecords for audit tail -f: the table's columns
 // have fixed widths, since later batches are printed without the first.
-func printFollowed(w io.Writer, recs []*jwtledger.Record, output string, header bool) error {
+func printFollowed(w io.Writer, recs []*trail.Record, output string, header bool) error {
 	if output == "json" {
 		return printRecords(w, recs, output, header)
 	}

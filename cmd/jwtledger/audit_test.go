@@ -5,15 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // TestTailFollowColumns: audit tail -f prints batches separately, so its
 // columns must line up whatever the values' lengths in each batch.
 func TestTailFollowColumns(t *testing.T) {
 	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	first := []*jwtledger.Record{{Seq: 1, Time: at, Event: "key.create", Outcome: "ok", Actor: "jwtledger"}}
-	later := []*jwtledger.Record{
+	first := []*trail.Record{{Seq: 1, Time: at, Event: "key.create", Outcome: "ok", Actor: "jwtledger"}}
+	later := []*trail.Record{
 		{Seq: 12345, Time: at, Event: "token.verify", Outcome: "invalid_signature", Sub: "a-rather-long-subject-name", JTI: "I1T7u1odBoDVuPwvnCD4BA", KID: "u3gjXXXXXXXXXXXXXXX", Actor: "cl_abc", Reason: "signature does not match"},
 		{Seq: 2, Time: at, Event: "auth.denied", Outcome: "denied", Actor: "x", Reason: "POST /v1/tokens: invalid credentials"},
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 func auditVerifyFlags(fs *flag.FlagSet) runFunc {
@@ -74,7 +75,7 @@ func auditVerifyFlags(fs *flag.FlagSet) runFunc {
 		bar := c.progress("verifying", *quiet)
 		defer bar.finish()
 		opt.Progress = bar.callback()
-		if rep, err = l.VerifyAudit(ctx, opt); err != nil {
+		if rep, err = l.Trail().Verify(ctx, opt); err != nil {
 			return err
 		}
 		return printAuditReport(c, rep, *output)
@@ -126,7 +127,7 @@ func printAuditReport(c *cli, rep *auditor.LogReport, output string) error {
 func auditKeyFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
 	return onLedger("audit key", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
-		fmt.Fprintln(c.stdout, l.AuditVerifierKey())
+		fmt.Fprintln(c.stdout, l.Trail().VerifierKey())
 		return nil
 	})
 }
@@ -134,7 +135,7 @@ func auditKeyFlags(fs *flag.FlagSet) runFunc {
 func auditCheckpointFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
 	return onLedger("audit checkpoint", lf, 0, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
-		cp, err := l.Checkpoint(ctx, localMeta())
+		cp, err := l.Trail().Checkpoint(ctx, trail.Meta(localMeta()))
 		if err != nil {
 			return err
 		}
@@ -156,7 +157,7 @@ func auditProveFlags(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		defer l.Close()
-		p, err := l.Prove(ctx, *chain, *seq)
+		p, err := l.Trail().Prove(ctx, *chain, *seq)
 		if err != nil {
 			return err
 		}
@@ -270,7 +271,7 @@ func auditExportFlags(fs *flag.FlagSet) runFunc {
 			defer f.Close()
 			w = f
 		}
-		return l.Export(ctx, w, auditor.ExportFormat(*format), lo, hi)
+		return l.Trail().Export(ctx, w, auditor.ExportFormat(*format), lo, hi)
 
 	}
 }
@@ -294,7 +295,7 @@ func auditPruneFlags(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		defer l.Close()
-		res, err := l.Prune(ctx, d)
+		res, err := l.Trail().Prune(ctx, d)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // cliEnv runs the CLI in-process with the environment env.
@@ -134,7 +135,7 @@ func TestAuditEvents(t *testing.T) {
 			}
 		})
 	}
-	if recs, err := l.Audit(context.Background(), jwtledger.AuditFilter{Event: audit.AuditCheckpoint}); err == nil {
+	if recs, err := l.Trail().Query(context.Background(), trail.Filter{Event: audit.AuditCheckpoint}); err == nil {
 		t.Errorf("the ledger answers %d records of audit.checkpoint, want an error", len(recs))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/api"
 )
 
 var clientsCmd = &command{
@@ -62,7 +63,7 @@ func clientsCreateFlags(fs *flag.FlagSet) runFunc {
 		}
 		defer l.Close()
 		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: *name, Scopes: splitList(*scopes), Policy: jwtledger.ClientPolicy{
-			Audiences: splitList(*auds), DefaultAudience: *defaultAud, MaxTTL: jwtledger.Duration(*maxTTL), Claims: splitList(*claims), TokenScopes: splitList(*tokenScopes)}}, localMeta())
+			Audiences: splitList(*auds), DefaultAudience: *defaultAud, MaxTTL: *maxTTL, Claims: splitList(*claims), TokenScopes: splitList(*tokenScopes)}}, localMeta())
 		if err != nil {
 			return usageErr("clients create: %v", err)
 		}
@@ -79,14 +80,14 @@ func clientsListFlags(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		if *output == "json" {
-			return writeJSON(c.stdout, cs)
+			return writeJSON(c.stdout, api.Clients(cs))
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tSCOPES\tAUDIENCES\tMAX_TTL\tCREATED")
 		for _, cl := range cs {
 			ttl := "-"
 			if cl.Policy.MaxTTL > 0 {
-				ttl = time.Duration(cl.Policy.MaxTTL).String()
+				ttl = cl.Policy.MaxTTL.String()
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, safe(cl.Name), strings.Join(cl.Scopes, ","), safe(strings.Join(cl.Policy.Audiences, ",")), ttl, cl.Created.Format(time.RFC3339))
 		}

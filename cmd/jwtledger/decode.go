@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/jwtledger/jwtledger/internal/token"
+	"github.com/jwtledger/jwtledger/internal/jws"
 )
 
 var decodeCmd = &command{
@@ -31,7 +31,7 @@ func runDecode(ctx context.Context, c *cli, pos []string) error {
 	if err != nil {
 		return err
 	}
-	tok, err := token.Decode(raw)
+	tok, err := jws.Decode(raw)
 	if err != nil {
 		fmt.Fprintf(c.stdout, "%s\n", oneLine(err.Error()))
 		return errRejected

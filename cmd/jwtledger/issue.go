@@ -13,6 +13,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 var issueCmd = &command{
@@ -90,7 +91,7 @@ func issueFlags(fs *flag.FlagSet) runFunc {
 			}
 			body := api.IssueRequest{Sub: *sub, Aud: api.Audience(auds)}
 			if ttlSet {
-				body.TTL = jwtledger.Duration(*ttl)
+				body.TTL = api.Duration(*ttl)
 			}
 			if req.Claims != nil {
 				if body.Claims, err = json.Marshal(req.Claims); err != nil {
@@ -113,7 +114,7 @@ func issueFlags(fs *flag.FlagSet) runFunc {
 			return nil
 		}
 		if *algName != "" {
-			if req.Alg, err = jwtledger.ParseAlg(*algName); err != nil {
+			if req.Alg, err = keys.ParseAlg(*algName); err != nil {
 				return usageErr("issue: --alg: %v", err)
 			}
 		}
@@ -178,7 +179,7 @@ func (c *cli) customClaims(file string, flags []string) (map[string]any, error) 
 }
 
 // signingKey loads --key or --secret-file; nil means the managed key.
-func (c *cli) signingKey(keyFile, secretFile, kid string, alg jwtledger.Alg) (*jwtledger.Key, error) {
+func (c *cli) signingKey(keyFile, secretFile, kid string, alg keys.Alg) (*keys.Key, error) {
 	switch {
 	case keyFile != "" && secretFile != "":
 		return nil, usageErr("--key and --secret-file exclude each other")
@@ -190,7 +191,7 @@ func (c *cli) signingKey(keyFile, secretFile, kid string, alg jwtledger.Alg) (*j
 		if err != nil {
 			return nil, err
 		}
-		k, err := jwtledger.NewHMACKey(secret, alg)
+		k, err := keys.NewHMAC(secret, alg)
 		if err != nil {
 			return nil, usageErr("--secret-file %s: %v", secretFile, err)
 		}
@@ -200,7 +201,7 @@ func (c *cli) signingKey(keyFile, secretFile, kid string, alg jwtledger.Alg) (*j
 		if err != nil {
 			return nil, err
 		}
-		var cands []*jwtledger.Key
+		var cands []*keys.Key
 		for _, k := range ks {
 			if k.IsPrivate() && (kid == "" || k.KID == kid) {
 				cands = append(cands, k)
@@ -226,12 +227,12 @@ func (c *cli) signingKey(keyFile, secretFile, kid string, alg jwtledger.Alg) (*j
 }
 
 // loadKeys reads a key file (PEM, JWK, JWKS).
-func (c *cli) loadKeys(name string) ([]*jwtledger.Key, error) {
+func (c *cli) loadKeys(name string) ([]*keys.Key, error) {
 	data, err := c.readInput(name, 1<<20)
 	if err != nil {
 		return nil, err
 	}
-	ks, err := jwtledger.ParseKeys(data)
+	ks, err := keys.Parse(data)
 	if err != nil {
 		return nil, usageErr("--key %s: %v", name, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 var keysCmd = &command{
@@ -34,13 +35,13 @@ key: JWTLEDGER_MASTER_KEY, or master.key in the data directory.
 }
 
 // algFlag declares --alg of the keys subcommands; get parses it.
-func algFlag(fs *flag.FlagSet, usage string) (get func(sub string) (jwtledger.Alg, error)) {
+func algFlag(fs *flag.FlagSet, usage string) (get func(sub string) (keys.Alg, error)) {
 	algName := fs.String("alg", "", usage)
-	return func(sub string) (jwtledger.Alg, error) {
+	return func(sub string) (keys.Alg, error) {
 		if *algName == "" {
 			return "", nil
 		}
-		alg, err := jwtledger.ParseAlg(*algName)
+		alg, err := keys.ParseAlg(*algName)
 		if err != nil {
 			return "", usageErr("keys %s: --alg: %v", sub, err)
 		}
@@ -111,7 +112,7 @@ func keysRotateFlags(fs *flag.FlagSet) runFunc {
 func keysImportFlags(fs *flag.FlagSet) runFunc {
 	lf := addLedgerFlags(fs)
 	algOf := algFlag(fs, "bind the key to the algorithm `ALG`")
-	state := fs.String("state", string(jwtledger.KeyVerifyOnly), "the key's `verify-only|active` state")
+	state := fs.String("state", string(keys.VerifyOnly), "the key's `verify-only|active` state")
 	kid := fs.String("kid", "", "with several private keys in FILE: the `KID` of the one to import")
 	return onLedger("keys import", lf, 1, func(ctx context.Context, c *cli, l *jwtledger.Ledger, pos []string) error {
 		alg, err := algOf("import")
@@ -122,7 +123,7 @@ func keysImportFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		var k *jwtledger.Key
+		var k *keys.Key
 		for _, cand := range ks {
 			if cand.IsPrivate() && (*kid == "" || cand.KID == *kid) {
 				if k != nil {
@@ -143,7 +144,7 @@ func keysImportFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		if st == jwtledger.KeyActive && k.Family() == 1 {
+		if st == keys.Active && k.Family() == 1 {
 			fmt.Fprintf(c.stderr, "jwtledger: warning: an active HMAC key %s\n", hmacWarning)
 		}
 		info, err := l.ImportKey(ctx, k, st, localMeta())
@@ -181,22 +182,22 @@ func keysJWKSFlags(fs *flag.FlagSet) runFunc {
 // hmacWarning is why an active HMAC key is a warning.
 const hmacWarning = "cannot be published in the JWKS, so no relying party can verify the tokens it signs; serve refuses to sign with it unless started with --allow-hmac-signing"
 
-func parseKeyState(s string) (jwtledger.KeyState, error) {
-	switch jwtledger.KeyState(s) {
-	case jwtledger.KeyActive, jwtledger.KeyVerifyOnly:
-		return jwtledger.KeyState(s), nil
+func parseKeyState(s string) (keys.State, error) {
+	switch keys.State(s) {
+	case keys.Active, keys.VerifyOnly:
+		return keys.State(s), nil
 	}
 	return "", usageErr("--state must be active or verify-only, not %q", s)
 }
 
-func (c *cli) generateKey(alg jwtledger.Alg, out, format string) error {
+func (c *cli) generateKey(alg keys.Alg, out, format string) error {
 	if alg == "" {
 		return usageErr("keys generate: --alg is required (for example ES256, EdDSA, RS256, HS256)")
 	}
 	if format != "pem" && format != "jwk" {
 		return usageErr("keys generate: --format must be pem or jwk")
 	}
-	k, err := jwtledger.GenerateKey(alg)
+	k, err := keys.Generate(alg)
 	if err != nil {
 		return err
 	}

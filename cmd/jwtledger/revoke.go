@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/token"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 var revokeCmd = &command{
@@ -63,8 +65,8 @@ func revokeFlags(fs *flag.FlagSet) runFunc {
 			// The signature is checked before any claim, so these outcomes
 			// all mean the token is genuine.
 			tok, err := l.Verify(ctx, raw, jwtledger.WithMeta(m))
-			switch jwtledger.OutcomeOf(err) {
-			case jwtledger.Valid, jwtledger.Expired, jwtledger.NotYetValid, jwtledger.Revoked:
+			switch token.OutcomeOf(err) {
+			case token.Valid, token.Expired, token.NotYetValid, token.Revoked:
 			default:
 				return usageErr("revoke: the token does not verify against the managed keys: %v", err)
 			}
@@ -97,7 +99,7 @@ func revokeFlags(fs *flag.FlagSet) runFunc {
 // Any other jti needs its issuer named: a revocation of the wrong (iss,
 // jti) pair would succeed and revoke nothing.
 func issuedHere(ctx context.Context, l *jwtledger.Ledger, jti string) (time.Time, error) {
-	recs, err := l.Audit(ctx, jwtledger.AuditFilter{Event: "token.issue", Outcome: "ok", JTI: jti})
+	recs, err := l.Trail().Query(ctx, trail.Filter{Event: "token.issue", Outcome: "ok", JTI: jti})
 	if err != nil {
 		return time.Time{}, err
 	}

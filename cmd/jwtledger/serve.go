@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/internal/server"
@@ -53,6 +54,7 @@ func serveFlags(fs *flag.FlagSet) runFunc {
 	tlsKey := fs.String("tls-key", "", "the private key of --tls-cert, in `FILE`")
 	logFormat := fs.String("log-format", "text", "operational log format on stderr, `text|json`")
 	logLevel := fs.String("log-level", "info", "`LEVEL`: debug, info, warn or error")
+	logSlow := fs.Duration("log-slow", server.DefaultSlowRequest, "log requests taking `D` or longer at warn level; faster successful ones only at --log-level debug, refused ones at info")
 	retain := fs.String("retain", "", "prune audit record bodies older than `D` (400d)")
 	rotateEvery := fs.Duration("rotate-every", 0, "rotate the signing key when it is `D` old (720h); the next key is in the JWKS --prepublish before it signs")
 	prePublish := fs.Duration("prepublish", defaults.PrePublish, "how long `D` the next key of --rotate-every is published before it signs")
@@ -86,6 +88,9 @@ func serveFlags(fs *flag.FlagSet) runFunc {
 		var level slog.Level
 		if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 			return usageErr("serve: --log-level: %v", err)
+		}
+		if *logSlow <= 0 {
+			return usageErr("serve: --log-slow must be a positive duration")
 		}
 		if *logFormat != "text" && *logFormat != "json" {
 			return usageErr("serve: --log-format must be text or json")
@@ -173,7 +178,7 @@ func serveFlags(fs *flag.FlagSet) runFunc {
 			ln.Close()
 			return err
 		}
-		scfg := server.Config{Ledger: l, Logger: log, MetricsClientLabels: *metricsClientLabels, NoMetrics: mln != nil}
+		scfg := server.Config{Ledger: l, Logger: log, SlowRequest: *logSlow, MetricsClientLabels: *metricsClientLabels, NoMetrics: mln != nil}
 		var cons *console.Console
 		if *withConsole {
 			cons, err = console.New(console.Config{Backend: console.FromLedger(l), Prefix: *consolePrefix, Logger: log,
@@ -286,7 +291,7 @@ func ensureAdmin(ctx context.Context, c *cli, l *jwtledger.Ledger) error {
 	if err != nil || len(cs) > 0 {
 		return err
 	}
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{jwtledger.ScopeAdmin}, Policy: jwtledger.ClientPolicy{Claims: []string{jwtledger.AnyClaim}}}, jwtledger.Meta{Actor: "jwtledger"})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "admin", Scopes: []string{clientauth.ScopeAdmin}, Policy: jwtledger.ClientPolicy{Claims: []string{clientauth.AnyClaim}}}, jwtledger.Meta{Actor: "jwtledger"})
 	if err != nil {
 		return err
 	}
@@ -322,7 +327,7 @@ func releaseWhenIdle(l *jwtledger.Ledger, stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		st, _ := l.AuditStats()
+		st, _ := l.Trail().Stats()
 		switch {
 		case st.Records != last:
 			last, released = st.Records, false

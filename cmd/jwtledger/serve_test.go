@@ -14,6 +14,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // TestServe starts `jwtledger serve` on a free port with no configuration,
@@ -117,7 +118,7 @@ func TestRemoteCLI(t *testing.T) {
 		t.Fatalf("remote audit query: %d %s", code, out)
 	}
 	// The records are in the server's ledger, not in the CLI's data dir.
-	if recs, _ := l.Audit(ctx, jwtledger.AuditFilter{Sub: "remote-alice"}); len(recs) != 5 {
+	if recs, _ := l.Trail().Query(ctx, trail.Filter{Sub: "remote-alice"}); len(recs) != 5 {
 		t.Fatalf("server ledger has %d records", len(recs))
 	}
 	env["JWTLEDGER_CLIENT_SECRET"] = "jls_wrong"

@@ -14,7 +14,8 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/defaults"
-	"github.com/jwtledger/jwtledger/internal/token"
+	"github.com/jwtledger/jwtledger/internal/jws"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 var verifyCmd = &command{
@@ -73,7 +74,7 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 			if err != nil {
 				return err
 			}
-			lw := jwtledger.Duration(*leeway)
+			lw := api.Duration(*leeway)
 			v, err := cl.Verify(ctx, api.VerifyRequest{Token: raw, Iss: *iss, Aud: *aud, Leeway: &lw})
 			if err != nil {
 				return remoteErr(err)
@@ -85,10 +86,10 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 		}
 		opts := []jwtledger.VerifyOption{jwtledger.WithLeeway(*leeway), jwtledger.WithExpirationRequired(*requireExp),
 			jwtledger.WithIssuer(*iss), jwtledger.WithAudience(*aud), jwtledger.WithMeta(localMeta())}
-		var algs []jwtledger.Alg
+		var algs []keys.Alg
 		if *algList != "" {
 			for _, a := range strings.Split(*algList, ",") {
-				alg, err := jwtledger.ParseAlg(strings.TrimSpace(a))
+				alg, err := keys.ParseAlg(strings.TrimSpace(a))
 				if err != nil {
 					return usageErr("verify: --alg: %v", err)
 				}
@@ -116,7 +117,7 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 		if verr != nil && errors.Is(verr, jwtledger.ErrAudit) {
 			return withHint(usageErr("%v; no verdict", verr), "the store must be writable: check --store and the data directory")
 		}
-		v := jwtledger.NewVerdict(tok, verr)
+		v := api.NewVerdict(tok, verr)
 		keyKID := ""
 		if tok != nil && tok.Key != nil {
 			keyKID = tok.Key.KID
@@ -129,7 +130,7 @@ func verifyFlags(fs *flag.FlagSet) runFunc {
 // verdictDetail is the line under "valid" in text output, read from the
 // verdict alone so that local and --server verification print the same;
 // keyKID names the key when the token's header names none.
-func verdictDetail(v jwtledger.Verdict, keyKID string) string {
+func verdictDetail(v api.Verdict, keyKID string) string {
 	if !v.Valid {
 		return ""
 	}
@@ -154,7 +155,7 @@ func verdictDetail(v jwtledger.Verdict, keyKID string) string {
 
 // printVerdict prints a verdict (local or from a server) and turns a refusal
 // into exit status 1.
-func (c *cli) printVerdict(v jwtledger.Verdict, output, detail string) error {
+func (c *cli) printVerdict(v api.Verdict, output, detail string) error {
 	switch {
 	case output == "json":
 		if err := writeJSON(c.stdout, v); err != nil {
@@ -187,7 +188,7 @@ func (c *cli) tokenArg(cmd string, pos []string) (string, error) {
 	case len(pos) == 1 && pos[0] != "-":
 		return pos[0], nil
 	}
-	data, err := io.ReadAll(io.LimitReader(c.stdin, token.MaxSize+2))
+	data, err := io.ReadAll(io.LimitReader(c.stdin, jws.MaxSize+2))
 	if err != nil {
 		return "", usageErr("%s: read stdin: %v", cmd, err)
 	}
@@ -203,11 +204,11 @@ func (c *cli) tokenArg(cmd string, pos []string) (string, error) {
 
 // verificationKeys loads --key and --secret-file keys and returns the
 // option verifying with them; nil means the managed keys.
-func (c *cli) verificationKeys(keyFiles, secretFiles []string, algs []jwtledger.Alg) (jwtledger.VerifyOption, error) {
+func (c *cli) verificationKeys(keyFiles, secretFiles []string, algs []keys.Alg) (jwtledger.VerifyOption, error) {
 	if len(keyFiles) == 0 && len(secretFiles) == 0 {
 		return nil, nil
 	}
-	var all []*jwtledger.Key
+	var all []*keys.Key
 	for _, f := range keyFiles {
 		ks, err := c.loadKeys(f)
 		if err != nil {
@@ -236,11 +237,11 @@ func (c *cli) verificationKeys(keyFiles, secretFiles []string, algs []jwtledger.
 		if err != nil {
 			return nil, err
 		}
-		var alg jwtledger.Alg
+		var alg keys.Alg
 		if len(algs) == 1 {
 			alg = algs[0]
 		}
-		k, err := jwtledger.NewHMACKey(secret, alg)
+		k, err := keys.NewHMAC(secret, alg)
 		if err != nil {
 			return nil, usageErr("--secret-file %s: %v", f, err)
 		}
@@ -249,7 +250,7 @@ func (c *cli) verificationKeys(keyFiles, secretFiles []string, algs []jwtledger.
 		}
 		all = append(all, k)
 	}
-	if err := jwtledger.CheckUniqueKIDs(all); err != nil {
+	if err := keys.CheckUniqueKIDs(all); err != nil {
 		return nil, usageErr("--key: %v", err)
 	}
 	return jwtledger.WithKeys(all...), nil
@@ -257,7 +258,7 @@ func (c *cli) verificationKeys(keyFiles, secretFiles []string, algs []jwtledger.
 
 // fitsOne checks that k can verify at least one of algs (or, without algs,
 // its own algorithm), so a weak or mismatched key is a configuration error.
-func fitsOne(k *jwtledger.Key, algs []jwtledger.Alg) error {
+func fitsOne(k *keys.Key, algs []keys.Alg) error {
 	if len(algs) == 0 {
 		if a := k.DefaultAlg(); a != "" {
 			return k.CheckVerify(a)

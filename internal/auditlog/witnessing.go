@@ -105,6 +105,35 @@ func NewWitnessing(db WitnessStore, cfg WitnessingConfig) (*Witnessing, error) {
 	return wg, nil
 }
 
+// StartWitnessing makes and starts the witnessing of cfg.Chain over db's
+// trees, keeping the cosignatures in cs; it is nil (and no error) when cfg
+// names no witness.
+func StartWitnessing(ctx context.Context, db store.Trees, cs store.Cosignatures, cfg WitnessingConfig) (*Witnessing, error) {
+	if len(cfg.Witnesses) == 0 {
+		return nil, nil
+	}
+	if cs == nil {
+		return nil, errors.New("witnesses: the store cannot keep cosignatures")
+	}
+	w, err := NewWitnessing(witnessStore{cs, db}, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("witnesses: %w", err)
+	}
+	if err := w.Start(ctx); err != nil {
+		return nil, fmt.Errorf("witnesses: %w", err)
+	}
+	return w, nil
+}
+
+// witnessStore is the store's trees with its cosignatures.
+type witnessStore struct {
+	cosignatures
+	store.Trees
+}
+
+// cosignatures is embedded by a name other than its method's.
+type cosignatures = store.Cosignatures
+
 // Start loads the stored cosignatures and witness sizes, then starts one
 // goroutine per witness, which sends the newest checkpoint at once.
 func (g *Witnessing) Start(ctx context.Context) error {

@@ -12,8 +12,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jwtledger/jwtledger/internal/jws"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
-	"github.com/jwtledger/jwtledger/internal/token"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // Fields are the registered claims a request can give as fields.
@@ -42,7 +43,7 @@ func Split(now time.Time, issuer string, f *Fields, given map[string]any, givenJ
 		return nil, nil, err
 	}
 	var reg []byte // the registered members, as one object
-	for _, name := range token.Registered {
+	for _, name := range jws.Registered {
 		if v, ok := merged[name]; ok {
 			if len(reg) == 0 {
 				reg = append(reg, '{')
@@ -54,14 +55,14 @@ func Split(now time.Time, issuer string, f *Fields, given map[string]any, givenJ
 		}
 	}
 	if len(reg) > 0 {
-		c, err := token.ParseClaims(append(reg, '}'))
+		c, err := jws.ParseClaims(append(reg, '}'))
 		if err != nil {
 			return nil, nil, err
 		}
 		if err := takeRegistered(now, issuer, f, merged, c); err != nil {
 			return nil, nil, err
 		}
-		for _, name := range token.Registered {
+		for _, name := range jws.Registered {
 			delete(merged, name)
 		}
 	}

@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // Client calls one server as one API client.
@@ -141,8 +141,8 @@ func (c *Client) Issue(ctx context.Context, req api.IssueRequest) (*api.IssueRes
 }
 
 // Verify verifies a token with the server's keys (POST /v1/tokens/verify).
-func (c *Client) Verify(ctx context.Context, req api.VerifyRequest) (*jwtledger.Verdict, error) {
-	var v jwtledger.Verdict
+func (c *Client) Verify(ctx context.Context, req api.VerifyRequest) (*api.Verdict, error) {
+	var v api.Verdict
 	if err := c.call(ctx, "POST", "/v1/tokens/verify", req, &v); err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ const pageSize = 1000
 // Audit returns the records matching f (GET /v1/audit), oldest first,
 // reading page after page; f.Limit bounds them (0: all). f.Newest and
 // f.After are not sent.
-func (c *Client) Audit(ctx context.Context, f jwtledger.AuditFilter) ([]*jwtledger.Record, error) {
+func (c *Client) Audit(ctx context.Context, f trail.Filter) ([]*trail.Record, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{"event": string(f.Event), "outcome": f.Outcome, "sub": f.Sub, "jti": f.JTI, "actor": f.Actor} {
 		if v != "" {
@@ -168,7 +168,7 @@ func (c *Client) Audit(ctx context.Context, f jwtledger.AuditFilter) ([]*jwtledg
 	if !f.Until.IsZero() {
 		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
 	}
-	var out []*jwtledger.Record
+	var out []*trail.Record
 	for {
 		page := pageSize
 		if f.Limit > 0 {

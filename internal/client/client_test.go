@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/client"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // fakeAudit serves GET /v1/audit from n records in pages of at most the
@@ -28,7 +28,7 @@ func fakeAudit(t *testing.T, n int, requests *int) *httptest.Server {
 		after, _ := strconv.Atoi(r.URL.Query().Get("cursor"))
 		var page api.AuditPage
 		for id := after + 1; id <= n && len(page.Records) < limit; id++ {
-			page.Records = append(page.Records, &jwtledger.Record{ID: int64(id), Seq: uint64(id), Event: "token.issue", Outcome: "ok"})
+			page.Records = append(page.Records, &trail.Record{ID: int64(id), Seq: uint64(id), Event: "token.issue", Outcome: "ok"})
 		}
 		if len(page.Records) == limit {
 			page.NextCursor = strconv.FormatInt(page.Records[len(page.Records)-1].ID, 10)
@@ -66,7 +66,7 @@ func TestAuditPages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			recs, err := cl.Audit(context.Background(), jwtledger.AuditFilter{Limit: tt.limit})
+			recs, err := cl.Audit(context.Background(), trail.Filter{Limit: tt.limit})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,7 +99,7 @@ func TestErrors(t *testing.T) {
 		}
 	}
 	cl, _ := client.New(srv.URL, "", "wrong", nil)
-	_, err := cl.Audit(context.Background(), jwtledger.AuditFilter{})
+	_, err := cl.Audit(context.Background(), trail.Filter{})
 	var se *client.Error
 	if !errors.As(err, &se) || se.Status != 401 || se.Body.Error != "invalid_token" || err.Error() != "server: invalid_token: no" {
 		t.Errorf("wrong secret: %v", err)

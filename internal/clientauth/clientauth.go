@@ -2,7 +2,8 @@
 // are generated here, stored and looked up only by their SHA-256 hash, and
 // a process keeps the clients by secret hash in a [Cache] that is dropped
 // on every change, its own or (through the store's change mark) another
-// process's.
+// process's. The scope names a client holds are declared here for the
+// server and the command.
 package clientauth
 
 import (
@@ -89,3 +90,19 @@ func (cc *Cache[C]) Load(ctx context.Context, read func(context.Context) (map[[3
 	cc.mu.Unlock()
 	return m, nil
 }
+
+// The scopes a client can hold (the strings are the contract: the root's
+// NewClient documents them, the HTTP API and the CLI take them).
+const (
+	ScopeIssue  = "tokens:issue"
+	ScopeVerify = "tokens:verify"
+	ScopeRevoke = "tokens:revoke"
+	ScopeAudit  = "audit:read"
+	ScopeAdmin  = "admin" // holds every scope
+)
+
+// AllScopes lists every scope.
+var AllScopes = []string{ScopeIssue, ScopeVerify, ScopeRevoke, ScopeAudit, ScopeAdmin}
+
+// AnyClaim in a client policy's claims allows any custom claim.
+const AnyClaim = "*"

@@ -17,7 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // chromium finds Debian's chromium; without it the browser tests skip,
@@ -186,7 +186,7 @@ func TestBrowser(t *testing.T) {
 		if got := text(t, ctx, "#login-error"); !strings.Contains(got, "audit:read") {
 			t.Fatalf("error says %q", got)
 		}
-		if recs := e.records(jwtledger.AuditFilter{Event: "auth.denied", Actor: e.creds["verifier"].ID}); len(recs) != 1 || !strings.Contains(recs[0].Reason, "audit:read") {
+		if recs := e.records(trail.Filter{Event: "auth.denied", Actor: e.creds["verifier"].ID}); len(recs) != 1 || !strings.Contains(recs[0].Reason, "audit:read") {
 			t.Fatalf("auth.denied records of the refused sign-in: %v", recs)
 		}
 	})
@@ -201,7 +201,7 @@ func TestBrowser(t *testing.T) {
 		if svgs == 0 {
 			t.Fatal("the overview has no chart bars")
 		}
-		if recs := e.records(jwtledger.AuditFilter{Event: "console.login"}); len(recs) != 1 || recs[0].Actor != e.creds["admin"].ID {
+		if recs := e.records(trail.Filter{Event: "console.login"}); len(recs) != 1 || recs[0].Actor != e.creds["admin"].ID {
 			t.Fatalf("console.login records: %v", recs)
 		}
 		shot(t, ctx, "overview")
@@ -253,7 +253,7 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("prove it in the page", func(t *testing.T) {
-		rec := e.records(jwtledger.AuditFilter{Sub: "alice-1"})[0]
+		rec := e.records(trail.Filter{Sub: "alice-1"})[0]
 		run(t, ctx, "record page",
 			chromedp.Navigate(fmt.Sprintf("%s/console/record/%s/%d", e.srv.URL, rec.Chain, rec.Seq)),
 			chromedp.WaitVisible(chromedp.CSS("#prove-it")),
@@ -297,7 +297,7 @@ func TestBrowser(t *testing.T) {
 			t.Fatal("the token is in the URL")
 		}
 		shot(t, ctx, "debugger")
-		if recs := e.records(jwtledger.AuditFilter{Event: "token.verify", Sub: "dave"}); len(recs) != 1 || recs[0].Actor != e.creds["admin"].ID {
+		if recs := e.records(trail.Filter{Event: "token.verify", Sub: "dave"}); len(recs) != 1 || recs[0].Actor != e.creds["admin"].ID {
 			t.Fatalf("the debugger's verification records: %v", recs)
 		}
 	})
@@ -331,7 +331,7 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("rotation notice %q", got)
 		}
 		shot(t, ctx, "keys-ko")
-		if recs := e.records(jwtledger.AuditFilter{Event: "key.rotate", Actor: e.creds["admin"].ID}); len(recs) != 1 {
+		if recs := e.records(trail.Filter{Event: "key.rotate", Actor: e.creds["admin"].ID}); len(recs) != 1 {
 			t.Fatalf("key.rotate records: %v", recs)
 		}
 		submit(t, ctx, "#lang-switch")
@@ -342,7 +342,7 @@ func TestBrowser(t *testing.T) {
 		submit(t, ctx, "#sign-out")
 		run(t, ctx, "signed out", chromedp.WaitVisible(chromedp.CSS("#sign-in")),
 			chromedp.Navigate(e.srv.URL+"/console/"), chromedp.WaitVisible(chromedp.CSS("#sign-in")))
-		if recs := e.records(jwtledger.AuditFilter{Event: "console.logout"}); len(recs) != 1 {
+		if recs := e.records(trail.Filter{Event: "console.logout"}); len(recs) != 1 {
 			t.Fatalf("console.logout records: %v", recs)
 		}
 		shot(t, ctx, "login")
@@ -363,7 +363,7 @@ func TestBrowser(t *testing.T) {
 			t.Fatal("a form posted from another origin rotated a key")
 		}
 		url := location(t, ctx)
-		if recs := e.records(jwtledger.AuditFilter{Event: "auth.denied", Actor: e.creds["admin"].ID}); len(recs) == 0 || !strings.Contains(recs[len(recs)-1].Reason, "cross-origin") {
+		if recs := e.records(trail.Filter{Event: "auth.denied", Actor: e.creds["admin"].ID}); len(recs) == 0 || !strings.Contains(recs[len(recs)-1].Reason, "cross-origin") {
 			t.Fatalf("no auth.denied record of the cross-origin form (at %s): %v", url, recs)
 		}
 	})

@@ -23,6 +23,7 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 func TestSignIn(t *testing.T) {
@@ -44,12 +45,12 @@ func TestSignIn(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b := e.browser()
-			before := len(e.records(jwtledger.AuditFilter{Event: "auth.denied"}))
+			before := len(e.records(trail.Filter{Event: "auth.denied"}))
 			a := b.post("/console/login", "/console/login", url.Values{"client_id": {tc.id}, "client_secret": {tc.secret}})
 			if a.code != tc.code {
 				t.Fatalf("sign-in answered %d, want %d", a.code, tc.code)
 			}
-			denied := e.records(jwtledger.AuditFilter{Event: "auth.denied"})
+			denied := e.records(trail.Filter{Event: "auth.denied"})
 			if tc.reason == "" {
 				if len(denied) != before {
 					t.Fatalf("a good sign-in recorded auth.denied")
@@ -72,7 +73,7 @@ func TestSignIn(t *testing.T) {
 		})
 	}
 	// No secret in any record, and console.login for each session.
-	for _, r := range e.records(jwtledger.AuditFilter{}) {
+	for _, r := range e.records(trail.Filter{}) {
 		j, _ := json.Marshal(r)
 		for _, c := range e.creds {
 			if strings.Contains(string(j), c.Secret) {
@@ -80,7 +81,7 @@ func TestSignIn(t *testing.T) {
 			}
 		}
 	}
-	if n := len(e.records(jwtledger.AuditFilter{Event: "console.login"})); n != 2 {
+	if n := len(e.records(trail.Filter{Event: "console.login"})); n != 2 {
 		t.Fatalf("%d console.login records, want 2", n)
 	}
 }
@@ -138,10 +139,10 @@ func TestScopes(t *testing.T) {
 	if a.code != http.StatusForbidden || !strings.Contains(a.body, "tokens:verify") || !strings.Contains(a.body, "erin") {
 		t.Fatalf("auditor's debugger: %d", a.code)
 	}
-	if recs := e.records(jwtledger.AuditFilter{Event: "token.verify", Sub: "erin"}); len(recs) != 0 {
+	if recs := e.records(trail.Filter{Event: "token.verify", Sub: "erin"}); len(recs) != 0 {
 		t.Fatal("the debugger verified for a client without tokens:verify")
 	}
-	denied := e.records(jwtledger.AuditFilter{Event: "auth.denied", Actor: e.creds["auditor"].ID})
+	denied := e.records(trail.Filter{Event: "auth.denied", Actor: e.creds["auditor"].ID})
 	if len(denied) != 4 {
 		t.Fatalf("auth.denied records of the auditor: %d, want 4", len(denied))
 	}
@@ -188,7 +189,7 @@ func TestCSRF(t *testing.T) {
 			}
 		})
 	}
-	if n := len(e.records(jwtledger.AuditFilter{Event: "auth.denied"})); n != 5 {
+	if n := len(e.records(trail.Filter{Event: "auth.denied"})); n != 5 {
 		t.Fatalf("%d auth.denied records, want 5", n)
 	}
 	// The sign-in form has its own token.
@@ -366,10 +367,10 @@ func TestVerifyShowsDamage(t *testing.T) {
 		e.issue(fmt.Sprint("user-", i))
 	}
 	ctx := context.Background()
-	if _, err := e.l.Checkpoint(ctx, jwtledger.Meta{}); err != nil {
+	if _, err := e.l.Trail().Checkpoint(ctx, trail.Meta{}); err != nil {
 		t.Fatal(err)
 	}
-	rec := e.records(jwtledger.AuditFilter{Sub: "user-7"})[0]
+	rec := e.records(trail.Filter{Sub: "user-7"})[0]
 	db, err := sql.Open("sqlite3", filepath.Join(e.dir, "jwtledger.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -408,7 +409,7 @@ func TestExportVerifiesOffline(t *testing.T) {
 	for i := range 6 {
 		e.issue(fmt.Sprint("f-", i%2))
 	}
-	if _, err := e.l.Checkpoint(context.Background(), jwtledger.Meta{}); err != nil {
+	if _, err := e.l.Trail().Checkpoint(context.Background(), trail.Meta{}); err != nil {
 		t.Fatal(err)
 	}
 	b := e.browser()
@@ -435,7 +436,7 @@ func TestExportVerifiesOffline(t *testing.T) {
 	if full != 3 {
 		t.Fatalf("%d records in full, want 3", full)
 	}
-	rep, err := auditor.VerifyExport(strings.NewReader(a.body), e.l.AuditVerifierKey(), auditor.VerifyOptions{})
+	rep, err := auditor.VerifyExport(strings.NewReader(a.body), e.l.Trail().VerifierKey(), auditor.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Fatalf("offline verification of the export: %+v, %v", rep, err)
 	}
@@ -453,7 +454,7 @@ func TestLiveTail(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
 	b.signIn("admin")
-	newest := e.records(jwtledger.AuditFilter{Newest: true, Limit: 1})[0].ID
+	newest := e.records(trail.Filter{Newest: true, Limit: 1})[0].ID
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/console/audit/tail?event=token.issue&after=%d", e.srv.URL, newest), nil)

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // clock is the console's settable clock (sessions expire by it).
@@ -63,9 +65,9 @@ func newEnv(t *testing.T) *env {
 		name   string
 		scopes []string
 	}{
-		{"admin", []string{jwtledger.ScopeAdmin}},
-		{"auditor", []string{jwtledger.ScopeAudit}},
-		{"verifier", []string{jwtledger.ScopeVerify}},
+		{"admin", []string{clientauth.ScopeAdmin}},
+		{"auditor", []string{clientauth.ScopeAudit}},
+		{"verifier", []string{clientauth.ScopeVerify}},
 	} {
 		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: c.name, Scopes: c.scopes}, jwtledger.Meta{})
 		if err != nil {
@@ -115,9 +117,9 @@ func (e *env) issue(sub string) string {
 }
 
 // records returns the ledger's records f selects.
-func (e *env) records(f jwtledger.AuditFilter) []*jwtledger.Record {
+func (e *env) records(f trail.Filter) []*trail.Record {
 	e.t.Helper()
-	recs, err := e.l.Audit(context.Background(), f)
+	recs, err := e.l.Trail().Query(context.Background(), f)
 	if err != nil {
 		e.t.Fatal(err)
 	}

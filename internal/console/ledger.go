@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
-	"time"
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/service"
+	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // FromLedger is the [Backend] of a ledger: each method is the call the
@@ -45,7 +47,7 @@ func meta(m Meta) jwtledger.Meta {
 
 func client(c *jwtledger.Client) *Client {
 	return &Client{ID: c.ID, Name: c.Name, Scopes: c.Scopes, Created: c.Created, Policy: ClientPolicy{
-		Audiences: c.Policy.Audiences, MaxTTL: time.Duration(c.Policy.MaxTTL), Claims: c.Policy.Claims, TokenScopes: c.Policy.TokenScopes}}
+		Audiences: c.Policy.Audiences, MaxTTL: c.Policy.MaxTTL, Claims: c.Policy.Claims, TokenScopes: c.Policy.TokenScopes}}
 }
 
 func (b ledger) Authenticate(ctx context.Context, id, secret string) (*Client, error) {
@@ -81,12 +83,12 @@ func (b ledger) RecordSession(ctx context.Context, ev audit.Event, reason string
 }
 
 func (b ledger) Records(ctx context.Context, f audit.Filter) ([]*audit.Record, error) {
-	recs, err := b.l.Audit(ctx, f)
+	recs, err := b.l.Trail().Query(ctx, f)
 	return recs, mapErr(err)
 }
 
 func (b ledger) Record(ctx context.Context, chain string, seq int64) (*audit.Record, error) {
-	r, err := b.l.AuditRecord(ctx, chain, seq)
+	r, err := b.l.Trail().Record(ctx, chain, seq)
 	if errors.Is(err, jwtledger.ErrInvalidRequest) {
 		return nil, ErrNotFound
 	}
@@ -116,10 +118,10 @@ func (b ledger) Chains(ctx context.Context) ([]ChainStatus, error) {
 	return out, nil
 }
 
-func (b ledger) WriterStats() (audit.Stats, int) { return b.l.AuditStats() }
+func (b ledger) WriterStats() (audit.Stats, int) { return b.l.Trail().Stats() }
 
 func (b ledger) Checkpoints(ctx context.Context, chain string) ([]Checkpoint, error) {
-	cps, err := b.l.Checkpoints(ctx, chain)
+	cps, err := b.l.Trail().Checkpoints(ctx, chain)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -130,10 +132,10 @@ func (b ledger) Checkpoints(ctx context.Context, chain string) ([]Checkpoint, er
 	return out, nil
 }
 
-func (b ledger) VerifierKey() string { return b.l.AuditVerifierKey() }
+func (b ledger) VerifierKey() string { return b.l.Trail().VerifierKey() }
 
 func (b ledger) VerifyAudit(ctx context.Context, progress func(done, total int64)) (*Report, error) {
-	rep, err := b.l.VerifyAudit(ctx, auditor.VerifyOptions{Progress: progress})
+	rep, err := b.l.Trail().Verify(ctx, auditor.VerifyOptions{Progress: progress})
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -148,7 +150,7 @@ func (b ledger) VerifyAudit(ctx context.Context, progress func(done, total int64
 }
 
 func (b ledger) Prove(ctx context.Context, chain string, seq int64) (*Proof, error) {
-	p, err := b.l.Prove(ctx, chain, seq)
+	p, err := b.l.Trail().Prove(ctx, chain, seq)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -161,10 +163,10 @@ func (b ledger) Prove(ctx context.Context, chain string, seq int64) (*Proof, err
 
 func (b ledger) VerifyToken(ctx context.Context, raw, aud, iss string, m Meta) (*Verdict, error) {
 	tok, err := b.l.Verify(ctx, raw, jwtledger.WithMeta(meta(m)), jwtledger.WithAudience(aud), jwtledger.WithIssuer(iss))
-	if err != nil && jwtledger.OutcomeOf(err) == "" {
+	if err != nil && token.OutcomeOf(err) == "" {
 		return nil, mapErr(err) // no verdict: the audit trail failed
 	}
-	v := jwtledger.NewVerdict(tok, err)
+	v := api.NewVerdict(tok, err)
 	return &Verdict{Valid: v.Valid, Outcome: string(v.Outcome), Reason: v.Reason, Header: v.Header, Claims: v.Claims}, nil
 }
 
@@ -181,10 +183,10 @@ func (b ledger) Keys(ctx context.Context) ([]Key, error) {
 }
 
 func (b ledger) RotateKey(ctx context.Context, alg string, m Meta) (*Key, error) {
-	var a jwtledger.Alg
+	var a keys.Alg
 	if alg != "" {
 		var err error
-		if a, err = jwtledger.ParseAlg(alg); err != nil {
+		if a, err = keys.ParseAlg(alg); err != nil {
 			return nil, &RequestError{Msg: err.Error()}
 		}
 	}
@@ -209,7 +211,7 @@ func (b ledger) Clients(ctx context.Context) ([]Client, error) {
 
 func (b ledger) CreateClient(ctx context.Context, nc NewClient, m Meta) (*Credentials, error) {
 	creds, _, err := b.l.CreateClient(ctx, jwtledger.NewClient{Name: nc.Name, Scopes: nc.Scopes, Policy: jwtledger.ClientPolicy{
-		Audiences: nc.Policy.Audiences, MaxTTL: jwtledger.Duration(nc.Policy.MaxTTL), Claims: nc.Policy.Claims, TokenScopes: nc.Policy.TokenScopes}}, meta(m))
+		Audiences: nc.Policy.Audiences, MaxTTL: nc.Policy.MaxTTL, Claims: nc.Policy.Claims, TokenScopes: nc.Policy.TokenScopes}}, meta(m))
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -18,9 +18,13 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/service"
+	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/token"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // The ledger of BenchmarkPages: JWTLEDGER_BENCH_RECORDS records (default
@@ -59,7 +63,7 @@ func benchLedger(b *testing.B) (dir string, n int64) {
 	var ticks atomic.Int64
 	step := 6 * 24 * time.Hour / time.Duration(3*want)
 	now := func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * step) }
-	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, TextLog: "off", KeyAlg: jwtledger.Alg("EdDSA"), Now: now})
+	l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir, TextLog: "off", KeyAlg: keys.Alg("EdDSA"), Now: now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -97,7 +101,7 @@ func benchLedger(b *testing.B) (dir string, n int64) {
 					case x < 20:
 						tok = "not-a-token"
 					}
-					if _, err := l.Verify(ctx, tok, opts...); err != nil && jwtledger.OutcomeOf(err) == "" {
+					if _, err := l.Verify(ctx, tok, opts...); err != nil && token.OutcomeOf(err) == "" {
 						b.Error(err)
 						return
 					}
@@ -158,7 +162,7 @@ func BenchmarkPages(b *testing.B) {
 		}
 	}
 	b.Logf("%d records; counting them from scratch took %v", n, time.Since(began).Round(time.Millisecond))
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "bench", Scopes: []string{jwtledger.ScopeAdmin}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "bench", Scopes: []string{clientauth.ScopeAdmin}}, jwtledger.Meta{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -173,8 +177,8 @@ func BenchmarkPages(b *testing.B) {
 	if a := br.signIn("bench"); a.code != http.StatusSeeOther {
 		b.Fatalf("sign in: %d", a.code)
 	}
-	some := l.Audit
-	recs, _ := some(ctx, jwtledger.AuditFilter{Newest: true, Limit: 1000})
+	some := l.Trail().Query
+	recs, _ := some(ctx, trail.Filter{Newest: true, Limit: 1000})
 	mid := recs[500]
 	for _, p := range []struct{ name, path string }{
 		{"overview-hour", "/console/?window=hour"},

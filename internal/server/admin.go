@@ -11,6 +11,8 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request, _ *call) error {
@@ -40,7 +42,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *call) error {
 	if err := s.l.Ready(r.Context()); err != nil {
 		return &httpError{code: http.StatusServiceUnavailable, err: "not_ready", desc: "the store or the audit trail is unavailable", cause: err}
 	}
-	if st, ok := s.l.Witnessing(); ok {
+	if st, ok := s.l.Trail().Witnessing(); ok {
 		// Witnessing is reported, never a reason to be unready: issuance
 		// goes on while witnesses are away (alert on the age metric).
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "witnessing": st})
@@ -53,7 +55,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *call) error {
 // auditQuery serves GET /v1/audit with the CLI's filters and cursor paging.
 func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, _ *call) error {
 	q := r.URL.Query()
-	f := jwtledger.AuditFilter{Event: jwtledger.AuditEvent(q.Get("event")), Outcome: q.Get("outcome"), Sub: q.Get("sub"), JTI: q.Get("jti"), Actor: q.Get("actor"), Limit: 100}
+	f := trail.Filter{Event: trail.Event(q.Get("event")), Outcome: q.Get("outcome"), Sub: q.Get("sub"), JTI: q.Get("jti"), Actor: q.Get("actor"), Limit: 100}
 	for _, t := range []struct {
 		name string
 		dst  *time.Time
@@ -80,7 +82,7 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, _ *call) err
 		}
 		f.After = n
 	}
-	recs, err := s.l.Audit(r.Context(), f)
+	recs, err := s.l.Trail().Query(r.Context(), f)
 	if err != nil {
 		return err
 	}
@@ -89,14 +91,14 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, _ *call) err
 		next = strconv.FormatInt(recs[len(recs)-1].ID, 10)
 	}
 	if recs == nil {
-		recs = []*jwtledger.Record{}
+		recs = []*trail.Record{}
 	}
 	writeJSON(w, http.StatusOK, api.AuditPage{NextCursor: next, Records: recs})
 	return nil
 }
 
 func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, _ *call) error {
-	rep, err := s.l.VerifyAudit(r.Context(), auditor.VerifyOptions{})
+	rep, err := s.l.Trail().Verify(r.Context(), auditor.VerifyOptions{})
 	if err != nil {
 		return err
 	}
@@ -105,17 +107,17 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, _ *call) er
 }
 
 func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, c *call) error {
-	cps, err := s.l.CosignedCheckpoints(r.Context(), "") // the note with the cosignatures it has so far
+	cps, err := s.l.Trail().Cosigned(r.Context(), "") // the note with the cosignatures it has so far
 	if err != nil {
 		return err
 	}
-	var cp *jwtledger.CheckpointInfo
+	var cp *trail.Checkpoint
 	if len(cps) > 0 {
 		cp = &cps[len(cps)-1]
-	} else if cp, err = s.l.Checkpoint(r.Context(), c.meta(r)); err != nil {
+	} else if cp, err = s.l.Trail().Checkpoint(r.Context(), trail.Meta(c.meta(r))); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"checkpoint": cp, "verifier_key": s.l.AuditVerifierKey()})
+	writeJSON(w, http.StatusOK, map[string]any{"checkpoint": cp, "verifier_key": s.l.Trail().VerifierKey()})
 	return nil
 }
 
@@ -137,9 +139,9 @@ func (s *Server) keysRotate(w http.ResponseWriter, r *http.Request, c *call) err
 			return err
 		}
 	}
-	var alg jwtledger.Alg
+	var alg keys.Alg
 	if req.Alg != "" {
-		a, err := jwtledger.ParseAlg(req.Alg)
+		a, err := keys.ParseAlg(req.Alg)
 		if err != nil {
 			return badRequest("%v", err)
 		}
@@ -158,14 +160,14 @@ func (s *Server) clientsList(w http.ResponseWriter, r *http.Request, _ *call) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"clients": cs})
+	writeJSON(w, http.StatusOK, map[string]any{"clients": api.Clients(cs)})
 	return nil
 }
 
 type createClientRequest struct {
 	Name   string   `json:"name"`
 	Scopes []string `json:"scopes"`
-	jwtledger.ClientPolicy
+	api.ClientPolicy
 }
 
 func (s *Server) clientsCreate(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -173,12 +175,12 @@ func (s *Server) clientsCreate(w http.ResponseWriter, r *http.Request, c *call) 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	creds, cl, err := s.l.CreateClient(r.Context(), jwtledger.NewClient{Name: req.Name, Scopes: req.Scopes, Policy: req.ClientPolicy}, c.meta(r))
+	creds, cl, err := s.l.CreateClient(r.Context(), jwtledger.NewClient{Name: req.Name, Scopes: req.Scopes, Policy: req.ClientPolicy.Policy()}, c.meta(r))
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, map[string]any{"client_id": creds.ID, "client_secret": creds.Secret, "client": cl})
+	writeJSON(w, http.StatusCreated, map[string]any{"client_id": creds.ID, "client_secret": creds.Secret, "client": api.ClientOf(cl)})
 	return nil
 }
 

@@ -11,8 +11,11 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/baseline"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/loadgen"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/keys"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // httpBench is the set-up the HTTP benchmarks share: for each operation,
@@ -36,13 +39,13 @@ const benchConns = 64
 
 // benchLedger opens a ledger whose key has alg, served by jwtledger's
 // server, with a client allowed to issue and verify.
-func benchLedger(b *testing.B, alg jwtledger.Alg) (l *jwtledger.Ledger, url, secret string) {
+func benchLedger(b *testing.B, alg keys.Alg) (l *jwtledger.Ledger, url, secret string) {
 	l, err := jwtledger.Open(context.Background(), jwtledger.Config{DataDir: b.TempDir(), KeyAlg: alg})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { l.Close() })
-	creds, _, err := l.CreateClient(context.Background(), jwtledger.NewClient{Name: "bench", Scopes: []string{jwtledger.ScopeIssue, jwtledger.ScopeVerify}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(context.Background(), jwtledger.NewClient{Name: "bench", Scopes: []string{clientauth.ScopeIssue, clientauth.ScopeVerify}}, jwtledger.Meta{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,8 +116,8 @@ func load(b *testing.B, client *http.Client, t target, n int64) *loadgen.Result 
 
 // reportCommits reports the audit writer's records per commit and commit
 // time of l since before.
-func reportCommits(b *testing.B, l *jwtledger.Ledger, before jwtledger.AuditStats) {
-	after, _ := l.AuditStats()
+func reportCommits(b *testing.B, l *jwtledger.Ledger, before trail.Stats) {
+	after, _ := l.Trail().Stats()
 	if n := after.Batches - before.Batches; n > 0 {
 		b.ReportMetric(float64(after.Records-before.Records)/float64(n), "recs/commit")
 		b.ReportMetric(float64((after.CommitTime-before.CommitTime).Microseconds())/float64(n), "commit-µs")
@@ -136,7 +139,7 @@ func BenchmarkHTTP(b *testing.B) {
 			t    target
 		}{{"A", op.a}, {"D", op.d}, {"jwtledger", op.our}} {
 			b.Run(side.name+"/"+op.name, func(b *testing.B) {
-				before, _ := op.l.AuditStats()
+				before, _ := op.l.Trail().Stats()
 				res := load(b, nil, side.t, int64(b.N))
 				if side.name == "jwtledger" {
 					reportCommits(b, op.l, before)
@@ -169,7 +172,7 @@ func BenchmarkHTTPInterleaved(b *testing.B) {
 			elapsed := make([]time.Duration, len(sides))
 			p99 := make([]time.Duration, len(sides))
 			var done, rounds int64
-			before, _ := op.l.AuditStats()
+			before, _ := op.l.Trail().Stats()
 			for done < int64(b.N) {
 				n := min(int64(round), int64(b.N)-done)
 				for i, side := range sides {

@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // sameAsDecoder checks a body fast path against the full decoder: whatever
@@ -76,7 +77,7 @@ func FuzzAnswers(f *testing.F) {
 		if !json.Valid(header) || !json.Valid(claims) {
 			return // the ledger hands over validated JSON only
 		}
-		v := jwtledger.Verdict{Valid: valid, Outcome: jwtledger.Outcome(outcome), Reason: reason, Header: header, Claims: claims}
+		v := api.Verdict{Valid: valid, Outcome: token.Outcome(outcome), Reason: reason, Header: header, Claims: claims}
 		sameJSON(t, appendVerdict(nil, v), v)
 		r := issueResponse{Token: tok, TokenType: "Bearer", ExpiresAt: time.Unix(0, ns).UTC(), JTI: jti, KID: reason}
 		sameJSON(t, appendIssue(nil, r), r)
@@ -110,7 +111,7 @@ func sameJSON(t *testing.T, fast []byte, v any) {
 
 // BenchmarkAnswers compares the verify answer with writeJSON's encoding.
 func BenchmarkAnswers(b *testing.B) {
-	v := jwtledger.Verdict{Valid: true, Outcome: "valid", Header: []byte(`{"alg":"ES256","kid":"1XqVulHdTuPotnFZRG6NGpNobzODlciDCfzmTJpnQQQ","typ":"JWT"}`),
+	v := api.Verdict{Valid: true, Outcome: "valid", Header: []byte(`{"alg":"ES256","kid":"1XqVulHdTuPotnFZRG6NGpNobzODlciDCfzmTJpnQQQ","typ":"JWT"}`),
 		Claims: []byte(`{"exp":1796000000,"iat":1795996400,"iss":"http://127.0.0.1:8080","jti":"3f8c2d9a6b1e4d7a8c5f0e2b9d4a6c1e","nbf":1795996400,"sub":"bench"}`)}
 	b.Run("fast", func(b *testing.B) {
 		for b.Loop() {

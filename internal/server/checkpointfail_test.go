@@ -14,6 +14,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
 
@@ -30,7 +31,7 @@ func TestCheckpointFailureVisible(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	auditClient, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "auditor", Scopes: []string{jwtledger.ScopeAudit}}, jwtledger.Meta{})
+	auditClient, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "auditor", Scopes: []string{clientauth.ScopeAudit}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestCheckpointFailureVisible(t *testing.T) {
 	issue(10)
 	var covered int64
 	within(t, 10*time.Second, "a checkpoint of the first records", func() bool {
-		cps, _ := l.Checkpoints(ctx, "")
+		cps, _ := l.Trail().Checkpoints(ctx, "")
 		if len(cps) > 0 {
 			covered = cps[len(cps)-1].Size
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/console"
 	"github.com/jwtledger/jwtledger/internal/loadgen"
 	"github.com/jwtledger/jwtledger/internal/server"
@@ -28,7 +29,7 @@ func consoleSide(b *testing.B, on bool) (l *jwtledger.Ledger, issue, verify targ
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { l.Close() })
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "bench", Scopes: []string{jwtledger.ScopeAdmin}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "bench", Scopes: []string{clientauth.ScopeAdmin}}, jwtledger.Meta{})
 	if err != nil {
 		b.Fatal(err)
 	}

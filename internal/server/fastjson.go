@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
 
@@ -42,7 +42,7 @@ func writeIssue(w http.ResponseWriter, r issueResponse) {
 // appendVerdict appends the JSON of a verdict. Header and claims are
 // valid JSON in whatever layout the token carried; they are compacted, as
 // encoding/json does with raw values.
-func appendVerdict(b []byte, v jwtledger.Verdict) []byte {
+func appendVerdict(b []byte, v api.Verdict) []byte {
 	b = append(b, `{"valid":`...)
 	b = strconv.AppendBool(b, v.Valid)
 	b = append(b, `,"outcome":`...)
@@ -65,6 +65,6 @@ func appendRaw(b, raw []byte) []byte {
 	return strictjson.Compact(b, raw)
 }
 
-func writeVerdict(w http.ResponseWriter, v jwtledger.Verdict) {
+func writeVerdict(w http.ResponseWriter, v api.Verdict) {
 	writeRaw(w, appendVerdict(make([]byte, 0, 96+len(v.Reason)+len(v.Header)+len(v.Claims)), v))
 }

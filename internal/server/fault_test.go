@@ -17,8 +17,11 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/service"
+	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // answer is one response of the load.
@@ -123,7 +126,7 @@ func TestDatabaseLostUnderLoad(t *testing.T) {
 					l.Close()
 				}
 			}()
-			creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "load", Scopes: []string{jwtledger.ScopeIssue}}, jwtledger.Meta{})
+			creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "load", Scopes: []string{clientauth.ScopeIssue}}, jwtledger.Meta{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +138,7 @@ func TestDatabaseLostUnderLoad(t *testing.T) {
 			stop := make(chan struct{})
 			wait, unavailable := issueLoad(srv.URL, creds.Secret, 16, stop)
 			within(t, 10*time.Second, "load running", func() bool {
-				st, _ := l.AuditStats()
+				st, _ := l.Trail().Stats()
 				return st.Records > 500
 			})
 			lostAt := time.Now()
@@ -171,7 +174,7 @@ func TestDatabaseLostUnderLoad(t *testing.T) {
 			if len(after) != 1 || after[http.StatusServiceUnavailable] == 0 {
 				t.Fatalf("answers from 1 s after the loss: %v, want only 503", after)
 			}
-			if err := service.Of(l).Failed(); !errors.Is(err, jwtledger.ErrStoreLost) {
+			if err := service.Of(l).Failed(); !errors.Is(err, store.ErrIdentity) {
 				t.Fatalf("Failed() = %v", err)
 			}
 			code, _ := getJSON(t, srv.URL+"/.well-known/jwks.json")
@@ -210,7 +213,7 @@ func TestDatabaseLostUnderLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l2.Close()
-			recs, err := l2.Audit(ctx, jwtledger.AuditFilter{Event: "token.issue"})
+			recs, err := l2.Trail().Query(ctx, trail.Filter{Event: "token.issue"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,11 +226,11 @@ func TestDatabaseLostUnderLoad(t *testing.T) {
 					t.Fatalf("acknowledged token %s has no record in the rescued database", jti)
 				}
 			}
-			rep, err := l2.VerifyAudit(ctx, auditor.VerifyOptions{})
+			rep, err := l2.Trail().Verify(ctx, auditor.VerifyOptions{})
 			if err != nil || !rep.OK {
 				t.Fatalf("audit verify of the rescued database: %v %+v", err, rep)
 			}
-			marks, _ := l2.Audit(ctx, jwtledger.AuditFilter{Event: "audit.undelivered"})
+			marks, _ := l2.Trail().Query(ctx, trail.Filter{Event: "audit.undelivered"})
 			t.Logf("rescued database: %d issuance records for %d acknowledged tokens, %d undelivered markers", len(recs), len(acked), len(marks))
 		})
 	}

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // dirSize is the space the files under dir take (as du counts it).
@@ -45,7 +47,7 @@ func TestUnauthenticatedFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "legit", Scopes: []string{jwtledger.ScopeIssue}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "legit", Scopes: []string{clientauth.ScopeIssue}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +111,7 @@ func TestUnauthenticatedFlood(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	denied, _ := l.Audit(ctx, jwtledger.AuditFilter{Event: "auth.denied"})
+	denied, _ := l.Trail().Query(ctx, trail.Filter{Event: "auth.denied"})
 	l.Close() // writes the pending summary
 	// Closing folded the write-ahead log into the database.
 	grown := dirSize(t, dir) - before
@@ -129,7 +131,7 @@ func TestUnauthenticatedFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l2.Close()
-	sums, _ := l2.Audit(ctx, jwtledger.AuditFilter{Event: "auth.denied.suppressed"})
+	sums, _ := l2.Trail().Query(ctx, trail.Filter{Event: "auth.denied.suppressed"})
 	var counted int
 	for _, s := range sums {
 		var n int

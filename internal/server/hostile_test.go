@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/server"
 )
 
@@ -151,8 +152,8 @@ func TestClaimsPolicy(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		claims []string
-	}{{"none", nil}, {"role only", []string{"role"}}, {"any", []string{jwtledger.AnyClaim}}} {
-		creds, _, err := e.l.CreateClient(ctx, jwtledger.NewClient{Name: c.name, Scopes: []string{jwtledger.ScopeIssue}, Policy: jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: jwtledger.Duration(time.Hour), Claims: c.claims}}, jwtledger.Meta{})
+	}{{"none", nil}, {"role only", []string{"role"}}, {"any", []string{clientauth.AnyClaim}}} {
+		creds, _, err := e.l.CreateClient(ctx, jwtledger.NewClient{Name: c.name, Scopes: []string{clientauth.ScopeIssue}, Policy: jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: time.Hour, Claims: c.claims}}, jwtledger.Meta{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/keys"
 )
 
 // metrics holds the server's counters, exposed in the Prometheus text
@@ -43,7 +43,7 @@ func series(m *sync.Map) (keys []string, vals map[string]uint64) {
 
 // countIssued counts an issued token by algorithm, and by client too with
 // Config.MetricsClientLabels.
-func (s *Server) countIssued(alg jwtledger.Alg, client string) {
+func (s *Server) countIssued(alg keys.Alg, client string) {
 	if !s.cfg.MetricsClientLabels {
 		client = ""
 	}
@@ -88,7 +88,7 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, _ *call)
 	fmt.Fprintf(&b, "jwtledger_http_connections_rejected_total %d\n", rejected)
 	help("jwtledger_http_connections_open", "gauge", "Connections open within the connection cap.")
 	fmt.Fprintf(&b, "jwtledger_http_connections_open %d\n", open)
-	st, depth := s.l.AuditStats()
+	st, depth := s.l.Trail().Stats()
 	histogram(&b, "jwtledger_audit_batch_records", "Records per audit commit.", audit.BatchSizeBounds[:], st.BatchSizes[:], float64(st.Records), st.Batches)
 	histogram(&b, "jwtledger_audit_commit_seconds", "Latency of audit commits (transaction and fsync).", audit.CommitBounds[:], st.Commits[:], st.CommitTime.Seconds(), st.Batches)
 	help("jwtledger_audit_append_failures_total", "counter", "Audit batches that could not be made durable.")

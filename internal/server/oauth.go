@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // oauthError answers in the RFC 6749 section 5.2 form.
@@ -58,10 +60,10 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request, c *call) err
 		return oauthError(http.StatusBadRequest, "invalid_request", "token is required")
 	}
 	tok, err := s.l.Verify(r.Context(), raw, jwtledger.WithMeta(c.meta(r)), jwtledger.WithLeeway(0))
-	if err != nil && jwtledger.OutcomeOf(err) == "" {
+	if err != nil && token.OutcomeOf(err) == "" {
 		return err
 	}
-	inc(&s.m.verifications, string(jwtledger.OutcomeOf(err)))
+	inc(&s.m.verifications, string(token.OutcomeOf(err)))
 	w.Header().Set("Cache-Control", "no-store")
 	if err != nil {
 		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
@@ -100,7 +102,7 @@ func (s *Server) oauthRevoke(w http.ResponseWriter, r *http.Request, c *call) er
 	json.Unmarshal(tok.Claims.Raw, &struct {
 		ClientID *string `json:"client_id"`
 	}{&owner})
-	if owner != c.client.ID && !c.client.Has(jwtledger.ScopeRevoke) {
+	if owner != c.client.ID && !c.client.Has(clientauth.ScopeRevoke) {
 		return s.deny(r, c, "revoke: token of another client", "unauthorized_client", "this client may only revoke its own tokens")
 	}
 	if _, err := s.l.Revoke(r.Context(), tok.Claims.Issuer, tok.Claims.ID, tok.Claims.Expiry, c.meta(r)); err != nil {

@@ -17,8 +17,10 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/server"
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // cutProxy forwards TCP connections to a PostgreSQL server until it is cut:
@@ -107,7 +109,7 @@ func TestPostgresOutageFailsClosedAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "load", Scopes: []string{jwtledger.ScopeIssue}}, jwtledger.Meta{})
+	creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: "load", Scopes: []string{clientauth.ScopeIssue}}, jwtledger.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +223,7 @@ func TestPostgresOutageFailsClosedAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer direct.Close()
-	recs, err := direct.Audit(ctx, jwtledger.AuditFilter{Chain: "node-f", Event: jwtledger.AuditEvent("token.issue")})
+	recs, err := direct.Trail().Query(ctx, trail.Filter{Chain: "node-f", Event: trail.Event("token.issue")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +238,7 @@ func TestPostgresOutageFailsClosedAndRecovers(t *testing.T) {
 			t.Fatalf("token %s answered 200 has %d issuance records", jti, seen[jti])
 		}
 	}
-	rep, err := direct.VerifyAudit(ctx, auditor.VerifyOptions{})
+	rep, err := direct.Trail().Verify(ctx, auditor.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Fatalf("audit verify after the outage: %v %+v", err, rep)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/service"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
@@ -102,7 +103,15 @@ type Config struct {
 	// and GET / redirects to it.
 	Console       http.Handler
 	ConsolePrefix string
+	// SlowRequest is the duration from which a successful request is
+	// logged at warn level ("slow request"); faster successful requests
+	// are logged at debug level only, refused ones (4xx) at info and
+	// failed ones (5xx) at error. Zero means DefaultSlowRequest.
+	SlowRequest time.Duration
 }
+
+// DefaultSlowRequest is the default of [Config.SlowRequest].
+const DefaultSlowRequest = 500 * time.Millisecond
 
 // Server serves the HTTP API of one ledger.
 type Server struct {
@@ -110,6 +119,7 @@ type Server struct {
 	l          *jwtledger.Ledger
 	ops        service.Ops // service.Of(l)
 	log        *slog.Logger
+	slow       time.Duration // Config.SlowRequest
 	mux        *http.ServeMux
 	patterns   []string
 	m          metrics
@@ -130,6 +140,10 @@ func New(cfg Config) *Server {
 	if iss := cfg.Ledger.Issuer(); CheckIssuer(iss) == nil {
 		s.issuerBase = strings.TrimSuffix(iss, "/")
 		s.openapiDoc = OpenAPI(s.issuerBase)
+	}
+	s.slow = cfg.SlowRequest
+	if s.slow <= 0 {
+		s.slow = DefaultSlowRequest
 	}
 	s.routes()
 	s.mountConsole(cfg.Console, cfg.ConsolePrefix)
@@ -180,23 +194,23 @@ func (c *call) meta(r *http.Request) jwtledger.Meta {
 
 func (s *Server) routes() {
 	rs := []route{
-		{"POST /v1/tokens", clientAuth, jwtledger.ScopeIssue, s.issue},
-		{"POST /v1/tokens/verify", clientAuth, jwtledger.ScopeVerify, s.verify},
-		{"POST /v1/tokens/revoke", clientAuth, jwtledger.ScopeRevoke, s.revoke},
+		{"POST /v1/tokens", clientAuth, clientauth.ScopeIssue, s.issue},
+		{"POST /v1/tokens/verify", clientAuth, clientauth.ScopeVerify, s.verify},
+		{"POST /v1/tokens/revoke", clientAuth, clientauth.ScopeRevoke, s.revoke},
 		{"POST /oauth2/token", clientAuth, "", s.oauthToken},
-		{"POST /oauth2/introspect", clientAuth, jwtledger.ScopeVerify, s.introspect},
+		{"POST /oauth2/introspect", clientAuth, clientauth.ScopeVerify, s.introspect},
 		{"POST /oauth2/revoke", clientAuth, "", s.oauthRevoke},
 		{"GET /.well-known/jwks.json", public, "", s.jwks},
 		{"GET /.well-known/oauth-authorization-server", public, "", s.metadata},
-		{"GET /v1/audit", clientAuth, jwtledger.ScopeAudit, s.auditQuery},
-		{"GET /v1/audit/verify", clientAuth, jwtledger.ScopeAudit, s.auditVerify},
-		{"GET /v1/audit/checkpoint", clientAuth, jwtledger.ScopeAudit, s.auditCheckpoint},
-		{"GET /v1/keys", clientAuth, jwtledger.ScopeAdmin, s.keysList},
-		{"POST /v1/keys", clientAuth, jwtledger.ScopeAdmin, s.keysRotate},
-		{"GET /v1/clients", clientAuth, jwtledger.ScopeAdmin, s.clientsList},
-		{"POST /v1/clients", clientAuth, jwtledger.ScopeAdmin, s.clientsCreate},
-		{"DELETE /v1/clients/{id}", clientAuth, jwtledger.ScopeAdmin, s.clientsDelete},
-		{"POST /v1/clients/{id}/rotate-secret", clientAuth, jwtledger.ScopeAdmin, s.clientsRotate},
+		{"GET /v1/audit", clientAuth, clientauth.ScopeAudit, s.auditQuery},
+		{"GET /v1/audit/verify", clientAuth, clientauth.ScopeAudit, s.auditVerify},
+		{"GET /v1/audit/checkpoint", clientAuth, clientauth.ScopeAudit, s.auditCheckpoint},
+		{"GET /v1/keys", clientAuth, clientauth.ScopeAdmin, s.keysList},
+		{"POST /v1/keys", clientAuth, clientauth.ScopeAdmin, s.keysRotate},
+		{"GET /v1/clients", clientAuth, clientauth.ScopeAdmin, s.clientsList},
+		{"POST /v1/clients", clientAuth, clientauth.ScopeAdmin, s.clientsCreate},
+		{"DELETE /v1/clients/{id}", clientAuth, clientauth.ScopeAdmin, s.clientsDelete},
+		{"POST /v1/clients/{id}/rotate-secret", clientAuth, clientauth.ScopeAdmin, s.clientsRotate},
 		{"GET /healthz", public, "", s.healthz},
 		{"GET /readyz", public, "", s.readyz},
 		{"GET /metrics", public, "", s.metricsHandler},
@@ -301,16 +315,25 @@ func (s *Server) wrap(rt route) http.Handler {
 			w.status = http.StatusOK
 		}
 		inc(&s.m.requests, rt.pattern+"\x00"+strconv.Itoa(w.status))
-		level := slog.LevelInfo
-		if w.status >= 500 {
+		// Errors and slow requests are always logged, refusals at info,
+		// and the successful hot path only at debug: one line per issued
+		// token cost more than its audit record (issue 13).
+		took := time.Since(start)
+		level, msg := slog.LevelDebug, "request"
+		switch {
+		case w.status >= 500:
 			level = slog.LevelError
+		case took >= s.slow:
+			level, msg = slog.LevelWarn, "slow request"
+		case w.status >= 400:
+			level = slog.LevelInfo
 		}
 		// The handler directly, with typed attributes: Logger.Log would
 		// also walk the stack for a source position nobody prints.
 		if h := s.log.Handler(); h.Enabled(r.Context(), level) {
-			rec := slog.NewRecord(time.Now(), level, "request", 0)
+			rec := slog.NewRecord(time.Now(), level, msg, 0)
 			rec.AddAttrs(slog.String("method", r.Method), slog.String("route", rt.pattern), slog.Int("status", w.status),
-				slog.Duration("duration", time.Since(start)), slog.String("client", clientID), slog.String("request_id", c.requestID))
+				slog.Duration("duration", took), slog.String("client", clientID), slog.String("request_id", c.requestID))
 			var he *httpError
 			if errors.As(err, &he) && he.cause != nil {
 				rec.AddAttrs(slog.Any("err", he.cause))

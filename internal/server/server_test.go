@@ -16,7 +16,9 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/jwtledger/jwtledger"
+	"github.com/jwtledger/jwtledger/internal/clientauth"
 	"github.com/jwtledger/jwtledger/internal/server"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 type env struct {
@@ -47,12 +49,12 @@ func newEnv(t *testing.T, mod ...func(*jwtledger.Config)) *env {
 		scopes []string
 		policy jwtledger.ClientPolicy
 	}{
-		{"admin", []string{jwtledger.ScopeAdmin}, jwtledger.ClientPolicy{Claims: []string{"*"}}},
-		{"issuer", []string{jwtledger.ScopeIssue}, jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: jwtledger.Duration(15 * time.Minute), Claims: []string{"role"}, TokenScopes: []string{"orders:read"}}},
-		{"service", []string{jwtledger.ScopeVerify}, jwtledger.ClientPolicy{DefaultAudience: "orders-api", TokenScopes: []string{"orders:read", "orders:write"}}},
-		{"verifier", []string{jwtledger.ScopeVerify}, jwtledger.ClientPolicy{}},
-		{"revoker", []string{jwtledger.ScopeRevoke}, jwtledger.ClientPolicy{}},
-		{"auditor", []string{jwtledger.ScopeAudit}, jwtledger.ClientPolicy{}},
+		{"admin", []string{clientauth.ScopeAdmin}, jwtledger.ClientPolicy{Claims: []string{"*"}}},
+		{"issuer", []string{clientauth.ScopeIssue}, jwtledger.ClientPolicy{Audiences: []string{"api"}, MaxTTL: 15 * time.Minute, Claims: []string{"role"}, TokenScopes: []string{"orders:read"}}},
+		{"service", []string{clientauth.ScopeVerify}, jwtledger.ClientPolicy{DefaultAudience: "orders-api", TokenScopes: []string{"orders:read", "orders:write"}}},
+		{"verifier", []string{clientauth.ScopeVerify}, jwtledger.ClientPolicy{}},
+		{"revoker", []string{clientauth.ScopeRevoke}, jwtledger.ClientPolicy{}},
+		{"auditor", []string{clientauth.ScopeAudit}, jwtledger.ClientPolicy{}},
 	} {
 		creds, _, err := l.CreateClient(ctx, jwtledger.NewClient{Name: c.name, Scopes: c.scopes, Policy: c.policy}, jwtledger.Meta{})
 		if err != nil {
@@ -131,7 +133,7 @@ func TestTokenFlow(t *testing.T) {
 		t.Fatalf("after revoke: %d %v", code, v)
 	}
 	// Every call has its record, with the client as actor.
-	recs, _ := e.l.Audit(context.Background(), jwtledger.AuditFilter{Actor: e.creds["verifier"].ID})
+	recs, _ := e.l.Trail().Query(context.Background(), trail.Filter{Actor: e.creds["verifier"].ID})
 	if len(recs) != 3 {
 		t.Fatalf("verifier's records: %d, want 3", len(recs))
 	}
@@ -173,7 +175,7 @@ func TestPolicyAndBadRequests(t *testing.T) {
 			}
 		})
 	}
-	denied, _ := e.l.Audit(context.Background(), jwtledger.AuditFilter{Event: "auth.denied", Actor: e.creds["issuer"].ID})
+	denied, _ := e.l.Trail().Query(context.Background(), trail.Filter{Event: "auth.denied", Actor: e.creds["issuer"].ID})
 	if len(denied) != 4 {
 		t.Fatalf("%d auth.denied records for policy violations, want 4", len(denied))
 	}
@@ -301,7 +303,7 @@ func TestScopeMatrix(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Fatalf("wrong secret: %d", resp.StatusCode)
 	}
-	recs, _ := e.l.Audit(context.Background(), jwtledger.AuditFilter{Event: "auth.denied"})
+	recs, _ := e.l.Trail().Query(context.Background(), trail.Filter{Event: "auth.denied"})
 	for _, r := range recs {
 		if strings.Contains(r.Reason+r.Actor, "jls_") {
 			t.Fatalf("a secret reached the audit record: %+v", r)

@@ -9,6 +9,7 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/internal/api"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // The bodies of the token routes are the API's, shared with the client.
@@ -157,7 +158,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, c *call) error {
 		opts = append(opts, jwtledger.WithLeeway(time.Duration(*req.Leeway)))
 	}
 	tok, err := s.l.Verify(r.Context(), req.Token, opts...)
-	v := jwtledger.NewVerdict(tok, err)
+	v := api.NewVerdict(tok, err)
 	if err != nil && v.Outcome == "" {
 		return err // no verdict: the audit trail failed
 	}
@@ -194,10 +195,10 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, c *call) error {
 
 // genuine verifies a token to be revoked or introspected: any outcome
 // reached after the signature check means it is one of ours.
-func (s *Server) genuine(r *http.Request, c *call, raw string) (*jwtledger.Token, error) {
+func (s *Server) genuine(r *http.Request, c *call, raw string) (*token.Token, error) {
 	tok, err := s.l.Verify(r.Context(), raw, jwtledger.WithMeta(c.meta(r)))
-	switch jwtledger.OutcomeOf(err) {
-	case jwtledger.Valid, jwtledger.Expired, jwtledger.NotYetValid, jwtledger.Revoked, jwtledger.InvalidClaims:
+	switch token.OutcomeOf(err) {
+	case token.Valid, token.Expired, token.NotYetValid, token.Revoked, token.InvalidClaims:
 		if tok.Claims.ID == "" {
 			return nil, badRequest("the token has no jti and cannot be revoked")
 		}

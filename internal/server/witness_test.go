@@ -17,6 +17,7 @@ import (
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/witness"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 func newWitnessSigner(t *testing.T, name string) *witness.Signer {
@@ -42,7 +43,7 @@ func TestWitnessingInMetricsAndReadiness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vkey, origin := l0.AuditVerifierKey(), auditor.Origin(l0.NodeID())
+	vkey, origin := l0.Trail().VerifierKey(), auditor.Origin(l0.NodeID())
 	l0.Close()
 	lv, err := note.NewVerifier(vkey)
 	if err != nil {
@@ -66,7 +67,7 @@ func TestWitnessingInMetricsAndReadiness(t *testing.T) {
 			{Name: "down", Verifier: down.Verifier(), URL: downSrv.URL},
 		}
 	})
-	cp, err := e.l.Checkpoint(ctx, jwtledger.Meta{})
+	cp, err := e.l.Trail().Checkpoint(ctx, trail.Meta{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +98,8 @@ func TestWitnessingInMetricsAndReadiness(t *testing.T) {
 	}
 	code, b, _ := e.do("GET", "/readyz", "", "", nil)
 	var ready struct {
-		Status     string                     `json:"status"`
-		Witnessing jwtledger.WitnessingStatus `json:"witnessing"`
+		Status     string                 `json:"status"`
+		Witnessing trail.WitnessingStatus `json:"witnessing"`
 	}
 	if err := json.Unmarshal(b, &ready); err != nil || code != 200 || ready.Status != "ready" {
 		t.Fatalf("readyz %d %s", code, b)
@@ -109,7 +110,7 @@ func TestWitnessingInMetricsAndReadiness(t *testing.T) {
 	// The newest checkpoint's note carries the cosignature it has.
 	code, b, _ = e.do("GET", "/v1/audit/checkpoint", "auditor", "", nil)
 	var got struct {
-		Checkpoint jwtledger.CheckpointInfo `json:"checkpoint"`
+		Checkpoint trail.Checkpoint `json:"checkpoint"`
 	}
 	if err := json.Unmarshal(b, &got); err != nil || code != 200 {
 		t.Fatalf("GET /v1/audit/checkpoint: %d %s", code, b)

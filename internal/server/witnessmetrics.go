@@ -12,7 +12,7 @@ import (
 // witnesses: the age of the newest witnessed checkpoint (what to alert
 // on), the sizes, and each witness's failures.
 func writeWitnessMetrics(b *strings.Builder, l *jwtledger.Ledger, help func(name, typ, text string)) {
-	st, ok := l.Witnessing()
+	st, ok := l.Trail().Witnessing()
 	if !ok {
 		return
 	}

@@ -22,7 +22,7 @@ type Ops interface {
 	// commits are sized to the requests in progress.
 	Recording(h http.Handler) http.Handler
 	// Failed returns the error that made the ledger unusable for good (its
-	// store is no longer the one it opened, see jwtledger.ErrStoreLost), or
+	// store is no longer the one it opened, errors.Is(err, store.ErrIdentity)), or
 	// nil.
 	Failed() error
 	// ReadOnly returns why the ledger was opened read-only (a damaged store
@@ -51,11 +51,11 @@ type Ops interface {
 	AuditCounts(ctx context.Context, q audit.CountQuery) (*audit.Counts, error)
 	// SubscribeAudit returns a channel that receives a value after this
 	// node's records are durable (coalesced: one value may stand for many
-	// batches; read them with Ledger.Audit after the newest seen), and a
+	// batches; read them with Ledger.Trail().Query after the newest seen), and a
 	// function that ends the subscription. The writer never waits for a
 	// subscriber.
 	SubscribeAudit() (wake <-chan struct{}, cancel func())
-	// ExportMatching is Ledger.Export with the records that f selects in
+	// ExportMatching is Ledger.Trail().Export with the records that f selects in
 	// full (its time range, event, outcome, sub, jti, actor, kid, request
 	// id and chain; not its cursors or limit): every other record is
 	// exported by its leaf hash only, so the export still verifies

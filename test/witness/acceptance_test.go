@@ -19,6 +19,7 @@ import (
 
 	"github.com/jwtledger/jwtledger"
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // witnessServe is a running `jwtledger witness serve`.
@@ -141,7 +142,7 @@ func TestAcceptanceTwoWitnessesQuorumTwo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vkey, origin := l0.AuditVerifierKey(), auditor.Origin(l0.NodeID())
+	vkey, origin := l0.Trail().VerifierKey(), auditor.Origin(l0.NodeID())
 	l0.Close()
 	lw.addLog(t, origin, vkey)
 	ours := startWitnessServe(t, bin, filepath.Join(tmp, "witness-data"), origin, vkey)
@@ -192,18 +193,18 @@ func TestAcceptanceTwoWitnessesQuorumTwo(t *testing.T) {
 
 	// The newest checkpoint after the load gets both cosignatures within
 	// a bounded time.
-	cp, err := l.Checkpoint(ctx, jwtledger.Meta{Actor: "test"})
+	cp, err := l.Trail().Checkpoint(ctx, trail.Meta{Actor: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	waitFor(t, "both cosignatures of the newest checkpoint", func() bool {
-		st, _ := l.Witnessing()
+		st, _ := l.Trail().Witnessing()
 		return st.Witnessed == cp.Size
 	})
 	t.Logf("the newest checkpoint (%d records) was witnessed %v after it was made", cp.Size, time.Since(start).Round(time.Millisecond))
 
-	cps, err := l.CosignedCheckpoints(ctx, "")
+	cps, err := l.Trail().Cosigned(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestAcceptanceTwoWitnessesQuorumTwo(t *testing.T) {
 	}
 	t.Logf("%d checkpoints, all with both cosignatures; the slowest cosignature came within %v (timestamps to the second)", len(cps), slowest)
 
-	rep, err := l.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
+	rep, err := l.Trail().Verify(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestAcceptanceTwoWitnessesQuorumTwo(t *testing.T) {
 	}
 
 	// A proof bundle checked offline with the policy alone.
-	proof, err := l.Prove(ctx, "", 5)
+	proof, err := l.Trail().Prove(ctx, "", 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,19 +259,19 @@ func TestAcceptanceTwoWitnessesQuorumTwo(t *testing.T) {
 	ours.cmd.Wait()
 	rateDown := issueConcurrently(t, l, perRound)
 	ratePlain := issueConcurrently(t, plain, perRound)
-	cp2, err := l.Checkpoint(ctx, jwtledger.Meta{Actor: "test"})
+	cp2, err := l.Trail().Checkpoint(ctx, trail.Meta{Actor: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "litewitness cosigns and our stopped witness fails", func() bool {
-		st, _ := l.Witnessing()
+		st, _ := l.Trail().Witnessing()
 		return st.Witnesses[0].Size == cp2.Size && st.Witnesses[1].Failures > 0
 	})
-	st, _ := l.Witnessing()
+	st, _ := l.Trail().Witnessing()
 	if st.Witnessed != cp.Size || st.Checkpoint != cp2.Size || st.UnwitnessedSince.IsZero() {
 		t.Fatalf("with a witness stopped: %+v", st)
 	}
-	rep, err = l.VerifyAudit(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
+	rep, err = l.Trail().Verify(ctx, auditor.VerifyOptions{Witnesses: policy, RequireWitnessed: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/jwtledger/jwtledger/auditor"
 	"github.com/jwtledger/jwtledger/internal/witness"
 	"github.com/jwtledger/jwtledger/internal/witness/witnesstest"
+	"github.com/jwtledger/jwtledger/trail"
 )
 
 // ledgerTree rebuilds a chain's Merkle tree from a ledger export (the leaf
@@ -39,7 +40,7 @@ func (lt *ledgerTree) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 func exportTree(t *testing.T, l *jwtledger.Ledger, chain string) *ledgerTree {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := l.Export(t.Context(), &buf, auditor.ExportJSONL, time.Time{}, time.Time{}); err != nil {
+	if err := l.Trail().Export(t.Context(), &buf, auditor.ExportJSONL, time.Time{}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	lt := &ledgerTree{}
@@ -72,7 +73,7 @@ func exportTree(t *testing.T, l *jwtledger.Ledger, chain string) *ledgerTree {
 }
 
 // TestLedgerCheckpointsWitnessed sends the checkpoints of a real ledger
-// (jwtledger.Open, tokens issued, Ledger.Checkpoint) to litewitness and to
+// (jwtledger.Open, tokens issued, Log.Checkpoint) to litewitness and to
 // our witness, with consistency proofs computed from the ledger's export,
 // and checks the result with a policy holding the ledger's audit key and
 // both witnesses: what an auditor would do.
@@ -91,7 +92,7 @@ func TestLedgerCheckpointsWitnessed(t *testing.T) {
 		}
 	}
 	issue(3)
-	cp1, err := l.Checkpoint(ctx, jwtledger.Meta{Actor: "test"})
+	cp1, err := l.Trail().Checkpoint(ctx, trail.Meta{Actor: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,21 +107,21 @@ func TestLedgerCheckpointsWitnessed(t *testing.T) {
 	origin := c1.Origin
 
 	lw := startLitewitness(t, "witness.test/litewitness")
-	lw.addLog(t, origin, l.AuditVerifierKey())
-	v, err := note.NewVerifier(l.AuditVerifierKey())
+	lw.addLog(t, origin, l.Trail().VerifierKey())
+	v, err := note.NewVerifier(l.Trail().VerifierKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ourURL, ourKey, _ := ourWitness(t, t.TempDir(), &witnesstest.Log{Origin: origin, Verifier: v, VerifierKey: l.AuditVerifierKey()})
+	ourURL, ourKey, _ := ourWitness(t, t.TempDir(), &witnesstest.Log{Origin: origin, Verifier: v, VerifierKey: l.Trail().VerifierKey()})
 	clients := []*witness.Client{{URL: lw.URL, Verifier: lw.Verifier}, {URL: ourURL, Verifier: ourKey}}
-	policy, err := auditor.ParsePolicy([]byte("log " + l.AuditVerifierKey() + "\nwitness litewitness " + lw.Verifier.String() +
+	policy, err := auditor.ParsePolicy([]byte("log " + l.Trail().VerifierKey() + "\nwitness litewitness " + lw.Verifier.String() +
 		"\nwitness jwtledger " + ourKey.String() + "\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	known := make([]int64, len(clients))
-	witnessAll := func(cp *jwtledger.CheckpointInfo) {
+	witnessAll := func(cp *trail.Checkpoint) {
 		t.Helper()
 		tree := exportTree(t, l, cp.Chain)
 		if root, err := tlog.TreeHash(cp.Size, tree); err != nil || root != cp.Root {
@@ -148,7 +149,7 @@ func TestLedgerCheckpointsWitnessed(t *testing.T) {
 	}
 	witnessAll(cp1)
 	issue(40)
-	cp2, err := l.Checkpoint(ctx, jwtledger.Meta{Actor: "test"})
+	cp2, err := l.Trail().Checkpoint(ctx, trail.Meta{Actor: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

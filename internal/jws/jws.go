@@ -1,4 +1,4 @@
-package token
+package jws
 
 import (
 	"encoding/base64"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // MaxSize is the largest token accepted; anything longer is malformed
@@ -48,62 +49,54 @@ func decodeSegment(seg []byte) ([]byte, error) {
 	return out[:n], nil
 }
 
-// Header is a parsed JOSE header.
-type Header struct {
-	Alg string // as written in the token; may be unsupported
-	KID string
-	Typ string
-	Raw []byte // the header JSON
-}
-
 // parts is a token split into its segments, none decoded beyond the header.
 type parts struct {
 	signingInput []byte // header.payload
 	payload      []byte // base64url
 	sig          []byte // base64url
-	header       Header
+	header       token.Header
 }
 
-func split(raw string) (*parts, *Error) {
+func split(raw string) (*parts, *token.Error) {
 	if len(raw) > MaxSize {
-		return nil, refuse(Malformed, "token is larger than %d bytes", MaxSize)
+		return nil, refuse(token.Malformed, "token is larger than %d bytes", MaxSize)
 	}
 	if raw == "" {
-		return nil, refuse(Malformed, "token is empty")
+		return nil, refuse(token.Malformed, "token is empty")
 	}
 	d1 := strings.IndexByte(raw, '.')
 	if d1 < 0 {
-		return nil, refuse(Malformed, "token is not a JWS compact serialization (no '.')")
+		return nil, refuse(token.Malformed, "token is not a JWS compact serialization (no '.')")
 	}
 	d2 := strings.IndexByte(raw[d1+1:], '.')
 	if d2 < 0 {
-		return nil, refuse(Malformed, "token has 2 parts, want 3")
+		return nil, refuse(token.Malformed, "token has 2 parts, want 3")
 	}
 	d2 += d1 + 1
 	if strings.IndexByte(raw[d2+1:], '.') >= 0 {
 		n := strings.Count(raw, ".") + 1
 		if n == 5 {
-			return nil, refuse(Malformed, "token has 5 parts: an encrypted JWE is not supported")
+			return nil, refuse(token.Malformed, "token has 5 parts: an encrypted JWE is not supported")
 		}
-		return nil, refuse(Malformed, "token has %d parts, want 3", n)
+		return nil, refuse(token.Malformed, "token has %d parts, want 3", n)
 	}
 	// Read-only view of the token: nothing below writes to it.
 	b := unsafe.Slice(unsafe.StringData(raw), len(raw))
 	p := &parts{signingInput: b[:d2], payload: b[d1+1 : d2], sig: b[d2+1:]}
 	hdr := b[:d1]
 	if len(hdr) == 0 {
-		return nil, refuse(Malformed, "header is empty")
+		return nil, refuse(token.Malformed, "header is empty")
 	}
 	for _, seg := range [][]byte{p.payload, p.sig} {
 		for _, c := range seg {
 			if !b64Alphabet[c] {
-				return nil, refuse(Malformed, "invalid base64url character %q", c)
+				return nil, refuse(token.Malformed, "invalid base64url character %q", c)
 			}
 		}
 	}
 	hj, err := decodeSegment(hdr)
 	if err != nil {
-		return nil, refuse(Malformed, "header: %v", err)
+		return nil, refuse(token.Malformed, "header: %v", err)
 	}
 	if err := parseHeader(hj, &p.header); err != nil {
 		return nil, err
@@ -111,11 +104,11 @@ func split(raw string) (*parts, *Error) {
 	return p, nil
 }
 
-func parseHeader(data []byte, h *Header) *Error {
+func parseHeader(data []byte, h *token.Header) *token.Error {
 	var buf [8]strictjson.Member
 	ms, err := strictjson.ParseObject(data, buf[:0])
 	if err != nil {
-		return refuse(Malformed, "header: %v", err)
+		return refuse(token.Malformed, "header: %v", err)
 	}
 	h.Raw = data
 	hasAlg := false
@@ -124,39 +117,44 @@ func parseHeader(data []byte, h *Header) *Error {
 		case "alg":
 			s, ok := strictjson.String(m.Value)
 			if !ok {
-				return refuse(Malformed, "header: alg is not a string")
+				return refuse(token.Malformed, "header: alg is not a string")
 			}
 			h.Alg, hasAlg = s, true
 		case "kid":
 			s, ok := strictjson.String(m.Value)
 			if !ok {
-				return refuse(Malformed, "header: kid is not a string")
+				return refuse(token.Malformed, "header: kid is not a string")
 			}
 			h.KID = s
 		case "typ":
 			s, ok := strictjson.String(m.Value)
 			if !ok {
-				return refuse(Malformed, "header: typ is not a string")
+				return refuse(token.Malformed, "header: typ is not a string")
 			}
 			h.Typ = s
 		case "crit":
 			// RFC 7515 4.1.11: we understand no extension, so any crit
 			// (even a malformed or empty one) makes the token unacceptable.
-			return refuse(Malformed, "header: critical extensions are not supported (crit)")
+			return refuse(token.Malformed, "header: critical extensions are not supported (crit)")
 		case "b64":
 			if string(m.Value) != "true" {
-				return refuse(Malformed, "header: unencoded payloads (b64) are not supported")
+				return refuse(token.Malformed, "header: unencoded payloads (b64) are not supported")
 			}
 		case "zip":
-			return refuse(Malformed, "header: compressed payloads (zip) are not supported")
+			return refuse(token.Malformed, "header: compressed payloads (zip) are not supported")
 		case "enc":
-			return refuse(Malformed, "header: encrypted JWE tokens are not supported")
+			return refuse(token.Malformed, "header: encrypted JWE tokens are not supported")
 		}
 	}
 	if !hasAlg {
-		return refuse(Malformed, "header: alg is missing")
+		return refuse(token.Malformed, "header: alg is missing")
 	}
 	return nil
+}
+
+// refuse makes the verdict o with a human reason.
+func refuse(o token.Outcome, format string, args ...any) *token.Error {
+	return &token.Error{Outcome: o, Reason: fmt.Sprintf(format, args...)}
 }
 
 // appendHeader appends the base64url JOSE header for alg, kid and typ.

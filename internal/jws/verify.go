@@ -1,8 +1,9 @@
-// Package token signs and verifies JWTs in the JWS compact serialization
+// Package jws signs and verifies JWTs in the JWS compact serialization
 // (RFC 7515, 7518, 7519, 8037), strictly: canonical base64url only, strict
 // JSON (no duplicate names, valid UTF-8), no critical extensions, the
 // algorithm pinned to the key, and the signature checked before any claim.
-package token
+// It reads into and writes from the model of the public package token.
+package jws
 
 import (
 	"fmt"
@@ -12,27 +13,8 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/internal/strictjson"
+	"github.com/jwtledger/jwtledger/token"
 )
-
-// Token is a parsed token. On a verified token Key is the key that matched.
-type Token struct {
-	Header Header
-	Claims Claims
-	Key    *keys.Key
-
-	unverified *Claims // a refused token's claims, read without trust
-}
-
-// Unverified returns the claims of a token Verify refused before its
-// signature matched, read from the payload without trusting them (for
-// the audit record of a forgery: whom it claimed to be for), or nil when
-// they could not be read. Verify reads them once, from the same split.
-func Unverified(t *Token) *Claims {
-	if t == nil {
-		return nil
-	}
-	return t.unverified
-}
 
 // Sign makes a compact JWS over the claims c plus extra, a JSON object of
 // custom claims already checked by [CompactCustom] (or nil). typ is the
@@ -40,7 +22,7 @@ func Unverified(t *Token) *Claims {
 //
 // Sign checks that k may sign with alg (the one key check of an
 // issuance); a key that may not is a [*KeyError].
-func Sign(k *keys.Key, alg keys.Alg, typ string, c *Claims, extra []byte) (string, error) {
+func Sign(k *keys.Key, alg keys.Alg, typ string, c *token.Claims, extra []byte) (string, error) {
 	if err := k.CheckSign(alg); err != nil {
 		return "", &KeyError{Err: err}
 	}
@@ -86,44 +68,49 @@ type Options struct {
 }
 
 // Verify checks raw against the keys of src and the policy o. On refusal it
-// returns an [*Error] and, when the header could be read, the partly filled
-// token (claims are only filled once the signature matched).
-func Verify(raw string, src KeySource, o *Options) (*Token, error) {
+// returns a [*token.Error] and, when the header could be read, the partly
+// filled token (claims are only filled once the signature matched).
+//
+// unverified holds the claims of a token refused before its signature
+// matched, read from the payload without trusting them (for the audit
+// record of a forgery: whom it claimed to be for), or nil when they could
+// not be read; they are read once, from the same split.
+func Verify(raw string, src KeySource, o *Options) (t *token.Token, unverified *token.Claims, err error) {
 	p, e := split(raw)
 	if e != nil {
-		return nil, e
+		return nil, nil, e
 	}
-	t, err := verify(p, src, o)
+	t, err = verify(p, src, o)
 	if err != nil && t.Key == nil {
 		if payload, derr := decodeSegment(p.payload); derr == nil {
-			var c Claims
+			var c token.Claims
 			if parseClaims(payload, &c) == nil {
-				t.unverified = &c
+				unverified = &c
 			}
 		}
 	}
-	return t, err
+	return t, unverified, err
 }
 
-func verify(p *parts, src KeySource, o *Options) (*Token, error) {
-	t := &Token{Header: p.header}
+func verify(p *parts, src KeySource, o *Options) (*token.Token, error) {
+	t := &token.Token{Header: p.header}
 	alg := keys.Alg(p.header.Alg)
 	if !alg.Valid() {
-		return t, refuse(UnsupportedAlg, "algorithm %q is not accepted", strictjson.Truncate(p.header.Alg))
+		return t, refuse(token.UnsupportedAlg, "algorithm %q is not accepted", strictjson.Truncate(p.header.Alg))
 	}
 	if o.Algorithms != nil && !slices.Contains(o.Algorithms, alg) {
-		return t, refuse(UnsupportedAlg, "algorithm %s is not among the accepted algorithms", alg)
+		return t, refuse(token.UnsupportedAlg, "algorithm %s is not among the accepted algorithms", alg)
 	}
 	cands := src.Candidates(p.header.KID)
 	if len(cands) == 0 {
 		if p.header.KID == "" {
-			return t, refuse(UnknownKey, "token names no kid and no key is available")
+			return t, refuse(token.UnknownKey, "token names no kid and no key is available")
 		}
-		return t, refuse(UnknownKey, "no key with kid %q", strictjson.Truncate(p.header.KID))
+		return t, refuse(token.UnknownKey, "no key with kid %q", strictjson.Truncate(p.header.KID))
 	}
 	sig, err := decodeSegment(p.sig)
 	if err != nil {
-		return t, refuse(Malformed, "signature: %v", err)
+		return t, refuse(token.Malformed, "signature: %v", err)
 	}
 	var fitErr error
 	tried := 0
@@ -142,16 +129,16 @@ func verify(p *parts, src KeySource, o *Options) (*Token, error) {
 	}
 	if t.Key == nil {
 		if tried == 0 {
-			return t, refuse(UnsupportedAlg, "%v", fitErr)
+			return t, refuse(token.UnsupportedAlg, "%v", fitErr)
 		}
 		if tried == 1 {
-			return t, refuse(InvalidSignature, "%s signature does not match the key", alg)
+			return t, refuse(token.InvalidSignature, "%s signature does not match the key", alg)
 		}
-		return t, refuse(InvalidSignature, "%s signature matches none of %d keys", alg, tried)
+		return t, refuse(token.InvalidSignature, "%s signature matches none of %d keys", alg, tried)
 	}
 	payload, err := decodeSegment(p.payload)
 	if err != nil {
-		return t, refuse(Malformed, "payload: %v", err)
+		return t, refuse(token.Malformed, "payload: %v", err)
 	}
 	if e := parseClaims(payload, &t.Claims); e != nil {
 		return t, e
@@ -162,7 +149,7 @@ func verify(p *parts, src KeySource, o *Options) (*Token, error) {
 	return t, nil
 }
 
-func validate(c *Claims, o *Options) *Error {
+func validate(c *token.Claims, o *Options) *token.Error {
 	now := o.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -170,25 +157,25 @@ func validate(c *Claims, o *Options) *Error {
 	switch {
 	case c.Expiry.IsZero():
 		if !o.ExpOptional {
-			return refuse(InvalidClaims, `claim "exp" is required`)
+			return refuse(token.InvalidClaims, `claim "exp" is required`)
 		}
 	case !now.Before(c.Expiry.Add(o.Leeway)):
-		return refuse(Expired, "token expired at %s (%s ago)", c.Expiry.Format(time.RFC3339), ago(now.Sub(c.Expiry)))
+		return refuse(token.Expired, "token expired at %s (%s ago)", c.Expiry.Format(time.RFC3339), ago(now.Sub(c.Expiry)))
 	}
 	if !c.NotBefore.IsZero() && now.Add(o.Leeway).Before(c.NotBefore) {
-		return refuse(NotYetValid, "token is not valid before %s", c.NotBefore.Format(time.RFC3339))
+		return refuse(token.NotYetValid, "token is not valid before %s", c.NotBefore.Format(time.RFC3339))
 	}
 	if !c.IssuedAt.IsZero() && now.Add(o.Leeway).Before(c.IssuedAt) {
-		return refuse(NotYetValid, "token was issued in the future (%s)", c.IssuedAt.Format(time.RFC3339))
+		return refuse(token.NotYetValid, "token was issued in the future (%s)", c.IssuedAt.Format(time.RFC3339))
 	}
 	if o.Issuer != "" && c.Issuer != o.Issuer {
 		if c.Issuer == "" {
-			return refuse(InvalidClaims, "issuer %q required, token has no iss", strictjson.Truncate(o.Issuer))
+			return refuse(token.InvalidClaims, "issuer %q required, token has no iss", strictjson.Truncate(o.Issuer))
 		}
-		return refuse(InvalidClaims, "issuer %q is not the expected %q", strictjson.Truncate(c.Issuer), strictjson.Truncate(o.Issuer))
+		return refuse(token.InvalidClaims, "issuer %q is not the expected %q", strictjson.Truncate(c.Issuer), strictjson.Truncate(o.Issuer))
 	}
 	if o.Audience != "" && !slices.Contains(c.Audience, o.Audience) {
-		return refuse(InvalidClaims, "audience %q is not in the token's aud", strictjson.Truncate(o.Audience))
+		return refuse(token.InvalidClaims, "audience %q is not in the token's aud", strictjson.Truncate(o.Audience))
 	}
 	return nil
 }
@@ -203,15 +190,15 @@ func ago(d time.Duration) string {
 
 // Decode reads a token's header and claims without verifying anything. Its
 // result must not be trusted; it serves inspection only.
-func Decode(raw string) (*Token, error) {
+func Decode(raw string) (*token.Token, error) {
 	p, e := split(raw)
 	if e != nil {
 		return nil, e
 	}
-	t := &Token{Header: p.header}
+	t := &token.Token{Header: p.header}
 	payload, err := decodeSegment(p.payload)
 	if err != nil {
-		return t, refuse(Malformed, "payload: %v", err)
+		return t, refuse(token.Malformed, "payload: %v", err)
 	}
 	if e := parseClaims(payload, &t.Claims); e != nil {
 		return t, e

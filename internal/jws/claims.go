@@ -1,13 +1,15 @@
-package token
+package jws
 
 import (
 	"errors"
 	"fmt"
-	"github.com/jwtledger/jwtledger/internal/strictjson"
 	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jwtledger/jwtledger/internal/strictjson"
+	"github.com/jwtledger/jwtledger/token"
 )
 
 // MaxNumericDate is the latest date a token may carry (9999-12-31T23:59:59Z).
@@ -26,24 +28,9 @@ func IsRegistered(name string) bool {
 	return false
 }
 
-// Claims are the registered claims of a token. Times are zero when absent.
-type Claims struct {
-	Issuer    string
-	Subject   string
-	Audience  []string
-	Expiry    time.Time
-	NotBefore time.Time
-	IssuedAt  time.Time
-	ID        string
-
-	// Raw is the whole claims set as JSON: on a parsed token the payload as
-	// received; on [Sign] it is ignored.
-	Raw []byte
-}
-
 // appendClaims encodes c followed by the members of extra, a JSON object
 // already validated by [CompactCustom] (or nil).
-func appendClaims(dst []byte, c *Claims, extra []byte) []byte {
+func appendClaims(dst []byte, c *token.Claims, extra []byte) []byte {
 	dst = append(dst, '{')
 	sep := func() {
 		if len(dst) > 1 {
@@ -94,8 +81,9 @@ func appendClaims(dst []byte, c *Claims, extra []byte) []byte {
 	return append(dst, '}')
 }
 
-// CheckStrings refuses registered string claims that are not valid UTF-8.
-func (c *Claims) CheckStrings() error {
+// CheckStrings refuses registered string claims of c that are not valid
+// UTF-8 (before [Sign], which writes them as they are).
+func CheckStrings(c *token.Claims) error {
 	for _, f := range [...]struct{ name, v string }{{"iss", c.Issuer}, {"sub", c.Subject}, {"jti", c.ID}} {
 		if !utf8.ValidString(f.v) {
 			return fmt.Errorf("claim %q is not valid UTF-8", f.name)
@@ -135,8 +123,8 @@ func CompactCustom(obj []byte) ([]byte, error) {
 // ParseClaims reads the registered claims of a JSON object of claims with
 // the rules of verification (the other members are left alone); the error
 // says which claim is wrong.
-func ParseClaims(obj []byte) (*Claims, error) {
-	var c Claims
+func ParseClaims(obj []byte) (*token.Claims, error) {
+	var c token.Claims
 	if err := parseClaims(obj, &c); err != nil {
 		return nil, errors.New(err.Reason)
 	}
@@ -144,11 +132,11 @@ func ParseClaims(obj []byte) (*Claims, error) {
 }
 
 // parseClaims reads the registered claims of a verified payload.
-func parseClaims(payload []byte, c *Claims) *Error {
+func parseClaims(payload []byte, c *token.Claims) *token.Error {
 	var buf [16]strictjson.Member
 	ms, err := strictjson.ParseObject(payload, buf[:0])
 	if err != nil {
-		return refuse(Malformed, "claims: %v", err)
+		return refuse(token.Malformed, "claims: %v", err)
 	}
 	c.Raw = payload
 	for _, m := range ms {
@@ -156,7 +144,7 @@ func parseClaims(payload []byte, c *Claims) *Error {
 		case "iss", "sub", "jti":
 			s, ok := strictjson.String(m.Value)
 			if !ok {
-				return refuse(InvalidClaims, "claim %q is not a string", m.Name)
+				return refuse(token.InvalidClaims, "claim %q is not a string", m.Name)
 			}
 			switch m.Name {
 			case "iss":
@@ -190,27 +178,27 @@ func parseClaims(payload []byte, c *Claims) *Error {
 	return nil
 }
 
-func parseAudience(v []byte) ([]string, *Error) {
+func parseAudience(v []byte) ([]string, *token.Error) {
 	if s, ok := strictjson.String(v); ok {
 		return []string{s}, nil
 	}
 	if v[0] != '[' {
-		return nil, refuse(InvalidClaims, `claim "aud" is neither a string nor an array of strings`)
+		return nil, refuse(token.InvalidClaims, `claim "aud" is neither a string nor an array of strings`)
 	}
 	out, ok := strictjson.Strings(v)
 	if !ok {
-		return nil, refuse(InvalidClaims, `claim "aud" holds a value that is not a string`)
+		return nil, refuse(token.InvalidClaims, `claim "aud" holds a value that is not a string`)
 	}
 	return out, nil
 }
 
-func parseNumericDate(name string, v []byte) (time.Time, *Error) {
+func parseNumericDate(name string, v []byte) (time.Time, *token.Error) {
 	if c := v[0]; c != '-' && (c < '0' || c > '9') {
-		return time.Time{}, refuse(InvalidClaims, "claim %q is not a number", name)
+		return time.Time{}, refuse(token.InvalidClaims, "claim %q is not a number", name)
 	}
 	f, err := strconv.ParseFloat(string(v), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > MaxNumericDate {
-		return time.Time{}, refuse(InvalidClaims, "claim %q is out of range", name)
+		return time.Time{}, refuse(token.InvalidClaims, "claim %q is out of range", name)
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil

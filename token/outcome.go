@@ -1,9 +1,6 @@
 package token
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // Outcome is the verdict of a verification.
 type Outcome string
@@ -59,12 +56,9 @@ func (e *Error) Unwrap() error {
 	return errUnknownOutcome
 }
 
-func refuse(o Outcome, format string, args ...any) *Error {
-	return &Error{Outcome: o, Reason: fmt.Sprintf(format, args...)}
-}
-
-// OutcomeOf returns the outcome an error from [Verify] stands for: [Valid]
-// for nil, and "" for an error that is not a verdict.
+// OutcomeOf returns the outcome a verification's error stands for: [Valid]
+// for nil, and "" for an error that is not a verdict (such as a failure to
+// record it, jwtledger.ErrAudit).
 func OutcomeOf(err error) Outcome {
 	if err == nil {
 		return Valid
