@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,59 +42,18 @@ func (p *ClientPolicy) check() error {
 		return fmt.Errorf("the default audience %q is not one of the allowed audiences %q", p.DefaultAudience, p.Audiences)
 	}
 	for _, sc := range p.TokenScopes {
-		if !validScopeToken(sc) {
+		if !clientauth.ValidScopeToken(sc) {
 			return fmt.Errorf("token scope %q: want printable ASCII without spaces, quotes or backslashes (RFC 6749 3.3)", sc)
 		}
 	}
 	return nil
 }
 
-// validScopeToken reports whether s is a scope-token of RFC 6749 3.3.
-func validScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-// storedPolicy is a [ClientPolicy] as the store keeps it: the JSON of
-// the HTTP API, with max_ttl a Go duration string ("15m0s").
-type storedPolicy struct {
-	Audiences       []string `json:"audiences,omitempty"`
-	MaxTTL          string   `json:"max_ttl,omitempty"`
-	Claims          []string `json:"claims,omitempty"`
-	TokenScopes     []string `json:"token_scopes,omitempty"`
-	DefaultAudience string   `json:"default_audience,omitempty"`
-}
-
-func encodePolicy(p ClientPolicy) []byte {
-	sp := storedPolicy{Audiences: p.Audiences, Claims: p.Claims, TokenScopes: p.TokenScopes, DefaultAudience: p.DefaultAudience}
-	if p.MaxTTL != 0 {
-		sp.MaxTTL = p.MaxTTL.String()
-	}
-	b, _ := json.Marshal(sp)
-	return b
-}
+func encodePolicy(p ClientPolicy) []byte { return clientauth.EncodePolicy(clientauth.Policy(p)) }
 
 func decodePolicy(b []byte) (ClientPolicy, error) {
-	var sp storedPolicy
-	if err := json.Unmarshal(b, &sp); err != nil {
-		return ClientPolicy{}, err
-	}
-	p := ClientPolicy{Audiences: sp.Audiences, Claims: sp.Claims, TokenScopes: sp.TokenScopes, DefaultAudience: sp.DefaultAudience}
-	if sp.MaxTTL != "" {
-		d, err := time.ParseDuration(sp.MaxTTL)
-		if err != nil {
-			return ClientPolicy{}, fmt.Errorf("max_ttl: %w", err)
-		}
-		p.MaxTTL = d
-	}
-	return p, nil
+	p, err := clientauth.DecodePolicy(b)
+	return ClientPolicy(p), err
 }
 
 // Client is an API client, without its secret.

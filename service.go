@@ -17,7 +17,7 @@ func init() { service.Register(func(l any) service.Ops { return l.(*Ledger).node
 
 // exportMatching is Export with the records f selects in full.
 func (l *Ledger) exportMatching(ctx context.Context, w io.Writer, format auditor.ExportFormat, f audit.Filter) error {
-	return l.export(ctx, w, format, f.Since, f.Until, func(body []byte) bool {
+	return l.trail().Export(ctx, w, format, f.Since, f.Until, func(body []byte) bool {
 		r, err := audit.Decode(body)
 		return err == nil && f.Match(r)
 	})
