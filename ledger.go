@@ -40,6 +40,8 @@
 // one fsync (group commit). Records never contain a token, secret or private
 // key; token_sha256 is the token's fingerprint. Records are also copied to a
 // text log (jwt_logs.log in the data directory) and, if configured, JSON lines.
+// [Ledger.Trail] reads the trail: queries, checkpoints, inclusion proofs,
+// exports, verification, retention and witnessing (package trail).
 //
 // # Keys
 //
