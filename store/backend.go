@@ -32,6 +32,22 @@ type Capabilities struct {
 	// Cosignatures keeps witnesses' cosignatures of the checkpoints (both
 	// backends).
 	Cosignatures Cosignatures
+	// Index is the index of the audit filters kept behind the commits
+	// (both backends).
+	Index AuditIndex
+}
+
+// AuditIndex is the index a backend keeps of the audit records' filters,
+// behind the commits: Query answers from it up to each chain's mark and
+// reads the records past the mark the slow way, so its answers are exact
+// however far behind the index is.
+type AuditIndex interface {
+	// IndexedUpTo returns how far each chain's records are indexed (seq;
+	// an absent chain has none indexed).
+	IndexedUpTo(ctx context.Context) (map[string]int64, error)
+	// CatchUpIndex indexes up to budget records not yet indexed (every
+	// one when budget is negative) and returns how many are left.
+	CatchUpIndex(ctx context.Context, budget int) (pending int64, err error)
 }
 
 // Options are the settings the ledger passes to an [Opener].

@@ -48,7 +48,7 @@ func init() {
 
 // Capabilities says what the shared store does beyond [store.Store].
 func (db *DB) Capabilities() store.Capabilities {
-	return store.Capabilities{Prober: db, Watcher: db, Maintainer: db, Importer: db, Cosignatures: db}
+	return store.Capabilities{Prober: db, Watcher: db, Maintainer: db, Importer: db, Cosignatures: db, Index: db}
 }
 
 // Open connects to the database at dsn (postgres://...) and applies the
@@ -64,7 +64,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	db := &DB{pool: pool}
-	db.reads = reads{D: dialect, Q: conn{pool}, Counter: tables.NewCounter(db)}
+	db.reads = reads{D: dialect, Q: conn{pool}, Counter: tables.NewCounter(db), Indexer: tables.NewIndexer(db)}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -72,6 +72,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err := db.Maintain(ctx, time.Now()); err != nil {
 		pool.Close()
 		return nil, err
+	}
+	if startIndexer {
+		db.Indexer.Start(ctx)
 	}
 	return db, nil
 }
@@ -146,6 +149,7 @@ func (db *DB) migrate(ctx context.Context) error {
 // Close closes the pool.
 func (db *DB) Close() error {
 	db.Counter.Close()
+	db.Indexer.Close()
 	db.pool.Close()
 	return nil
 }

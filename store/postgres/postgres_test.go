@@ -14,6 +14,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/store/pgtest"
 	"github.com/jwtledger/jwtledger/internal/store/storetest"
 	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/store/internal/tables"
 	"github.com/jwtledger/jwtledger/store/postgres"
 )
 
@@ -21,19 +22,31 @@ func TestConformance(t *testing.T) {
 	pgtest.Require(t)
 	storetest.Run(t, storetest.Backend{New: func(t *testing.T) storetest.Location {
 		dsn := pgtest.Database(t)
+		open := func(t *testing.T) store.Store {
+			s, err := postgres.Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
 		return storetest.Location{
-			Open: func(t *testing.T) store.Store {
-				s, err := postgres.Open(context.Background(), dsn)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
+			Open: open,
+			OpenIdle: func(t *testing.T) store.Store {
+				defer postgres.SetIndexer(postgres.SetIndexer(false))
+				return open(t)
+			},
+			RewindIndex: func(t *testing.T, chain string, seq int64) {
+				pgtest.Exec(t, dsn, "DELETE FROM audit_index WHERE id IN (SELECT id FROM audit WHERE chain = $1 AND seq > $2)", chain, seq)
+				pgtest.Exec(t, dsn, "UPDATE audit_indexed SET seq = $1 WHERE chain = $2", seq, chain)
+			},
+			ForgeIndexEntry: func(t *testing.T, chain string, seq int64, member string, value ...string) {
+				pgtest.Exec(t, dsn, "INSERT INTO audit_index (key, id) SELECT $1, id FROM audit WHERE chain = $2 AND seq = $3", tables.IndexKey(member, value...), chain, seq)
 			},
 			DeleteRecord: func(t *testing.T, chain string, seq int64) {
 				pgtest.Exec(t, dsn, "DELETE FROM audit WHERE chain = $1 AND seq = $2", chain, seq)
 			},
 			DropCounts: func(t *testing.T) { // back to schema 1
-				pgtest.Exec(t, dsn, "DROP TABLE checkpoint_cosignatures, witness_state, audit_counted, audit_minutes, audit_hours, audit_subjects; UPDATE schema_version SET version = 1")
+				pgtest.Exec(t, dsn, "DROP TABLE audit_index, audit_indexed, checkpoint_cosignatures, witness_state, audit_counted, audit_minutes, audit_hours, audit_subjects; CREATE INDEX audit_jti ON audit (jti) WHERE jti <> ''; CREATE INDEX audit_sub ON audit (sub) WHERE sub <> ''; CREATE INDEX audit_event ON audit (event, outcome); UPDATE schema_version SET version = 1")
 			},
 		}
 	}})

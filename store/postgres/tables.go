@@ -20,8 +20,9 @@ type reads = tables.Reads
 var _ tables.CountKeeper = (*DB)(nil)
 
 // dialect is the PostgreSQL flavour of the shared queries: $n
-// placeholders; event, outcome, actor, sub and jti are columns of the
-// audit table, kid and request_id are read from the body.
+// placeholders; the filters are answered from audit_index, kept behind
+// the commits, and for the records it does not cover yet from the columns
+// event, outcome, actor, sub and jti and from the body (kid, request_id).
 var dialect = &tables.Dialect{
 	Name:    "postgres",
 	Dollar:  true,

@@ -32,7 +32,7 @@ var _ store.Backend = (*DB)(nil)
 
 // Capabilities says what the embedded store does beyond [store.Store].
 func (db *DB) Capabilities() store.Capabilities {
-	return store.Capabilities{Prober: db, Rescuer: db, Damage: db, Cosignatures: db}
+	return store.Capabilities{Prober: db, Rescuer: db, Damage: db, Cosignatures: db, Index: db}
 }
 
 // DB is an open SQLite store.
@@ -46,6 +46,8 @@ type DB struct {
 	insertHash *multiInsert
 	readHash   *sql.Stmt
 	readRange  *sql.Stmt
+
+	insertIndex *sql.Stmt // indexRows rows into audit_index
 
 	headMu sync.Mutex
 	heads  map[string]uint64 // chain heads as of this process's last commit
@@ -146,7 +148,7 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	if o.MinFree == 0 {
 		db.minFree = DefaultMinFree
 	}
-	db.reads = reads{D: dialect, Counter: tables.NewCounter(db)}
+	db.reads = reads{D: dialect, Counter: tables.NewCounter(db), Indexer: tables.NewIndexer(db)}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -170,6 +172,9 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	if _, err := db.w.ExecContext(ctx, "PRAGMA wal_autocheckpoint = "+strconv.Itoa(autoCheckpointPages)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if startIndexer {
+		db.Indexer.Start(ctx)
 	}
 	return db, nil
 }
@@ -234,6 +239,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.readRange, db.w, "SELECT idx, hash FROM tree_hashes WHERE chain = ? AND idx BETWEEN ? AND ? ORDER BY idx"},
 		{&db.treeSize, db.w, "SELECT size FROM tree_size WHERE chain = ?"},
 		{&db.setSize, db.w, "INSERT INTO tree_size (chain, size) VALUES (?, ?) ON CONFLICT (chain) DO UPDATE SET size = excluded.size"},
+		{&db.insertIndex, db.w, insertIndexSQL(indexRows)},
 	}
 	for _, s := range stmts {
 		st, err := s.on.PrepareContext(ctx, s.query)
@@ -248,8 +254,9 @@ func (db *DB) prepare(ctx context.Context) error {
 // Close closes the database.
 func (db *DB) Close() error {
 	db.Counter.Close()
+	db.Indexer.Close()
 	var errs []error
-	for _, s := range []*sql.Stmt{db.head, db.readHash, db.readRange, db.treeSize, db.setSize} {
+	for _, s := range []*sql.Stmt{db.head, db.readHash, db.readRange, db.treeSize, db.setSize, db.insertIndex} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -10,19 +10,42 @@ import (
 
 	"github.com/jwtledger/jwtledger/internal/store/storetest"
 	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/store/internal/tables"
 	"github.com/jwtledger/jwtledger/store/sqlite"
 )
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Backend{New: func(t *testing.T) storetest.Location {
 		path := filepath.Join(t.TempDir(), "jwtledger.db")
+		open := func(t *testing.T) store.Store {
+			db, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
+		}
+		exec := func(t *testing.T, query string, args ...any) {
+			raw, err := sql.Open("sqlite3", path+"?_busy_timeout=10000")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			if _, err := raw.Exec(query, args...); err != nil {
+				t.Fatal(query, err)
+			}
+		}
 		return storetest.Location{
-			Open: func(t *testing.T) store.Store {
-				db, err := sqlite.Open(context.Background(), path, sqlite.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return db
+			Open: open,
+			OpenIdle: func(t *testing.T) store.Store {
+				defer sqlite.SetIndexer(sqlite.SetIndexer(false))
+				return open(t)
+			},
+			RewindIndex: func(t *testing.T, chain string, seq int64) {
+				exec(t, "DELETE FROM audit_index WHERE id IN (SELECT id FROM audit WHERE chain = ? AND seq > ?)", chain, seq)
+				exec(t, "UPDATE audit_indexed SET seq = ? WHERE chain = ?", seq, chain)
+			},
+			ForgeIndexEntry: func(t *testing.T, chain string, seq int64, member string, value ...string) {
+				exec(t, "INSERT INTO audit_index (key, id) SELECT ?, id FROM audit WHERE chain = ? AND seq = ?", tables.IndexKey(member, value...), chain, seq)
 			},
 			DeleteRecord: func(t *testing.T, chain string, seq int64) {
 				raw, err := sql.Open("sqlite3", path)
@@ -40,7 +63,7 @@ func TestConformance(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer raw.Close()
-				for _, stmt := range []string{"DROP TABLE checkpoint_cosignatures", "DROP TABLE witness_state", "DROP TABLE audit_counted", "DROP TABLE audit_minutes", "DROP TABLE audit_hours", "DROP TABLE audit_subjects", "PRAGMA user_version = 5"} {
+				for _, stmt := range []string{"DROP TABLE audit_index", "DROP TABLE audit_indexed", "DROP TABLE checkpoint_cosignatures", "DROP TABLE witness_state", "DROP TABLE audit_counted", "DROP TABLE audit_minutes", "DROP TABLE audit_hours", "DROP TABLE audit_subjects", "PRAGMA user_version = 5"} {
 					if _, err := raw.Exec(stmt); err != nil {
 						t.Fatal(stmt, err)
 					}

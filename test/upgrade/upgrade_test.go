@@ -1,8 +1,8 @@
 // Package upgrade checks that a ledger made by the previous release opens
 // with this one: its store is migrated, every record and checkpoint it
 // had still verifies (the canonical encoding and leaf hashes did not
-// change), a proof bundle it made still checks, its records are found by
-// every filter, and the chain goes on.
+// change), a proof bundle it made still checks, its records are indexed
+// and found by every filter, and the chain goes on.
 package upgrade
 
 import (
@@ -116,6 +116,19 @@ func TestPreviousReleaseLedgerMigratesAndVerifies(t *testing.T) {
 	defer db.Close()
 	if v := userVersion(t, db); v <= 6 {
 		t.Fatalf("schema version %d after open", v)
+	}
+	// The opening process indexed the old records: every chain's index
+	// mark is at its head, so the queries below read audit_index.
+	var behind, entries int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM (SELECT chain, MAX(seq) AS head FROM audit GROUP BY chain) h
+		LEFT JOIN audit_indexed i ON i.chain = h.chain WHERE COALESCE(i.seq, 0) <> h.head`).Scan(&behind); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow("SELECT COUNT(*) FROM audit_index").Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	if behind != 0 || entries < 32 {
+		t.Fatalf("after the migration %d chains are not indexed to their head, %d index rows", behind, entries)
 	}
 
 	// The proof bundle the previous release made checks offline.

@@ -41,6 +41,18 @@ type Location struct {
 	// DropCounts takes the closed store back to the schema version before
 	// the aggregate count tables, dropping them.
 	DropCounts func(t *testing.T)
+	// OpenIdle opens a handle like Open whose index follower does not
+	// run: its index moves only with CatchUpIndex.
+	OpenIdle func(t *testing.T) store.Store
+	// RewindIndex takes the closed store's index of chain back to seq: the
+	// index rows of the records past seq removed and the mark moved back,
+	// as a crash between the commit of records and of their index leaves
+	// it.
+	RewindIndex func(t *testing.T, chain string, seq int64)
+	// ForgeIndexEntry adds the index row of member (an indexed filter, or
+	// "event+outcome" with two values) with value to record seq of chain,
+	// as a collision of two values' keys would.
+	ForgeIndexEntry func(t *testing.T, chain string, seq int64, member string, value ...string)
 }
 
 // Run runs the whole suite against b.
@@ -63,6 +75,10 @@ func Run(t *testing.T, b Backend) {
 		{"Clients", testClients},
 		{"Meta", testMeta},
 		{"CountsMigrationFillsFromRecords", testCountsMigration},
+		{"IndexAnswersExactlyAtEveryMark", testIndexMarks},
+		{"IndexCaughtUpAtOpen", testIndexCatchUpAtOpen},
+		{"IndexLeavesPrunedOut", testIndexPruned},
+		{"IndexCollisionsFiltered", testIndexCollisions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.New(t)) })

@@ -16,6 +16,7 @@ type Reads struct {
 	D       *Dialect
 	Q       Querier
 	Counter *Counter // keeps the aggregate counts behind Counts
+	Indexer *Indexer // keeps audit_index behind the records
 }
 
 // Query returns the records matching f, oldest first (newest first with
@@ -94,4 +95,21 @@ func (r Reads) RecordsAfter(ctx context.Context, chain string, after int64, limi
 // TreeBuilt is how many of chain's records the stored tree hashes cover.
 func (r Reads) TreeBuilt(ctx context.Context, chain string) (int64, error) {
 	return r.D.TreeBuilt(ctx, r.Q, chain)
+}
+
+// IndexedUpTo returns how far each chain's records are indexed (seq).
+func (r Reads) IndexedUpTo(ctx context.Context) (map[string]int64, error) {
+	return r.D.IndexedUpTo(ctx, r.Q)
+}
+
+// IndexRecordsAfter calls fn for at most limit records of chain after seq
+// after, in seq order, with their id (body nil once pruned).
+func (r Reads) IndexRecordsAfter(ctx context.Context, chain string, after int64, limit int, fn func(id, seq int64, body []byte) error) error {
+	return r.D.IndexRecordsAfter(ctx, r.Q, chain, after, limit, fn)
+}
+
+// CatchUpIndex indexes up to budget records not yet indexed (every one
+// when budget is negative) and returns how many are left.
+func (r Reads) CatchUpIndex(ctx context.Context, budget int) (pending int64, err error) {
+	return r.Indexer.CatchUp(ctx, budget)
 }

@@ -57,6 +57,10 @@ type Dialect struct {
 	EmptyBlob string
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique func(err error) bool
+	// TailIndex, if set, follows "audit" in the query of a chain's records
+	// past its index mark and makes it read the (chain, seq) index (SQLite:
+	// " INDEXED BY ...", or its planner may scan the table in id order).
+	TailIndex string
 	// ScanBytes, if set, is the scan destination of a []byte read only
 	// during a row's callback (database/sql: *sql.RawBytes, no copy).
 	ScanBytes func(*[]byte) any
@@ -129,13 +133,198 @@ func (d *Dialect) Rows(q Querier) RowScanner {
 }
 
 // QueryRecords returns the records matching f, oldest first (newest first
-// with f.Newest); pruned records are left out.
+// with f.Newest); pruned records are left out. A filter on a record member
+// is answered from audit_index up to each chain's mark and by a scan of the
+// records past it (see index.go); a query by time, chain and ids alone
+// reads the audit table.
 func (d *Dialect) QueryRecords(ctx context.Context, q Querier, f audit.Filter) ([]*audit.Record, error) {
+	keys := filterKeys(f)
+	if len(keys) == 0 {
+		return d.scanRecords(ctx, q, f, "", 0, false)
+	}
+	// The marks first: every record at or below them is in the index
+	// when it is read next, every other one is past them.
+	marks, err := d.IndexedUpTo(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	chains := []string{f.Chain}
+	if f.Chain == "" {
+		if chains, err = d.Chains(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	out, err := d.indexedRecords(ctx, q, f, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range chains {
+		tail, err := d.scanRecords(ctx, q, f, c, marks[c], true)
+		if err != nil {
+			return nil, err
+		}
+		out = mergeRecords(out, tail, f.Newest)
+	}
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	if f.Newest {
+		slices.Reverse(out)
+	}
+	return out, nil
+}
+
+// mergeRecords merges two runs of records in id order (descending when
+// desc), dropping a record both have (one indexed while it was read).
+func mergeRecords(a, b []*audit.Record, desc bool) []*audit.Record {
+	if len(b) == 0 {
+		return a
+	}
+	if len(a) == 0 {
+		return b
+	}
+	out := make([]*audit.Record, 0, len(a)+len(b))
+	less := func(x, y int64) bool { return x < y != desc }
+	for len(a) > 0 && len(b) > 0 {
+		switch {
+		case a[0].ID == b[0].ID:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		case less(a[0].ID, b[0].ID):
+			out, a = append(out, a[0]), a[1:]
+		default:
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// indexedRecords returns the records matching f that audit_index names
+// under keys (every key: the first is read in id order, the others
+// probed), in id order (descending with f.Newest), at most f.Limit.
+func (d *Dialect) indexedRecords(ctx context.Context, q Querier, f audit.Filter, keys []int64) ([]*audit.Record, error) {
+	var out []*audit.Record
+	after, before := f.After, f.Before
+	for {
+		page := 0
+		if f.Limit > 0 {
+			page = f.Limit - len(out)
+		}
+		query, args := d.indexQuery(f, keys, after, before, page)
+		n, last := 0, int64(0)
+		err := d.query(ctx, q, query, args, func(rows Rows) error {
+			var id int64
+			var body []byte
+			if err := rows.Scan(&id, &body); err != nil {
+				return err
+			}
+			n, last = n+1, id
+			r, err := audit.Decode(body)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", id, err)
+			}
+			if !matches(r, f) {
+				return nil // another value with the same key
+			}
+			r.ID = id
+			out = append(out, r)
+			return nil
+		})
+		if err != nil {
+			return nil, d.errorf("query audit index: %w", err)
+		}
+		if page == 0 || n < page || len(out) >= f.Limit {
+			return out, nil
+		}
+		// Collisions took places on the page: read on.
+		if f.Newest {
+			before = last
+		} else {
+			after = last
+		}
+	}
+}
+
+// Statement is a query and its arguments.
+type Statement struct {
+	SQL  string // in the dialect (placeholders rewritten)
+	Args []any
+}
+
+// QueryStatements are the statements [Dialect.QueryRecords] runs for f:
+// with an indexed filter, the index query and the scan of chain past mark
+// (one for each chain), else the one scan of the audit table.
+func (d *Dialect) QueryStatements(f audit.Filter, chain string, mark int64) []Statement {
+	keys := filterKeys(f)
+	if len(keys) == 0 {
+		q, args := d.scanQuery(f, "", 0, false)
+		return []Statement{{d.SQL(q), args}}
+	}
+	iq, iargs := d.indexQuery(f, keys, f.After, f.Before, f.Limit)
+	tq, targs := d.scanQuery(f, chain, mark, true)
+	return []Statement{{d.SQL(iq), iargs}, {d.SQL(tq), targs}}
+}
+
+// indexQuery is the query of at most limit (0: any number) records named
+// by every one of keys in audit_index, with ids between after and before
+// (0: unbounded), that match f's time and chain.
+func (d *Dialect) indexQuery(f audit.Filter, keys []int64, after, before int64, limit int) (string, []any) {
+	var from, where []string
+	var args []any
+	from = append(from, "audit_index i0")
+	where = append(where, "i0.key = ?")
+	args = append(args, keys[0])
+	for i, k := range keys[1:] {
+		t := "i" + strconv.Itoa(i+1)
+		from = append(from, "audit_index "+t)
+		where = append(where, t+".key = ?", t+".id = i0.id")
+		args = append(args, k)
+	}
+	from = append(from, "audit a")
+	where = append(where, "a.id = i0.id")
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if after > 0 {
+		add("i0.id > ?", after)
+	}
+	if before > 0 {
+		add("i0.id < ?", before)
+	}
+	if !f.Since.IsZero() {
+		add("a.time >= ?", f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		add("a.time < ?", f.Until.UnixNano())
+	}
+	if f.Chain != "" {
+		add("a.chain = ?", f.Chain)
+	}
+	where = append(where, "length(a.body) > 0")
+	// CROSS JOIN: SQLite keeps this join order (PostgreSQL plans it).
+	query := "SELECT a.id, a.body FROM " + strings.Join(from, " CROSS JOIN ") + " WHERE " + strings.Join(where, " AND ")
+	if f.Newest {
+		query += " ORDER BY i0.id DESC"
+	} else {
+		query += " ORDER BY i0.id"
+	}
+	if limit > 0 {
+		query += " LIMIT " + strconv.Itoa(limit)
+	}
+	return query, args
+}
+
+// scanQuery is the query of scanRecords.
+func (d *Dialect) scanQuery(f audit.Filter, chain string, mark int64, tail bool) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
 		where = append(where, cond)
 		args = append(args, v)
+	}
+	if tail {
+		add("chain = ?", chain)
+		add("seq > ?", mark)
 	}
 	if !f.Since.IsZero() {
 		add("time >= ?", f.Since.UnixNano())
@@ -143,7 +332,7 @@ func (d *Dialect) QueryRecords(ctx context.Context, q Querier, f audit.Filter) (
 	if !f.Until.IsZero() {
 		add("time < ?", f.Until.UnixNano())
 	}
-	if f.Chain != "" {
+	if f.Chain != "" && !tail {
 		add("chain = ?", f.Chain)
 	}
 	for _, c := range []struct{ member, v string }{{"event", string(f.Event)}, {"outcome", f.Outcome}, {"sub", f.Sub}, {"jti", f.JTI}, {"actor", f.Actor}, {"kid", f.KID}, {"request_id", f.RequestID}} {
@@ -162,7 +351,11 @@ func (d *Dialect) QueryRecords(ctx context.Context, q Querier, f audit.Filter) (
 		add("id < ?", f.Before)
 	}
 	where = append(where, "length(body) > 0") // pruned records have no body to show
-	query := "SELECT id, body FROM audit WHERE " + strings.Join(where, " AND ")
+	table := "audit"
+	if tail {
+		table += d.TailIndex
+	}
+	query := "SELECT id, body FROM " + table + " WHERE " + strings.Join(where, " AND ")
 	if f.Newest {
 		query += " ORDER BY id DESC"
 	} else {
@@ -171,6 +364,14 @@ func (d *Dialect) QueryRecords(ctx context.Context, q Querier, f audit.Filter) (
 	if f.Limit > 0 {
 		query += " LIMIT " + strconv.Itoa(f.Limit)
 	}
+	return query, args
+}
+
+// scanRecords returns the records matching f by reading the audit table,
+// in id order (descending with f.Newest), at most f.Limit; with tail, only
+// chain's records past seq mark. The member filters read the bodies.
+func (d *Dialect) scanRecords(ctx context.Context, q Querier, f audit.Filter, chain string, mark int64, tail bool) ([]*audit.Record, error) {
+	query, args := d.scanQuery(f, chain, mark, tail)
 	var out []*audit.Record
 	err := d.query(ctx, q, query, args, func(rows Rows) error {
 		var id int64
@@ -189,7 +390,7 @@ func (d *Dialect) QueryRecords(ctx context.Context, q Querier, f audit.Filter) (
 	if err != nil {
 		return nil, d.errorf("query audit: %w", err)
 	}
-	if f.Newest {
+	if f.Newest && !tail && len(out) > 1 {
 		slices.Reverse(out)
 	}
 	return out, nil

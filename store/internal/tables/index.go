@@ -1,0 +1,324 @@
+package tables
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jwtledger/jwtledger/internal/audit"
+)
+
+// The index of the audit filters, the same in every backend:
+//
+//	audit_index   (key, id)     PRIMARY KEY (key, id)
+//	audit_indexed (chain, seq)  how far each chain's records are indexed
+//
+// key is a 64-bit hash of a filter and its value ([IndexKey]): one row per
+// record and filter it has a value for (event, outcome, the event and
+// outcome pair, sub, jti, actor, kid, request_id), id the record's row in
+// audit. Two values may share a key: a query reads the records a key
+// names and keeps those that match, so a collision costs a record read,
+// never a wrong answer.
+//
+// It is kept behind the commit, not in it, by an [Indexer], the way a
+// [Counter] keeps the counts: the rows of a run of one chain's records and
+// the move of the chain's mark are one transaction, made only if the mark
+// is where the indexer read it, so a crash loses nothing and indexes
+// nothing twice, and several processes on one store may run one each.
+// Keeping it in the append's transaction (SQLite virtual columns with
+// partial indexes) made the append 3-10x slower.
+//
+// A query ([Dialect.QueryRecords]) reads the marks first, then the
+// records the index names and, the old way (a scan of the record bodies),
+// each chain's records past its mark; it merges the two by id. So it never
+// misses a committed record, however far behind the index is.
+
+// IndexKey is the key of member (an indexed filter) with value.
+func IndexKey(member string, value ...string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(member))
+	for _, v := range value {
+		h.Write([]byte{0})
+		h.Write([]byte(v))
+	}
+	return int64(h.Sum64())
+}
+
+// Names of the indexed filters (record members, and the pair).
+const (
+	keyEvent        = "event"
+	keyOutcome      = "outcome"
+	keyEventOutcome = "event+outcome"
+	keySub          = "sub"
+	keyJTI          = "jti"
+	keyActor        = "actor"
+	keyKID          = "kid"
+	keyRequestID    = "request_id"
+)
+
+// IndexEntry is one row of audit_index.
+type IndexEntry struct{ Key, ID int64 }
+
+// recordKeys appends the index keys of r to dst.
+func recordKeys(dst []int64, r *audit.Record) []int64 {
+	dst = append(dst, IndexKey(keyEvent, string(r.Event)), IndexKey(keyOutcome, r.Outcome), IndexKey(keyEventOutcome, string(r.Event), r.Outcome))
+	for _, m := range []struct{ name, v string }{{keySub, r.Sub}, {keyJTI, r.JTI}, {keyActor, r.Actor}, {keyKID, r.KID}, {keyRequestID, r.RequestID}} {
+		if m.v != "" {
+			dst = append(dst, IndexKey(m.name, m.v))
+		}
+	}
+	return dst
+}
+
+// filterKeys are the index keys a record matching f has, the most
+// selective first (the first drives the query, the others are probed);
+// none when f names no indexed filter.
+func filterKeys(f audit.Filter) []int64 {
+	var out []int64
+	for _, m := range []struct{ name, v string }{{keyJTI, f.JTI}, {keyRequestID, f.RequestID}, {keySub, f.Sub}, {keyActor, f.Actor}, {keyKID, f.KID}} {
+		if m.v != "" {
+			out = append(out, IndexKey(m.name, m.v))
+		}
+	}
+	switch {
+	case f.Event != "" && f.Outcome != "":
+		out = append(out, IndexKey(keyEventOutcome, string(f.Event), f.Outcome))
+	case f.Event != "":
+		out = append(out, IndexKey(keyEvent, string(f.Event)))
+	case f.Outcome != "":
+		out = append(out, IndexKey(keyOutcome, f.Outcome))
+	}
+	return out
+}
+
+// matches reports whether r has every member value f asks for (the
+// checks the index keys stand for; time, chain and ids are SQL's).
+func matches(r *audit.Record, f audit.Filter) bool {
+	for _, c := range []struct{ want, got string }{{string(f.Event), string(r.Event)}, {f.Outcome, r.Outcome}, {f.Sub, r.Sub},
+		{f.JTI, r.JTI}, {f.Actor, r.Actor}, {f.KID, r.KID}, {f.RequestID, r.RequestID}} {
+		if c.want != "" && c.want != c.got {
+			return false
+		}
+	}
+	return true
+}
+
+// IndexedUpTo returns how far each chain's records are indexed (seq).
+func (d *Dialect) IndexedUpTo(ctx context.Context, q Querier) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := d.query(ctx, q, "SELECT chain, seq FROM audit_indexed", nil, func(r Rows) error {
+		var c string
+		var seq int64
+		if err := r.Scan(&c, &seq); err != nil {
+			return err
+		}
+		out[c] = seq
+		return nil
+	})
+	if err != nil {
+		return nil, d.errorf("read index marks: %w", err)
+	}
+	return out, nil
+}
+
+// MoveIndexMark moves chain's index mark from from to to in tx, provided
+// it is still at from; moved is false otherwise.
+func (d *Dialect) MoveIndexMark(ctx context.Context, tx Querier, chain string, from, to int64) (moved bool, err error) {
+	n, err := tx.Exec(ctx, d.SQL(`INSERT INTO audit_indexed (chain, seq) VALUES (?, ?)
+			ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq WHERE audit_indexed.seq = ?`), chain, to, from)
+	return n > 0, err
+}
+
+// IndexRecordsAfter calls fn for at most limit records of chain after seq
+// after, in seq order, with their id (body nil once pruned). The body is
+// only valid during the call.
+func (d *Dialect) IndexRecordsAfter(ctx context.Context, q Querier, chain string, after int64, limit int, fn func(id, seq int64, body []byte) error) error {
+	var id, seq int64
+	var body []byte
+	dest := []any{&id, &seq, d.bytes(&body)}
+	var failed error
+	err := d.query(ctx, q, "SELECT id, seq, body FROM audit WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?", []any{chain, after, limit}, func(r Rows) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		b := body
+		if len(b) == 0 {
+			b = nil
+		}
+		failed = fn(id, seq, b)
+		return failed
+	})
+	if err != nil && err != failed {
+		return d.errorf("read records to index: %w", err)
+	}
+	return err
+}
+
+// IndexKeeper is what a backend does for an [Indexer].
+type IndexKeeper interface {
+	Chains(ctx context.Context) ([]string, error)
+	TreeSize(ctx context.Context, chain string) (int64, error)
+	// IndexedUpTo returns every chain's mark (absent: nothing indexed).
+	IndexedUpTo(ctx context.Context) (map[string]int64, error)
+	// IndexRecordsAfter calls fn for at most limit records of chain with
+	// seq greater than after, in seq order (body nil once pruned).
+	IndexRecordsAfter(ctx context.Context, chain string, after int64, limit int, fn func(id, seq int64, body []byte) error) error
+	// AddIndex stores entries and moves chain's mark from from to to, in
+	// one transaction, provided the mark is still at from; otherwise it
+	// changes nothing and returns false.
+	AddIndex(ctx context.Context, chain string, from, to int64, entries []IndexEntry) (bool, error)
+}
+
+// IndexInterval is how often a running [Indexer] looks for new records.
+// What it has not indexed yet, queries read the old way; at 16,000
+// records a second that is at most a few thousand records.
+const IndexInterval = 100 * time.Millisecond
+
+// indexChunk is how many records one index transaction covers at most, so
+// that catching up never holds the write lock for long.
+const indexChunk = 2000
+
+// Indexer keeps a backend's audit_index close behind its records: from
+// [Indexer.Start] (at open) every [IndexInterval] until Close.
+// IndexInterval is short so that the records a query reads the slow way
+// stay few; a round that finds nothing new costs a few index reads.
+type Indexer struct {
+	keeper IndexKeeper
+	mu     sync.Mutex // one catch-up at a time in this process
+
+	start  sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewIndexer makes an indexer for k; nothing runs until Start.
+func NewIndexer(k IndexKeeper) *Indexer {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Indexer{keeper: k, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+}
+
+// StartBudget is how many records [Indexer.Start] indexes before it
+// returns: all of them on a store that was open recently, the first ones
+// of a store migrated from before the index (the rest follow in the
+// background, and queries read them the slow way meanwhile).
+const StartBudget = 20000
+
+// Start indexes up to StartBudget records at once and goes on in the
+// background every IndexInterval. Errors are left to the next round: the
+// index only makes queries faster.
+func (x *Indexer) Start(ctx context.Context) {
+	x.start.Do(func() {
+		x.CatchUp(ctx, StartBudget)
+		go x.run()
+	})
+}
+
+func (x *Indexer) run() {
+	defer close(x.done)
+	t := time.NewTicker(IndexInterval)
+	defer t.Stop()
+	for {
+		x.CatchUp(x.ctx, -1) // errors: the next round tries again
+		select {
+		case <-x.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops the background indexing and waits for it; an indexer never
+// started never starts afterwards. It may be called more than once.
+func (x *Indexer) Close() {
+	x.start.Do(func() { close(x.done) })
+	x.cancel()
+	<-x.done
+}
+
+// CatchUp indexes up to budget records not yet indexed (every one when
+// budget is negative) and returns how many are left.
+func (x *Indexer) CatchUp(ctx context.Context, budget int) (pending int64, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	chains, err := x.keeper.Chains(ctx)
+	if err != nil {
+		return 0, err
+	}
+	marks, err := x.keeper.IndexedUpTo(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var keys []int64
+	var entries []IndexEntry
+	for _, chain := range chains {
+		head, err := x.keeper.TreeSize(ctx, chain)
+		if err != nil {
+			return 0, err
+		}
+		from := marks[chain]
+		for from < head && budget != 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+			n := indexChunk
+			if budget > 0 {
+				n = min(n, budget)
+			}
+			entries = entries[:0]
+			to := from
+			err := x.keeper.IndexRecordsAfter(ctx, chain, from, n, func(id, seq int64, body []byte) error {
+				to = seq
+				if body == nil {
+					return nil // pruned: never found by a query
+				}
+				r, err := audit.Decode(body)
+				if err != nil {
+					return fmt.Errorf("index record %d of %s: %w", seq, chain, err)
+				}
+				keys = recordKeys(keys[:0], r)
+				for _, k := range keys {
+					entries = append(entries, IndexEntry{k, id})
+				}
+				return nil
+			})
+			if err != nil {
+				return 0, err
+			}
+			if to == from {
+				break // a gap at the head: indexed once the record is there
+			}
+			// In key order, the B-tree's order: neighbouring rows share pages.
+			slices.SortFunc(entries, func(a, b IndexEntry) int {
+				if c := cmp.Compare(a.Key, b.Key); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.ID, b.ID)
+			})
+			ok, err := x.keeper.AddIndex(ctx, chain, from, to, entries)
+			if err != nil {
+				return 0, fmt.Errorf("index audit records: %w", err)
+			}
+			if !ok {
+				// Another process indexed this run: read its mark.
+				m, err := x.keeper.IndexedUpTo(ctx)
+				if err != nil {
+					return 0, err
+				}
+				to = m[chain]
+			}
+			if budget > 0 {
+				budget = max(0, budget-int(to-from))
+			}
+			from = to
+		}
+		if head > from {
+			pending += head - from
+		}
+	}
+	return pending, nil
+}

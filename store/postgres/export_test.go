@@ -1,0 +1,8 @@
+package postgres
+
+// SetIndexer makes stores opened after start their index follower (on) or
+// not; it returns the previous setting.
+func SetIndexer(on bool) bool { was := startIndexer; startIndexer = on; return was }
+
+// Dialect is the store's SQL dialect.
+var Dialect = dialect
