@@ -3,9 +3,11 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jwtledger/jwtledger/store/internal/tables"
@@ -17,7 +19,14 @@ var _ tables.IndexKeeper = (*DB)(nil)
 // off to hold the index behind).
 var startIndexer = true
 
-// indexRows is how many rows one INSERT into audit_index carries at most.
+// indexRunShift makes audit_index run-major (see tables.Dialect): a run is
+// 4096 consecutive records. Keyed on (key, id) alone, every round of
+// indexing wrote about one random page per jti, request id and subject
+// (three 4 KiB pages of log per record on a ledger of a million); a query
+// reads one run after the other instead, one short index search each.
+const indexRunShift = 12
+
+// indexRows is one INSERT into audit_index carries at most.
 const indexRows = 128
 
 // AddIndex stores entries and moves chain's index mark from from to to,
@@ -30,14 +39,24 @@ func (db *DB) AddIndex(ctx context.Context, chain string, from, to int64, entrie
 		if moved, err = dialect.MoveIndexMark(ctx, querier{tx}, chain, from, to); err != nil || !moved {
 			return err
 		}
+		// In the B-tree's order: (run, key, id).
+		slices.SortFunc(entries, func(a, b tables.IndexEntry) int {
+			if c := cmp.Compare(a.ID>>indexRunShift, b.ID>>indexRunShift); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.Key, b.Key); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.ID, b.ID)
+		})
 		full := tx.StmtContext(ctx, db.insertIndex)
 		defer full.Close()
-		args := make([]any, 0, 2*indexRows)
+		args := make([]any, 0, 3*indexRows)
 		for len(entries) > 0 {
 			n := min(indexRows, len(entries))
 			args = args[:0]
 			for _, e := range entries[:n] {
-				args = append(args, e.Key, e.ID)
+				args = append(args, e.ID>>indexRunShift, e.Key, e.ID)
 			}
 			st := full
 			if n < indexRows {
@@ -61,7 +80,7 @@ func (db *DB) AddIndex(ctx context.Context, chain string, from, to int64, entrie
 }
 
 func insertIndexSQL(rows int) string {
-	return "INSERT OR IGNORE INTO audit_index (key, id) VALUES (?, ?)" + strings.Repeat(", (?, ?)", rows-1)
+	return "INSERT OR IGNORE INTO audit_index (run, key, id) VALUES (?, ?, ?)" + strings.Repeat(", (?, ?, ?)", rows-1)
 }
 
 // indexTx runs fn in a write transaction that is not followed by a sync

@@ -45,7 +45,7 @@ func TestConformance(t *testing.T) {
 				exec(t, "UPDATE audit_indexed SET seq = ? WHERE chain = ?", seq, chain)
 			},
 			ForgeIndexEntry: func(t *testing.T, chain string, seq int64, member string, value ...string) {
-				exec(t, "INSERT INTO audit_index (key, id) SELECT ?, id FROM audit WHERE chain = ? AND seq = ?", tables.IndexKey(member, value...), chain, seq)
+				exec(t, "INSERT INTO audit_index (run, key, id) SELECT id >> ?, ?, id FROM audit WHERE chain = ? AND seq = ?", sqlite.Dialect.IndexRunShift, tables.IndexKey(member, value...), chain, seq)
 			},
 			DeleteRecord: func(t *testing.T, chain string, seq int64) {
 				raw, err := sql.Open("sqlite3", path)

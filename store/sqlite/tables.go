@@ -32,9 +32,10 @@ var dialect = &tables.Dialect{
 	Member:    func(m string) string { return "json_extract(CAST(body AS TEXT), '$." + m + "')" },
 	EmptyBlob: "X''",
 	// The (chain, seq) index of UNIQUE (chain, seq).
-	TailIndex: " INDEXED BY sqlite_autoindex_audit_1",
-	IsUnique:  isUnique,
-	ScanBytes: func(p *[]byte) any { return (*sql.RawBytes)(p) },
+	TailIndex:     " INDEXED BY sqlite_autoindex_audit_1",
+	IndexRunShift: indexRunShift,
+	IsUnique:      isUnique,
+	ScanBytes:     func(p *[]byte) any { return (*sql.RawBytes)(p) },
 }
 
 func isUnique(err error) bool {

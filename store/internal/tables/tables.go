@@ -61,6 +61,11 @@ type Dialect struct {
 	// past its index mark and makes it read the (chain, seq) index (SQLite:
 	// " INDEXED BY ...", or its planner may scan the table in id order).
 	TailIndex string
+	// IndexRunShift, if set, makes audit_index run-major: its rows are
+	// (run, key, id) with run = id >> IndexRunShift, so that the rows a
+	// round of indexing writes share the pages of one or two runs instead
+	// of landing on a random page each; a query reads run after run.
+	IndexRunShift uint
 	// ScanBytes, if set, is the scan destination of a []byte read only
 	// during a row's callback (database/sql: *sql.RawBytes, no copy).
 	ScanBytes func(*[]byte) any
@@ -200,16 +205,50 @@ func mergeRecords(a, b []*audit.Record, desc bool) []*audit.Record {
 
 // indexedRecords returns the records matching f that audit_index names
 // under keys (every key: the first is read in id order, the others
-// probed), in id order (descending with f.Newest), at most f.Limit.
+// probed), in id order (descending with f.Newest), at most f.Limit. With
+// runs (d.IndexRunShift), it reads one run after the other, from the
+// newest with f.Newest, and stops at f.Limit.
 func (d *Dialect) indexedRecords(ctx context.Context, q Querier, f audit.Filter, keys []int64) ([]*audit.Record, error) {
 	var out []*audit.Record
+	if d.IndexRunShift == 0 {
+		return d.indexedRun(ctx, q, f, keys, -1, out)
+	}
+	var lo, hi int64
+	found, err := d.one(ctx, q, "SELECT COALESCE(MIN(run), 0), COALESCE(MAX(run), -1) FROM audit_index", nil, &lo, &hi)
+	if err != nil || !found {
+		return nil, d.errorf("query audit index: %w", err)
+	}
+	if f.After > 0 {
+		lo = max(lo, f.After>>d.IndexRunShift)
+	}
+	if f.Before > 0 {
+		hi = min(hi, (f.Before-1)>>d.IndexRunShift)
+	}
+	for i := int64(0); i <= hi-lo; i++ {
+		run := lo + i
+		if f.Newest {
+			run = hi - i
+		}
+		if out, err = d.indexedRun(ctx, q, f, keys, run, out); err != nil {
+			return nil, err
+		}
+		if f.Limit > 0 && len(out) >= f.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// indexedRun appends to out the records of indexedRecords in run (-1:
+// the index has no runs) until out holds f.Limit.
+func (d *Dialect) indexedRun(ctx context.Context, q Querier, f audit.Filter, keys []int64, run int64, out []*audit.Record) ([]*audit.Record, error) {
 	after, before := f.After, f.Before
 	for {
 		page := 0
 		if f.Limit > 0 {
 			page = f.Limit - len(out)
 		}
-		query, args := d.indexQuery(f, keys, after, before, page)
+		query, args := d.indexQuery(f, keys, after, before, page, run)
 		n, last := 0, int64(0)
 		err := d.query(ctx, q, query, args, func(rows Rows) error {
 			var id int64
@@ -259,23 +298,34 @@ func (d *Dialect) QueryStatements(f audit.Filter, chain string, mark int64) []St
 		q, args := d.scanQuery(f, "", 0, false)
 		return []Statement{{d.SQL(q), args}}
 	}
-	iq, iargs := d.indexQuery(f, keys, f.After, f.Before, f.Limit)
+	run := int64(-1)
+	if d.IndexRunShift > 0 {
+		run = 0
+	}
+	iq, iargs := d.indexQuery(f, keys, f.After, f.Before, f.Limit, run)
 	tq, targs := d.scanQuery(f, chain, mark, true)
 	return []Statement{{d.SQL(iq), iargs}, {d.SQL(tq), targs}}
 }
 
 // indexQuery is the query of at most limit (0: any number) records named
-// by every one of keys in audit_index, with ids between after and before
-// (0: unbounded), that match f's time and chain.
-func (d *Dialect) indexQuery(f audit.Filter, keys []int64, after, before int64, limit int) (string, []any) {
+// by every one of keys in audit_index (in run, unless it is -1), with ids
+// between after and before (0: unbounded), that match f's time and chain.
+func (d *Dialect) indexQuery(f audit.Filter, keys []int64, after, before int64, limit int, run int64) (string, []any) {
 	var from, where []string
 	var args []any
 	from = append(from, "audit_index i0")
+	if run >= 0 {
+		where = append(where, "i0.run = ?")
+		args = append(args, run)
+	}
 	where = append(where, "i0.key = ?")
 	args = append(args, keys[0])
 	for i, k := range keys[1:] {
 		t := "i" + strconv.Itoa(i+1)
 		from = append(from, "audit_index "+t)
+		if run >= 0 {
+			where = append(where, t+".run = i0.run")
+		}
 		where = append(where, t+".key = ?", t+".id = i0.id")
 		args = append(args, k)
 	}
