@@ -28,8 +28,11 @@ var _ tables.CountKeeper = (*DB)(nil)
 // audit_index, kept behind the commits, and read from the body for the
 // records it does not cover yet.
 var dialect = &tables.Dialect{
-	Name:      "sqlite",
-	Member:    func(m string) string { return "json_extract(CAST(body AS TEXT), '$." + m + "')" },
+	Name: "sqlite",
+	// A pruned body is empty, not JSON: NULL, matching nothing.
+	Member: func(m string) string {
+		return "json_extract(CASE WHEN length(body) > 0 THEN CAST(body AS TEXT) END, '$." + m + "')"
+	},
 	EmptyBlob: "X''",
 	// The (chain, seq) index of UNIQUE (chain, seq).
 	TailIndex:     " INDEXED BY sqlite_autoindex_audit_1",

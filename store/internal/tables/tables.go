@@ -372,15 +372,21 @@ func (d *Dialect) scanQuery(f audit.Filter, chain string, mark int64, tail bool)
 		where = append(where, cond)
 		args = append(args, v)
 	}
+	// The scan of a chain past its mark reads the (chain, seq) index: its
+	// other bounds are expressions (id + 0) that no other index serves,
+	// or a planner may walk the id or time index to avoid the sort of a
+	// few rows.
+	col := func(c string) string { return c }
 	if tail {
 		add("chain = ?", chain)
 		add("seq > ?", mark)
+		col = func(c string) string { return c + " + 0" }
 	}
 	if !f.Since.IsZero() {
-		add("time >= ?", f.Since.UnixNano())
+		add(col("time")+" >= ?", f.Since.UnixNano())
 	}
 	if !f.Until.IsZero() {
-		add("time < ?", f.Until.UnixNano())
+		add(col("time")+" < ?", f.Until.UnixNano())
 	}
 	if f.Chain != "" && !tail {
 		add("chain = ?", f.Chain)
@@ -395,10 +401,10 @@ func (d *Dialect) scanQuery(f audit.Filter, chain string, mark int64, tail bool)
 		}
 	}
 	if f.After > 0 {
-		add("id > ?", f.After)
+		add(col("id")+" > ?", f.After)
 	}
 	if f.Before > 0 {
-		add("id < ?", f.Before)
+		add(col("id")+" < ?", f.Before)
 	}
 	where = append(where, "length(body) > 0") // pruned records have no body to show
 	table := "audit"
@@ -407,9 +413,9 @@ func (d *Dialect) scanQuery(f audit.Filter, chain string, mark int64, tail bool)
 	}
 	query := "SELECT id, body FROM " + table + " WHERE " + strings.Join(where, " AND ")
 	if f.Newest {
-		query += " ORDER BY id DESC"
+		query += " ORDER BY " + col("id") + " DESC"
 	} else {
-		query += " ORDER BY id"
+		query += " ORDER BY " + col("id")
 	}
 	if f.Limit > 0 {
 		query += " LIMIT " + strconv.Itoa(f.Limit)
