@@ -1,11 +1,9 @@
 package tables
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"sync"
 	"time"
 
@@ -167,8 +165,9 @@ type IndexKeeper interface {
 	// IndexRecordsAfter calls fn for at most limit records of chain with
 	// seq greater than after, in seq order (body nil once pruned).
 	IndexRecordsAfter(ctx context.Context, chain string, after int64, limit int, fn func(id, seq int64, body []byte) error) error
-	// AddIndex stores entries and moves chain's mark from from to to, in
-	// one transaction, provided the mark is still at from; otherwise it
+	// AddIndex stores entries (in no particular order; a backend sorts
+	// them its B-tree's way if that helps) and moves chain's mark from
+	// from to to, in one transaction, provided the mark is still at from; otherwise it
 	// changes nothing and returns false.
 	AddIndex(ctx context.Context, chain string, from, to int64, entries []IndexEntry) (bool, error)
 }
@@ -292,13 +291,6 @@ func (x *Indexer) CatchUp(ctx context.Context, budget int) (pending int64, err e
 			if to == from {
 				break // a gap at the head: indexed once the record is there
 			}
-			// In key order, the B-tree's order: neighbouring rows share pages.
-			slices.SortFunc(entries, func(a, b IndexEntry) int {
-				if c := cmp.Compare(a.Key, b.Key); c != 0 {
-					return c
-				}
-				return cmp.Compare(a.ID, b.ID)
-			})
 			ok, err := x.keeper.AddIndex(ctx, chain, from, to, entries)
 			if err != nil {
 				return 0, fmt.Errorf("index audit records: %w", err)
