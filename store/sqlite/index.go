@@ -8,7 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
+	"strconv"
 
 	"github.com/jwtledger/jwtledger/store/internal/tables"
 )
@@ -49,29 +49,26 @@ func (db *DB) AddIndex(ctx context.Context, chain string, from, to int64, entrie
 			}
 			return cmp.Compare(a.ID, b.ID)
 		})
-		full := tx.StmtContext(ctx, db.insertIndex)
-		defer full.Close()
-		args := make([]any, 0, 3*indexRows)
-		for len(entries) > 0 {
-			n := min(indexRows, len(entries))
-			args = args[:0]
-			for _, e := range entries[:n] {
-				args = append(args, e.ID>>indexRunShift, e.Key, e.ID)
+		// One statement, one bound value: the rows as a JSON array that
+		// SQLite unpacks (binding three values a row cost more than the
+		// inserts).
+		rows := make([]byte, 0, 48*len(entries)+2)
+		rows = append(rows, '[')
+		for i, e := range entries {
+			if i > 0 {
+				rows = append(rows, ',')
 			}
-			st := full
-			if n < indexRows {
-				st, err = tx.PrepareContext(ctx, insertIndexSQL(n))
-				if err != nil {
-					return err
-				}
-				defer st.Close()
-			}
-			if _, err := st.ExecContext(ctx, args...); err != nil {
-				return err
-			}
-			entries = entries[n:]
+			rows = append(rows, '[')
+			rows = strconv.AppendInt(rows, e.ID>>indexRunShift, 10)
+			rows = append(rows, ',')
+			rows = strconv.AppendInt(rows, e.Key, 10)
+			rows = append(rows, ',')
+			rows = strconv.AppendInt(rows, e.ID, 10)
+			rows = append(rows, ']')
 		}
-		return nil
+		rows = append(rows, ']')
+		_, err = tx.StmtContext(ctx, db.insertIndex).ExecContext(ctx, string(rows))
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("sqlite: add index: %w", err)
@@ -79,9 +76,8 @@ func (db *DB) AddIndex(ctx context.Context, chain string, from, to int64, entrie
 	return moved, nil
 }
 
-func insertIndexSQL(rows int) string {
-	return "INSERT OR IGNORE INTO audit_index (run, key, id) VALUES (?, ?, ?)" + strings.Repeat(", (?, ?, ?)", rows-1)
-}
+// insertIndexSQL inserts the rows of a JSON array of [run, key, id].
+const insertIndexSQL = "INSERT OR IGNORE INTO audit_index (run, key, id) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)"
 
 // indexTx runs fn in a write transaction that is not followed by a sync
 // of the write-ahead log: the index can be rebuilt from the records, and

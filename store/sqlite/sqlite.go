@@ -47,7 +47,7 @@ type DB struct {
 	readHash   *sql.Stmt
 	readRange  *sql.Stmt
 
-	insertIndex *sql.Stmt // indexRows rows into audit_index
+	insertIndex *sql.Stmt // rows into audit_index
 
 	headMu sync.Mutex
 	heads  map[string]uint64 // chain heads as of this process's last commit
@@ -239,7 +239,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.readRange, db.w, "SELECT idx, hash FROM tree_hashes WHERE chain = ? AND idx BETWEEN ? AND ? ORDER BY idx"},
 		{&db.treeSize, db.w, "SELECT size FROM tree_size WHERE chain = ?"},
 		{&db.setSize, db.w, "INSERT INTO tree_size (chain, size) VALUES (?, ?) ON CONFLICT (chain) DO UPDATE SET size = excluded.size"},
-		{&db.insertIndex, db.w, insertIndexSQL(indexRows)},
+		{&db.insertIndex, db.w, insertIndexSQL},
 	}
 	for _, s := range stmts {
 		st, err := s.on.PrepareContext(ctx, s.query)

@@ -132,14 +132,19 @@ func (d *Dialect) MoveIndexMark(ctx context.Context, tx Querier, chain string, f
 }
 
 // IndexRecordsAfter calls fn for at most limit records of chain after seq
-// after, in seq order, with their id (body nil once pruned). The body is
-// only valid during the call.
-func (d *Dialect) IndexRecordsAfter(ctx context.Context, q Querier, chain string, after int64, limit int, fn func(id, seq int64, body []byte) error) error {
+// after with an id below below (0: any), in seq order, with their id (body
+// nil once pruned). The body is only valid during the call.
+func (d *Dialect) IndexRecordsAfter(ctx context.Context, q Querier, chain string, after, below int64, limit int, fn func(id, seq int64, body []byte) error) error {
 	var id, seq int64
 	var body []byte
 	dest := []any{&id, &seq, d.bytes(&body)}
 	var failed error
-	err := d.query(ctx, q, "SELECT id, seq, body FROM audit WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?", []any{chain, after, limit}, func(r Rows) error {
+	query, args := "SELECT id, seq, body FROM audit WHERE chain = ? AND seq > ?", []any{chain, after}
+	if below > 0 {
+		// A chain's ids grow with its seq: this is a prefix of the run.
+		query, args = query+" AND id < ?", append(args, below)
+	}
+	err := d.query(ctx, q, query+" ORDER BY seq LIMIT ?", append(args, limit), func(r Rows) error {
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
@@ -163,8 +168,14 @@ type IndexKeeper interface {
 	// IndexedUpTo returns every chain's mark (absent: nothing indexed).
 	IndexedUpTo(ctx context.Context) (map[string]int64, error)
 	// IndexRecordsAfter calls fn for at most limit records of chain with
-	// seq greater than after, in seq order (body nil once pruned).
-	IndexRecordsAfter(ctx context.Context, chain string, after int64, limit int, fn func(id, seq int64, body []byte) error) error
+	// seq greater than after and an id below below (0: any), in seq order
+	// (body nil once pruned).
+	IndexRecordsAfter(ctx context.Context, chain string, after, below int64, limit int, fn func(id, seq int64, body []byte) error) error
+	// IndexBound returns the id below which a background round indexes
+	// while the store grows (0: any; SQLite: the start of the run the
+	// newest record is in, so that each run's rows are written together)
+	// and the newest id.
+	IndexBound(ctx context.Context) (below, newest int64, err error)
 	// AddIndex stores entries (in no particular order; a backend sorts
 	// them its B-tree's way if that helps) and moves chain's mark from
 	// from to to, in one transaction, provided the mark is still at from; otherwise it
@@ -178,8 +189,8 @@ type IndexKeeper interface {
 const IndexInterval = 100 * time.Millisecond
 
 // indexChunk is how many records one index transaction covers at most, so
-// that catching up never holds the write lock for long.
-const indexChunk = 2000
+// that catching up never holds the write lock for long: one SQLite run.
+const indexChunk = 4096
 
 // Indexer keeps a backend's audit_index close behind its records: from
 // [Indexer.Start] (at open) every [IndexInterval] until Close.
@@ -221,8 +232,17 @@ func (x *Indexer) run() {
 	defer close(x.done)
 	t := time.NewTicker(IndexInterval)
 	defer t.Stop()
+	last := int64(-1)
 	for {
-		x.CatchUp(x.ctx, -1) // errors: the next round tries again
+		// While the store grows, index up to the bound; once it stands
+		// still for a round, everything.
+		if below, newest, err := x.keeper.IndexBound(x.ctx); err == nil {
+			if newest == last {
+				below = 0
+			}
+			last = newest
+			x.catchUp(x.ctx, -1, below) // errors: the next round tries again
+		}
 		select {
 		case <-x.ctx.Done():
 			return
@@ -242,6 +262,11 @@ func (x *Indexer) Close() {
 // CatchUp indexes up to budget records not yet indexed (every one when
 // budget is negative) and returns how many are left.
 func (x *Indexer) CatchUp(ctx context.Context, budget int) (pending int64, err error) {
+	return x.catchUp(ctx, budget, 0)
+}
+
+// catchUp is CatchUp of the records with an id below below (0: all).
+func (x *Indexer) catchUp(ctx context.Context, budget int, below int64) (pending int64, err error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	chains, err := x.keeper.Chains(ctx)
@@ -270,7 +295,7 @@ func (x *Indexer) CatchUp(ctx context.Context, budget int) (pending int64, err e
 			}
 			entries = entries[:0]
 			to := from
-			err := x.keeper.IndexRecordsAfter(ctx, chain, from, n, func(id, seq int64, body []byte) error {
+			err := x.keeper.IndexRecordsAfter(ctx, chain, from, below, n, func(id, seq int64, body []byte) error {
 				to = seq
 				if body == nil {
 					return nil // pruned: never found by a query
@@ -289,7 +314,7 @@ func (x *Indexer) CatchUp(ctx context.Context, budget int) (pending int64, err e
 				return 0, err
 			}
 			if to == from {
-				break // a gap at the head: indexed once the record is there
+				break // a gap at the head, or the bound: indexed later
 			}
 			ok, err := x.keeper.AddIndex(ctx, chain, from, to, entries)
 			if err != nil {

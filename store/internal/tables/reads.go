@@ -103,9 +103,23 @@ func (r Reads) IndexedUpTo(ctx context.Context) (map[string]int64, error) {
 }
 
 // IndexRecordsAfter calls fn for at most limit records of chain after seq
-// after, in seq order, with their id (body nil once pruned).
-func (r Reads) IndexRecordsAfter(ctx context.Context, chain string, after int64, limit int, fn func(id, seq int64, body []byte) error) error {
-	return r.D.IndexRecordsAfter(ctx, r.Q, chain, after, limit, fn)
+// after with an id below below (0: any), in seq order, with their id (body
+// nil once pruned).
+func (r Reads) IndexRecordsAfter(ctx context.Context, chain string, after, below int64, limit int, fn func(id, seq int64, body []byte) error) error {
+	return r.D.IndexRecordsAfter(ctx, r.Q, chain, after, below, limit, fn)
+}
+
+// IndexBound returns the id below which a background round of indexing
+// goes while the store grows (0: any) and the newest id: with runs
+// (Dialect.IndexRunShift), the start of the newest record's run.
+func (r Reads) IndexBound(ctx context.Context) (below, newest int64, err error) {
+	if _, err := r.D.one(ctx, r.Q, "SELECT COALESCE(MAX(id), 0) FROM audit", nil, &newest); err != nil {
+		return 0, 0, r.D.errorf("newest record: %w", err)
+	}
+	if r.D.IndexRunShift == 0 {
+		return 0, newest, nil
+	}
+	return newest >> r.D.IndexRunShift << r.D.IndexRunShift, newest, nil
 }
 
 // CatchUpIndex indexes up to budget records not yet indexed (every one
