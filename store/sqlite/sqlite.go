@@ -53,6 +53,9 @@ type DB struct {
 	heads  map[string]uint64 // chain heads as of this process's last commit
 	staged []stagedHead      // heads of the open write transaction
 
+	stagedRecent []stagedRecs // records of the open write transaction
+	recent       recent       // records appended lately, for the indexer
+
 	wal     *walSync
 	minFree int64 // see Options.MinFree
 
@@ -328,13 +331,15 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	db.staged = db.staged[:0]
+	db.staged, db.stagedRecent = db.staged[:0], db.stagedRecent[:0]
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		db.forgetHeads()
 		return err
 	}
 	staged := slices.Clone(db.staged)
+	stagedRecent := slices.Clone(db.stagedRecent)
+	clear(db.stagedRecent)
 	if err := tx.Commit(); err != nil {
 		// The outcome is unknown: read the heads again next time.
 		db.forgetHeads()
@@ -350,7 +355,18 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		db.heads[h.chain] = max(db.heads[h.chain], h.seq)
 	}
 	db.headMu.Unlock()
+	for _, r := range stagedRecent {
+		db.recent.add(r.chain, r.lastID, r.recs)
+	}
 	return nil
+}
+
+// stagedRecs are records appended in the open write transaction, for the
+// indexer once it commits (see recent).
+type stagedRecs struct {
+	chain  string
+	lastID int64
+	recs   []*audit.Record
 }
 
 type stagedHead struct {
@@ -386,10 +402,12 @@ func (db *DB) appendRecs(ctx context.Context, tx *sql.Tx, chain string, recs []*
 		}
 	}
 	args := db.encodeRecs(chain, head, recs)
-	if err := db.insertRec.exec(ctx, tx, args); err != nil {
+	last, err := db.insertRec.exec(ctx, tx, args)
+	if err != nil {
 		return fmt.Errorf("sqlite: append audit records: %w", err)
 	}
 	db.staged = append(db.staged, stagedHead{chain, head + uint64(len(recs))})
+	db.stagedRecent = append(db.stagedRecent, stagedRecs{chain, last, recs})
 	return nil
 }
 
@@ -417,7 +435,8 @@ func (db *DB) appendAutocommit(ctx context.Context, chain string, recs []*audit.
 		return false, nil
 	}
 	args := db.encodeRecs(chain, head, recs)
-	if _, err := db.insertRec.stmts[len(recs)-1].ExecContext(ctx, args...); err != nil {
+	res, err := db.insertRec.stmts[len(recs)-1].ExecContext(ctx, args...)
+	if err != nil {
 		db.forgetHeads()
 		if isConstraint(err) {
 			return false, nil
@@ -427,6 +446,9 @@ func (db *DB) appendAutocommit(ctx context.Context, chain string, recs []*audit.
 	if err := db.wal.sync(true); err != nil {
 		db.forgetHeads()
 		return true, err
+	}
+	if last, err := res.LastInsertId(); err == nil {
+		db.recent.add(chain, last, recs)
 	}
 	db.headMu.Lock()
 	db.heads[chain] = max(db.heads[chain], head+uint64(len(recs)))

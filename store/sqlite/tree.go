@@ -41,16 +41,21 @@ func prepareMulti(ctx context.Context, db *sql.DB, table, columns string, cols i
 }
 
 // exec inserts the rows whose values are laid out flat in args.
-func (m *multiInsert) exec(ctx context.Context, tx *sql.Tx, args []any) error {
+// It returns the rowid of the last row.
+func (m *multiInsert) exec(ctx context.Context, tx *sql.Tx, args []any) (last int64, err error) {
 	rows := len(args) / m.cols
 	for done := 0; done < rows; {
 		n := min(chunk, rows-done)
-		if _, err := tx.StmtContext(ctx, m.stmts[n-1]).ExecContext(ctx, args[done*m.cols:(done+n)*m.cols]...); err != nil {
-			return err
+		res, err := tx.StmtContext(ctx, m.stmts[n-1]).ExecContext(ctx, args[done*m.cols:(done+n)*m.cols]...)
+		if err != nil {
+			return 0, err
+		}
+		if last, err = res.LastInsertId(); err != nil {
+			return 0, err
 		}
 		done += n
 	}
-	return nil
+	return last, nil
 }
 
 func (m *multiInsert) close() {
@@ -243,7 +248,7 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string, limit i
 				args = append(args, chain, idx, hashes[j][:])
 			}
 		}
-		if err := db.insertHash.exec(ctx, tx, args); err != nil {
+		if _, err := db.insertHash.exec(ctx, tx, args); err != nil {
 			return 0, fmt.Errorf("sqlite: store tree hashes: %w", err)
 		}
 		size += int64(len(leaves))

@@ -61,15 +61,35 @@ const (
 // IndexEntry is one row of audit_index.
 type IndexEntry struct{ Key, ID int64 }
 
-// recordKeys appends the index keys of r to dst.
-func recordKeys(dst []int64, r *audit.Record) []int64 {
-	dst = append(dst, IndexKey(keyEvent, string(r.Event)), IndexKey(keyOutcome, r.Outcome), IndexKey(keyEventOutcome, string(r.Event), r.Outcome))
-	for _, m := range []struct{ name, v string }{{keySub, r.Sub}, {keyJTI, r.JTI}, {keyActor, r.Actor}, {keyKID, r.KID}, {keyRequestID, r.RequestID}} {
+// IndexValues are the indexed members of a record.
+type IndexValues struct{ Event, Outcome, Sub, JTI, Actor, KID, RequestID string }
+
+// ValuesOf returns the indexed members of r.
+func ValuesOf(r *audit.Record) IndexValues {
+	return IndexValues{string(r.Event), r.Outcome, r.Sub, r.JTI, r.Actor, r.KID, r.RequestID}
+}
+
+// AppendEntries appends the index rows of the record id with v to dst.
+func (v IndexValues) AppendEntries(dst []IndexEntry, id int64) []IndexEntry {
+	dst = append(dst, IndexEntry{IndexKey(keyEvent, v.Event), id}, IndexEntry{IndexKey(keyOutcome, v.Outcome), id},
+		IndexEntry{IndexKey(keyEventOutcome, v.Event, v.Outcome), id})
+	for _, m := range []struct{ name, v string }{{keySub, v.Sub}, {keyJTI, v.JTI}, {keyActor, v.Actor}, {keyKID, v.KID}, {keyRequestID, v.RequestID}} {
 		if m.v != "" {
-			dst = append(dst, IndexKey(m.name, m.v))
+			dst = append(dst, IndexEntry{IndexKey(m.name, m.v), id})
 		}
 	}
 	return dst
+}
+
+// RecentSource is what a backend that keeps the filter values of the
+// records it appended lately does for its [Indexer], which would
+// otherwise read and decode them again.
+type RecentSource interface {
+	// RecentEntries appends to dst the index rows of at most limit records
+	// of chain after seq after with ids below below (0: any), in seq
+	// order, and returns the seq of the last; ok is false when it does not
+	// hold the record after after.
+	RecentEntries(chain string, after, below int64, limit int, dst []IndexEntry) (out []IndexEntry, to int64, ok bool)
 }
 
 // filterKeys are the index keys a record matching f has, the most
@@ -277,7 +297,6 @@ func (x *Indexer) catchUp(ctx context.Context, budget int, below int64) (pending
 	if err != nil {
 		return 0, err
 	}
-	var keys []int64
 	var entries []IndexEntry
 	for _, chain := range chains {
 		head, err := x.keeper.TreeSize(ctx, chain)
@@ -295,21 +314,24 @@ func (x *Indexer) catchUp(ctx context.Context, budget int, below int64) (pending
 			}
 			entries = entries[:0]
 			to := from
-			err := x.keeper.IndexRecordsAfter(ctx, chain, from, below, n, func(id, seq int64, body []byte) error {
-				to = seq
-				if body == nil {
-					return nil // pruned: never found by a query
-				}
-				r, err := audit.Decode(body)
-				if err != nil {
-					return fmt.Errorf("index record %d of %s: %w", seq, chain, err)
-				}
-				keys = recordKeys(keys[:0], r)
-				for _, k := range keys {
-					entries = append(entries, IndexEntry{k, id})
-				}
-				return nil
-			})
+			var err error
+			if rs, ok := x.keeper.(RecentSource); ok {
+				entries, to, _ = rs.RecentEntries(chain, from, below, n, entries)
+			}
+			if to == from {
+				err = x.keeper.IndexRecordsAfter(ctx, chain, from, below, n, func(id, seq int64, body []byte) error {
+					to = seq
+					if body == nil {
+						return nil // pruned: never found by a query
+					}
+					r, err := audit.Decode(body)
+					if err != nil {
+						return fmt.Errorf("index record %d of %s: %w", seq, chain, err)
+					}
+					entries = ValuesOf(r).AppendEntries(entries, id)
+					return nil
+				})
+			}
 			if err != nil {
 				return 0, err
 			}
