@@ -214,7 +214,9 @@ func (d *Dialect) indexedRecords(ctx context.Context, q Querier, f audit.Filter,
 		return d.indexedRun(ctx, q, f, keys, -1, out)
 	}
 	var lo, hi int64
-	found, err := d.one(ctx, q, "SELECT COALESCE(MIN(run), 0), COALESCE(MAX(run), -1) FROM audit_index", nil, &lo, &hi)
+	// Two subqueries: SQLite reads one end of the index for a lone MIN or
+	// MAX, and the whole index for both in one SELECT.
+	found, err := d.one(ctx, q, "SELECT COALESCE((SELECT MIN(run) FROM audit_index), 0), COALESCE((SELECT MAX(run) FROM audit_index), -1)", nil, &lo, &hi)
 	if err != nil || !found {
 		return nil, d.errorf("query audit index: %w", err)
 	}
