@@ -33,7 +33,7 @@ type Capabilities struct {
 	// backends).
 	Cosignatures Cosignatures
 	// Index is the index of the audit filters kept behind the commits
-	// (both backends).
+	// (both backends, when opened with [Options.AuditIndex]).
 	Index AuditIndex
 }
 
@@ -59,6 +59,11 @@ type Options struct {
 	// keep for a probe to pass (embedded stores): 0 is the backend's
 	// default, negative disables the check.
 	MinFree int64
+	// AuditIndex keeps the index of the audit filters (audit_index) behind
+	// the commits and answers queries from it (Config.AuditIndex). Off, no
+	// index is written or read: queries scan the records, as before the
+	// index, and [Capabilities.Index] is nil.
+	AuditIndex bool
 }
 
 // Opener opens the store that spec names; spec starts with the scheme the

@@ -204,6 +204,7 @@ type ledgerFlags struct {
 	auditJSONL string
 	textLog    string
 	cpFile     string
+	auditIndex bool
 	// jsonlStdout allows --audit-jsonl - (stdout): only serve, whose
 	// stdout carries nothing a program parses, sets it.
 	jsonlStdout bool
@@ -218,6 +219,7 @@ func addLedgerFlags(fs *flag.FlagSet) *ledgerFlags {
 	fs.StringVar(&f.auditJSONL, "audit-jsonl", "", "also write audit records as JSON lines to `FILE` (serve: or - for stdout)")
 	fs.StringVar(&f.textLog, "text-log", "", "the text audit log `PATH` (default DATA_DIR/jwt_logs.log; \"off\" disables)")
 	fs.StringVar(&f.cpFile, "checkpoint-file", "", "the `FILE` that receives every signed checkpoint (default DATA_DIR/checkpoints.log)")
+	fs.BoolVar(&f.auditIndex, "audit-index", false, "keep an index of the audit query filters behind the commits (fast queries on large ledgers; slows the SQLite append)")
 	return f
 }
 
@@ -244,7 +246,7 @@ func (c *cli) open(ctx context.Context, f *ledgerFlags) (*jwtledger.Ledger, erro
 
 // openWith is open with a last say on the configuration.
 func (c *cli) openWith(ctx context.Context, f *ledgerFlags, mod func(*jwtledger.Config)) (*jwtledger.Ledger, error) {
-	cfg := jwtledger.Config{DataDir: f.dataDir, Store: f.store, NodeID: f.nodeID, Issuer: f.issuer, TextLog: f.textLog, CheckpointFile: f.cpFile}
+	cfg := jwtledger.Config{DataDir: f.dataDir, Store: f.store, NodeID: f.nodeID, Issuer: f.issuer, TextLog: f.textLog, CheckpointFile: f.cpFile, AuditIndex: f.auditIndex}
 	// The master key from the environment is the CLI's to read; the
 	// library takes it as a value (else DataDir/master.key).
 	if v := c.getenv("JWTLEDGER_MASTER_KEY"); v != "" {

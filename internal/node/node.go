@@ -55,6 +55,7 @@ type Config struct {
 
 	CheckIntegrity, AllowDamaged bool
 	MinFreeSpace                 int64
+	AuditIndex                   bool // store.Options.AuditIndex
 	Denial                       denial.Limits
 
 	// The key schedule: rotate when the active key is RotateEvery old
@@ -141,7 +142,7 @@ func Open(ctx context.Context, cfg Config, h Hooks) (*Node, error) {
 	if open == nil {
 		open = store.Open
 	}
-	db, err := open(ctx, cfg.Store, store.Options{DataDir: cfg.DataDir, MinFree: cfg.MinFreeSpace})
+	db, err := open(ctx, cfg.Store, store.Options{DataDir: cfg.DataDir, MinFree: cfg.MinFreeSpace, AuditIndex: cfg.AuditIndex})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

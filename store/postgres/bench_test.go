@@ -15,7 +15,7 @@ import (
 func BenchmarkAppend(b *testing.B) {
 	pgtest.Require(b)
 	storetest.BenchAppend(b, func(b *testing.B) store.Store {
-		db, err := postgres.Open(context.Background(), pgtest.Database(b))
+		db, err := postgres.Open(context.Background(), pgtest.Database(b), postgres.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

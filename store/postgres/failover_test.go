@@ -26,7 +26,7 @@ func TestWatchFollowsFailover(t *testing.T) {
 		rep.Primary.Addr(), rep.Standby.Addr())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db, err := postgres.Open(ctx, dsn)
+	db, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 func TestQueryPlansUseTheIndex(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)
-	db, err := postgres.Open(ctx, dsn)
+	db, err := postgres.Open(ctx, dsn, postgres.Options{AuditIndex: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +65,24 @@ func TestQueryPlansUseTheIndex(t *testing.T) {
 			}
 			if bad {
 				t.Errorf("filter %+v:\n%s\nplan:\n%s", f, st.SQL, text)
+			}
+		}
+	}
+}
+
+// The single-column filter indexes of the audit table stay, whether the
+// audit index is on or off: with it off, queries use them as before.
+func TestFilterIndexesKept(t *testing.T) {
+	dsn := pgtest.Database(t)
+	for _, on := range []bool{false, true} {
+		db, err := postgres.Open(context.Background(), dsn, postgres.Options{AuditIndex: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		for _, name := range []string{"audit_jti", "audit_sub", "audit_event"} {
+			if n := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM pg_indexes WHERE indexname = $1", name); n != 1 {
+				t.Errorf("index on %v: %s is missing", on, name)
 			}
 		}
 	}

@@ -41,20 +41,33 @@ var (
 )
 
 func init() {
-	open := func(ctx context.Context, spec string, _ store.Options) (store.Backend, error) { return Open(ctx, spec) }
+	open := func(ctx context.Context, spec string, o store.Options) (store.Backend, error) {
+		return Open(ctx, spec, Options{AuditIndex: o.AuditIndex})
+	}
 	store.Register("postgres", open)
 	store.Register("postgresql", open)
 }
 
 // Capabilities says what the shared store does beyond [store.Store].
 func (db *DB) Capabilities() store.Capabilities {
-	return store.Capabilities{Prober: db, Watcher: db, Maintainer: db, Importer: db, Cosignatures: db, Index: db}
+	c := store.Capabilities{Prober: db, Watcher: db, Maintainer: db, Importer: db, Cosignatures: db}
+	if db.Indexer != nil {
+		c.Index = db
+	}
+	return c
+}
+
+// Options are the settings of [Open].
+type Options struct {
+	// AuditIndex keeps the audit index (store.Options.AuditIndex): off, no
+	// follower runs and queries read the audit table and its indexes.
+	AuditIndex bool
 }
 
 // Open connects to the database at dsn (postgres://...) and applies the
 // embedded migrations, under an advisory lock so nodes starting together
 // are safe.
-func Open(ctx context.Context, dsn string) (*DB, error) {
+func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -64,7 +77,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	db := &DB{pool: pool}
-	db.reads = reads{D: dialect, Q: conn{pool}, Counter: tables.NewCounter(db), Indexer: tables.NewIndexer(db)}
+	db.reads = reads{D: dialect, Q: conn{pool}, Counter: tables.NewCounter(db)}
+	if o.AuditIndex {
+		db.Indexer = tables.NewIndexer(db)
+	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -73,7 +89,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	if startIndexer {
+	if db.Indexer != nil && startIndexer {
 		db.Indexer.Start(ctx)
 	}
 	return db, nil

@@ -120,7 +120,7 @@ func TestAppendFailsWhenTheDatabaseStopsAnswering(t *testing.T) {
 	q.Set("connect_timeout", "2")
 	u.RawQuery = q.Encode()
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, u.String())
+	db, err := postgres.Open(ctx, u.String(), postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 func TestQueryPlansUseTheIndex(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "a.db")
-	db, err := sqlite.Open(ctx, path, sqlite.Options{})
+	db, err := sqlite.Open(ctx, path, sqlite.Options{AuditIndex: true})
 	if err != nil {
 		t.Fatal(err)
 	}

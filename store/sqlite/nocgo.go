@@ -20,8 +20,9 @@ type DB struct{ store.Backend }
 
 // Options are the settings of the embedded store (unused in this build).
 type Options struct {
-	RawSync bool
-	MinFree int64
+	RawSync    bool
+	MinFree    int64
+	AuditIndex bool
 }
 
 func init() { store.Register("sqlite", Opener(Options{})) }

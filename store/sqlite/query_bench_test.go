@@ -74,7 +74,7 @@ func BenchmarkQueryFirstPage(b *testing.B) {
 		path = filepath.Join(b.TempDir(), "q.db")
 	}
 	if _, err := os.Stat(path); err != nil {
-		db, err := sqlite.Open(ctx, path, sqlite.Options{})
+		db, err := sqlite.Open(ctx, path, sqlite.Options{AuditIndex: true})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -95,7 +95,7 @@ func BenchmarkQueryFirstPage(b *testing.B) {
 		catchUpIndex(b, db)
 		db.Close()
 	}
-	db, err := sqlite.Open(ctx, path, sqlite.Options{})
+	db, err := sqlite.Open(ctx, path, sqlite.Options{AuditIndex: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -32,7 +32,11 @@ var _ store.Backend = (*DB)(nil)
 
 // Capabilities says what the embedded store does beyond [store.Store].
 func (db *DB) Capabilities() store.Capabilities {
-	return store.Capabilities{Prober: db, Rescuer: db, Damage: db, Cosignatures: db, Index: db}
+	c := store.Capabilities{Prober: db, Rescuer: db, Damage: db, Cosignatures: db}
+	if db.Indexer != nil {
+		c.Index = db
+	}
+	return c
 }
 
 // DB is an open SQLite store.
@@ -95,6 +99,10 @@ type Options struct {
 	// MinFree is the free space, in bytes, the file system must keep for
 	// [DB.Probe] to pass: 0 means [DefaultMinFree], negative no check.
 	MinFree int64
+	// AuditIndex keeps the audit index (store.Options.AuditIndex): off, no
+	// follower runs, the records appended are not kept for it and queries
+	// scan the audit table.
+	AuditIndex bool
 }
 
 func init() { store.Register("sqlite", Opener(Options{})) }
@@ -111,6 +119,7 @@ func Opener(o Options) store.Opener {
 		if o.MinFree == 0 {
 			o.MinFree = so.MinFree
 		}
+		o.AuditIndex = o.AuditIndex || so.AuditIndex
 		return Open(ctx, path, o)
 	}
 }
@@ -151,7 +160,10 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	if o.MinFree == 0 {
 		db.minFree = DefaultMinFree
 	}
-	db.reads = reads{D: dialect, Counter: tables.NewCounter(db), Indexer: tables.NewIndexer(db)}
+	db.reads = reads{D: dialect, Counter: tables.NewCounter(db)}
+	if o.AuditIndex {
+		db.Indexer = tables.NewIndexer(db)
+	}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -176,7 +188,7 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	if startIndexer {
+	if db.Indexer != nil && startIndexer {
 		db.Indexer.Start(ctx)
 	}
 	return db, nil
@@ -407,7 +419,9 @@ func (db *DB) appendRecs(ctx context.Context, tx *sql.Tx, chain string, recs []*
 		return fmt.Errorf("sqlite: append audit records: %w", err)
 	}
 	db.staged = append(db.staged, stagedHead{chain, head + uint64(len(recs))})
-	db.stagedRecent = append(db.stagedRecent, stagedRecs{chain, last, recs})
+	if db.Indexer != nil {
+		db.stagedRecent = append(db.stagedRecent, stagedRecs{chain, last, recs})
+	}
 	return nil
 }
 
@@ -447,8 +461,10 @@ func (db *DB) appendAutocommit(ctx context.Context, chain string, recs []*audit.
 		db.forgetHeads()
 		return true, err
 	}
-	if last, err := res.LastInsertId(); err == nil {
-		db.recent.add(chain, last, recs)
+	if db.Indexer != nil {
+		if last, err := res.LastInsertId(); err == nil {
+			db.recent.add(chain, last, recs)
+		}
 	}
 	db.headMu.Lock()
 	db.heads[chain] = max(db.heads[chain], head+uint64(len(recs)))

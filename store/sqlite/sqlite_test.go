@@ -17,13 +17,14 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Backend{New: func(t *testing.T) storetest.Location {
 		path := filepath.Join(t.TempDir(), "jwtledger.db")
-		open := func(t *testing.T) store.Store {
-			db, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+		openWith := func(t *testing.T, index bool) store.Store {
+			db, err := sqlite.Open(context.Background(), path, sqlite.Options{AuditIndex: index})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return db
 		}
+		open := func(t *testing.T) store.Store { return openWith(t, true) }
 		exec := func(t *testing.T, query string, args ...any) {
 			raw, err := sql.Open("sqlite3", path+"?_busy_timeout=10000")
 			if err != nil {
@@ -35,7 +36,20 @@ func TestConformance(t *testing.T) {
 			}
 		}
 		return storetest.Location{
-			Open: open,
+			Open:         open,
+			OpenIndexOff: func(t *testing.T) store.Store { return openWith(t, false) },
+			IndexRows: func(t *testing.T) int64 {
+				raw, err := sql.Open("sqlite3", path+"?_busy_timeout=10000")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer raw.Close()
+				var n int64
+				if err := raw.QueryRow("SELECT (SELECT count(*) FROM audit_index) + (SELECT count(*) FROM audit_indexed)").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			},
 			OpenIdle: func(t *testing.T) store.Store {
 				defer sqlite.SetIndexer(sqlite.SetIndexer(false))
 				return open(t)

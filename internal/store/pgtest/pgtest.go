@@ -72,3 +72,19 @@ func Exec(t testing.TB, dsn, sql string, args ...any) {
 		t.Fatal(err)
 	}
 }
+
+// QueryInt runs a query of one integer on the database at dsn, behind any
+// store's back.
+func QueryInt(t testing.TB, dsn, sql string, args ...any) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	if err := conn.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -286,3 +286,104 @@ func testIndexCollisions(t *testing.T, loc Location) {
 		}
 	}
 }
+
+func openIndexOff(t *testing.T, loc Location) store.Store {
+	t.Helper()
+	s := loc.OpenIndexOff(t)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// waitIndexed waits until s's index marks are the heads want.
+func waitIndexed(t *testing.T, s store.Store, want map[string]int64) {
+	t.Helper()
+	idx := auditIndex(t, s)
+	var marks map[string]int64
+	if waited, ok := poll.Within(30*time.Second, func() bool {
+		m, err := idx.IndexedUpTo(ctx)
+		marks = m
+		return err == nil && maps.Equal(m, want)
+	}); !ok {
+		t.Fatalf("after %v the marks are %v, want the heads %v", waited, marks, want)
+	}
+}
+
+// testQueryIndexOff: the query suite with the index off.
+func testQueryIndexOff(t *testing.T, loc Location) {
+	testQuery(t, Location{Open: loc.OpenIndexOff})
+}
+
+// testIndexOff: a store opened with the index off says it keeps none,
+// writes no index row or mark and answers every filter exactly.
+func testIndexOff(t *testing.T, loc Location) {
+	s := openIndexOff(t, loc)
+	if b, ok := s.(store.Backend); !ok || b.Capabilities().Index != nil {
+		t.Fatal("a store with the index off offers an audit index")
+	}
+	mustAppend(t, s, "a", indexRecords(20, t0, "a"))
+	mustAppend(t, s, "b", indexRecords(30, t0, "b"))
+	checkQueries(t, s, "index off", t0)
+	s.Close()
+	if n := loc.IndexRows(t); n != 0 {
+		t.Fatalf("%d index rows and marks written with the index off, want 0", n)
+	}
+}
+
+// testIndexSwitchedOn: records appended with the index off are indexed
+// once the store is opened with it on; queries are exact before and after.
+func testIndexSwitchedOn(t *testing.T, loc Location) {
+	s := loc.OpenIndexOff(t)
+	mustAppend(t, s, "a", indexRecords(20, t0, "a"))
+	mustAppend(t, s, "b", indexRecords(30, t0, "b"))
+	want := heads(t, s)
+	s.Close()
+
+	s = open(t, loc)
+	checkQueries(t, s, "switched on", t0)
+	waitIndexed(t, s, want)
+	checkQueries(t, s, "switched on, caught up", t0)
+	if n := loc.IndexRows(t); n == 0 {
+		t.Fatal("no index rows after catching up")
+	}
+}
+
+// testIndexSwitchedOff: an index that stopped being maintained (records
+// appended and pruned with the index off) neither changes the answers of
+// the store with it off nor, switched on again, of the store with it on.
+func testIndexSwitchedOff(t *testing.T, loc Location) {
+	s := loc.Open(t)
+	mustAppend(t, s, "a", indexRecords(20, t0, "a"))
+	mustAppend(t, s, "b", indexRecords(30, t0, "b"))
+	waitIndexed(t, s, heads(t, s))
+	s.Close()
+	rows := loc.IndexRows(t)
+
+	s = loc.OpenIndexOff(t)
+	mustAppend(t, s, "b", indexRecords(10, t0.Add(time.Minute), "c"))
+	mustAppend(t, s, "a", indexRecords(6, t0.Add(time.Minute), "d"))
+	if n, err := s.Prune(ctx, "a", 26, t0.Add(10*time.Second)); err != nil || n != 10 {
+		t.Fatalf("Prune = %d, %v; want 10", n, err)
+	}
+	checkQueries(t, s, "switched off", t0)
+	want := heads(t, s)
+	s.Close()
+	if n := loc.IndexRows(t); n != rows {
+		t.Fatalf("%d index rows and marks after appending with the index off, want the %d before", n, rows)
+	}
+
+	s = open(t, loc)
+	checkQueries(t, s, "switched on again", t0)
+	waitIndexed(t, s, want)
+	checkQueries(t, s, "switched on again, caught up", t0)
+	for _, f := range []audit.Filter{{Sub: "u0"}, {RequestID: "ar2"}, {Event: audit.TokenIssue, Chain: "a"}} {
+		got, err := s.Query(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range got {
+			if r.Chain == "a" && r.Seq <= 10 {
+				t.Errorf("query %+v shows pruned record %d", f, r.Seq)
+			}
+		}
+	}
+}

@@ -34,7 +34,13 @@ type Backend struct {
 
 // Location is one empty store made by a Backend.
 type Location struct {
+	// Open opens a handle with the audit index on (store.Options.AuditIndex).
 	Open func(t *testing.T) store.Store
+	// OpenIndexOff opens a handle like Open with the audit index off.
+	OpenIndexOff func(t *testing.T) store.Store
+	// IndexRows counts the rows of the index and of its marks, behind the
+	// store's back (a closed store's, or one idle).
+	IndexRows func(t *testing.T) int64
 	// DeleteRecord removes record seq of chain behind the store's back
 	// (tampering, or a lost row).
 	DeleteRecord func(t *testing.T, chain string, seq int64)
@@ -79,6 +85,10 @@ func Run(t *testing.T, b Backend) {
 		{"IndexCaughtUpAtOpen", testIndexCatchUpAtOpen},
 		{"IndexLeavesPrunedOut", testIndexPruned},
 		{"IndexCollisionsFiltered", testIndexCollisions},
+		{"QueryFiltersAndPagesIndexOff", testQueryIndexOff},
+		{"IndexOffWritesNothing", testIndexOff},
+		{"IndexSwitchedOnCatchesUp", testIndexSwitchedOn},
+		{"IndexSwitchedOffStaysExact", testIndexSwitchedOff},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.New(t)) })

@@ -16,12 +16,18 @@ type Reads struct {
 	D       *Dialect
 	Q       Querier
 	Counter *Counter // keeps the aggregate counts behind Counts
-	Indexer *Indexer // keeps audit_index behind the records
+	// Indexer keeps audit_index behind the records; nil when the index
+	// is off (store.Options.AuditIndex): queries then scan the records and
+	// ignore whatever index an earlier process left.
+	Indexer *Indexer
 }
 
 // Query returns the records matching f, oldest first (newest first with
 // f.Newest); pruned records are left out.
 func (r Reads) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, error) {
+	if r.Indexer == nil {
+		return r.D.ScanRecords(ctx, r.Q, f)
+	}
 	return r.D.QueryRecords(ctx, r.Q, f)
 }
 
@@ -125,5 +131,8 @@ func (r Reads) IndexBound(ctx context.Context) (below, newest int64, err error) 
 // CatchUpIndex indexes up to budget records not yet indexed (every one
 // when budget is negative) and returns how many are left.
 func (r Reads) CatchUpIndex(ctx context.Context, budget int) (pending int64, err error) {
+	if r.Indexer == nil {
+		return 0, r.D.errorf("catch up index: %w", ErrIndexOff)
+	}
 	return r.Indexer.CatchUp(ctx, budget)
 }

@@ -396,6 +396,12 @@ func (d *Dialect) scanQuery(f audit.Filter, chain string, mark int64, tail bool)
 	for _, c := range []struct{ member, v string }{{"event", string(f.Event)}, {"outcome", f.Outcome}, {"sub", f.Sub}, {"jti", f.JTI}, {"actor", f.Actor}, {"kid", f.KID}, {"request_id", f.RequestID}} {
 		switch {
 		case c.v == "":
+		case slices.Contains(d.Columns, c.member) && tail:
+			// An expression, like the bounds above: the columns' own
+			// indexes (PostgreSQL's audit_jti, audit_sub, audit_event,
+			// kept for queries with the index off) must not be walked
+			// instead of the few records past the mark.
+			add("("+c.member+" || '') = ?", c.v)
 		case slices.Contains(d.Columns, c.member):
 			add(c.member+" = ?", c.v)
 		default:
@@ -423,6 +429,20 @@ func (d *Dialect) scanQuery(f audit.Filter, chain string, mark int64, tail bool)
 		query += " LIMIT " + strconv.Itoa(f.Limit)
 	}
 	return query, args
+}
+
+// ScanRecords returns the records matching f, oldest first (newest first
+// with f.Newest), from the audit table alone: the query of a store whose
+// audit index is off (the member filters read the bodies, or the columns
+// a backend has).
+func (d *Dialect) ScanRecords(ctx context.Context, q Querier, f audit.Filter) ([]*audit.Record, error) {
+	return d.scanRecords(ctx, q, f, "", 0, false)
+}
+
+// ScanStatement is the statement [Dialect.ScanRecords] runs for f.
+func (d *Dialect) ScanStatement(f audit.Filter) Statement {
+	q, args := d.scanQuery(f, "", 0, false)
+	return Statement{d.SQL(q), args}
 }
 
 // scanRecords returns the records matching f by reading the audit table,

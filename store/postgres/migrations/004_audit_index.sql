@@ -1,7 +1,8 @@
 -- The index of the audit filters (event, outcome, the event and outcome
 -- pair, sub, jti, actor, kid, request_id), kept behind the commits by
--- tables.Indexer: see store/internal/tables/index.go. key is a 64-bit hash
--- of the filter and its value, id the record's audit.id.
+-- tables.Indexer when the index is on (Config.AuditIndex, off by
+-- default): see store/internal/tables/index.go. key is a 64-bit hash of
+-- the filter and its value, id the record's audit.id.
 CREATE TABLE audit_index (
     key BIGINT NOT NULL,
     id  BIGINT NOT NULL,
@@ -14,8 +15,6 @@ CREATE TABLE audit_indexed (
     seq   BIGINT NOT NULL
 );
 
--- The single-column filter indexes were written in every append's
--- transaction; audit_index replaces them.
-DROP INDEX audit_jti;
-DROP INDEX audit_sub;
-DROP INDEX audit_event;
+-- The single-column filter indexes (audit_jti, audit_sub, audit_event) stay:
+-- with the index off, queries use them as before. An operator who keeps
+-- the index on may drop them by hand (docs/operations.md).

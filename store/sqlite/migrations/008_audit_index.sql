@@ -1,6 +1,7 @@
 -- The index of the audit filters (event, outcome, the event and outcome
 -- pair, sub, jti, actor, kid, request_id), kept behind the commits by
--- tables.Indexer: see store/internal/tables/index.go. key is a 64-bit hash
+-- tables.Indexer when the index is on (Config.AuditIndex, off by default):
+-- see store/internal/tables/index.go. key is a 64-bit hash
 -- of the filter and its value, id the record's row in audit, run id >> 12:
 -- the rows of 4096 consecutive records are together, so a round of
 -- indexing writes the pages of one or two runs, not one random page per
