@@ -20,9 +20,11 @@ type reads = tables.Reads
 var _ tables.CountKeeper = (*DB)(nil)
 
 // dialect is the PostgreSQL flavour of the shared queries: $n
-// placeholders; the filters are answered from audit_index, kept behind
-// the commits, and for the records it does not cover yet from the columns
-// event, outcome, actor, sub and jti and from the body (kid, request_id).
+// placeholders; event, outcome, actor, sub and jti are columns of the
+// audit table (indexed: audit_event, audit_sub, audit_jti), kid and
+// request_id are read from the body. With the audit index on
+// (Options.AuditIndex), the filters are answered from audit_index, kept
+// behind the commits, and the records it does not cover yet the same way.
 var dialect = &tables.Dialect{
 	Name:    "postgres",
 	Dollar:  true,

@@ -24,7 +24,8 @@ var _ tables.CountKeeper = (*DB)(nil)
 // dialect is the SQLite flavour of the shared queries: ? placeholders;
 // only chain, seq and time are columns (an index in the append's
 // transaction would be a random-key B-tree that costs page writes per
-// record on the hot path): the other filters are answered from
+// record on the hot path): the other filters are read from the body, or,
+// with the audit index on (Options.AuditIndex), answered from
 // audit_index, kept behind the commits, and read from the body for the
 // records it does not cover yet.
 var dialect = &tables.Dialect{

@@ -141,7 +141,8 @@ func (d *Dialect) Rows(q Querier) RowScanner {
 // with f.Newest); pruned records are left out. A filter on a record member
 // is answered from audit_index up to each chain's mark and by a scan of the
 // records past it (see index.go); a query by time, chain and ids alone
-// reads the audit table.
+// reads the audit table. It is the query of a store with the audit index
+// on; with it off, [Dialect.ScanRecords].
 func (d *Dialect) QueryRecords(ctx context.Context, q Querier, f audit.Filter) ([]*audit.Record, error) {
 	keys := filterKeys(f)
 	if len(keys) == 0 {
