@@ -162,12 +162,25 @@ func (c *ChainVerifier) Scan(scan func(add func(seq int64, body, leaf []byte) er
 const rangeRows = 2048
 
 // A seqRange is one part of a chain that [ChainVerifier.ScanRanges] reads:
-// the rows with from <= seq < to, delivered in batches (one, unless it is
-// the open-ended last range), then the read's error.
+// the rows with from <= seq < to, delivered in batches of checked rows
+// (one, unless it is the open-ended last range), then the read's error.
 type seqRange struct {
 	from, to int64
-	batches  chan *rowBatch
+	batches  chan *checkedBatch
 	err      error // set before batches is closed
+}
+
+// checkedBatch is a run of consecutive rows, each with what its own check
+// found: all the folding needs (the rows themselves are not kept).
+type checkedBatch struct {
+	seqs   []int64
+	checks []rowCheck
+}
+
+func (b *checkedBatch) fold(c *ChainVerifier) {
+	for i, seq := range b.seqs {
+		c.fold(seq, b.checks[i])
+	}
 }
 
 // ScanRanges checks a chain of size records (its largest seq) that read
@@ -188,9 +201,9 @@ type seqRange struct {
 func (c *ChainVerifier) ScanRanges(size int64, read func(from, to int64, add func(seq int64, body, leaf []byte) error) error) error {
 	workers := runtime.GOMAXPROCS(0)
 	batches := 2*workers + 2
-	free := make(chan *rowBatch, batches)
+	free := make(chan *checkedBatch, batches)
 	for range batches {
-		free <- newRowBatch()
+		free <- &checkedBatch{seqs: make([]int64, 0, rangeRows), checks: make([]rowCheck, 0, rangeRows)}
 	}
 	// Each range in flight holds a batch from the moment it is handed out,
 	// so order never holds more than batches ranges: sends never block.
@@ -209,7 +222,7 @@ func (c *ChainVerifier) ScanRanges(size int64, read func(from, to int64, add fun
 		if closed {
 			return nil
 		}
-		r := &seqRange{from: next, to: next + rangeRows, batches: make(chan *rowBatch, batches)}
+		r := &seqRange{from: next, to: next + rangeRows, batches: make(chan *checkedBatch, batches)}
 		if first {
 			r.from, first = math.MinInt64, false
 		}
@@ -245,16 +258,19 @@ func (c *ChainVerifier) ScanRanges(size int64, read func(from, to int64, add fun
 					// Only the last range, open-ended, spans batches: the
 					// others are in the folder's queue before it, so they
 					// never wait for a batch.
-					if r.to == math.MaxInt64 && b.full(body, leaf) {
-						b.check(c)
+					if r.to == math.MaxInt64 && len(b.seqs) == rangeRows {
 						r.batches <- b
 						b = <-free
 					}
-					b.add(seq, body, leaf)
+					var h tlog.Hash
+					if body != nil {
+						h = tlog.RecordHash(body)
+					}
+					b.seqs = append(b.seqs, seq)
+					b.checks = append(b.checks, c.checkRow(seq, body, leaf, h))
 					n++
 					return nil
 				})
-				b.check(c)
 				r.batches <- b
 				close(r.batches)
 				if r.err != nil {
@@ -274,7 +290,7 @@ func (c *ChainVerifier) ScanRanges(size int64, read func(from, to int64, add fun
 				if err == nil {
 					b.fold(c)
 				}
-				b.reset()
+				b.seqs, b.checks = b.seqs[:0], b.checks[:0]
 				free <- b
 			}
 			if err == nil {

@@ -1,9 +1,11 @@
 package auditor_test
 
 import (
+	"cmp"
 	"errors"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 type testRow struct {
 	seq        int64
 	body, leaf []byte
+	failHere   bool // a range scan fails at this row
 }
 
 // testChain makes n rows of chain n1 and signed checkpoints at the given
@@ -56,9 +59,17 @@ func testChain(t testing.TB, log *testLog, n int, sizes ...int64) ([]testRow, []
 	return rows, cps
 }
 
-// verifyRows checks rows as chain n1 with Record one by one (scan false) or
-// with Scan, and returns the report.
-func verifyRows(t testing.TB, vkey string, rows []testRow, cps [][3]any, scan bool, scanErr error) (*auditor.LogReport, int64, error) {
+// Ways verifyRows gives the rows to a ChainVerifier.
+const (
+	byRecord = iota // Record, one row at a time
+	byScan          // Scan
+	byRanges        // ScanRanges, the rows sorted by seq as a store gives them
+)
+
+// verifyRows checks rows as chain n1 in one of the ways above and returns
+// the report; a scan fails with scanErr after the rows (byRanges: at row
+// errAt, when it is a row).
+func verifyRows(t testing.TB, vkey string, rows []testRow, cps [][3]any, way int, scanErr error) (*auditor.LogReport, int64, error) {
 	t.Helper()
 	v, err := auditor.NewLogVerifier(vkey, auditor.VerifyOptions{})
 	if err != nil {
@@ -79,7 +90,34 @@ func verifyRows(t testing.TB, vkey string, rows []testRow, cps [][3]any, scan bo
 		}
 		return tlog.Hash{byte(n)}, nil
 	}
-	if scan {
+	switch way {
+	case byRanges:
+		var size int64
+		for _, r := range rows {
+			size = max(size, r.seq)
+		}
+		err = c.ScanRanges(size, func(from, to int64, add func(seq int64, body, leaf []byte) error) error {
+			for _, r := range rows {
+				if r.seq < from || r.seq >= to {
+					continue
+				}
+				if r.failHere {
+					return scanErr
+				}
+				body := append([]byte(nil), r.body...)
+				if r.body == nil {
+					body = nil
+				} else if len(r.body) == 0 {
+					body = []byte{}
+				}
+				if err := add(r.seq, body, append([]byte(nil), r.leaf...)); err != nil {
+					return err
+				}
+				clear(body)
+			}
+			return nil
+		})
+	case byScan:
 		err = c.Scan(func(add func(seq int64, body, leaf []byte) error) error {
 			for _, r := range rows {
 				// The slices are only valid during the call.
@@ -96,13 +134,16 @@ func verifyRows(t testing.TB, vkey string, rows []testRow, cps [][3]any, scan bo
 			}
 			return scanErr
 		})
-	} else {
+	default:
+		err = scanErr
 		for _, r := range rows {
+			if r.failHere {
+				break
+			}
 			if err := c.Record(r.seq, r.body, r.leaf); err != nil {
 				t.Fatal(err)
 			}
 		}
-		err = scanErr
 	}
 	c.Done(err == nil)
 	if len(progress) != int(c.Report().Records/16384) {
@@ -157,15 +198,20 @@ var damages = []struct {
 	{"seq before the first", func(rows []testRow, i int) []testRow { rows[i].seq = -3; return rows }},
 }
 
-// TestScanSameAsRecord checks that Scan, on several cores, reports exactly
-// what Record does one row at a time, for every kind of damage, at the start,
-// middle and end of a chain longer than a batch, and when the scan fails.
+// TestScanSameAsRecord checks that Scan and ScanRanges, on several cores,
+// report exactly what Record does one row at a time, for every kind of
+// damage, at the start, middle and end of a chain longer than a batch or a
+// range, and when the scan fails.
 func TestScanSameAsRecord(t *testing.T) {
 	log := newTestLog(t, "jwtledger-audit-test")
-	const n = 33000 // two progress calls, many batches
-	intact, cps := testChain(t, log, n, 1, 1023, 1024, 1025, 20000, n)
+	const n = 17000 // a progress call, many batches and ranges
+	intact, cps := testChain(t, log, n, 1, 1023, 1024, 1025, 2049, 12000, n)
+	positions := []int{0, 2048, n - 1}
+	if testing.Short() {
+		positions = positions[1:2]
+	}
 	for _, d := range damages {
-		for _, at := range []int{0, 1024, 17000, n - 1} {
+		for _, at := range positions {
 			for _, scanErr := range []error{nil, errors.New("disk image malformed")} {
 				name := d.name + "/at " + strconv.Itoa(at)
 				if scanErr != nil {
@@ -173,13 +219,29 @@ func TestScanSameAsRecord(t *testing.T) {
 				}
 				t.Run(name, func(t *testing.T) {
 					rows := d.do(append([]testRow(nil), intact...), at)
-					want, wantNext, wantErr := verifyRows(t, log.vkey, rows, cps, false, scanErr)
+					want, wantNext, wantErr := verifyRows(t, log.vkey, rows, cps, byRecord, scanErr)
 					for _, procs := range []int{1, 3} {
 						prev := runtime.GOMAXPROCS(procs)
-						got, gotNext, gotErr := verifyRows(t, log.vkey, rows, cps, true, scanErr)
+						got, gotNext, gotErr := verifyRows(t, log.vkey, rows, cps, byScan, scanErr)
 						runtime.GOMAXPROCS(prev)
 						if gotErr != wantErr || gotNext != wantNext || !reflect.DeepEqual(got, want) {
 							t.Fatalf("GOMAXPROCS %d: Scan: %v, next %d, %+v\nRecord: %v, next %d, %+v", procs, gotErr, gotNext, got, wantErr, wantNext, want)
+						}
+					}
+					// A store gives a range's rows in seq order, and a
+					// failing scan fails at a row.
+					rows = slices.Clone(rows)
+					slices.SortStableFunc(rows, func(a, b testRow) int { return cmp.Compare(a.seq, b.seq) })
+					if scanErr != nil {
+						rows[len(rows)*2/3].failHere = true
+					}
+					want, wantNext, wantErr = verifyRows(t, log.vkey, rows, cps, byRecord, scanErr)
+					for _, procs := range []int{1, 3} {
+						prev := runtime.GOMAXPROCS(procs)
+						got, gotNext, gotErr := verifyRows(t, log.vkey, rows, cps, byRanges, scanErr)
+						runtime.GOMAXPROCS(prev)
+						if gotErr != wantErr || gotNext != wantNext || !reflect.DeepEqual(got, want) {
+							t.Fatalf("GOMAXPROCS %d: ScanRanges: %v, next %d, %+v\nRecord: %v, next %d, %+v", procs, gotErr, gotNext, got, wantErr, wantNext, want)
 						}
 					}
 					if d.name == "intact" && scanErr == nil && !want.OK {
@@ -207,10 +269,16 @@ func FuzzScanSameAsRecord(f *testing.F) {
 			}
 			rows = d.do(rows, int(ops[k+1])*13%len(rows))
 		}
-		want, wantNext, _ := verifyRows(t, log.vkey, rows, cps, false, nil)
-		got, gotNext, _ := verifyRows(t, log.vkey, rows, cps, true, nil)
+		want, wantNext, _ := verifyRows(t, log.vkey, rows, cps, byRecord, nil)
+		got, gotNext, _ := verifyRows(t, log.vkey, rows, cps, byScan, nil)
 		if gotNext != wantNext || !reflect.DeepEqual(got, want) {
 			t.Fatalf("Scan: next %d, %+v\nRecord: next %d, %+v", gotNext, got, wantNext, want)
+		}
+		slices.SortStableFunc(rows, func(a, b testRow) int { return cmp.Compare(a.seq, b.seq) })
+		want, wantNext, _ = verifyRows(t, log.vkey, rows, cps, byRecord, nil)
+		got, gotNext, _ = verifyRows(t, log.vkey, rows, cps, byRanges, nil)
+		if gotNext != wantNext || !reflect.DeepEqual(got, want) {
+			t.Fatalf("ScanRanges: next %d, %+v\nRecord: next %d, %+v", gotNext, got, wantNext, want)
 		}
 	})
 }
