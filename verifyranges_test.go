@@ -25,7 +25,7 @@ import (
 func TestVerifyRangesSameAsOneScan(t *testing.T) {
 	ctx := context.Background()
 	pristine := t.TempDir()
-	const n = 10_000 // five ranges of 2,048 seqs
+	const n = 40_000 // three ranges of 16,384 seqs
 	l, err := Open(ctx, Config{DataDir: pristine, TextLog: "off"})
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ func TestVerifyRangesSameAsOneScan(t *testing.T) {
 	for i := range n {
 		batch = append(batch, &audit.Record{Time: now, Event: audit.TokenVerify, Outcome: "valid", Actor: "client-1",
 			Sub: "user-" + strconv.Itoa(i%50), Aud: []string{"api"}, JTI: "jti-" + strconv.Itoa(i)})
-		if len(batch) == 1000 {
+		if len(batch) == 4000 {
 			if err := l.db.Append(ctx, l.NodeID(), batch); err != nil {
 				t.Fatal(err)
 			}
@@ -86,14 +86,14 @@ func TestVerifyRangesSameAsOneScan(t *testing.T) {
 		found  bool // a finding is expected (damaged pages may hold no audit row)
 	}{
 		{"intact", func(*testing.T, string) {}, false},
-		{"row deleted at a range's start", sqlDamage(`DELETE FROM audit WHERE seq = 2049`), true},
-		{"rows deleted across ranges", sqlDamage(`DELETE FROM audit WHERE seq BETWEEN 4000 AND 4200`), true},
-		{"rows swapped across ranges", sqlDamage(`UPDATE audit SET seq = -1 WHERE seq = 4096`, `UPDATE audit SET seq = 4096 WHERE seq = 4097`, `UPDATE audit SET seq = 4097 WHERE seq = -1`), true},
-		{"body edited at a range's end", sqlDamage(`UPDATE audit SET body = CAST(replace(CAST(body AS TEXT), '"user-', '"admin-') AS BLOB) WHERE seq = 6144`), true},
-		{"seq made huge", sqlDamage(`UPDATE audit SET seq = 9000000000000000000 WHERE seq = 7000`), true},
+		{"row deleted at a range's start", sqlDamage(`DELETE FROM audit WHERE seq = 16385`), true},
+		{"rows deleted across ranges", sqlDamage(`DELETE FROM audit WHERE seq BETWEEN 16000 AND 16600`), true},
+		{"rows swapped across ranges", sqlDamage(`UPDATE audit SET seq = -1 WHERE seq = 32768`, `UPDATE audit SET seq = 32768 WHERE seq = 32769`, `UPDATE audit SET seq = 32769 WHERE seq = -1`), true},
+		{"body edited at a range's end", sqlDamage(`UPDATE audit SET body = CAST(replace(CAST(body AS TEXT), '"user-', '"admin-') AS BLOB) WHERE seq = 16384`), true},
+		{"seq made huge", sqlDamage(`UPDATE audit SET seq = 9000000000000000000 WHERE seq = 20000`), true},
 		{"seq made negative", sqlDamage(`UPDATE audit SET seq = -5 WHERE seq = 10`), true},
-		{"pruned", sqlDamage(`UPDATE audit SET body = x'' WHERE seq < 3000`), false},
-		{"newest rows deleted", sqlDamage(`DELETE FROM audit WHERE seq > 9500`), true},
+		{"pruned", sqlDamage(`UPDATE audit SET body = x'' WHERE seq < 20000`), false},
+		{"newest rows deleted", sqlDamage(`DELETE FROM audit WHERE seq > 39500`), true},
 		{"pages damaged at 10%", pageDamage(0.1), false},
 		{"pages damaged at 20%", pageDamage(0.2), false},
 		{"pages damaged at 35%", pageDamage(0.35), false},

@@ -205,8 +205,8 @@ var damages = []struct {
 func TestScanSameAsRecord(t *testing.T) {
 	log := newTestLog(t, "jwtledger-audit-test")
 	const n = 17000 // a progress call, many batches and ranges
-	intact, cps := testChain(t, log, n, 1, 1023, 1024, 1025, 2049, 12000, n)
-	positions := []int{0, 2048, n - 1}
+	intact, cps := testChain(t, log, n, 1, 1023, 1024, 1025, 16384, 16385, n)
+	positions := []int{0, 16384, n - 1} // the first row of the second range
 	if testing.Short() {
 		positions = positions[1:2]
 	}
