@@ -50,7 +50,7 @@ func init() {
 
 // Capabilities says what the shared store does beyond [store.Store].
 func (db *DB) Capabilities() store.Capabilities {
-	c := store.Capabilities{Prober: db, Watcher: db, Maintainer: db, Importer: db, Cosignatures: db}
+	c := store.Capabilities{Prober: db, Watcher: db, Maintainer: db, Importer: db, Cosignatures: db, Ranges: db}
 	if db.Indexer != nil {
 		c.Index = db
 	}

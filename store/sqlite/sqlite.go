@@ -32,7 +32,7 @@ var _ store.Backend = (*DB)(nil)
 
 // Capabilities says what the embedded store does beyond [store.Store].
 func (db *DB) Capabilities() store.Capabilities {
-	c := store.Capabilities{Prober: db, Rescuer: db, Damage: db, Cosignatures: db}
+	c := store.Capabilities{Prober: db, Rescuer: db, Damage: db, Cosignatures: db, Ranges: db}
 	if db.Indexer != nil {
 		c.Index = db
 	}
