@@ -2,7 +2,8 @@
 // with this one: its store is migrated, every record and checkpoint it
 // had still verifies (the canonical encoding and leaf hashes did not
 // change), a proof bundle it made still checks, its records are indexed
-// and found by every filter, and the chain goes on.
+// (with the audit index on) and found by every filter, and the chain goes
+// on.
 package upgrade
 
 import (
@@ -88,7 +89,8 @@ func TestPreviousReleaseLedgerMigratesAndVerifies(t *testing.T) {
 	run := func(want int, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "JWTLEDGER_DATA_DIR="+dir, "JWTLEDGER_NODE_ID=node-r7", "JWTLEDGER_MASTER_KEY=")
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "JWTLEDGER_DATA_DIR="+dir, "JWTLEDGER_NODE_ID=node-r7", "JWTLEDGER_MASTER_KEY=",
+			"JWTLEDGER_AUDIT_INDEX=true") // the index is opt-in: on here, so that its catch-up is checked
 		out, err := cmd.Output()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -117,8 +119,9 @@ func TestPreviousReleaseLedgerMigratesAndVerifies(t *testing.T) {
 	if v := userVersion(t, db); v <= 6 {
 		t.Fatalf("schema version %d after open", v)
 	}
-	// The opening process indexed the old records: every chain's index
-	// mark is at its head, so the queries below read audit_index.
+	// The opening process (the index on, through its environment twin)
+	// indexed the old records: every chain's index mark is at its head, so
+	// the queries below read audit_index.
 	var behind, entries int
 	if err := db.QueryRow(`SELECT COUNT(*) FROM (SELECT chain, MAX(seq) AS head FROM audit GROUP BY chain) h
 		LEFT JOIN audit_indexed i ON i.chain = h.chain WHERE COALESCE(i.seq, 0) <> h.head`).Scan(&behind); err != nil {
