@@ -49,7 +49,9 @@ type genResult struct {
 	// "interrupted".
 	Stopped string           `json:"stopped"`
 	Calls   map[string]int64 `json:"calls"` // library calls by kind
-	Sample  sample           `json:"sample"`
+	// RecordsPerCommit is the audit writer's mean batch.
+	RecordsPerCommit float64 `json:"records_per_commit"`
+	Sample           sample  `json:"sample"`
 }
 
 // sample holds values of the generated ledger that the query table looks
@@ -216,6 +218,9 @@ func generate(ctx context.Context, o genOptions) (*genResult, error) {
 	res.Sample.KIDs = res.Sample.KIDs[:0]
 	for _, k := range ks {
 		res.Sample.KIDs = append(res.Sample.KIDs, k.KID)
+	}
+	if st, _ := l.Trail().Stats(); st.Batches > 0 {
+		res.RecordsPerCommit = float64(st.Records) / float64(st.Batches)
 	}
 	res.Sample.End = now()
 	open = false

@@ -12,8 +12,8 @@ func printReport(w io.Writer, r *report) {
 	m := r.Machine
 	fmt.Fprintf(w, "%s, %d CPUs, %s, commit %s, %s store\n\n", m.Date, m.CPUs, m.Go, m.Commit, m.Backend)
 	if g := r.Gen; g != nil {
-		fmt.Fprintf(w, "Generated %d records (%d in the ledger) in %.0f s: %.0f records/s (stopped: %s); store %.2f GB, %.0f bytes per record.\n",
-			g.Added, g.Records, g.Seconds, g.RecordsPerSecond, g.Stopped, float64(g.StoreBytes)/1e9, g.BytesPerRecord)
+		fmt.Fprintf(w, "Generated %d records (%d in the ledger) in %.0f s: %.0f records/s, %.0f records per commit (stopped: %s); store %.2f GB, %.0f bytes per record.\n",
+			g.Added, g.Records, g.Seconds, g.RecordsPerSecond, g.RecordsPerCommit, g.Stopped, float64(g.StoreBytes)/1e9, g.BytesPerRecord)
 		var calls []string
 		for _, k := range callKinds {
 			calls = append(calls, fmt.Sprintf("%s %d", k, g.Calls[k]))
