@@ -150,6 +150,9 @@ func generate(ctx context.Context, o genOptions) (*genResult, error) {
 	for _, k := range callKinds {
 		g.calls[k] = new(atomic.Int64)
 	}
+	if have > 1 { // a top-up: the rotations were spread over the first run
+		g.o.rotations = 0
+	}
 	g.zipf = rand.NewZipf(rand.New(rand.NewPCG(o.seed, 1)), 1.1, 4, o.subjects-1)
 	totalW := 0
 	for _, c := range clients {
@@ -206,7 +209,7 @@ func generate(ctx context.Context, o genOptions) (*genResult, error) {
 		res.Calls[k] = v.Load()
 	}
 	g.mu.Lock()
-	if g.mid.jti != "" {
+	if g.mid.jti != "" && res.Sample.MidJTI == "" { // a top-up keeps the first run's
 		res.Sample.MidJTI, res.Sample.MidRequestID, res.Sample.MidSub = g.mid.jti, g.mid.requestID, g.mid.sub
 	}
 	g.mu.Unlock()

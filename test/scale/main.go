@@ -13,6 +13,7 @@
 //	go run ./test/scale flat -dir /tmp/l10m                # append and checkpoint: 10 M vs fresh
 //	go run ./test/scale all -dir /tmp/l10m                 # all four
 //	go run ./test/scale gen -dir /tmp/pg -store postgres://... -records 3000000 -max-duration 15m
+//	go run ./test/scale report before.json after.json  # saved -json reports: a before/after query table
 //
 // A generation tops up an existing ledger to -records. Every command prints
 // Markdown tables (docs/performance.md holds them), or with -json one JSON
@@ -208,7 +209,8 @@ type machine struct {
 	Backend string `json:"backend"`
 }
 
-const usage = `usage: scale gen|query|verify|flat|all [flags]   (scale CMD -h lists the flags)`
+const usage = `usage: scale gen|query|verify|flat|all [flags]   (scale CMD -h lists the flags)
+       scale report REPORT.json [AFTER.json]`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -216,6 +218,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd := args[0]
+	if cmd == "report" {
+		return reportCmd(args[1:], stdout, stderr)
+	}
 	o, err := parse(cmd, args[1:], stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "scale:", err)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -75,4 +77,50 @@ func num(v float64) string {
 		return fmt.Sprintf("%.1f", v)
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// printCompare writes the query table of two reports side by side (before
+// and after a change), with the ratio after/before of the warm p99.
+func printCompare(w io.Writer, before, after *report) {
+	fmt.Fprintf(w, "before: %s, commit %s; after: %s, commit %s (ms)\n\n", before.Machine.Date, before.Machine.Commit, after.Machine.Date, after.Machine.Commit)
+	fmt.Fprintln(w, "| filter | page | records | before p50 | p99 | cold | after p50 | p99 | cold |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, b := range before.Query.Rows {
+		for _, a := range after.Query.Rows {
+			if a.Case == b.Case && a.Order == b.Order {
+				fmt.Fprintf(w, "| %s | %s %d | %d | %s | %s | %s | %s | %s | %s |\n", b.Case, b.Order, b.Limit, a.Matches,
+					num(b.P50ms), num(b.P99ms), num(b.ColdMs), num(a.P50ms), num(a.P99ms), num(a.ColdMs))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// reportCmd prints saved JSON reports (scale ... -json > FILE): one as
+// Markdown, two as a before/after query table.
+func reportCmd(args []string, stdout, stderr io.Writer) int {
+	var reps []*report
+	for _, p := range args {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Fprintln(stderr, "scale:", err)
+			return 1
+		}
+		var r report
+		if err := json.Unmarshal(b, &r); err != nil {
+			fmt.Fprintf(stderr, "scale: %s: %v\n", p, err)
+			return 1
+		}
+		reps = append(reps, &r)
+	}
+	switch {
+	case len(reps) == 1:
+		printReport(stdout, reps[0])
+	case len(reps) == 2 && reps[0].Query != nil && reps[1].Query != nil:
+		printCompare(stdout, reps[0], reps[1])
+	default:
+		fmt.Fprintln(stderr, "usage: scale report REPORT.json [AFTER.json] (two: both with a query table)")
+		return 2
+	}
+	return 0
 }

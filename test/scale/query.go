@@ -70,6 +70,9 @@ func queryCases(s sample) []queryCase {
 	if len(s.KIDs) > 0 {
 		cs = append(cs, queryCase{"kid (first key)", trail.Filter{KID: s.KIDs[0]}, "page"})
 	}
+	if len(s.KIDs) > 2 {
+		cs = append(cs, queryCase{"kid (a middle key)", trail.Filter{KID: s.KIDs[len(s.KIDs)/2]}, "page"})
+	}
 	if len(s.KIDs) > 1 {
 		cs = append(cs, queryCase{"kid (newest key)", trail.Filter{KID: s.KIDs[len(s.KIDs)-1]}, "page"})
 	}
