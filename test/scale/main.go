@@ -153,8 +153,9 @@ func parse(cmd string, args []string, stderr io.Writer) (*options, error) {
 	// query
 	fs.IntVar(&o.query.runs, "runs", 20, "query: warm runs per filter and order")
 	fs.IntVar(&o.query.minRuns, "min-runs", 3, "query: warm runs at least, even beyond -budget")
-	fs.DurationVar(&o.query.budget, "budget", 15*time.Second, "query: time after which a filter's warm runs stop (once -min-runs ran)")
+	fs.DurationVar(&o.query.budget, "budget", 15*time.Second, "query: time after which a filter's warm runs stop (once -min-runs ran); a filter whose unmeasured first run took longer gets that run only")
 	fs.BoolVar(&o.query.cold, "cold", true, "query: also one run per filter in a fresh process")
+	fs.DurationVar(&o.query.coldMax, "cold-max", 5*time.Second, "query: no cold run for a filter whose warm p50 is longer (it scans; cold is no faster)")
 	fs.BoolVar(&o.query.dropCaches, "drop-caches", true, "query: drop the OS page cache before each cold run (needs root; said in the report)")
 	orders := fs.String("orders", "oldest,newest", "query: page orders: oldest (the API's page: 100, oldest first), newest (the console's: 51, newest first)")
 	// flat
@@ -245,7 +246,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case "query":
 			rep.Query, err = measureQueries(ctx, o.query, stderr)
 		case "verify":
-			rep.Verify, err = measureVerify(ctx, o.ledger)
+			rep.Verify, err = measureVerify(ctx, o.ledger, o.query.dropCaches)
 		case "flat":
 			rep.Flat, err = measureFlat(ctx, o.flat, stderr)
 		}
