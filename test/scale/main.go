@@ -22,6 +22,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -60,7 +61,28 @@ type ledger struct {
 }
 
 func (o ledger) config() jwtledger.Config {
-	return jwtledger.Config{DataDir: o.dir, Store: o.store, TextLog: "off"}
+	cfg := jwtledger.Config{DataDir: o.dir, Store: o.store, TextLog: "off"}
+	if o.postgres() {
+		// A shared store needs the master key given (every process of
+		// the tool is a node of it): kept in the data directory.
+		cfg.MasterKey = o.masterKey()
+	}
+	return cfg
+}
+
+// masterKey reads, or first makes, dir/scale-master.key; nil when it
+// cannot (Open then says a key is needed).
+func (o ledger) masterKey() []byte {
+	p := filepath.Join(o.dir, "scale-master.key")
+	if k, err := os.ReadFile(p); err == nil && len(k) == 32 {
+		return k
+	}
+	k := make([]byte, 32)
+	rand.Read(k)
+	if os.MkdirAll(o.dir, 0o700) != nil || os.WriteFile(p, k, 0o600) != nil {
+		return nil
+	}
+	return k
 }
 
 func (o ledger) postgres() bool {
