@@ -232,7 +232,7 @@ type machine struct {
 	Backend string `json:"backend"`
 }
 
-const usage = `usage: scale gen|query|verify|flat|all [flags]   (scale CMD -h lists the flags)
+const usage = `usage: scale gen|query|counts|verify|flat|all [flags]   (scale CMD -h lists the flags)
        scale report REPORT.json [AFTER.json]`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -254,7 +254,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rep.Machine.Commit = strings.TrimSpace(string(b))
 	}
 	o.gen.progress = stderr
-	steps := map[string][]string{"gen": {"gen"}, "query": {"query"}, "verify": {"verify"}, "flat": {"flat"}, "all": {"gen", "query", "verify", "flat"}}[cmd]
+	steps := map[string][]string{"gen": {"gen"}, "query": {"query"}, "counts": {"counts"}, "verify": {"verify"}, "flat": {"flat"}, "all": {"gen", "query", "verify", "flat"}}[cmd]
 	if steps == nil {
 		fmt.Fprintln(stderr, usage)
 		return 2
@@ -267,6 +267,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			rep.Gen, err = generate(ctx, o.gen)
 		case "query":
 			rep.Query, err = measureQueries(ctx, o.query, stderr)
+		case "counts":
+			rep.Query, err = measureCountsOnly(ctx, o.query)
 		case "verify":
 			rep.Verify, err = measureVerify(ctx, o.ledger, o.query.dropCaches)
 		case "flat":

@@ -22,7 +22,7 @@ func printReport(w io.Writer, r *report) {
 		}
 		fmt.Fprintf(w, "Calls: %s.\n\n", strings.Join(calls, ", "))
 	}
-	if q := r.Query; q != nil {
+	if q := r.Query; q != nil && len(q.Rows) > 0 {
 		cold := "fresh process, page cache dropped"
 		if !q.CachesDropped {
 			cold = "fresh process, page cache NOT dropped"
@@ -34,7 +34,9 @@ func printReport(w io.Writer, r *report) {
 			fmt.Fprintf(w, "| %s | %s %d | %d | %s | %s | %d | %s | %s |\n", row.Case, row.Order, row.Limit, row.Matches, num(row.P50ms), num(row.P99ms), row.Runs, coldOf(row), num(row.ColdOpenMs))
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Console overview counts (warm, ms):")
+	}
+	if q := r.Query; q != nil {
+		fmt.Fprintf(w, "Console overview counts, %d records (warm, ms; %d records were not counted yet at the first call, counted in %.1f s of calls before these):\n", q.Records, q.CountsPending, q.CountsCatchUp)
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| window | p50 | p99 | runs | records counted | pending |")
 		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
