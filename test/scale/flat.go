@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -214,7 +215,7 @@ func (o flatOptions) runOne(ctx context.Context, round int, alg keys.Alg, which 
 		defer os.RemoveAll(dir)
 		l = ledger{dir: dir}
 		if o.postgres() {
-			name := fmt.Sprintf("scale_fresh_%d_%d_%s", os.Getpid(), round, alg)
+			name := strings.ToLower(fmt.Sprintf("scale_fresh_%d_%d_%s", os.Getpid(), round, alg))
 			if err := pgExec(ctx, o.store, "CREATE DATABASE "+name); err != nil {
 				return nil, err
 			}
