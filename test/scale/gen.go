@@ -209,8 +209,8 @@ func generate(ctx context.Context, o genOptions) (*genResult, error) {
 		res.Calls[k] = v.Load()
 	}
 	g.mu.Lock()
-	if g.mid.jti != "" && res.Sample.MidJTI == "" { // a top-up keeps the first run's
-		res.Sample.MidJTI, res.Sample.MidRequestID, res.Sample.MidSub = g.mid.jti, g.mid.requestID, g.mid.sub
+	if mid, ok := g.middle(); ok && res.Sample.MidJTI == "" { // a top-up keeps the first run's
+		res.Sample.MidJTI, res.Sample.MidRequestID, res.Sample.MidSub = mid.jti, mid.requestID, mid.sub
 	}
 	g.mu.Unlock()
 	ks, err := l.Keys(ctx)
@@ -295,10 +295,35 @@ type generator struct {
 	// one (another) is about the rare subject.
 	rareEvery int64
 
-	rotated  atomic.Int64
-	midTaken atomic.Bool
-	mu       sync.Mutex
-	mid      struct{ jti, requestID, sub string }
+	rotated atomic.Int64
+	sampled atomic.Int64 // samples taken: the next is due at sampled/64 of want
+	mu      sync.Mutex
+	samples []midSample
+}
+
+// midSample is a token issued when made records were made.
+type midSample struct {
+	made                int64
+	jti, requestID, sub string
+}
+
+// middle is the sample taken nearest to half of what was made.
+func (g *generator) middle() (midSample, bool) {
+	half := g.made.Load() / 2
+	var best midSample
+	for _, s := range g.samples {
+		if best.jti == "" || abs(s.made-half) < abs(best.made-half) {
+			best = s
+		}
+	}
+	return best, best.jti != ""
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 func (g *generator) subject() string {
@@ -383,9 +408,11 @@ func (g *generator) caller(ctx context.Context, r *rand.Rand) error {
 			return ignoreDone(ctx, fmt.Errorf("issue: %w", err))
 		}
 		g.count("issue", 1)
-		if g.made.Load() >= g.want/2 && g.midTaken.CompareAndSwap(false, true) {
+		// A sample every 1/64 of the way, so that a run cut short by
+		// -max-duration still has one from about its middle.
+		if k := g.made.Load() * 64 / max(g.want, 1); k >= g.sampled.Load() && g.sampled.CompareAndSwap(k, k+1) {
 			g.mu.Lock()
-			g.mid.jti, g.mid.requestID, g.mid.sub = iss.JTI, m.RequestID, sub
+			g.samples = append(g.samples, midSample{made: g.made.Load(), jti: iss.JTI, requestID: m.RequestID, sub: sub})
 			g.mu.Unlock()
 		}
 		revoked := r.IntN(250) == 0

@@ -21,6 +21,7 @@ type queryOptions struct {
 	cold, dropCaches bool
 	coldMax          time.Duration // no cold run for a case whose warm p50 is longer
 	orders           []string
+	only             string // only the cases whose name contains it
 }
 
 // pageOf is the first page of each order: the HTTP API's default
@@ -144,6 +145,9 @@ func measureQueries(ctx context.Context, o queryOptions, progress io.Writer) (*q
 		}
 	}()
 	cases := queryCases(s)
+	if o.only != "" {
+		cases = slices.DeleteFunc(cases, func(c queryCase) bool { return !strings.Contains(c.Name, o.only) })
+	}
 	for _, c := range cases {
 		for _, ord := range o.orders {
 			p := pageOf[ord]
