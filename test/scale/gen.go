@@ -107,13 +107,16 @@ func generate(ctx context.Context, o genOptions) (*genResult, error) {
 		start = prev.End // a top-up continues the simulated time
 		span = time.Since(start)
 	}
+	// The clock follows the records made or the time spent, whichever
+	// is further along, so a run cut short by -max-duration still ends
+	// about now (and the console's windows have its newest records).
 	var want atomic.Int64
 	now := func() time.Time {
 		w := want.Load()
 		if w <= 0 {
 			return start
 		}
-		f := float64(made.Load()) / float64(w)
+		f := max(float64(made.Load())/float64(w), float64(time.Since(began))/float64(o.maxDuration))
 		return start.Add(time.Duration(min(f, 1) * float64(span)))
 	}
 	cfg := o.config()
