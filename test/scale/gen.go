@@ -156,7 +156,7 @@ func generate(ctx context.Context, o genOptions) (*genResult, error) {
 	if have > 1 { // a top-up: the rotations were spread over the first run
 		g.o.rotations = 0
 	}
-	g.zipf = rand.NewZipf(rand.New(rand.NewPCG(o.seed, 1)), 1.1, 4, o.subjects-1)
+	g.zipf = rand.NewZipf(rand.New(rand.NewPCG(o.seed+uint64(have), 1)), 1.1, 4, o.subjects-1)
 	totalW := 0
 	for _, c := range clients {
 		totalW += c.w
@@ -168,7 +168,7 @@ func generate(ctx context.Context, o genOptions) (*genResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := g.caller(runCtx, rand.New(rand.NewPCG(o.seed, uint64(i)+100))); err != nil {
+			if err := g.caller(runCtx, rand.New(rand.NewPCG(o.seed+uint64(have), uint64(i)+100))); err != nil {
 				errs <- err
 				cancel()
 			}
