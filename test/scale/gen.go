@@ -71,6 +71,10 @@ type sample struct {
 
 const sampleFile = "scale.json"
 
+// maxStep bounds the record time per record (10 M records span 30 days:
+// 0.26 s each).
+const maxStep = 300 * time.Millisecond
+
 func readSample(dir string) (sample, error) {
 	var s sample
 	b, err := os.ReadFile(filepath.Join(dir, sampleFile))
@@ -101,7 +105,10 @@ func generate(ctx context.Context, o genOptions) (*genResult, error) {
 	// The record clock: the new records spread over o.days ending about now,
 	// in step with the progress (so a run cut short ends in the past).
 	prev, _ := readSample(o.dir)
-	span := time.Duration(o.days * float64(24*time.Hour))
+	// At most maxStep of record time per record: concurrent callers make
+	// hundreds of records between a caller's issue and its verifications,
+	// and its tokens (5 min to 8 h) must not have expired by then.
+	span := min(time.Duration(o.days*float64(24*time.Hour)), time.Duration(o.records)*maxStep)
 	start := time.Now().Add(-span)
 	if !prev.End.IsZero() && prev.End.After(start) {
 		start = prev.End // a top-up continues the simulated time

@@ -167,7 +167,7 @@ func parse(cmd string, args []string, stderr io.Writer) (*options, error) {
 	fs.Int64Var(&o.gen.records, "records", 10_000_000, "gen: records the ledger should hold")
 	fs.DurationVar(&o.gen.maxDuration, "max-duration", 10*time.Minute, "gen: stop after this long, whatever was reached")
 	fs.IntVar(&o.gen.callers, "callers", 512, "gen: concurrent callers (the writer's batches grow with them)")
-	fs.Float64Var(&o.gen.days, "days", 30, "gen: simulated days the new records spread over, ending now")
+	fs.Float64Var(&o.gen.days, "days", 30, "gen: simulated days the new records spread over, ending now (at most 0.3 s per record)")
 	alg := fs.String("alg", "HS256", "gen: algorithm of the managed keys")
 	fs.IntVar(&o.gen.rotations, "rotations", 3, "gen: key rotations over the run")
 	fs.Uint64Var(&o.gen.subjects, "subjects", 200_000, "gen: distinct subjects (Zipf)")
