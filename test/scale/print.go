@@ -28,6 +28,9 @@ func printReport(w io.Writer, r *report) {
 			cold = "fresh process, page cache NOT dropped"
 		}
 		fmt.Fprintf(w, "First page of each filter, %d records (ms; warm: p50/p99 of the runs after one unmeasured; cold: %s, query after Open):\n\n", q.Records, cold)
+		if q.IndexPending > 0 {
+			fmt.Fprintf(w, "The query index was %d records behind at open and caught up in %.0f s; measured after.\n\n", q.IndexPending, q.IndexCatchUp)
+		}
 		fmt.Fprintln(w, "| filter | page | records | warm p50 | warm p99 | runs | cold | cold open |")
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
 		for _, row := range q.Rows {

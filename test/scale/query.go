@@ -114,7 +114,12 @@ type queryResult struct {
 	// CountsPending is how many records the overview's counts had not
 	// counted yet when the counts were first asked for, and CountsCatchUp
 	// how long asking took until they had (the counts are measured after).
-	CountsPending int64   `json:"counts_pending"`
+	CountsPending int64 `json:"counts_pending"`
+	// IndexPending is how many records the query index (when the store
+	// has one) had not indexed at open, IndexCatchUp how long it took
+	// until it had; the queries are measured after.
+	IndexPending  int64   `json:"index_pending"`
+	IndexCatchUp  float64 `json:"index_catch_up_seconds"`
 	CountsCatchUp float64 `json:"counts_catch_up_seconds"`
 	// CachesDropped says whether the page cache was dropped before every
 	// cold run (else cold means a fresh process only).
@@ -144,6 +149,9 @@ func measureQueries(ctx context.Context, o queryOptions, progress io.Writer) (*q
 			l.Close()
 		}
 	}()
+	if res.IndexPending, res.IndexCatchUp, err = waitIndex(ctx, o.ledger, l, progress); err != nil {
+		return nil, err
+	}
 	cases := queryCases(s)
 	if o.only != "" {
 		cases = slices.DeleteFunc(cases, func(c queryCase) bool { return !strings.Contains(c.Name, o.only) })
