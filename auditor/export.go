@@ -151,14 +151,21 @@ func (e *csvEncoder) flush() error {
 // proves integrity, not origin). Damage is reported; the error is for input
 // that is not an export.
 func VerifyExport(r io.Reader, verifierKey string, opt VerifyOptions) (*LogReport, error) {
+	return verifyExport(r, verifierKey, opt, true)
+}
+
+// verifyExport is VerifyExport; with parallel, the lines of a JSONL export
+// are decoded and checked on several cores (see [exportVerifier.jsonLines]).
+func verifyExport(r io.Reader, verifierKey string, opt VerifyOptions, parallel bool) (*LogReport, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	first, err := br.Peek(1)
 	if err != nil {
 		return nil, fmt.Errorf("read export: %w", err)
 	}
 	var next func() (*exportLine, error)
+	var dec *json.Decoder
 	if first[0] == '{' {
-		dec := json.NewDecoder(br)
+		dec = json.NewDecoder(br)
 		next = func() (*exportLine, error) {
 			var l exportLine
 			if err := dec.Decode(&l); err != nil {
@@ -185,14 +192,15 @@ func VerifyExport(r io.Reader, verifierKey string, opt VerifyOptions) (*LogRepor
 	if err != nil {
 		return nil, err
 	}
-	var cur *ChainVerifier
-	var chain string
-	finish := func() {
-		if cur != nil {
-			cur.CheckSize(cur.Next() - 1)
-			cur.Done(true)
-			cur = nil
+	e := &exportVerifier{v: v}
+	if dec != nil && parallel {
+		rest, err := e.jsonLines(io.MultiReader(dec.Buffered(), br))
+		if err != nil {
+			return nil, err
 		}
+		// What is left (from a line that is not exactly one JSON value
+		// on) is read as before, value by value.
+		dec = json.NewDecoder(rest)
 	}
 	for {
 		l, err := next()
@@ -202,34 +210,63 @@ func VerifyExport(r io.Reader, verifierKey string, opt VerifyOptions) (*LogRepor
 		if err != nil {
 			return nil, fmt.Errorf("read export: %w", err)
 		}
-		if cur == nil || l.Chain != chain {
-			finish()
-			chain = l.Chain
-			if cur, err = v.Chain(l.Chain, nil); err != nil {
-				return nil, fmt.Errorf("export: %w (not made by jwtledger audit export?)", err)
-			}
-		}
-		switch l.Type {
-		case "checkpoint":
-			var root tlog.Hash
-			copy(root[:], l.Root)
-			cur.Checkpoint([]byte(l.Note), l.Size, root)
-		case "record":
-			var body []byte
-			if l.Record != nil {
-				body = []byte(*l.Record)
-			}
-			if err := cur.Record(l.Seq, body, l.LeafHash); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, fmt.Errorf("export: unknown line type %q", l.Type)
+		if err := e.line(l, nil); err != nil {
+			return nil, err
 		}
 	}
-	finish()
+	e.finish()
 	v.Missing()
 	v.CheckWitnessing()
 	return v.Report(), nil
+}
+
+// exportVerifier takes an export's lines after the header, in order.
+type exportVerifier struct {
+	v     *LogVerifier
+	cur   *ChainVerifier
+	chain string
+}
+
+func (e *exportVerifier) finish() {
+	if e.cur != nil {
+		e.cur.CheckSize(e.cur.Next() - 1)
+		e.cur.Done(true)
+		e.cur = nil
+	}
+}
+
+// line takes the next line; chk, when not nil, is what the check of a
+// record line on its own found (for the chain the line names).
+func (e *exportVerifier) line(l *exportLine, chk *rowCheck) error {
+	if e.cur == nil || l.Chain != e.chain {
+		e.finish()
+		e.chain = l.Chain
+		var err error
+		if e.cur, err = e.v.Chain(l.Chain, nil); err != nil {
+			return fmt.Errorf("export: %w (not made by jwtledger audit export?)", err)
+		}
+	}
+	switch l.Type {
+	case "checkpoint":
+		var root tlog.Hash
+		copy(root[:], l.Root)
+		e.cur.Checkpoint([]byte(l.Note), l.Size, root)
+	case "record":
+		if chk != nil {
+			e.cur.fold(l.Seq, *chk)
+			return nil
+		}
+		var body []byte
+		if l.Record != nil {
+			body = []byte(*l.Record)
+		}
+		if err := e.cur.Record(l.Seq, body, l.LeafHash); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("export: unknown line type %q", l.Type)
+	}
+	return nil
 }
 
 func csvLine(r *csv.Reader) (*exportLine, error) {

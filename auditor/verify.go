@@ -229,7 +229,7 @@ func (v *LogVerifier) Chain(chain string, progress func(records int64)) (*ChainV
 	if progress == nil {
 		progress = func(int64) {}
 	}
-	c := &ChainVerifier{v: v, chain: chain, rep: v.rep, cr: &ChainReport{Chain: chain}, targets: map[int64][]cpRef{}, expected: 1, progress: progress}
+	c := &ChainVerifier{v: v, chain: chain, chainField: chainField(chain), rep: v.rep, cr: &ChainReport{Chain: chain}, targets: map[int64][]cpRef{}, expected: 1, progress: progress}
 	for _, ref := range v.external[chain] {
 		c.addTarget(ref)
 	}
@@ -248,16 +248,17 @@ func (v *LogVerifier) Missing() {
 
 // A ChainVerifier checks one chain, see [LogVerifier.Chain].
 type ChainVerifier struct {
-	v        *LogVerifier
-	chain    string
-	rep      *LogReport
-	cr       *ChainReport
-	targets  map[int64][]cpRef
-	front    frontier
-	lastGood int64 // size of the newest checkpoint that matched
-	expected int64
-	broken   bool // a gap with no leaf hash: the tree cannot be recomputed past it
-	progress func(int64)
+	v          *LogVerifier
+	chain      string
+	chainField []byte // `,"chain":"CHAIN"`, as canonical records spell it
+	rep        *LogReport
+	cr         *ChainReport
+	targets    map[int64][]cpRef
+	front      frontier
+	lastGood   int64 // size of the newest checkpoint that matched
+	expected   int64
+	broken     bool // a gap with no leaf hash: the tree cannot be recomputed past it
+	progress   func(int64)
 	// MissingLeaf, if set, returns the stored leaf hash of a missing record
 	// n, so the tree can still be checked past a gap.
 	MissingLeaf func(n int64) (tlog.Hash, error)
@@ -284,12 +285,15 @@ func (c *ChainVerifier) Checkpoint(n []byte, size int64, root tlog.Hash) {
 
 func (c *ChainVerifier) addTarget(ref cpRef) { c.targets[ref.size] = append(c.targets[ref.size], ref) }
 
-// CheckSize reports the checkpoints larger than the chain's size.
+// CheckSize reports the checkpoints larger than the chain's size, naming
+// the largest.
 func (c *ChainVerifier) CheckSize(size int64) {
+	largest := size
 	for s := range c.targets {
-		if s > size {
-			c.rep.Add(DamageTruncated, c.chain, size+1, fmt.Sprintf("chain has %d records, a checkpoint has %d", size, s))
-		}
+		largest = max(largest, s)
+	}
+	if largest > size {
+		c.rep.Add(DamageTruncated, c.chain, size+1, fmt.Sprintf("chain has %d records, a checkpoint has %d", size, largest))
 	}
 }
 
@@ -312,12 +316,73 @@ func (c *ChainVerifier) checkTargets(n int64) {
 
 var errNoLeaf = errors.New("no leaf hash for a missing record")
 
+// Outcomes of the check of one row on its own ([rowCheck]).
+const (
+	rowOK      = iota // the body hashes to the stored leaf and says its seq
+	rowPruned         // no body: the stored leaf hash stands in
+	rowBadSeq         // the body says another seq (or another chain)
+	rowBadLeaf        // the body does not hash to the stored leaf
+)
+
+// rowCheck is what the check of one row found without looking at any other
+// row: the leaf hash to fold into the tree and whether the row agrees with
+// itself. It depends only on the row and the chain's name, so rows can be
+// checked in any order, on any goroutine; what depends on the order
+// (gaps, repeats, the tree) is [ChainVerifier.fold]'s.
+type rowCheck struct {
+	leaf    tlog.Hash
+	bodySeq int64
+	outcome uint8
+}
+
+// checkRow checks the row of record seq; h is the RFC 6962 leaf hash of body
+// (tlog.RecordHash), unused when body is nil (pruned).
+func (c *ChainVerifier) checkRow(seq int64, body, leaf []byte, h tlog.Hash) rowCheck {
+	return checkRow(c.chain, c.chainField, seq, body, leaf, h)
+}
+
+// checkRow is [ChainVerifier.checkRow] for chain; chainField is
+// `,"chain":"CHAIN"`.
+func checkRow(chain string, chainField []byte, seq int64, body, leaf []byte, h tlog.Hash) rowCheck {
+	var r rowCheck
+	if body == nil {
+		r.outcome = rowPruned
+		copy(r.leaf[:], leaf)
+		return r
+	}
+	r.leaf = h
+	var ok bool
+	if r.bodySeq, ok = bodySeq(body, chain, chainField); !ok || r.bodySeq != seq {
+		r.outcome = rowBadSeq
+	} else if !bytes.Equal(h[:], leaf) {
+		r.outcome = rowBadLeaf
+	}
+	return r
+}
+
 // Record checks the row of record seq: its canonical encoding body (nil for
 // a pruned record) and its stored leaf hash. Rows come in seq order.
+// [ChainVerifier.Scan] makes the same checks on several cores.
 func (c *ChainVerifier) Record(seq int64, body, leaf []byte) error {
 	if seq < c.expected {
-		c.rep.Add(DamageReordered, c.chain, seq, fmt.Sprintf("record %d appears again after record %d", seq, c.expected-1))
+		c.fold(seq, rowCheck{}) // a repeat: its own check is not used
 		return nil
+	}
+	var h tlog.Hash
+	if body != nil {
+		h = tlog.RecordHash(body)
+	}
+	c.fold(seq, c.checkRow(seq, body, leaf, h))
+	return nil
+}
+
+// fold takes the next row, seq, in the order rows come, with what its own
+// check found: it reports repeats and gaps, folds the leaf into the tree
+// and compares the tree with the checkpoints of that size.
+func (c *ChainVerifier) fold(seq int64, r rowCheck) {
+	if seq < c.expected {
+		c.rep.Add(DamageReordered, c.chain, seq, fmt.Sprintf("record %d appears again after record %d", seq, c.expected-1))
+		return
 	}
 	if c.expected < seq {
 		what := fmt.Sprintf("record %d is missing", c.expected)
@@ -343,26 +408,21 @@ func (c *ChainVerifier) Record(seq int64, body, leaf []byte) error {
 			c.checkTargets(c.expected)
 		}
 	}
-	var h tlog.Hash
-	if body == nil {
+	switch r.outcome {
+	case rowPruned:
 		c.cr.Pruned++
-		copy(h[:], leaf)
-	} else {
-		h = tlog.RecordHash(body)
-		if bseq, ok := bodySeq(body, c.chain); !ok || bseq != seq {
-			c.rep.Add(DamageReordered, c.chain, seq, fmt.Sprintf("record at position %d says it is record %d", seq, bseq))
-		} else if !bytes.Equal(h[:], leaf) {
-			c.rep.Add(DamageModified, c.chain, seq, fmt.Sprintf("record %d does not match its leaf hash", seq))
-		}
+	case rowBadSeq:
+		c.rep.Add(DamageReordered, c.chain, seq, fmt.Sprintf("record at position %d says it is record %d", seq, r.bodySeq))
+	case rowBadLeaf:
+		c.rep.Add(DamageModified, c.chain, seq, fmt.Sprintf("record %d does not match its leaf hash", seq))
 	}
-	c.front.push(h)
+	c.front.push(r.leaf)
 	c.checkTargets(seq)
 	c.expected = seq + 1
 	c.cr.Records++
 	if c.cr.Records%16384 == 0 {
 		c.progress(c.cr.Records)
 	}
-	return nil
 }
 
 // Next is the seq of the record the chain expects next.
@@ -386,9 +446,12 @@ func (c *ChainVerifier) Done(rootKnown bool) *ChainReport {
 	return &c.rep.Chains[len(c.rep.Chains)-1]
 }
 
+// chainField is the member that names chain in its canonical records.
+func chainField(chain string) []byte { return []byte(`,"chain":"` + chain + `"`) }
+
 // bodySeq reads seq from a canonical record without decoding all of it, and
-// checks that the record names chain.
-func bodySeq(body []byte, chain string) (int64, bool) {
+// checks that the record names chain; chainField is `,"chain":"CHAIN"`.
+func bodySeq(body []byte, chain string, chainField []byte) (int64, bool) {
 	const prefix = `{"v":1,"seq":`
 	if !bytes.HasPrefix(body, []byte(prefix)) {
 		return 0, false
@@ -403,8 +466,7 @@ func bodySeq(body []byte, chain string) (int64, bool) {
 		return 0, false
 	}
 	rest = rest[i:]
-	want := `,"chain":"` + chain + `"`
-	if !bytes.HasPrefix(rest, []byte(want)) {
+	if !bytes.HasPrefix(rest, chainField) {
 		r, err := Decode(body) // unusual chain spelling: decode fully
 		if err != nil || r.Chain != chain {
 			return seq, false

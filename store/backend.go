@@ -20,8 +20,8 @@ type Backend interface {
 
 // Capabilities is what a backend provides beyond [Store]: a nil field
 // means the backend cannot do that. Backends fill it with themselves
-// (sqlite: Prober, Rescuer, Damage, Cosignatures; postgres: Prober,
-// Watcher, Maintainer, Importer, Cosignatures), so callers need no runtime type assertion.
+// (sqlite: Prober, Rescuer, Damage, Cosignatures, Ranges; postgres: Prober,
+// Watcher, Maintainer, Importer, Cosignatures, Ranges), so callers need no runtime type assertion.
 type Capabilities struct {
 	Prober     Prober
 	Rescuer    Rescuer
@@ -32,6 +32,9 @@ type Capabilities struct {
 	// Cosignatures keeps witnesses' cosignatures of the checkpoints (both
 	// backends).
 	Cosignatures Cosignatures
+	// Ranges reads a chain's records by seq range, several at once (both
+	// backends): audit verify reads and checks ranges on several cores.
+	Ranges RangeScanner
 }
 
 // Options are the settings the ledger passes to an [Opener].

@@ -279,6 +279,14 @@ type Damageable interface {
 	ScanChainFrom(ctx context.Context, chain string, from int64, fn func(seq int64, body, leaf []byte) error) error
 }
 
+// RangeScanner is a store that reads a chain's records by seq range, and
+// several ranges at once (from several goroutines): a verification reads
+// and checks the ranges on several cores.
+type RangeScanner interface {
+	// ScanChainRange is ScanChain for the records with from <= seq < to.
+	ScanChainRange(ctx context.Context, chain string, from, to int64, fn func(seq int64, body, leaf []byte) error) error
+}
+
 // MetaClientsChanged is the setting that every change to the clients sets
 // to a new random value (see [Store].AddClient): a process that caches
 // clients reads it to learn whether another process changed them.

@@ -220,7 +220,7 @@ func (t *Trail) proofCheckpoint(chain string, cps []store.Checkpoint, seq int64)
 // Verify checks the whole trail in the store (see [Verify]) and marks
 // what the newest failed checkpoint leaves uncovered.
 func (t *Trail) Verify(ctx context.Context, opt auditor.VerifyOptions) (*auditor.LogReport, error) {
-	rep, err := Verify(ctx, t.reader(), t.p.Caps.Damage, t.p.VerifierKey, opt)
+	rep, err := Verify(ctx, t.reader(), t.p.Caps.Damage, t.p.Caps.Ranges, t.p.VerifierKey, opt)
 	if err != nil {
 		return nil, err
 	}

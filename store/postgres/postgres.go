@@ -48,7 +48,7 @@ func init() {
 
 // Capabilities says what the shared store does beyond [store.Store].
 func (db *DB) Capabilities() store.Capabilities {
-	return store.Capabilities{Prober: db, Watcher: db, Maintainer: db, Importer: db, Cosignatures: db}
+	return store.Capabilities{Prober: db, Watcher: db, Maintainer: db, Importer: db, Cosignatures: db, Ranges: db}
 }
 
 // Open connects to the database at dsn (postgres://...) and applies the

@@ -32,7 +32,7 @@ var _ store.Backend = (*DB)(nil)
 
 // Capabilities says what the embedded store does beyond [store.Store].
 func (db *DB) Capabilities() store.Capabilities {
-	return store.Capabilities{Prober: db, Rescuer: db, Damage: db, Cosignatures: db}
+	return store.Capabilities{Prober: db, Rescuer: db, Damage: db, Cosignatures: db, Ranges: db}
 }
 
 // DB is an open SQLite store.

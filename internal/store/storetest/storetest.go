@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -50,6 +51,7 @@ func Run(t *testing.T, b Backend) {
 		fn   func(t *testing.T, loc Location)
 	}{
 		{"AppendNumbersAndHashes", testAppend},
+		{"ScanChainRangeIsPartOfScanChain", testScanChainRange},
 		{"AppendFromTwoHandlesStaysGapless", testTwoHandles},
 		{"QueryFiltersAndPages", testQuery},
 		{"CountsAgreeWithRecords", testCounts},
@@ -140,6 +142,59 @@ func testAppend(t *testing.T, loc Location) {
 	}
 	if _, err := s.RecordBody(ctx, "b", 99); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RecordBody of a missing record: %v, want ErrNotFound", err)
+	}
+}
+
+// testScanChainRange checks that a store that reads by seq range
+// ([store.RangeScanner]) gives, for each range and from several goroutines
+// at once, exactly the rows of ScanChain in that range.
+func testScanChainRange(t *testing.T, loc Location) {
+	s := open(t, loc)
+	rs, ok := s.(store.RangeScanner)
+	if !ok {
+		t.Skip("the store does not read by range")
+	}
+	mustAppend(t, s, "a", records(300, t0))
+	mustAppend(t, s, "b", records(5, t0))
+	if loc.DeleteRecord != nil {
+		loc.DeleteRecord(t, "a", 100)
+	}
+	type row struct {
+		seq        int64
+		body, leaf string
+		pruned     bool
+	}
+	var all []row
+	if err := s.ScanChain(ctx, "a", func(seq int64, body, leaf []byte) error {
+		all = append(all, row{seq, string(body), string(leaf), body == nil})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ranges := [][2]int64{{math.MinInt64, math.MaxInt64}, {math.MinInt64, 1}, {math.MinInt64, 2}, {1, 2}, {64, 200}, {99, 102}, {300, math.MaxInt64}, {301, math.MaxInt64}, {400, 500}}
+	errs := make(chan error, len(ranges))
+	for _, r := range ranges {
+		go func() {
+			var got, want []row
+			for _, x := range all {
+				if x.seq >= r[0] && x.seq < r[1] {
+					want = append(want, x)
+				}
+			}
+			err := rs.ScanChainRange(ctx, "a", r[0], r[1], func(seq int64, body, leaf []byte) error {
+				got = append(got, row{seq, string(body), string(leaf), body == nil})
+				return nil
+			})
+			if err == nil && !slices.Equal(got, want) {
+				err = fmt.Errorf("ScanChainRange(a, %d, %d) gave %d rows, ScanChain %d in the range", r[0], r[1], len(got), len(want))
+			}
+			errs <- err
+		}()
+	}
+	for range ranges {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
 

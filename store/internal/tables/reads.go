@@ -36,6 +36,12 @@ func (r Reads) ScanChain(ctx context.Context, chain string, fn func(seq int64, b
 	return r.D.ScanChainTimes(ctx, r.Q, chain, func(seq, _ int64, body, leaf []byte) error { return fn(seq, body, leaf) })
 }
 
+// ScanChainRange is ScanChain for the records with from <= seq < to
+// ([store.RangeScanner]).
+func (r Reads) ScanChainRange(ctx context.Context, chain string, from, to int64, fn func(seq int64, body, leaf []byte) error) error {
+	return r.D.ScanChainRange(ctx, r.Q, chain, from, to, fn)
+}
+
 // ScanChainTimes is ScanChain with each record's time (Unix ns).
 func (r Reads) ScanChainTimes(ctx context.Context, chain string, fn func(seq, time int64, body, leaf []byte) error) error {
 	return r.D.ScanChainTimes(ctx, r.Q, chain, fn)

@@ -235,6 +235,31 @@ func (d *Dialect) ScanChainTimes(ctx context.Context, q Querier, chain string, f
 	return err
 }
 
+// ScanChainRange calls fn for every record of chain with from <= seq < to,
+// in seq order; body is nil for a pruned record. The slices are only valid
+// during the call.
+func (d *Dialect) ScanChainRange(ctx context.Context, q Querier, chain string, from, to int64, fn func(seq int64, body, leaf []byte) error) error {
+	var seq int64
+	var body, leaf []byte
+	dest := []any{&seq, d.bytes(&body), d.bytes(&leaf)}
+	var failed error
+	err := d.query(ctx, q, "SELECT seq, body, leaf FROM audit WHERE chain = ? AND seq >= ? AND seq < ? ORDER BY seq", []any{chain, from, to}, func(r Rows) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		b := body
+		if len(b) == 0 {
+			b = nil // pruned
+		}
+		failed = fn(seq, b, leaf)
+		return failed
+	})
+	if err != nil && err != failed {
+		return d.errorf("scan chain: %w", err)
+	}
+	return err
+}
+
 func (d *Dialect) bytes(p *[]byte) any {
 	if d.ScanBytes != nil {
 		return d.ScanBytes(p)
