@@ -63,6 +63,7 @@ func runChild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	fs.StringVar(&l.dir, "dir", "", "")
 	fs.StringVar(&l.store, "store", "", "")
+	fs.BoolVar(&l.index, "audit-index", false, "")
 	filter := fs.String("case", "", "query: the case, JSON")
 	var fo flatRun
 	fs.StringVar((*string)(&fo.Alg), "alg", "ES256", "")

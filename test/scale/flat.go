@@ -213,7 +213,7 @@ func (o flatOptions) runOne(ctx context.Context, round int, alg keys.Alg, which 
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
-		l = ledger{dir: dir}
+		l = ledger{dir: dir, index: o.index}
 		if o.postgres() {
 			name := strings.ToLower(fmt.Sprintf("scale_fresh_%d_%d_%s", os.Getpid(), round, alg))
 			if err := pgExec(ctx, o.store, "CREATE DATABASE "+name); err != nil {
@@ -226,7 +226,7 @@ func (o flatOptions) runOne(ctx context.Context, round int, alg keys.Alg, which 
 		}
 	}
 	var a flatAnswer
-	p, err := spawn(ctx, &a, "flat", "-dir", l.dir, "-store", l.store, "-alg", string(alg), "-duration", o.duration.String(),
+	p, err := spawn(ctx, &a, "flat", "-dir", l.dir, "-store", l.store, "-audit-index="+strconv.FormatBool(l.index), "-alg", string(alg), "-duration", o.duration.String(),
 		"-warmup", o.warmup.String(), "-callers", strconv.Itoa(o.callers), "-checkpoints", strconv.Itoa(o.checkpoints))
 	if err != nil {
 		return nil, err

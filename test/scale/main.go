@@ -58,10 +58,11 @@ func main() {
 type ledger struct {
 	dir   string // the data directory (master key, node id; the SQLite file by default)
 	store string // Config.Store: empty (SQLite in dir), "sqlite:PATH" or "postgres://..."
+	index bool   // Config.AuditIndex: the query index kept behind the commits (opt-in)
 }
 
 func (o ledger) config() jwtledger.Config {
-	cfg := jwtledger.Config{DataDir: o.dir, Store: o.store, TextLog: "off"}
+	cfg := jwtledger.Config{DataDir: o.dir, Store: o.store, TextLog: "off", AuditIndex: o.index}
 	if o.postgres() {
 		// A shared store needs the master key given (every process of
 		// the tool is a node of it): kept in the data directory.
@@ -162,6 +163,7 @@ func parse(cmd string, args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.dir, "dir", "scale-ledger", "the ledger's data `directory`")
 	fs.StringVar(&o.store, "store", "", "the store: empty for SQLite in -dir, `sqlite:PATH or postgres://...`")
+	fs.BoolVar(&o.index, "audit-index", false, "open the ledger with the query index on (Config.AuditIndex; queries wait until it has caught up)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON report instead of Markdown tables")
 	// gen
 	fs.Int64Var(&o.gen.records, "records", 10_000_000, "gen: records the ledger should hold")

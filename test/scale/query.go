@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -213,7 +214,7 @@ func measureQueries(ctx context.Context, o queryOptions, progress io.Writer) (*q
 			res.CachesDropped = false
 		}
 		var a coldAnswer
-		if _, err := spawn(ctx, &a, "query", "-dir", o.dir, "-store", o.store, "-case", mustJSON(c)); err != nil {
+		if _, err := spawn(ctx, &a, "query", "-dir", o.dir, "-store", o.store, "-audit-index="+strconv.FormatBool(o.index), "-case", mustJSON(c)); err != nil {
 			return nil, err
 		}
 		if a.Matches != row.Matches {

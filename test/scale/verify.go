@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jwtledger/jwtledger"
@@ -41,7 +42,7 @@ type verifyAnswer struct {
 func measureVerify(ctx context.Context, o ledger, cold bool) (*verifyResult, error) {
 	once := func() (*verifyRun, error) {
 		var a verifyAnswer
-		p, err := spawn(ctx, &a, "verify", "-dir", o.dir, "-store", o.store)
+		p, err := spawn(ctx, &a, "verify", "-dir", o.dir, "-store", o.store, "-audit-index="+strconv.FormatBool(o.index))
 		if err != nil {
 			return nil, err
 		}
