@@ -138,20 +138,7 @@ func matches(r *audit.Record, f audit.Filter) bool {
 
 // IndexedUpTo returns how far each chain's records are indexed (seq).
 func (d *Dialect) IndexedUpTo(ctx context.Context, q Querier) (map[string]int64, error) {
-	out := map[string]int64{}
-	err := d.query(ctx, q, "SELECT chain, seq FROM audit_indexed", nil, func(r Rows) error {
-		var c string
-		var seq int64
-		if err := r.Scan(&c, &seq); err != nil {
-			return err
-		}
-		out[c] = seq
-		return nil
-	})
-	if err != nil {
-		return nil, d.errorf("read index marks: %w", err)
-	}
-	return out, nil
+	return d.marks(ctx, q, "audit_indexed", "index")
 }
 
 // MoveIndexMark moves chain's index mark from from to to in tx, provided

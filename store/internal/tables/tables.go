@@ -899,8 +899,14 @@ func (d *Dialect) changeClient(ctx context.Context, tx Querier, what, query stri
 
 // CountedUpTo returns how far each chain's records are counted.
 func (d *Dialect) CountedUpTo(ctx context.Context, q Querier) (map[string]int64, error) {
+	return d.marks(ctx, q, "audit_counted", "count")
+}
+
+// marks reads a table of per-chain marks (chain, seq): how far a
+// follower of the commits (the counter, the indexer) has come.
+func (d *Dialect) marks(ctx context.Context, q Querier, table, what string) (map[string]int64, error) {
 	out := map[string]int64{}
-	err := d.query(ctx, q, "SELECT chain, seq FROM audit_counted", nil, func(r Rows) error {
+	err := d.query(ctx, q, "SELECT chain, seq FROM "+table, nil, func(r Rows) error {
 		var c string
 		var seq int64
 		if err := r.Scan(&c, &seq); err != nil {
@@ -910,7 +916,7 @@ func (d *Dialect) CountedUpTo(ctx context.Context, q Querier) (map[string]int64,
 		return nil
 	})
 	if err != nil {
-		return nil, d.errorf("read count marks: %w", err)
+		return nil, d.errorf("read %s marks: %w", what, err)
 	}
 	return out, nil
 }
