@@ -49,7 +49,6 @@ type DB struct {
 	insertRec  *multiInsert
 	insertHash *multiInsert
 	readHash   *sql.Stmt
-	readRange  *sql.Stmt
 
 	insertIndex *sql.Stmt // rows into audit_index
 
@@ -251,7 +250,6 @@ func (db *DB) prepare(ctx context.Context) error {
 	}{
 		{&db.head, db.w, "SELECT COALESCE(MAX(seq), 0) FROM audit WHERE chain = ?"},
 		{&db.readHash, db.w, "SELECT hash FROM tree_hashes WHERE chain = ? AND idx = ?"},
-		{&db.readRange, db.w, "SELECT idx, hash FROM tree_hashes WHERE chain = ? AND idx BETWEEN ? AND ? ORDER BY idx"},
 		{&db.treeSize, db.w, "SELECT size FROM tree_size WHERE chain = ?"},
 		{&db.setSize, db.w, "INSERT INTO tree_size (chain, size) VALUES (?, ?) ON CONFLICT (chain) DO UPDATE SET size = excluded.size"},
 		{&db.insertIndex, db.w, insertIndexSQL},
@@ -271,7 +269,7 @@ func (db *DB) Close() error {
 	db.Counter.Close()
 	db.Indexer.Close()
 	var errs []error
-	for _, s := range []*sql.Stmt{db.head, db.readHash, db.readRange, db.treeSize, db.setSize, db.insertIndex} {
+	for _, s := range []*sql.Stmt{db.head, db.readHash, db.treeSize, db.setSize, db.insertIndex} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
