@@ -187,6 +187,13 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	// The leaf hashes older versions also kept in tree_hashes (once).
+	if _, err := dialect.DropOlderTreeRows(ctx, querier{db.w}, func(fn func(tables.Querier) error) error {
+		return db.inTx(ctx, func(tx *sql.Tx) error { return fn(querier{tx}) })
+	}); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if db.Indexer != nil && startIndexer {
 		db.Indexer.Start(ctx)
 	}

@@ -683,6 +683,19 @@ func testTreeOlderLevels(t *testing.T, loc Location) {
 	if err != nil {
 		t.Fatalf("consistency proof 700 -> 1100: %v", err)
 	}
+	// The next open deletes the older rows, and only those.
+	s2 := open(t, loc)
+	for _, idx := range loc.TreeRows(t, "o") {
+		if level, _ := tlog.SplitStoredHashIndex(idx); level < 8 {
+			t.Fatalf("tree row %d (level %d) left after reopening", idx, level)
+		}
+	}
+	if got := len(loc.TreeRows(t, "o")); got != 4+2+1 {
+		t.Fatalf("%d tree rows after reopening, want the 7 of levels 8 to 10", got)
+	}
+	if got, err := tlog.TreeHash(size, s2.HashReader(ctx, "o")); err != nil || got != rootOf(leaves) {
+		t.Fatalf("root after reopening = %x, %v; want %x", got, err, rootOf(leaves))
+	}
 }
 
 func event(e audit.Event) []*audit.Record {

@@ -160,3 +160,59 @@ func (o *overlay) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	}
 	return out, nil
 }
+
+// dropBlocks is how many subtrees of 1<<UnstoredBelow records one
+// transaction of DropOlderTreeRows clears (16,384 records).
+const dropBlocks = 64
+
+// DropOlderTreeRows deletes from tree_hashes the rows below UnstoredBelow
+// that stores made before kept (every leaf hash; on PostgreSQL every
+// level): reads never use them. It runs at every open and does nothing
+// once they are gone: a chain still holds them when it has the row of its
+// first leaf (index 0), and that row is deleted last, the chain's
+// records being cleared from the newest down, dropBlocks subtrees a
+// transaction run by inTx (a crash midway leaves the rest for the next
+// open). Only the ranges [DropUnstoredRange] names are deleted, so the
+// stored levels, and rows a concurrent build adds, stay. It returns how
+// many rows it deleted.
+func (d *Dialect) DropOlderTreeRows(ctx context.Context, q Querier, inTx func(func(Querier) error) error) (int64, error) {
+	type chainSize struct {
+		chain string
+		size  int64
+	}
+	var chains []chainSize
+	err := d.query(ctx, q, "SELECT t.chain, t.size FROM tree_size t WHERE EXISTS (SELECT 1 FROM tree_hashes h WHERE h.chain = t.chain AND h.idx = 0)", nil, func(r Rows) error {
+		var c chainSize
+		if err := r.Scan(&c.chain, &c.size); err != nil {
+			return err
+		}
+		chains = append(chains, c)
+		return nil
+	})
+	if err != nil {
+		return 0, d.errorf("find older tree rows: %w", err)
+	}
+	var total int64
+	for _, c := range chains {
+		for hi := c.size >> UnstoredBelow; hi >= 0; hi -= dropBlocks {
+			var deleted int64
+			err := inTx(func(tx Querier) error {
+				deleted = 0
+				for k := hi; k > hi-dropBlocks && k >= 0; k-- {
+					lo, end := DropUnstoredRange(k)
+					n, err := tx.Exec(ctx, d.SQL("DELETE FROM tree_hashes WHERE chain = ? AND idx >= ? AND idx < ?"), c.chain, lo, end)
+					if err != nil {
+						return err
+					}
+					deleted += n
+				}
+				return nil
+			})
+			total += deleted
+			if err != nil {
+				return total, d.errorf("drop older tree rows of chain %q: %w", c.chain, err)
+			}
+		}
+	}
+	return total, nil
+}
