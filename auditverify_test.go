@@ -92,6 +92,15 @@ func TestVerifyAuditDamage(t *testing.T) {
 			wantKind: auditor.DamageModified, wantSeq: 7,
 		},
 		{
+			// The leaf column is the tree's only copy of the leaf hash.
+			name: "leaf hash replaced",
+			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
+				execSQL(t, dir, `UPDATE audit SET leaf = zeroblob(32) WHERE seq = 6`)
+				return nil
+			},
+			wantKind: auditor.DamageModified, wantSeq: 6,
+		},
+		{
 			name: "row deleted",
 			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
 				execSQL(t, dir, `DELETE FROM audit WHERE seq = 5`)
