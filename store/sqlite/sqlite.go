@@ -46,7 +46,8 @@ type DB struct {
 	r    *sql.DB
 
 	head       *sql.Stmt
-	insertRec  *multiInsert
+	insertRec  *multiInsert // the transaction path's rows
+	rawRec     rawInsert    // the autocommit path's (append.go)
 	insertHash *multiInsert
 	readHash   *sql.Stmt
 	readRange  *sql.Stmt
@@ -276,6 +277,7 @@ func (db *DB) Close() error {
 			errs = append(errs, s.Close())
 		}
 	}
+	db.rawRec.close()
 	for _, m := range []*multiInsert{db.insertRec, db.insertHash} {
 		if m != nil {
 			m.close()
@@ -448,8 +450,7 @@ func (db *DB) appendAutocommit(ctx context.Context, chain string, recs []*audit.
 	if !ok {
 		return false, nil
 	}
-	args := db.encodeRecs(chain, head, recs)
-	res, err := db.insertRec.stmts[len(recs)-1].ExecContext(ctx, args...)
+	last, err := db.rawRec.exec(ctx, db, chain, head, recs)
 	if err != nil {
 		db.forgetHeads()
 		if isConstraint(err) {
@@ -462,9 +463,7 @@ func (db *DB) appendAutocommit(ctx context.Context, chain string, recs []*audit.
 		return true, err
 	}
 	if db.Indexer != nil {
-		if last, err := res.LastInsertId(); err == nil {
-			db.recent.add(chain, last, recs)
-		}
+		db.recent.add(chain, last, recs)
 	}
 	db.headMu.Lock()
 	db.heads[chain] = max(db.heads[chain], head+uint64(len(recs)))
