@@ -22,22 +22,32 @@ import (
 // one finds the statement of the connection in a list, converts and checks
 // every argument and copies them into a new []driver.NamedValue per call
 // (320 values for 64 rows). The chain is bound once per statement (?1 in
-// every row) and the sequence numbers are computed by SQLite from the first
-// one (?2 + k), so a row binds 3 values (time, body, leaf) instead of 5; the
-// rows stored are the same.
+// every row), the sequence numbers are computed by SQLite from the first
+// one (?2 + k), and the leaf hashes, 32 bytes each, are bound as one blob
+// (?3) that every row takes its slice of (substr on a blob counts bytes),
+// so a row binds 2 values (time, body) instead of 5: every bind is a call
+// from Go into C. The rows stored are the same.
 //
 // The write pool has one connection, so holding it (Raw) serializes the
 // appends with the transactions exactly as Stmt.ExecContext did; the
 // statements and the argument buffer are only used while it is held.
 type rawInsert struct {
-	mu    sync.Mutex // guards conn and stmts against Close
-	conn  *sqlite3.SQLiteConn
-	stmts [chunk]driver.Stmt // stmts[n-1] inserts n rows, prepared on first use
-	args  []driver.NamedValue
+	mu     sync.Mutex // guards conn and stmts against Close
+	conn   *sqlite3.SQLiteConn
+	stmts  [chunk]driver.Stmt // stmts[n-1] inserts n rows, prepared on first use
+	args   []driver.NamedValue
+	leaves []byte // the leaf hashes of the rows, bound as one blob
 }
 
-// rawRowParams is how many values one row binds: time, body, leaf.
-const rawRowParams = 3
+// rawRowParams is how many values one row binds: time, body.
+const rawRowParams = 2
+
+// rawFirstRow is the first parameter of the rows: ?1 is the chain, ?2 the
+// first sequence number, ?3 the leaf hashes.
+const rawFirstRow = 4
+
+// leafSize is the size of a leaf hash.
+const leafSize = len(audit.Record{}.LeafHash)
 
 // rawInsertSQL is the statement that inserts n rows of one chain.
 func rawInsertSQL(n int) string {
@@ -47,15 +57,13 @@ func rawInsertSQL(n int) string {
 		if k > 0 {
 			b.WriteByte(',')
 		}
-		p := 3 + rawRowParams*k
+		p := rawFirstRow + rawRowParams*k
 		b.WriteString("(?1, ?2")
 		if k > 0 {
 			b.WriteString(" + " + strconv.Itoa(k))
 		}
-		for j := range rawRowParams {
-			b.WriteString(", ?" + strconv.Itoa(p+j))
-		}
-		b.WriteByte(')')
+		b.WriteString(", ?" + strconv.Itoa(p) + ", ?" + strconv.Itoa(p+1))
+		b.WriteString(", substr(?3, " + strconv.Itoa(1+leafSize*k) + ", " + strconv.Itoa(leafSize) + "))")
 	}
 	return b.String()
 }
@@ -81,14 +89,21 @@ func (ri *rawInsert) exec(ctx context.Context, db *DB, chain string, head uint64
 		if err != nil {
 			return err
 		}
+		leaves := ri.leaves[:0]
+		for _, r := range recs {
+			leaves = append(leaves, r.LeafHash[:]...)
+		}
+		ri.leaves = leaves
 		args := ri.args[:0]
-		args = append(args, driver.NamedValue{Ordinal: 1, Value: chain}, driver.NamedValue{Ordinal: 2, Value: int64(head + 1)})
+		args = append(args,
+			driver.NamedValue{Ordinal: 1, Value: chain},
+			driver.NamedValue{Ordinal: 2, Value: int64(head + 1)},
+			driver.NamedValue{Ordinal: 3, Value: leaves})
 		for j, r := range recs {
-			p := 3 + rawRowParams*j
+			p := rawFirstRow + rawRowParams*j
 			args = append(args,
 				driver.NamedValue{Ordinal: p, Value: r.Time.UnixNano()},
-				driver.NamedValue{Ordinal: p + 1, Value: bodies[j]},
-				driver.NamedValue{Ordinal: p + 2, Value: r.LeafHash[:]})
+				driver.NamedValue{Ordinal: p + 1, Value: bodies[j]})
 		}
 		ri.args = args
 		res, err := st.(driver.StmtExecContext).ExecContext(ctx, args)
