@@ -166,6 +166,24 @@ func testAppend(t *testing.T, loc Location) {
 			t.Fatalf("record %d: leaf hash is not the hash of the stored body", i)
 		}
 	}
+	// Every row of every batch size: gapless sequence numbers, and the
+	// stored leaf hash is the hash of the stored body.
+	want := int64(1)
+	if err := s.ScanChain(ctx, "a", func(seq int64, body, leaf []byte) error {
+		if seq != want {
+			return fmt.Errorf("record %d follows %d", seq, want-1)
+		}
+		if h := audit.LeafHash(body); !bytes.Equal(leaf, h[:]) {
+			return fmt.Errorf("record %d: the stored leaf hash is not the hash of the stored body", seq)
+		}
+		want++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want != 334 {
+		t.Fatalf("ScanChain(a) gave %d records, want 333", want-1)
+	}
 	if _, err := s.RecordBody(ctx, "b", 99); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RecordBody of a missing record: %v, want ErrNotFound", err)
 	}
