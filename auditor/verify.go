@@ -284,9 +284,9 @@ type StoredCheckpoint struct {
 }
 
 // Checkpoints is [ChainVerifier.Checkpoint] for each of cps, in order, with
-// the same findings; the signatures are checked on every core (a chain of
-// ten million records has tens of thousands of checkpoints, each an
-// Ed25519 verification of about 50 µs).
+// the same findings; the signatures are checked on every core (a chain
+// has a checkpoint every thousand records or so, each an Ed25519
+// verification).
 func (c *ChainVerifier) Checkpoints(cps []StoredCheckpoint) {
 	type opened struct {
 		origin string

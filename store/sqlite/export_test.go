@@ -12,22 +12,20 @@ func SetIndexer(on bool) bool { was := startIndexer; startIndexer = on; return w
 // Dialect is the store's SQL dialect.
 var Dialect = dialect
 
-// CountScans makes db count how ScanChainRange reads its ranges, and
-// returns the counts so far: ranges read in rowid order, and ranges read
-// (partly) through the (chain, seq) index.
-func CountScans(db *DB) (byID, bySeq int64) {
-	if db.scanStats == nil {
-		db.scanStats = &scanStats{}
+// ScanByDriver makes db's ScanChainRange read the driver's rows, as it
+// does when it cannot open a connection of its own.
+func ScanByDriver(db *DB) { db.scanByDriver = true }
+
+// ScansOnOwnConn reports whether db's ScanChainRange reads on a connection
+// of its own.
+func ScansOnOwnConn(db *DB) bool {
+	c := db.scanConn()
+	if c == nil {
+		return false
 	}
-	return db.scanStats.byID.Load(), db.scanStats.bySeq.Load()
+	db.putScanConn(c)
+	return true
 }
 
-// ScanBySeqOnly makes db's ScanChainRange read every range through the
-// (chain, seq) index.
-func ScanBySeqOnly(db *DB) { db.scanBySeqOnly = true }
-
-// Scan statements, for their query plans.
-const (
-	RowsByID  = rowsByID
-	RowsBySeq = rowsBySeq
-)
+// RowsBySeq is the scan's query, for its plan.
+const RowsBySeq = rowsBySeq

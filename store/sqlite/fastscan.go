@@ -49,17 +49,6 @@ static int jl_bind(sqlite3_stmt *st, const char *chain, int n, long long a, long
 	return sqlite3_bind_int64(st, 3, b);
 }
 
-// jl_first steps stmt once and reads two integers: JL_ROW, JL_DONE or an
-// error code.
-static int jl_first(sqlite3_stmt *st, long long *a, long long *b) {
-	int rc = sqlite3_step(st);
-	if (rc != JL_ROW) return rc;
-	*a = sqlite3_column_int64(st, 0);
-	*b = sqlite3_column_int64(st, 1);
-	sqlite3_reset(st);
-	return JL_ROW;
-}
-
 // jl_rows steps stmt, whose rows are (seq INTEGER, body BLOB, leaf BLOB),
 // and copies rows into buf as seq (8 bytes), the lengths of body and leaf
 // (4 bytes each), body, leaf, until the rows end (JL_DONE) or buf is full
@@ -118,22 +107,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/mattn/go-sqlite3"
 )
 
-// The scan's statements. rowsByID reads the table in rowid order, from one
-// row to another: "+chain" keeps the planner on the rowid range (not the
-// (chain, seq) index); rowsBySeq is the index query, for what the rowid
-// order does not give.
-const (
-	firstInRange = "SELECT id, seq FROM audit WHERE chain = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq LIMIT 1"
-	lastInRange  = "SELECT id, seq FROM audit WHERE chain = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq DESC LIMIT 1"
-	rowsByID     = "SELECT seq, body, leaf FROM audit WHERE +chain = ?1 AND id >= ?2 AND id <= ?3 ORDER BY id"
-	rowsBySeq    = "SELECT seq, body, leaf FROM audit WHERE chain = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq"
-)
+// rowsBySeq is the scan's query: the (chain, seq) index, each row read
+// by its rowid.
+const rowsBySeq = "SELECT seq, body, leaf FROM audit WHERE chain = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq"
 
 // scanBuffer is the size of the buffer rows are copied into, a few hundred
 // rows at a time (one call into C each).
@@ -145,17 +126,11 @@ const scanBuffer = 256 << 10
 // C, two allocations and copies per row (about a quarter of verifying a
 // record).
 type scanConn struct {
-	db                       *C.sqlite3
-	first, last, byID, bySeq *C.sqlite3_stmt
-	begin, end               *C.char
-	buf                      []byte
-	bySeqOnly                bool // tests: read by seq only
-	stats                    *scanStats
-}
-
-// scanStats counts, for tests, how ranges were read.
-type scanStats struct {
-	byID, bySeq atomic.Int64 // ranges read in rowid order, ranges read (partly) by seq
+	db     *C.sqlite3
+	rows   *C.sqlite3_stmt // rowsBySeq
+	begin  *C.char
+	commit *C.char
+	buf    []byte
 }
 
 // scanError is SQLite's error rc on c as a [sqlite3.Error] (so that
@@ -187,119 +162,54 @@ func openScanConn(path string) (*scanConn, error) {
 		return nil, err
 	}
 	C.sqlite3_busy_timeout(c.db, 10000)
-	for _, s := range []struct {
-		stmt **C.sqlite3_stmt
-		sql  string
-	}{{&c.first, firstInRange}, {&c.last, lastInRange}, {&c.byID, rowsByID}, {&c.bySeq, rowsBySeq}} {
-		q := C.CString(s.sql)
-		rc := C.sqlite3_prepare_v2(c.db, q, -1, s.stmt, nil)
-		C.free(unsafe.Pointer(q))
-		if rc != 0 {
-			err := c.scanError(rc)
-			c.close()
-			return nil, err
-		}
+	q := C.CString(rowsBySeq)
+	rc := C.sqlite3_prepare_v2(c.db, q, -1, &c.rows, nil)
+	C.free(unsafe.Pointer(q))
+	if rc != 0 {
+		err := c.scanError(rc)
+		c.close()
+		return nil, err
 	}
-	c.begin, c.end = C.CString("BEGIN DEFERRED"), C.CString("COMMIT")
+	c.begin, c.commit = C.CString("BEGIN DEFERRED"), C.CString("COMMIT")
 	c.buf = make([]byte, scanBuffer)
 	return c, nil
 }
 
 func (c *scanConn) close() {
-	for _, s := range []*C.sqlite3_stmt{c.first, c.last, c.byID, c.bySeq} {
-		if s != nil {
-			C.sqlite3_finalize(s)
-		}
+	if c.rows != nil {
+		C.sqlite3_finalize(c.rows)
 	}
 	if c.db != nil {
 		C.sqlite3_close_v2(c.db)
 	}
 	C.free(unsafe.Pointer(c.begin))
-	C.free(unsafe.Pointer(c.end))
+	C.free(unsafe.Pointer(c.commit))
 	*c = scanConn{}
 }
 
-// scanRange is ScanChainRange on c, in one read transaction (one snapshot).
-//
-// Within a chain, appends give rows ids in seq order (both grow in the
-// same write transaction), so the range is read in rowid order: a walk
-// of the table's B-tree, not one descent per row from the (chain, seq)
-// index. The rows it gives are checked to be the range's, one by one:
-// seqs from the range's first (looked up in the index) up, each the last
-// plus one, up to its last; once a row is not the next seq (other layouts:
-// imports, damage), the rest of the range is read through the index.
-// Every seq is one row (UNIQUE (chain, seq)), so the rows given are those
-// of the index query, in its order.
+// scanRange is ScanChainRange on c: the rows of the shared query, in its
+// order, in one read transaction.
 func (c *scanConn) scanRange(ctx context.Context, chain string, from, to int64, fn func(seq int64, body, leaf []byte) error) (err error) {
 	if rc := C.sqlite3_exec(c.db, c.begin, nil, nil, nil); rc != 0 {
 		return c.scanError(rc)
 	}
 	defer func() {
-		for _, s := range []*C.sqlite3_stmt{c.first, c.last, c.byID, c.bySeq} {
-			C.sqlite3_reset(s)
-		}
-		if rc := C.sqlite3_exec(c.db, c.end, nil, nil, nil); rc != 0 && err == nil {
+		C.sqlite3_reset(c.rows)
+		if rc := C.sqlite3_exec(c.db, c.commit, nil, nil, nil); rc != 0 && err == nil {
 			err = c.scanError(rc)
 		}
 	}()
 	cchain := C.CString(chain)
 	defer C.free(unsafe.Pointer(cchain))
-	n := C.int(len(chain))
-	next, last := from, to-1
-	if !c.bySeqOnly {
-		var loID, loSeq, hiID, hiSeq C.longlong
-		if rc := C.jl_bind(c.first, cchain, n, C.longlong(from), C.longlong(to)); rc != 0 {
-			return c.scanError(rc)
-		}
-		switch rc := C.jl_first(c.first, &loID, &loSeq); rc {
-		case C.JL_DONE:
-			return nil
-		case C.JL_ROW:
-		default:
-			return c.scanError(rc)
-		}
-		if rc := C.jl_bind(c.last, cchain, n, C.longlong(from), C.longlong(to)); rc != 0 {
-			return c.scanError(rc)
-		}
-		if rc := C.jl_first(c.last, &hiID, &hiSeq); rc != C.JL_ROW {
-			return c.scanError(rc)
-		}
-		next, last = int64(loSeq), int64(hiSeq)
-		if rc := C.jl_bind(c.byID, cchain, n, C.longlong(loID), C.longlong(hiID)); rc != 0 {
-			return c.scanError(rc)
-		}
-		ordered := true
-		if err := c.rows(ctx, c.byID, func(seq int64, body, leaf []byte) (bool, error) {
-			if seq != next || seq > last {
-				ordered = false
-				return false, nil
-			}
-			next++
-			return true, fn(seq, body, leaf)
-		}); err != nil {
-			return err
-		}
-		if c.stats != nil {
-			c.stats.byID.Add(1)
-			if !ordered || next <= last {
-				c.stats.bySeq.Add(1)
-			}
-		}
-		if next > last {
-			return nil
-		}
-	}
-	if rc := C.jl_bind(c.bySeq, cchain, n, C.longlong(next), C.longlong(to)); rc != 0 {
+	if rc := C.jl_bind(c.rows, cchain, C.int(len(chain)), C.longlong(from), C.longlong(to)); rc != 0 {
 		return c.scanError(rc)
 	}
-	return c.rows(ctx, c.bySeq, func(seq int64, body, leaf []byte) (bool, error) {
-		return true, fn(seq, body, leaf)
-	})
+	return c.read(ctx, c.rows, fn)
 }
 
-// rows gives fn stmt's rows (body nil when empty: pruned) until they end,
-// fn says stop or fails.
-func (c *scanConn) rows(ctx context.Context, stmt *C.sqlite3_stmt, fn func(seq int64, body, leaf []byte) (bool, error)) error {
+// read gives fn stmt's rows (body nil when empty: pruned) until they end or
+// fn fails.
+func (c *scanConn) read(ctx context.Context, stmt *C.sqlite3_stmt, fn func(seq int64, body, leaf []byte) error) error {
 	var pending C.int
 	for {
 		if err := ctx.Err(); err != nil {
@@ -321,8 +231,7 @@ func (c *scanConn) rows(ctx context.Context, stmt *C.sqlite3_stmt, fn func(seq i
 			if bl == 0 {
 				body = nil
 			}
-			more, err := fn(seq, body, leaf)
-			if err != nil || !more {
+			if err := fn(seq, body, leaf); err != nil {
 				return err
 			}
 		}

@@ -25,10 +25,9 @@ var _ store.RangeScanner = (*DB)(nil)
 // be opened, it reads the driver's rows directly (driverScanRange).
 func (db *DB) ScanChainRange(ctx context.Context, chain string, from, to int64, fn func(seq int64, body, leaf []byte) error) error {
 	c := db.scanConn()
-	if c == nil {
+	if c == nil || db.scanByDriver {
 		return db.driverScanRange(ctx, chain, from, to, fn)
 	}
-	c.bySeqOnly, c.stats = db.scanBySeqOnly, db.scanStats
 	var failed error
 	err := c.scanRange(ctx, chain, from, to, func(seq int64, body, leaf []byte) error {
 		failed = fn(seq, body, leaf)

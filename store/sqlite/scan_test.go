@@ -5,6 +5,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"math"
 	"path/filepath"
 	"slices"
@@ -34,24 +35,23 @@ func scanRange(t *testing.T, db *sqlite.DB, chain string, from, to int64) []scan
 	return got
 }
 
-// ScanChainRange reads a range in rowid order when the chain's rows are
-// in seq order there, and otherwise (rows moved, reversed, a gap) reads
-// what rowid order does not give through the (chain, seq) index: either
-// way it gives the rows of the index query, in seq order.
-func TestScanChainRangeLayouts(t *testing.T) {
+// ScanChainRange, on its own connection, many rows per call into SQLite,
+// gives what the driver's rows of the shared query give, whatever the
+// layout of the rows (chains interleaved, rowids out of seq order, a gap,
+// pruned records, a body larger than its buffer).
+func TestScanChainRangeSameAsDriver(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name     string
-		change   []string // SQL run on the store after the appends
-		fallback bool     // the whole chain is not read in rowid order alone
+		name   string
+		change []string // SQL run on the store after the appends
 	}{
 		{name: "appended"},
 		{name: "pruned", change: []string{"UPDATE audit SET body = x'' WHERE chain = 'a' AND seq IN (10, 11, 300)"}},
-		{name: "moved", change: []string{"UPDATE audit SET id = id + 1000000 WHERE chain = 'a' AND seq BETWEEN 120 AND 130"}, fallback: true},
-		{name: "moved first", change: []string{"UPDATE audit SET id = id + 1000000 WHERE chain = 'a' AND seq = 1"}, fallback: true},
-		{name: "reversed", change: []string{"UPDATE audit SET id = -id WHERE chain = 'a'"}, fallback: true},
-		{name: "gap", change: []string{"DELETE FROM audit WHERE chain = 'a' AND seq = 150"}, fallback: true},
-		{name: "other chain in order", change: []string{"UPDATE audit SET id = -id WHERE chain = 'b'"}},
+		{name: "moved", change: []string{"UPDATE audit SET id = id + 1000000 WHERE chain = 'a' AND seq BETWEEN 120 AND 130"}},
+		{name: "reversed", change: []string{"UPDATE audit SET id = -id WHERE chain = 'a'"}},
+		{name: "gap", change: []string{"DELETE FROM audit WHERE chain = 'a' AND seq = 150"}},
+		{name: "large bodies", change: []string{"UPDATE audit SET body = randomblob(700000) WHERE chain = 'a' AND seq IN (1, 99, 100, 101)"}},
+		{name: "empty leaf", change: []string{"UPDATE audit SET leaf = x'' WHERE chain = 'a' AND seq = 7"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "a.db")
@@ -60,6 +60,9 @@ func TestScanChainRangeLayouts(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
+			if !sqlite.ScansOnOwnConn(db) {
+				t.Fatal("ScanChainRange does not read on a connection of its own")
+			}
 			// Two chains, their appends interleaved in rowid order.
 			for _, n := range []int{100, 1, 64, 135} {
 				for _, chain := range []string{"a", "b"} {
@@ -87,20 +90,12 @@ func TestScanChainRangeLayouts(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ref.Close()
-			sqlite.ScanBySeqOnly(ref)
-			sqlite.CountScans(db)
+			sqlite.ScanByDriver(ref)
 			all := scanRange(t, ref, "a", math.MinInt64, math.MaxInt64)
 			if len(all) < 299 {
-				t.Fatalf("the index query gave %d rows", len(all))
+				t.Fatalf("the driver gave %d rows", len(all))
 			}
-			if got := scanRange(t, db, "a", math.MinInt64, math.MaxInt64); !slices.Equal(got, all) {
-				t.Errorf("the whole chain: %d rows, the index query %d", len(got), len(all))
-			}
-			byID, bySeq := sqlite.CountScans(db)
-			if byID != 1 || (bySeq > 0) != tc.fallback {
-				t.Errorf("the whole chain: %d ranges read by rowid, %d by seq; want 1, and by seq %v", byID, bySeq, tc.fallback)
-			}
-			for _, r := range [][2]int64{{math.MinInt64, 1}, {math.MinInt64, 2}, {1, 2}, {2, 100}, {64, 200}, {99, 102}, {119, 131}, {149, 152}, {300, math.MaxInt64}, {301, math.MaxInt64}, {400, 500}} {
+			for _, r := range [][2]int64{{math.MinInt64, math.MaxInt64}, {math.MinInt64, 1}, {math.MinInt64, 2}, {1, 2}, {2, 100}, {64, 200}, {99, 102}, {119, 131}, {149, 152}, {300, math.MaxInt64}, {301, math.MaxInt64}, {400, 500}} {
 				var want []scannedRow
 				for _, x := range all {
 					if x.seq >= r[0] && x.seq < r[1] {
@@ -108,10 +103,9 @@ func TestScanChainRangeLayouts(t *testing.T) {
 					}
 				}
 				if got := scanRange(t, db, "a", r[0], r[1]); !slices.Equal(got, want) {
-					t.Errorf("ScanChainRange(a, %d, %d) gave %d rows, the index query %d", r[0], r[1], len(got), len(want))
+					t.Errorf("ScanChainRange(a, %d, %d) gave %d rows, the driver %d", r[0], r[1], len(got), len(want))
 				}
 			}
-			// The pruned rows come without a body.
 			if tc.name == "pruned" {
 				for _, x := range all {
 					if x.pruned != slices.Contains([]int64{10, 11, 300}, x.seq) {
@@ -123,8 +117,43 @@ func TestScanChainRangeLayouts(t *testing.T) {
 	}
 }
 
-// The rowid-order read walks the table by rowid range, not the (chain,
-// seq) index; the fallback reads through the index.
+// A read stops at fn's error, which it returns as it is.
+func TestScanChainRangeStopsAtError(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "a.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs := make([]*audit.Record, 1000)
+	for i := range recs {
+		recs[i] = storetest.BenchRecord()
+	}
+	if err := db.Append(ctx, "a", recs); err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("stop")
+	for _, at := range []int64{1, 500, 1000} {
+		var n int64
+		err := db.ScanChainRange(ctx, "a", math.MinInt64, math.MaxInt64, func(seq int64, body, leaf []byte) error {
+			n++
+			if seq == at {
+				return stop
+			}
+			return nil
+		})
+		if err != stop || n != at {
+			t.Errorf("stop at %d: %v after %d rows", at, err, n)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := db.ScanChainRange(cctx, "a", 1, 2, func(int64, []byte, []byte) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
+
+// The scan walks the (chain, seq) index, without a sort.
 func TestScanQueryPlans(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "a.db")
@@ -139,7 +168,6 @@ func TestScanQueryPlans(t *testing.T) {
 	}
 	defer raw.Close()
 	for _, tc := range []struct{ query, want string }{
-		{sqlite.RowsByID, "USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 		{sqlite.RowsBySeq, "USING INDEX sqlite_autoindex_audit_1 (chain=? AND seq>? AND seq<?)"},
 	} {
 		rows, err := raw.Query("EXPLAIN QUERY PLAN "+tc.query, "a", 1, 2)

@@ -69,12 +69,10 @@ type DB struct {
 	setSize  *sql.Stmt
 
 	// Connections of ScanChainRange (scan.go), kept for the next range.
-	scans       chan *scanConn
-	scansMu     sync.Mutex
-	scansClosed bool
-	// Tests: ranges read by seq only, and counts of how they were read.
-	scanBySeqOnly bool
-	scanStats     *scanStats
+	scans        chan *scanConn
+	scansMu      sync.Mutex
+	scansClosed  bool
+	scanByDriver bool // tests: ScanChainRange reads the driver's rows
 }
 
 var _ audit.Store = (*DB)(nil)
