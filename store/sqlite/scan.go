@@ -19,13 +19,16 @@ var _ store.RangeScanner = (*DB)(nil)
 // ScanChainRange calls fn for every record of chain with from <= seq < to,
 // in seq order; body is nil for a pruned record. The slices are only valid
 // during the call. audit verify reads every record through here: it reads
-// them on a connection of its own, many rows per call into SQLite, in rowid
-// order when that is seq order (see scanConn.scanRange); the rows, errors
-// and their order are those of the shared query. If that connection cannot
-// be opened, it reads the driver's rows directly (driverScanRange).
+// them on a connection of its own, many rows per call into SQLite (see
+// scanConn); the rows, errors and their order are those of the shared
+// query. If that connection cannot be opened, it reads the driver's rows
+// (driverScanRange).
 func (db *DB) ScanChainRange(ctx context.Context, chain string, from, to int64, fn func(seq int64, body, leaf []byte) error) error {
+	if db.scanByDriver {
+		return db.driverScanRange(ctx, chain, from, to, fn)
+	}
 	c := db.scanConn()
-	if c == nil || db.scanByDriver {
+	if c == nil {
 		return db.driverScanRange(ctx, chain, from, to, fn)
 	}
 	var failed error
