@@ -194,6 +194,9 @@ func (c *scanConn) scanRange(ctx context.Context, chain string, from, to int64, 
 		return c.scanError(rc)
 	}
 	defer func() {
+		if len(c.buf) > scanBuffer {
+			c.buf = make([]byte, scanBuffer) // do not keep what one large row needed
+		}
 		C.sqlite3_reset(c.rows)
 		if rc := C.sqlite3_exec(c.db, c.commit, nil, nil, nil); rc != 0 && err == nil {
 			err = c.scanError(rc)
@@ -243,9 +246,6 @@ func (c *scanConn) read(ctx context.Context, stmt *C.sqlite3_stmt, fn func(seq i
 			return errors.New("unexpected column types")
 		default:
 			return c.scanError(rc)
-		}
-		if len(c.buf) > scanBuffer {
-			c.buf = make([]byte, scanBuffer) // do not keep what one large row needed
 		}
 	}
 }

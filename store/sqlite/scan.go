@@ -36,10 +36,11 @@ func (db *DB) ScanChainRange(ctx context.Context, chain string, from, to int64, 
 		failed = fn(seq, body, leaf)
 		return failed
 	})
-	db.putScanConn(c)
 	if err != nil && err != failed {
+		c.close() // not kept: its transaction may not have ended
 		return fmt.Errorf("sqlite: scan chain: %w", err)
 	}
+	db.putScanConn(c)
 	return err
 }
 
