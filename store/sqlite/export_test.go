@@ -29,3 +29,7 @@ func ScansOnOwnConn(db *DB) bool {
 
 // RowsBySeq is the scan's query, for its plan.
 const RowsBySeq = rowsBySeq
+
+// SetIndexRunChunk sets how many runs of the audit index one query
+// searches; it returns the previous setting.
+func SetIndexRunChunk(n int) int { was := dialect.IndexRunChunk; dialect.IndexRunChunk = n; return was }
