@@ -92,6 +92,15 @@ func TestVerifyAuditDamage(t *testing.T) {
 			wantKind: auditor.DamageModified, wantSeq: 7,
 		},
 		{
+			// The leaf column is the tree's only copy of the leaf hash.
+			name: "leaf hash replaced",
+			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
+				execSQL(t, dir, `UPDATE audit SET leaf = zeroblob(32) WHERE seq = 6`)
+				return nil
+			},
+			wantKind: auditor.DamageModified, wantSeq: 6,
+		},
+		{
 			name: "row deleted",
 			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
 				execSQL(t, dir, `DELETE FROM audit WHERE seq = 5`)
@@ -110,8 +119,9 @@ func TestVerifyAuditDamage(t *testing.T) {
 		{
 			name: "newest rows deleted after a checkpoint was saved outside",
 			damage: func(t *testing.T, dir string, outside []byte) [][]byte {
-				// The attacker also removes the stored checkpoint and the tree hashes.
-				execSQL(t, dir, `DELETE FROM audit WHERE seq > 17`, `DELETE FROM checkpoints`, `DELETE FROM tree_hashes WHERE idx >= 40`)
+				// The attacker also removes the stored checkpoints and winds
+				// the tree back (its leaves are the records' own).
+				execSQL(t, dir, `DELETE FROM audit WHERE seq > 17`, `DELETE FROM checkpoints`, `DELETE FROM tree_hashes`, `UPDATE tree_size SET size = 17`)
 				return [][]byte{outside}
 			},
 			wantKind: auditor.DamageTruncated, wantSeq: 18,

@@ -89,6 +89,13 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	// The lower levels older versions also kept in tree_hashes (once).
+	if _, err := dialect.DropOlderTreeRows(ctx, conn{pool}, func(fn func(tables.Querier) error) error {
+		return db.inTx(ctx, func(tx pgx.Tx) error { return fn(conn{tx}) })
+	}); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	if db.Indexer != nil && startIndexer {
 		db.Indexer.Start(ctx)
 	}

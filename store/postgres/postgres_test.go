@@ -50,6 +50,12 @@ func TestConformance(t *testing.T) {
 			DeleteRecord: func(t *testing.T, chain string, seq int64) {
 				pgtest.Exec(t, dsn, "DELETE FROM audit WHERE chain = $1 AND seq = $2", chain, seq)
 			},
+			TreeRows: func(t *testing.T, chain string) []int64 {
+				return pgtest.QueryInts(t, dsn, "SELECT idx FROM tree_hashes WHERE chain = $1", chain)
+			},
+			PutTreeHashes: func(t *testing.T, chain string, idxs []int64, hash []byte) {
+				pgtest.Exec(t, dsn, "INSERT INTO tree_hashes (chain, idx, hash) SELECT $1, unnest($2::bigint[]), $3 ON CONFLICT (chain, idx) DO UPDATE SET hash = excluded.hash", chain, idxs, hash)
+			},
 			DropCounts: func(t *testing.T) { // back to schema 1
 				pgtest.Exec(t, dsn, "DROP TABLE audit_index, audit_indexed, checkpoint_cosignatures, witness_state, audit_counted, audit_minutes, audit_hours, audit_subjects; UPDATE schema_version SET version = 1")
 			},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/jwtledger/jwtledger/store"
@@ -19,18 +20,21 @@ const treeChunk = 4096
 // querier is a pool or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// hashReader reads chain's stored tree hashes through q (a pool or a
-// transaction), in one query per call.
-type hashReader struct {
-	ctx   context.Context
-	q     querier
-	chain string
+// hashReader reads chain's tree hashes through q (a pool or a
+// transaction): the stored ones in one query per call, a leaf range in
+// one query (see [tables.Tree]).
+func hashReader(ctx context.Context, q querier, chain string) *tables.Tree {
+	return &tables.Tree{Dialect: dialect, Ctx: ctx, Q: conn{q}, Chain: chain, Stored: func(indexes []int64) ([]tlog.Hash, error) {
+		return readStored(ctx, q, chain, indexes)
+	}}
 }
 
-func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	rows, err := r.q.Query(r.ctx, "SELECT idx, hash FROM tree_hashes WHERE chain = $1 AND idx = ANY($2)", r.chain, indexes)
+// readStored reads the stored hashes at indexes, in order.
+func readStored(ctx context.Context, q querier, chain string, indexes []int64) ([]tlog.Hash, error) {
+	rows, err := q.Query(ctx, "SELECT idx, hash FROM tree_hashes WHERE chain = $1 AND idx = ANY($2)", chain, indexes)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read tree hashes: %w", err)
 	}
@@ -44,7 +48,7 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		}
 		if len(b) != tlog.HashSize {
 			rows.Close()
-			return nil, fmt.Errorf("postgres: tree hash %d of chain %q is malformed", idx, r.chain)
+			return nil, fmt.Errorf("postgres: tree hash %d of chain %q is malformed", idx, chain)
 		}
 		found[idx] = tlog.Hash(b)
 	}
@@ -56,16 +60,16 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	for i, idx := range indexes {
 		h, ok := found[idx]
 		if !ok {
-			return nil, fmt.Errorf("postgres: tree hash %d of chain %q is missing", idx, r.chain)
+			return nil, fmt.Errorf("postgres: tree hash %d of chain %q is missing", idx, chain)
 		}
 		out[i] = h
 	}
 	return out, nil
 }
 
-// HashReader returns a reader of chain's stored tree hashes.
+// HashReader returns a reader of chain's tree hashes.
 func (db *DB) HashReader(ctx context.Context, chain string) tlog.HashReader {
-	return &hashReader{ctx: ctx, q: db.pool, chain: chain}
+	return hashReader(ctx, db.pool, chain)
 }
 
 // BuildTree extends chain's stored tree hashes over every record appended
@@ -97,7 +101,7 @@ func buildTreeTx(ctx context.Context, tx pgx.Tx, chain string) (int64, error) {
 		return 0, fmt.Errorf("postgres: read tree size: %w", err)
 	}
 	start := size
-	r := &hashReader{ctx: ctx, q: tx, chain: chain}
+	r := hashReader(ctx, tx, chain)
 	for {
 		leaves, err := dialect.Leaves(ctx, conn{tx}, chain, size, treeChunk, nil)
 		if err != nil {
@@ -110,12 +114,17 @@ func buildTreeTx(ctx context.Context, tx pgx.Tx, chain string) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
+		// Only the levels from tables.UnstoredBelow up: the leaves are
+		// in the audit rows already.
+		idxs, hs = tables.StoredOnly(idxs, hs)
 		hashes := make([][]byte, len(hs))
 		for j := range hs {
 			hashes[j] = hs[j][:]
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO tree_hashes (chain, idx, hash) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[])", chain, idxs, hashes); err != nil {
-			return 0, fmt.Errorf("postgres: store tree hashes: %w", err)
+		if len(idxs) > 0 {
+			if _, err := tx.Exec(ctx, "INSERT INTO tree_hashes (chain, idx, hash) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[])", chain, idxs, hashes); err != nil {
+				return 0, fmt.Errorf("postgres: store tree hashes: %w", err)
+			}
 		}
 		size += int64(len(leaves))
 		if len(leaves) < treeChunk {
@@ -139,7 +148,7 @@ func (db *DB) AddCheckpoint(ctx context.Context, chain string, at time.Time, sig
 		if err != nil {
 			return err
 		}
-		cp, err = dialect.SignCheckpoint(ctx, conn{tx}, chain, size, &hashReader{ctx: ctx, q: tx, chain: chain}, at, sign)
+		cp, err = dialect.SignCheckpoint(ctx, conn{tx}, chain, size, hashReader(ctx, tx, chain), at, sign)
 		return err
 	})
 	return cp, err

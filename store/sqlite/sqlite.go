@@ -50,7 +50,6 @@ type DB struct {
 	rawRec     rawInsert    // the autocommit path's (append.go)
 	insertHash *multiInsert
 	readHash   *sql.Stmt
-	readRange  *sql.Stmt
 
 	insertIndex *sql.Stmt // rows into audit_index
 
@@ -195,6 +194,13 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	// The leaf hashes older versions also kept in tree_hashes (once).
+	if _, err := dialect.DropOlderTreeRows(ctx, querier{db.w}, func(fn func(tables.Querier) error) error {
+		return db.inTx(ctx, func(tx *sql.Tx) error { return fn(querier{tx}) })
+	}); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if db.Indexer != nil && startIndexer {
 		db.Indexer.Start(ctx)
 	}
@@ -258,7 +264,6 @@ func (db *DB) prepare(ctx context.Context) error {
 	}{
 		{&db.head, db.w, "SELECT COALESCE(MAX(seq), 0) FROM audit WHERE chain = ?"},
 		{&db.readHash, db.w, "SELECT hash FROM tree_hashes WHERE chain = ? AND idx = ?"},
-		{&db.readRange, db.w, "SELECT idx, hash FROM tree_hashes WHERE chain = ? AND idx BETWEEN ? AND ? ORDER BY idx"},
 		{&db.treeSize, db.w, "SELECT size FROM tree_size WHERE chain = ?"},
 		{&db.setSize, db.w, "INSERT INTO tree_size (chain, size) VALUES (?, ?) ON CONFLICT (chain) DO UPDATE SET size = excluded.size"},
 		{&db.insertIndex, db.w, insertIndexSQL},
@@ -279,7 +284,7 @@ func (db *DB) Close() error {
 	db.Indexer.Close()
 	db.closeScanConns()
 	var errs []error
-	for _, s := range []*sql.Stmt{db.head, db.readHash, db.readRange, db.treeSize, db.setSize, db.insertIndex} {
+	for _, s := range []*sql.Stmt{db.head, db.readHash, db.treeSize, db.setSize, db.insertIndex} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -71,6 +71,19 @@ func TestConformance(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
+			TreeRows: func(t *testing.T, chain string) []int64 {
+				raw, err := sql.Open("sqlite3", path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer raw.Close()
+				return queryInts(t, raw, "SELECT idx FROM tree_hashes WHERE chain = ?", chain)
+			},
+			PutTreeHashes: func(t *testing.T, chain string, idxs []int64, hash []byte) {
+				for _, idx := range idxs {
+					exec(t, "INSERT OR REPLACE INTO tree_hashes (chain, idx, hash) VALUES (?, ?, ?)", chain, idx, hash)
+				}
+			},
 			DropCounts: func(t *testing.T) { // back to schema 5
 				raw, err := sql.Open("sqlite3", path)
 				if err != nil {
@@ -85,4 +98,25 @@ func TestConformance(t *testing.T) {
 			},
 		}
 	}})
+}
+
+func queryInts(t *testing.T, db *sql.DB, query string, args ...any) []int64 {
+	t.Helper()
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

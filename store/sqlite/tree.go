@@ -64,111 +64,33 @@ func (m *multiInsert) close() {
 	}
 }
 
-// txHashes reads chain's stored hashes, inside a transaction when tx is set.
-type txHashes struct {
-	ctx   context.Context
-	tx    *sql.Tx
-	db    *DB
-	chain string
-}
-
-func (db *DB) hashReader(ctx context.Context, tx *sql.Tx, chain string) *txHashes {
-	return &txHashes{ctx: ctx, tx: tx, db: db, chain: chain}
-}
-
-// unstoredBelow is the lowest interior level whose hashes are stored. The
-// tree keeps every leaf hash (level 0) and the interior hashes from this
-// level up; a lower interior hash (a subtree of at most 128 leaves) is
-// computed from its leaves when it is read. Storing every level cost two
-// rows per record and held the write lock for it at every checkpoint
-// (measured: 5% of the issue throughput); this stores one row per record
-// and a few more per 256. Databases that hold the lower levels too (made
-// before) read the same hashes.
-const unstoredBelow = 8
-
-// storedLevel reports whether the hashes of level are stored.
-func storedLevel(level int) bool { return level == 0 || level >= unstoredBelow }
-
-func (r *txHashes) stmt(s *sql.Stmt) *sql.Stmt {
-	if r.tx != nil {
-		return r.tx.StmtContext(r.ctx, s)
+// hashReader reads chain's tree hashes, inside a transaction when tx is
+// set (the stored ones with one point query each, a leaf range with one
+// query; see [tables.Tree]).
+func (db *DB) hashReader(ctx context.Context, tx *sql.Tx, chain string) *tables.Tree {
+	read := db.readHash
+	q := querier{db.w}
+	if tx != nil {
+		read = tx.StmtContext(ctx, db.readHash)
+		q = querier{tx}
 	}
-	return s
-}
-
-func (r *txHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	for i, idx := range indexes {
-		level, n := tlog.SplitStoredHashIndex(idx)
-		if !storedLevel(level) {
-			h, err := r.subtreeHash(level, n)
-			if err != nil {
-				return nil, err
+	return &tables.Tree{Dialect: dialect, Ctx: ctx, Q: q, Chain: chain, Stored: func(indexes []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(indexes))
+		for i, idx := range indexes {
+			var b []byte
+			if err := read.QueryRowContext(ctx, chain, idx).Scan(&b); err != nil {
+				if errors.Is(err, sql.ErrNoRows) {
+					return nil, fmt.Errorf("sqlite: tree hash %d of chain %q is missing", idx, chain)
+				}
+				return nil, fmt.Errorf("sqlite: read tree hash: %w", err)
 			}
-			out[i] = h
-			continue
-		}
-		var b []byte
-		if err := r.stmt(r.db.readHash).QueryRowContext(r.ctx, r.chain, idx).Scan(&b); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("sqlite: tree hash %d of chain %q is missing", idx, r.chain)
+			if len(b) != tlog.HashSize {
+				return nil, fmt.Errorf("sqlite: tree hash %d of chain %q is malformed", idx, chain)
 			}
-			return nil, fmt.Errorf("sqlite: read tree hash: %w", err)
+			copy(out[i][:], b)
 		}
-		if len(b) != tlog.HashSize {
-			return nil, fmt.Errorf("sqlite: tree hash %d of chain %q is malformed", idx, r.chain)
-		}
-		copy(out[i][:], b)
-	}
-	return out, nil
-}
-
-// subtreeHash computes the hash of the complete subtree at level (below
-// unstoredBelow) whose leftmost leaf is n<<level, from the stored leaf
-// hashes.
-func (r *txHashes) subtreeHash(level int, n int64) (tlog.Hash, error) {
-	first, count := n<<level, int64(1)<<level
-	want := make(map[int64]int, count)
-	for i := range count {
-		want[tlog.StoredHashIndex(0, first+i)] = int(i)
-	}
-	hs := make([]tlog.Hash, count)
-	rows, err := r.stmt(r.db.readRange).QueryContext(r.ctx, r.chain, tlog.StoredHashIndex(0, first), tlog.StoredHashIndex(0, first+count-1))
-	if err != nil {
-		return tlog.Hash{}, fmt.Errorf("sqlite: read tree hashes: %w", err)
-	}
-	found := int64(0)
-	for rows.Next() {
-		var idx int64
-		var b []byte
-		if err := rows.Scan(&idx, &b); err != nil {
-			rows.Close()
-			return tlog.Hash{}, fmt.Errorf("sqlite: read tree hashes: %w", err)
-		}
-		pos, ok := want[idx]
-		if !ok {
-			continue // an interior hash stored by an older version
-		}
-		if len(b) != tlog.HashSize {
-			rows.Close()
-			return tlog.Hash{}, fmt.Errorf("sqlite: tree hash %d of chain %q is malformed", idx, r.chain)
-		}
-		copy(hs[pos][:], b)
-		found++
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return tlog.Hash{}, fmt.Errorf("sqlite: read tree hashes: %w", err)
-	}
-	if found != count {
-		return tlog.Hash{}, fmt.Errorf("sqlite: tree hashes of records %d to %d of chain %q are missing", first+1, first+count, r.chain)
-	}
-	for len(hs) > 1 {
-		for i := 0; i < len(hs); i += 2 {
-			hs[i/2] = tlog.NodeHash(hs[i], hs[i+1])
-		}
-		hs = hs[:len(hs)/2]
-	}
-	return hs[0], nil
+		return out, nil
+	}}
 }
 
 // treeChunk is how many records one step of tree building reads.
@@ -177,8 +99,8 @@ const treeChunk = 2048
 // BuildTree extends chain's stored tree hashes over every record appended
 // since the last build and returns the size of the tree. Records are
 // appended without their tree hashes (the hashes are derived data: each
-// record's leaf hash is stored with it), so the commit of every batch stays
-// cheap; the tree is built in bulk when a checkpoint is made, and before
+// record's leaf hash is stored with it, and is the tree's level 0), so the
+// commit of every batch stays cheap; the tree is built in bulk when a checkpoint is made, and before
 // proofs and verification. It stops with an error at a missing record.
 //
 // Each step of treeChunk records is its own transaction, so a long backlog
@@ -242,11 +164,12 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string, limit i
 		if err != nil {
 			return 0, err
 		}
-		args := make([]any, 0, 3*len(leaves)*9/8)
+		// Only the levels from tables.UnstoredBelow up: the leaves are
+		// in the audit rows already.
+		idxs, hashes = tables.StoredOnly(idxs, hashes)
+		args := make([]any, 0, 3*len(idxs))
 		for j, idx := range idxs {
-			if level, _ := tlog.SplitStoredHashIndex(idx); storedLevel(level) {
-				args = append(args, chain, idx, hashes[j][:])
-			}
+			args = append(args, chain, idx, hashes[j][:])
 		}
 		if _, err := db.insertHash.exec(ctx, tx, args); err != nil {
 			return 0, fmt.Errorf("sqlite: store tree hashes: %w", err)

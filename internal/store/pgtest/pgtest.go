@@ -88,3 +88,23 @@ func QueryInt(t testing.TB, dsn, sql string, args ...any) int64 {
 	}
 	return n
 }
+
+// QueryInts runs a query of one integer column on the database at dsn,
+// behind any store's back, and returns its rows.
+func QueryInts(t testing.TB, dsn, sql string, args ...any) []int64 {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

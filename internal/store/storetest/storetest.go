@@ -45,6 +45,13 @@ type Location struct {
 	// DeleteRecord removes record seq of chain behind the store's back
 	// (tampering, or a lost row).
 	DeleteRecord func(t *testing.T, chain string, seq int64)
+	// TreeRows lists the indexes of chain's rows in the stored tree
+	// (tree_hashes), behind the store's back.
+	TreeRows func(t *testing.T, chain string) []int64
+	// PutTreeHashes writes hash as chain's stored tree hash at each of
+	// idxs, behind the store's back (as rows an older version, which
+	// stored more levels, left).
+	PutTreeHashes func(t *testing.T, chain string, idxs []int64, hash []byte)
 	// DropCounts takes the closed store back to the schema version before
 	// the aggregate count tables, dropping them.
 	DropCounts func(t *testing.T)
@@ -75,6 +82,8 @@ func Run(t *testing.T, b Backend) {
 		{"CountsAgreeWithRecords", testCounts},
 		{"BuildTreeCoversAppendedRecords", testBuildTree},
 		{"BuildTreeStopsAtMissingRecord", testBuildTreeGap},
+		{"TreeStoresNoLeaves", testTreeStorage},
+		{"TreeReadsPastOlderLevels", testTreeOlderLevels},
 		{"Checkpoints", testCheckpoints},
 		{"Cosignatures", testCosignatures},
 		{"PruneKeepsLeaves", testPrune},
@@ -568,9 +577,142 @@ func testPrune(t *testing.T, loc Location) {
 	if got, _ := s.Query(ctx, audit.Filter{Chain: "n"}); len(got) != 10 {
 		t.Fatalf("Query shows %d records, want the 10 unpruned", len(got))
 	}
-	// The tree still builds over pruned records.
+	// The tree still builds over pruned records, from their leaves.
 	if size, err := s.BuildTree(ctx, "n"); err != nil || size != 20 {
 		t.Fatalf("BuildTree after pruning = %d, %v", size, err)
+	}
+	var leaves []tlog.Hash
+	for _, r := range recs {
+		leaves = append(leaves, tlog.Hash(r.LeafHash))
+	}
+	if got, err := tlog.TreeHash(20, s.HashReader(ctx, "n")); err != nil || got != rootOf(leaves) {
+		t.Fatalf("tree root after pruning = %x, %v; want %x", got, err, rootOf(leaves))
+	}
+	p, err := tlog.ProveRecord(20, 3, s.HashReader(ctx, "n"))
+	if err == nil {
+		err = tlog.CheckRecord(p, 20, rootOf(leaves), 3, leaves[3])
+	}
+	if err != nil {
+		t.Fatalf("inclusion proof of pruned record 4: %v", err)
+	}
+}
+
+// The stored tree holds only the interior hashes from level 8 up (the
+// complete subtrees of 256 leaves and more): the leaves are read from the
+// records, so a read of the tree that needs the leaf of a record deleted
+// after the build fails rather than answer from a second copy.
+func testTreeStorage(t *testing.T, loc Location) {
+	for _, tc := range []struct {
+		name      string
+		records   int
+		del       int64 // record deleted after the build, 0 for none
+		rootFails bool  // the root needs del's leaf (it is not under a stored subtree)
+	}{
+		{name: "below one stored subtree", records: 255},
+		{name: "one stored subtree", records: 256},
+		{name: "several levels", records: 1300},
+		{name: "record deleted in an unstored subtree", records: 1300, del: 1299, rootFails: true},
+		{name: "record deleted under a stored subtree", records: 1300, del: 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, loc)
+			chain := fmt.Sprintf("t%d-%d", tc.records, tc.del)
+			recs := records(tc.records, t0)
+			mustAppend(t, s, chain, recs)
+			size, err := s.BuildTree(ctx, chain)
+			if err != nil || size != int64(tc.records) {
+				t.Fatalf("BuildTree = %d, %v", size, err)
+			}
+			var want []int64
+			for level := 8; int64(1)<<level <= size; level++ {
+				for n := int64(0); n < size>>level; n++ {
+					want = append(want, tlog.StoredHashIndex(level, n))
+				}
+			}
+			got := loc.TreeRows(t, chain)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("stored tree rows %v, want %v (levels 8 and up)", got, want)
+			}
+			if tc.del == 0 {
+				return
+			}
+			loc.DeleteRecord(t, chain, tc.del)
+			_, err = tlog.TreeHash(size, s.HashReader(ctx, chain))
+			if tc.rootFails != (err != nil) {
+				t.Fatalf("tree root with record %d deleted: error %v, want an error: %v", tc.del, err, tc.rootFails)
+			}
+			// The proof of its neighbour has the deleted leaf as a sibling
+			// (leaf index del-1 is the neighbour of index del).
+			if _, err := tlog.ProveRecord(size, tc.del, s.HashReader(ctx, chain)); err == nil {
+				t.Fatalf("inclusion proof of record %d made with record %d deleted", tc.del+1, tc.del)
+			}
+		})
+	}
+}
+
+// A store made by an older version holds the leaves and lower levels in
+// its tree too; reads take those hashes from the records, so a stale or
+// altered row there changes nothing, and the tree keeps growing.
+func testTreeOlderLevels(t *testing.T, loc Location) {
+	s := open(t, loc)
+	recs := records(700, t0)
+	mustAppend(t, s, "o", recs)
+	if size, err := s.BuildTree(ctx, "o"); err != nil || size != 700 {
+		t.Fatalf("BuildTree = %d, %v", size, err)
+	}
+	var leaves []tlog.Hash
+	for _, r := range recs {
+		leaves = append(leaves, tlog.Hash(r.LeafHash))
+	}
+	var older []int64
+	for n := int64(0); n < 700; n++ {
+		for level := 0; level < 8 && (n+1)%(1<<level) == 0; level++ {
+			older = append(older, tlog.StoredHashIndex(level, n>>level))
+		}
+	}
+	loc.PutTreeHashes(t, "o", older, make([]byte, tlog.HashSize))
+	more := records(400, t0.Add(time.Hour))
+	mustAppend(t, s, "o", more)
+	for _, r := range more {
+		leaves = append(leaves, tlog.Hash(r.LeafHash))
+	}
+	size, err := s.BuildTree(ctx, "o")
+	if err != nil || size != 1100 {
+		t.Fatalf("BuildTree past the older rows = %d, %v", size, err)
+	}
+	if got, err := tlog.TreeHash(size, s.HashReader(ctx, "o")); err != nil || got != rootOf(leaves) {
+		t.Fatalf("root = %x, %v; want %x", got, err, rootOf(leaves))
+	}
+	for _, i := range []int64{0, 255, 699, 700, 1099} {
+		p, err := tlog.ProveRecord(size, i, s.HashReader(ctx, "o"))
+		if err == nil {
+			err = tlog.CheckRecord(p, size, rootOf(leaves), i, leaves[i])
+		}
+		if err != nil {
+			t.Fatalf("inclusion proof of record %d: %v", i+1, err)
+		}
+	}
+	p, err := tlog.ProveTree(size, 700, s.HashReader(ctx, "o"))
+	if err == nil {
+		err = tlog.CheckTree(p, size, rootOf(leaves), 700, rootOf(leaves[:700]))
+	}
+	if err != nil {
+		t.Fatalf("consistency proof 700 -> 1100: %v", err)
+	}
+	// The next open deletes the older rows, and only those.
+	s2 := open(t, loc)
+	for _, idx := range loc.TreeRows(t, "o") {
+		if level, _ := tlog.SplitStoredHashIndex(idx); level < 8 {
+			t.Fatalf("tree row %d (level %d) left after reopening", idx, level)
+		}
+	}
+	if got := len(loc.TreeRows(t, "o")); got != 4+2+1 {
+		t.Fatalf("%d tree rows after reopening, want the 7 of levels 8 to 10", got)
+	}
+	if got, err := tlog.TreeHash(size, s2.HashReader(ctx, "o")); err != nil || got != rootOf(leaves) {
+		t.Fatalf("root after reopening = %x, %v; want %x", got, err, rootOf(leaves))
 	}
 }
 
