@@ -174,15 +174,6 @@ func (r *txHashes) subtreeHash(level int, n int64) (tlog.Hash, error) {
 // treeChunk is how many records one step of tree building reads.
 const treeChunk = 2048
 
-// treeStep is how many records one write transaction of [DB.BuildTree]
-// covers. Extending the tree costs ~5 µs per record with the write
-// connection held, and every audit append waits for that connection: at
-// 1,000 records per transaction an append arriving meanwhile waited up to
-// ~6 ms (more on a loaded machine), which showed as the service's p99 at 64
-// connections. 256 records hold it ~1.5 ms; the extra transactions (and
-// log syncs) are a few per 1,000 records against ~40 audit commits.
-const treeStep = 256
-
 // BuildTree extends chain's stored tree hashes over every record appended
 // since the last build and returns the size of the tree. Records are
 // appended without their tree hashes (the hashes are derived data: each
@@ -190,19 +181,18 @@ const treeStep = 256
 // cheap; the tree is built in bulk when a checkpoint is made, and before
 // proofs and verification. It stops with an error at a missing record.
 //
-// Each step of treeStep records is its own transaction, so neither a long
-// backlog nor the regular extension under load holds the write lock (and
-// the audit appends behind it) for long.
+// Each step of treeChunk records is its own transaction, so a long backlog
+// does not hold the write lock (and the audit appends behind it) for long.
 func (db *DB) BuildTree(ctx context.Context, chain string) (int64, error) {
 	size, err := db.TreeBuilt(ctx, chain)
 	for err == nil {
 		before := size
 		err = db.inTx(ctx, func(tx *sql.Tx) error {
 			var err error
-			size, err = db.buildTreeTx(ctx, tx, chain, treeStep)
+			size, err = db.buildTreeTx(ctx, tx, chain, treeChunk)
 			return err
 		})
-		if size-before < treeStep {
+		if size-before < treeChunk {
 			break
 		}
 	}
@@ -239,13 +229,9 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string, limit i
 	start := size
 	r := db.hashReader(ctx, tx, chain)
 	leaves := make([]tlog.Hash, 0, 256)
-	step := int64(treeChunk)
-	if limit > 0 {
-		step = min(step, limit)
-	}
 	for {
 		leaves = leaves[:0]
-		leaves, err = dialect.Leaves(ctx, querier{tx}, chain, size, int(step), leaves)
+		leaves, err = dialect.Leaves(ctx, querier{tx}, chain, size, treeChunk, leaves)
 		if err != nil {
 			return 0, err
 		}
@@ -266,7 +252,7 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string, limit i
 			return 0, fmt.Errorf("sqlite: store tree hashes: %w", err)
 		}
 		size += int64(len(leaves))
-		if int64(len(leaves)) < step || limit > 0 && size-start >= limit {
+		if len(leaves) < treeChunk || limit > 0 && size-start >= limit {
 			break
 		}
 	}
