@@ -11,3 +11,7 @@ func SetIndexer(on bool) bool { was := startIndexer; startIndexer = on; return w
 
 // Dialect is the store's SQL dialect.
 var Dialect = dialect
+
+// SetIndexRunChunk sets how many runs of the audit index one query
+// searches; it returns the previous setting.
+func SetIndexRunChunk(n int) int { was := dialect.IndexRunChunk; dialect.IndexRunChunk = n; return was }
