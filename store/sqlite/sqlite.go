@@ -67,6 +67,12 @@ type DB struct {
 
 	treeSize *sql.Stmt
 	setSize  *sql.Stmt
+
+	// Connections of ScanChainRange (scan.go), kept for the next range.
+	scans        chan *scanConn
+	scansMu      sync.Mutex
+	scansClosed  bool
+	scanByDriver bool // tests: ScanChainRange reads the driver's rows
 }
 
 var _ audit.Store = (*DB)(nil)
@@ -155,7 +161,7 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{path: path, w: w, heads: make(map[string]uint64), wal: &walSync{path: path + "-wal", dbPath: path, raw: o.RawSync}}
+	db := &DB{path: path, w: w, heads: make(map[string]uint64), scans: make(chan *scanConn, 4), wal: &walSync{path: path + "-wal", dbPath: path, raw: o.RawSync}}
 	db.minFree = o.MinFree
 	if o.MinFree == 0 {
 		db.minFree = DefaultMinFree
@@ -270,6 +276,7 @@ func (db *DB) prepare(ctx context.Context) error {
 func (db *DB) Close() error {
 	db.Counter.Close()
 	db.Indexer.Close()
+	db.closeScanConns()
 	var errs []error
 	for _, s := range []*sql.Stmt{db.head, db.readHash, db.readRange, db.treeSize, db.setSize, db.insertIndex} {
 		if s != nil {
