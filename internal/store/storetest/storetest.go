@@ -84,6 +84,7 @@ func Run(t *testing.T, b Backend) {
 		{"BuildTreeStopsAtMissingRecord", testBuildTreeGap},
 		{"TreeStoresNoLeaves", testTreeStorage},
 		{"TreeReadsPastOlderLevels", testTreeOlderLevels},
+		{"BuildTreeConcurrentWithAppendsAndBuilds", testBuildTreeConcurrent},
 		{"Checkpoints", testCheckpoints},
 		{"Cosignatures", testCosignatures},
 		{"PruneKeepsLeaves", testPrune},
@@ -443,6 +444,59 @@ func rootOf(leaves []tlog.Hash) tlog.Hash {
 		k *= 2
 	}
 	return tlog.NodeHash(rootOf(leaves[:k]), rootOf(leaves[k:]))
+}
+
+// BuildTree from two handles and two goroutines while records are appended
+// (a step computed outside the write transaction may find the tree
+// extended by another meanwhile) leaves the stored tree the root of the
+// leaves.
+func testBuildTreeConcurrent(t *testing.T, loc Location) {
+	a, b := open(t, loc), open(t, loc)
+	var leaves []tlog.Hash
+	stop := make(chan struct{})
+	errs := make(chan error, 2)
+	for _, s := range []store.Store{a, b} {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := s.BuildTree(ctx, "n"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i, n := range []int{1, 300, 7, 600, 256, 1, 2100, 40, 513} {
+		recs := records(n, t0)
+		mustAppend(t, []store.Store{a, b}[i%2], "n", recs)
+		for _, r := range recs {
+			leaves = append(leaves, tlog.Hash(r.LeafHash))
+		}
+	}
+	close(stop)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("BuildTree: %v", err)
+		}
+	}
+	size, err := a.BuildTree(ctx, "n")
+	if err != nil || size != int64(len(leaves)) {
+		t.Fatalf("BuildTree = %d, %v; want %d", size, err, len(leaves))
+	}
+	for _, s := range []store.Store{a, b} {
+		got, err := tlog.TreeHash(size, s.HashReader(ctx, "n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := rootOf(leaves); got != want {
+			t.Fatalf("root of %d records: stored tree %x, leaves %x", size, got, want)
+		}
+	}
 }
 
 // Records are appended without tree hashes; BuildTree extends the tree
