@@ -3,7 +3,9 @@ package jwtledger_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -81,6 +83,9 @@ func TestAuditRecords(t *testing.T) {
 	if r := recs[1]; r.KID != iss.KID || r.Alg != "ES256" || !r.Exp.Equal(iss.ExpiresAt) || r.Actor != "tester" ||
 		r.Remote != "127.0.0.1:5" || r.RequestID != "req-1" || len(r.Aud) != 1 || r.Aud[0] != "api" || len(fp) != 64 {
 		t.Errorf("issue record: %+v", r)
+	}
+	if sum := sha256.Sum256([]byte(iss.Token)); fp != hex.EncodeToString(sum[:]) {
+		t.Errorf("issue record fingerprint %s, want the SHA-256 of the token, %x", fp, sum)
 	}
 	if recs[2].TokenSHA256 != fp {
 		t.Errorf("verify record fingerprint %s, want the issued token's %s", recs[2].TokenSHA256, fp)

@@ -74,6 +74,7 @@ import (
 	"io"
 	"log/slog"
 	"time"
+	"unsafe"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -372,8 +373,12 @@ func (l *Ledger) NodeID() string { return l.cfg.NodeID }
 func (l *Ledger) DataDir() string { return l.cfg.DataDir }
 
 func fingerprint(raw string) string {
-	sum := sha256.Sum256([]byte(raw))
-	return hex.EncodeToString(sum[:])
+	// Hashed in place (sha256 only reads it), not copied into a []byte;
+	// the hex string is the one allocation.
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	return string(h[:])
 }
 
 func randomID() string {

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -268,11 +271,51 @@ type ChainVerifier struct {
 // line) after checking its signature and that the row (size, root) agrees
 // with the note.
 func (c *ChainVerifier) Checkpoint(n []byte, size int64, root tlog.Hash) {
+	origin, ref, err := c.v.openCheckpoint(n)
+	c.checkpoint(n, size, root, origin, ref, err)
+}
+
+// A StoredCheckpoint is a checkpoint kept with the log: its signed note,
+// and the size and root hash kept beside it.
+type StoredCheckpoint struct {
+	Note []byte
+	Size int64
+	Root tlog.Hash
+}
+
+// Checkpoints is [ChainVerifier.Checkpoint] for each of cps, in order, with
+// the same findings; the signatures are checked on every core (a chain
+// has a checkpoint every thousand records or so, each an Ed25519
+// verification).
+func (c *ChainVerifier) Checkpoints(cps []StoredCheckpoint) {
+	type opened struct {
+		origin string
+		ref    cpRef
+		err    error
+	}
+	res := make([]opened, len(cps))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(cps)/64+1) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(cps); i = int(next.Add(1) - 1) {
+				o := &res[i]
+				o.origin, o.ref, o.err = c.v.openCheckpoint(cps[i].Note)
+			}
+		})
+	}
+	wg.Wait()
+	for i, cp := range cps {
+		c.checkpoint(cp.Note, cp.Size, cp.Root, res[i].origin, res[i].ref, res[i].err)
+	}
+}
+
+// checkpoint is Checkpoint with the note opened (openCheckpoint).
+func (c *ChainVerifier) checkpoint(n []byte, size int64, root tlog.Hash, origin string, ref cpRef, err error) {
 	c.cr.Checkpoints++
 	if c.v.policy != nil {
 		c.v.notes[c.chain] = append(c.v.notes[c.chain], n)
 	}
-	origin, ref, err := c.v.openCheckpoint(n)
 	if err != nil {
 		c.rep.Add(DamageBadSignature, c.chain, size, fmt.Sprintf("checkpoint of %d records: %v", size, err))
 		return

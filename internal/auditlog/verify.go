@@ -127,9 +127,11 @@ func verifyChain(ctx context.Context, db Reader, d store.Damageable, rs store.Ra
 		rep.Add(auditor.DamageDamaged, chain, 0, "the chain's checkpoints cannot be read: "+err.Error())
 		stored = nil
 	}
-	for _, cp := range stored {
-		c.Checkpoint(cp.Note, cp.Size, cp.Root)
+	cps := make([]auditor.StoredCheckpoint, len(stored))
+	for i, cp := range stored {
+		cps[i] = auditor.StoredCheckpoint{Note: cp.Note, Size: cp.Size, Root: cp.Root}
 	}
+	c.Checkpoints(cps)
 	c.CheckSize(size)
 	// The tree still has the leaf hashes of missing records.
 	hashes := db.HashReader(ctx, chain)

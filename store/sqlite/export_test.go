@@ -12,6 +12,24 @@ func SetIndexer(on bool) bool { was := startIndexer; startIndexer = on; return w
 // Dialect is the store's SQL dialect.
 var Dialect = dialect
 
+// ScanByDriver makes db's ScanChainRange read the driver's rows, as it
+// does when it cannot open a connection of its own.
+func ScanByDriver(db *DB) { db.scanByDriver = true }
+
+// ScansOnOwnConn reports whether db's ScanChainRange reads on a connection
+// of its own.
+func ScansOnOwnConn(db *DB) bool {
+	c := db.scanConn()
+	if c == nil {
+		return false
+	}
+	db.putScanConn(c)
+	return true
+}
+
+// RowsBySeq is the scan's query, for its plan.
+const RowsBySeq = rowsBySeq
+
 // SetIndexRunChunk sets how many runs of the audit index one query
 // searches; it returns the previous setting.
 func SetIndexRunChunk(n int) int { was := dialect.IndexRunChunk; dialect.IndexRunChunk = n; return was }

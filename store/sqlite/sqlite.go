@@ -46,7 +46,8 @@ type DB struct {
 	r    *sql.DB
 
 	head       *sql.Stmt
-	insertRec  *multiInsert
+	insertRec  *multiInsert // the transaction path's rows
+	rawRec     rawInsert    // the autocommit path's (append.go)
 	insertHash *multiInsert
 	readHash   *sql.Stmt
 
@@ -66,6 +67,12 @@ type DB struct {
 
 	treeSize *sql.Stmt
 	setSize  *sql.Stmt
+
+	// Connections of ScanChainRange (scan.go), kept for the next range.
+	scans        chan *scanConn
+	scansMu      sync.Mutex
+	scansClosed  bool
+	scanByDriver bool // tests: ScanChainRange reads the driver's rows
 }
 
 var _ audit.Store = (*DB)(nil)
@@ -154,7 +161,7 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{path: path, w: w, heads: make(map[string]uint64), wal: &walSync{path: path + "-wal", dbPath: path, raw: o.RawSync}}
+	db := &DB{path: path, w: w, heads: make(map[string]uint64), scans: make(chan *scanConn, 4), wal: &walSync{path: path + "-wal", dbPath: path, raw: o.RawSync}}
 	db.minFree = o.MinFree
 	if o.MinFree == 0 {
 		db.minFree = DefaultMinFree
@@ -275,12 +282,14 @@ func (db *DB) prepare(ctx context.Context) error {
 func (db *DB) Close() error {
 	db.Counter.Close()
 	db.Indexer.Close()
+	db.closeScanConns()
 	var errs []error
 	for _, s := range []*sql.Stmt{db.head, db.readHash, db.treeSize, db.setSize, db.insertIndex} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
 	}
+	db.rawRec.close()
 	for _, m := range []*multiInsert{db.insertRec, db.insertHash} {
 		if m != nil {
 			m.close()
@@ -453,8 +462,7 @@ func (db *DB) appendAutocommit(ctx context.Context, chain string, recs []*audit.
 	if !ok {
 		return false, nil
 	}
-	args := db.encodeRecs(chain, head, recs)
-	res, err := db.insertRec.stmts[len(recs)-1].ExecContext(ctx, args...)
+	last, err := db.rawRec.exec(ctx, db, chain, head, recs)
 	if err != nil {
 		db.forgetHeads()
 		if isConstraint(err) {
@@ -467,9 +475,7 @@ func (db *DB) appendAutocommit(ctx context.Context, chain string, recs []*audit.
 		return true, err
 	}
 	if db.Indexer != nil {
-		if last, err := res.LastInsertId(); err == nil {
-			db.recent.add(chain, last, recs)
-		}
+		db.recent.add(chain, last, recs)
 	}
 	db.headMu.Lock()
 	db.heads[chain] = max(db.heads[chain], head+uint64(len(recs)))

@@ -84,6 +84,7 @@ func Run(t *testing.T, b Backend) {
 		{"BuildTreeStopsAtMissingRecord", testBuildTreeGap},
 		{"TreeStoresNoLeaves", testTreeStorage},
 		{"TreeReadsPastOlderLevels", testTreeOlderLevels},
+		{"BuildTreeConcurrentWithAppendsAndBuilds", testBuildTreeConcurrent},
 		{"Checkpoints", testCheckpoints},
 		{"Cosignatures", testCosignatures},
 		{"PruneKeepsLeaves", testPrune},
@@ -174,6 +175,24 @@ func testAppend(t *testing.T, loc Location) {
 		if audit.LeafHash(body) != r.LeafHash {
 			t.Fatalf("record %d: leaf hash is not the hash of the stored body", i)
 		}
+	}
+	// Every row of every batch size: gapless sequence numbers, and the
+	// stored leaf hash is the hash of the stored body.
+	want := int64(1)
+	if err := s.ScanChain(ctx, "a", func(seq int64, body, leaf []byte) error {
+		if seq != want {
+			return fmt.Errorf("record %d follows %d", seq, want-1)
+		}
+		if h := audit.LeafHash(body); !bytes.Equal(leaf, h[:]) {
+			return fmt.Errorf("record %d: the stored leaf hash is not the hash of the stored body", seq)
+		}
+		want++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want != 334 {
+		t.Fatalf("ScanChain(a) gave %d records, want 333", want-1)
 	}
 	if _, err := s.RecordBody(ctx, "b", 99); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RecordBody of a missing record: %v, want ErrNotFound", err)
@@ -425,6 +444,59 @@ func rootOf(leaves []tlog.Hash) tlog.Hash {
 		k *= 2
 	}
 	return tlog.NodeHash(rootOf(leaves[:k]), rootOf(leaves[k:]))
+}
+
+// BuildTree from two handles and two goroutines while records are appended
+// (a step computed outside the write transaction may find the tree
+// extended by another meanwhile) leaves the stored tree the root of the
+// leaves.
+func testBuildTreeConcurrent(t *testing.T, loc Location) {
+	a, b := open(t, loc), open(t, loc)
+	var leaves []tlog.Hash
+	stop := make(chan struct{})
+	errs := make(chan error, 2)
+	for _, s := range []store.Store{a, b} {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := s.BuildTree(ctx, "n"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i, n := range []int{1, 300, 7, 600, 256, 1, 2100, 40, 513} {
+		recs := records(n, t0)
+		mustAppend(t, []store.Store{a, b}[i%2], "n", recs)
+		for _, r := range recs {
+			leaves = append(leaves, tlog.Hash(r.LeafHash))
+		}
+	}
+	close(stop)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("BuildTree: %v", err)
+		}
+	}
+	size, err := a.BuildTree(ctx, "n")
+	if err != nil || size != int64(len(leaves)) {
+		t.Fatalf("BuildTree = %d, %v; want %d", size, err, len(leaves))
+	}
+	for _, s := range []store.Store{a, b} {
+		got, err := tlog.TreeHash(size, s.HashReader(ctx, "n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := rootOf(leaves); got != want {
+			t.Fatalf("root of %d records: stored tree %x, leaves %x", size, got, want)
+		}
+	}
 }
 
 // Records are appended without tree hashes; BuildTree extends the tree
