@@ -96,7 +96,11 @@ note "building jwtledger and the baseline into $WORK"
 go build -o "$WORK/jwtledger" ./cmd/jwtledger
 go build -o "$WORK/baseline" ./test/bench/baseline
 SERVE_FLAGS_HS=()
-if "$WORK/jwtledger" serve --help 2>&1 | grep -q -- '--allow-hmac-signing'; then
+# The help text is read whole first: piped into grep -q under pipefail, an
+# early exit of grep (SIGPIPE) or --help's exit status made the test false
+# by chance, and serve then refused the HS256 key.
+SERVE_HELP=$("$WORK/jwtledger" serve --help 2>&1 || true)
+if grep -q -- '--allow-hmac-signing' <<<"$SERVE_HELP"; then
   SERVE_FLAGS_HS+=(--allow-hmac-signing)
 fi
 TCK=$(getconf CLK_TCK)
