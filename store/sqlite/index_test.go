@@ -23,12 +23,7 @@ import (
 // (chain, seq) index; neither scans the audit table.
 func TestQueryPlansUseTheIndex(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	db, err := sqlite.Open(ctx, path, sqlite.Options{AuditIndex: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, path := openIndexed(t)
 	recs := make([]*audit.Record, 100)
 	for i := range recs {
 		recs[i] = storetest.BenchRecord()
@@ -82,12 +77,7 @@ func TestQueryPlansUseTheIndex(t *testing.T) {
 // the index-off scan finds.
 func TestIndexQueriesAcrossRuns(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	db, err := sqlite.Open(ctx, path, sqlite.Options{AuditIndex: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, path := openIndexed(t)
 	// Five runs of 4,096 records and a bit: "rare" only in runs 0 and 3,
 	// "odd" in every run, sparse; "none" nowhere.
 	const n = 5*4096 + 300
@@ -156,4 +146,17 @@ func TestIndexQueriesAcrossRuns(t *testing.T) {
 			}
 		}
 	}
+}
+
+// openIndexed opens a new store with the audit index on, closed when the
+// test ends, and returns it with its path.
+func openIndexed(t *testing.T) (*sqlite.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "a.db")
+	db, err := sqlite.Open(context.Background(), path, sqlite.Options{AuditIndex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
 }
