@@ -34,6 +34,10 @@ var dialect = &tables.Dialect{
 	},
 	EmptyBlob: "''",
 	IsUnique:  isUnique,
+	// Its planner walks the id index for a time range in the middle of
+	// the ledger (it takes time and id for independent): see
+	// store/internal/tables/timerange.go.
+	SmallRange: 20000,
 }
 
 // conn runs the shared queries on the pool or a transaction.

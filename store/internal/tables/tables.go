@@ -71,6 +71,11 @@ type Dialect struct {
 	// ScanBytes, if set, is the scan destination of a []byte read only
 	// during a row's callback (database/sql: *sql.RawBytes, no copy).
 	ScanBytes func(*[]byte) any
+	// SmallRange, if set, makes a scan with a time bound first count,
+	// through the time index, whether its range holds fewer than
+	// SmallRange records; if it does, the scan reads the range by time
+	// and sorts it by id (see timerange.go). PostgreSQL: 20,000.
+	SmallRange int
 }
 
 // SQL rewrites the ? placeholders of query for the dialect.
@@ -486,6 +491,12 @@ func (d *Dialect) ScanStatement(f audit.Filter) Statement {
 // chain's records past seq mark. The member filters read the bodies.
 func (d *Dialect) scanRecords(ctx context.Context, q Querier, f audit.Filter, chain string, mark int64, tail bool) ([]*audit.Record, error) {
 	query, args := d.scanQuery(f, chain, mark, tail)
+	if !tail {
+		var err error
+		if query, err = d.rangeScan(ctx, q, f, query); err != nil {
+			return nil, err
+		}
+	}
 	var out []*audit.Record
 	err := d.query(ctx, q, query, args, func(rows Rows) error {
 		var id int64
