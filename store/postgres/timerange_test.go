@@ -39,7 +39,9 @@ func TestTimeRangesEveryPlan(t *testing.T) {
 
 // The statements of a small time range read the time index (the range's
 // count too), never the id index the planner would otherwise walk, nor
-// the whole table.
+// the whole table. (With an indexed filter the join's order follows the
+// statistics of audit_index, which a small table does not have: its
+// plans are checked at scale, see docs/performance.md.)
 func TestTimeRangePlans(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)
@@ -64,7 +66,6 @@ func TestTimeRangePlans(t *testing.T) {
 		{Since: at, Limit: 100},
 		{Until: at, Limit: 51, Newest: true},
 		{Since: at, Until: at.Add(time.Hour), Chain: "a", Before: 5000, Limit: 50, Newest: true},
-		{Since: at, Until: at.Add(time.Hour), Outcome: "expired", Limit: 100},
 	} {
 		stmts := postgres.Dialect.RangeStatements(f)
 		if len(stmts) != 3 {

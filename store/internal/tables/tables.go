@@ -230,7 +230,11 @@ const indexRunChunk = 256
 func (d *Dialect) indexedRecords(ctx context.Context, q Querier, f audit.Filter, keys []int64) ([]*audit.Record, error) {
 	var out []*audit.Record
 	if d.IndexRunShift == 0 {
-		return d.indexedRuns(ctx, q, f, keys, nil, out)
+		byTime, err := d.rangeFirst(ctx, q, f, keys[0])
+		if err != nil {
+			return nil, err
+		}
+		return d.indexedRuns(ctx, q, f, keys, nil, out, byTime)
 	}
 	var lo, hi int64
 	// Two subqueries: SQLite reads one end of the index for a lone MIN or
@@ -261,7 +265,7 @@ func (d *Dialect) indexedRecords(ctx context.Context, q Querier, f audit.Filter,
 			}
 			runs = append(runs, run)
 		}
-		if out, err = d.indexedRuns(ctx, q, f, keys, runs, out); err != nil {
+		if out, err = d.indexedRuns(ctx, q, f, keys, runs, out, false); err != nil {
 			return nil, err
 		}
 		if f.Limit > 0 && len(out) >= f.Limit {
@@ -273,8 +277,8 @@ func (d *Dialect) indexedRecords(ctx context.Context, q Querier, f audit.Filter,
 
 // indexedRuns appends to out the records of indexedRecords in runs (in
 // the order given, which is id order; nil: the index has no runs) until
-// out holds f.Limit.
-func (d *Dialect) indexedRuns(ctx context.Context, q Querier, f audit.Filter, keys []int64, runs []int64, out []*audit.Record) ([]*audit.Record, error) {
+// out holds f.Limit; byTime (no runs) reads f's time range first.
+func (d *Dialect) indexedRuns(ctx context.Context, q Querier, f audit.Filter, keys []int64, runs []int64, out []*audit.Record, byTime bool) ([]*audit.Record, error) {
 	after, before := f.After, f.Before
 	for {
 		page := 0
@@ -282,6 +286,9 @@ func (d *Dialect) indexedRuns(ctx context.Context, q Querier, f audit.Filter, ke
 			page = f.Limit - len(out)
 		}
 		query, args := d.indexQuery(f, keys, after, before, page, runs)
+		if byTime {
+			query, args = d.indexQueryByTime(f, keys, after, before, page)
+		}
 		n, last := 0, int64(0)
 		err := d.query(ctx, q, query, args, func(rows Rows) error {
 			var id int64
@@ -492,9 +499,12 @@ func (d *Dialect) ScanStatement(f audit.Filter) Statement {
 func (d *Dialect) scanRecords(ctx context.Context, q Querier, f audit.Filter, chain string, mark int64, tail bool) ([]*audit.Record, error) {
 	query, args := d.scanQuery(f, chain, mark, tail)
 	if !tail {
-		var err error
-		if query, err = d.rangeScan(ctx, q, f, query); err != nil {
+		byTime, err := d.rangeFirst(ctx, q, f, 0)
+		if err != nil {
 			return nil, err
+		}
+		if byTime {
+			query, _ = byTimeOrder(query)
 		}
 	}
 	var out []*audit.Record
