@@ -180,6 +180,7 @@ func parse(cmd string, args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.query.budget, "budget", 15*time.Second, "query: time after which a filter's warm runs stop (once -min-runs ran); a filter whose unmeasured first run took longer gets that run only")
 	fs.BoolVar(&o.query.cold, "cold", true, "query: also one run per filter in a fresh process")
 	fs.DurationVar(&o.query.coldMax, "cold-max", 5*time.Second, "query: no cold run for a filter whose warm p50 is longer (it scans; cold is no faster)")
+	fs.StringVar(&o.query.coldCommand, "cold-command", "", "query: a shell `command` run before each cold run, e.g. one that restarts the PostgreSQL server so that its buffers are cold too (said in the report)")
 	fs.BoolVar(&o.query.dropCaches, "drop-caches", true, "query, verify: drop the OS page cache before each cold run (needs root; said in the report; the whole machine's cache)")
 	fs.StringVar(&o.query.only, "cases", "", "query: only the filters whose name contains this")
 	orders := fs.String("orders", "oldest,newest", "query: page orders: oldest (the API's page: 100, oldest first), newest (the console's: 51, newest first)")

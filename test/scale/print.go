@@ -27,6 +27,9 @@ func printReport(w io.Writer, r *report) {
 		if !q.CachesDropped {
 			cold = "fresh process, page cache NOT dropped"
 		}
+		if q.ColdCommand != "" {
+			cold += ", after `" + q.ColdCommand + "`"
+		}
 		fmt.Fprintf(w, "First page of each filter, %d records (ms; warm: p50/p99 of the runs after one unmeasured; cold: %s, query after Open):\n\n", q.Records, cold)
 		if q.IndexPending > 0 {
 			fmt.Fprintf(w, "The query index was %d records behind at open and caught up in %.0f s; measured after.\n\n", q.IndexPending, q.IndexCatchUp)

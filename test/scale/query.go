@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ type queryOptions struct {
 	budget           time.Duration
 	cold, dropCaches bool
 	coldMax          time.Duration // no cold run for a case whose warm p50 is longer
+	coldCommand      string        // a shell command run before each cold run (a server restart)
 	orders           []string
 	only             string // only the cases whose name contains it
 }
@@ -124,8 +126,11 @@ type queryResult struct {
 	CountsCatchUp float64 `json:"counts_catch_up_seconds"`
 	// CachesDropped says whether the page cache was dropped before every
 	// cold run (else cold means a fresh process only).
-	CachesDropped bool       `json:"caches_dropped"`
-	Counts        []countRow `json:"counts"`
+	CachesDropped bool `json:"caches_dropped"`
+	// ColdCommand is the command run before every cold run, if any (a
+	// restart of the PostgreSQL server: its buffers cold too).
+	ColdCommand string     `json:"cold_command,omitempty"`
+	Counts      []countRow `json:"counts"`
 }
 
 // measureQueries times the first page of every case and order, warm (in
@@ -136,7 +141,7 @@ func measureQueries(ctx context.Context, o queryOptions, progress io.Writer) (*q
 	if err != nil {
 		return nil, err
 	}
-	res := &queryResult{CachesDropped: o.cold && o.dropCaches}
+	res := &queryResult{CachesDropped: o.cold && o.dropCaches, ColdCommand: o.coldCommand}
 	if res.Records, err = countRecords(ctx, o.ledger); err != nil {
 		return nil, err
 	}
@@ -209,6 +214,11 @@ func measureQueries(ctx context.Context, o queryOptions, progress io.Writer) (*q
 		if row.P50ms > ms(o.coldMax) {
 			row.ColdSkipped = true
 			continue
+		}
+		if o.coldCommand != "" {
+			if out, err := exec.CommandContext(ctx, "sh", "-c", o.coldCommand).CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("-cold-command: %w: %s", err, out)
+			}
 		}
 		if o.dropCaches && !dropCaches() {
 			res.CachesDropped = false

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -39,7 +40,7 @@ func smoke(t *testing.T, store string, records int64) {
 	// (the tool's rule for slow queries), and the check of three runs failed.
 	args := []string{"all", "-dir", dir, "-store", store, "-records", fmt.Sprint(records), "-max-duration", "5m",
 		"-runs", "3", "-budget", "1m", "-drop-caches=false", "-rounds", "2", "-duration", "200ms", "-warmup", "50ms",
-		"-flat-callers", "8", "-checkpoints", "2", "-json"}
+		"-flat-callers", "8", "-checkpoints", "2", "-json", "-cold-command", "echo cold >> " + filepath.Join(dir, "cold.log")}
 	var out, errs bytes.Buffer
 	if code := run(context.Background(), args, &out, &errs); code != 0 {
 		t.Fatalf("scale %s: exit %d\n%s", strings.Join(args, " "), code, errs.String())
@@ -73,6 +74,8 @@ func smoke(t *testing.T, store string, records int64) {
 	}
 	check(q.Records == g.Records, "query: %d records, generated %d", q.Records, g.Records)
 	check(!q.CachesDropped, "query: caches dropped although -drop-caches=false")
+	colds, _ := os.ReadFile(filepath.Join(dir, "cold.log"))
+	check(q.ColdCommand != "" && strings.Count(string(colds), "cold\n") == len(q.Rows), "query: -cold-command %q ran %d times, want once per cold run (%d)", q.ColdCommand, strings.Count(string(colds), "cold\n"), len(q.Rows))
 	cases := queryCases(s)
 	check(len(q.Rows) == 2*len(cases), "query: %d rows, want %d (every case in both orders)", len(q.Rows), 2*len(cases))
 	for _, r := range q.Rows {
