@@ -40,7 +40,18 @@ var dialect = &tables.Dialect{
 	IndexRunShift: indexRunShift,
 	IsUnique:      isUnique,
 	ScanBytes:     func(p *[]byte) any { return (*sql.RawBytes)(p) },
+	// A time range's ids read from audit_time (time, rowid) bound the
+	// query's walk of the rowids: its plan otherwise reads every record
+	// of the range through audit_time and sorts them by id (a minute of
+	// 60,000 records: 144-194 ms for a newest-first page). 200,000
+	// entries of audit_time read in about 20 ms here.
+	TimeSpanMost: timeSpanMost,
+	TimeIndex:    " INDEXED BY audit_time",
 }
+
+// timeSpanMost is the most records of a time range whose ids bound the
+// query (Dialect.TimeSpanMost).
+const timeSpanMost = 200_000
 
 func isUnique(err error) bool {
 	var e sqlite3.Error

@@ -79,6 +79,7 @@ func Run(t *testing.T, b Backend) {
 		{"ScanChainRangeIsPartOfScanChain", testScanChainRange},
 		{"AppendFromTwoHandlesStaysGapless", testTwoHandles},
 		{"QueryFiltersAndPages", testQuery},
+		{"QueryTimeRangesExact", testQueryTimeRanges},
 		{"CountsAgreeWithRecords", testCounts},
 		{"BuildTreeCoversAppendedRecords", testBuildTree},
 		{"BuildTreeStopsAtMissingRecord", testBuildTreeGap},
