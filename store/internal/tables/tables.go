@@ -154,11 +154,11 @@ func (d *Dialect) Rows(q Querier) RowScanner {
 // reads the audit table. It is the query of a store with the audit index
 // on; with it off, [Dialect.ScanRecords].
 func (d *Dialect) QueryRecords(ctx context.Context, q Querier, f audit.Filter) ([]*audit.Record, error) {
-	f, spanned, none, err := d.timeSpan(ctx, q, f)
+	keys := filterKeys(f)
+	f, spanned, none, err := d.timeSpan(ctx, q, f, len(keys) > 0)
 	if err != nil || none {
 		return nil, err
 	}
-	keys := filterKeys(f)
 	if len(keys) == 0 {
 		return d.scanRecords(ctx, q, f, "", 0, false, spanned)
 	}
@@ -415,38 +415,43 @@ func (d *Dialect) indexQuery(f audit.Filter, keys []int64, after, before int64, 
 }
 
 // timeSpan bounds the ids of a query with a time range by those of the
-// records in the range, when the range holds at most d.TimeSpanMost
-// records: it reads their ids from the time index ((time, id) entries,
-// without the table) and returns f with After and Before narrowed to the
-// smallest and largest of them, spanned set; none when the range holds no
-// record (within f's cursor). The query then walks the ids between the
+// records in the range: it reads their ids from the time index ((time,
+// id) entries, without the table) and returns f with After and Before
+// narrowed to the smallest and largest of them, spanned set; none when
+// the range holds no record (within f's cursor). The query then walks the ids between the
 // bounds, checking the times, and stops at its page. The bounds are exact
 // whatever the order of times and ids (records of several chains, clocks
 // stepped back, late appends): the ids are those of the records in the
 // range, not a guess from the times at its ends; a disorder only widens
 // the walk. The records appended after this read have larger ids: the
-// answer is the one of the moment of the read. A range of more records
-// keeps f's bounds (the read would cost more than the query) and the
-// query runs its own plan.
+// answer is the one of the moment of the read. The read costs about a
+// tenth of what reading the range's records costs, which a scan does
+// anyway; a query of the audit index (capped) finds a rare value without
+// it, so for that one the read stops past d.TimeSpanMost records, and a
+// range of more keeps f's bounds.
 //
 // A page of a time range alone, no cursor, whose end on the page's side
 // is near the ledger's (the console's windows: "since an hour ago") is
 // found faster by walking the ids from the ledger's end, without the read
 // (see timeWalkCheap): spanned, f unchanged.
-func (d *Dialect) timeSpan(ctx context.Context, q Querier, f audit.Filter) (_ audit.Filter, spanned, none bool, err error) {
+func (d *Dialect) timeSpan(ctx context.Context, q Querier, f audit.Filter, capped bool) (_ audit.Filter, spanned, none bool, err error) {
 	if d.TimeSpanMost <= 0 || (f.Since.IsZero() && f.Until.IsZero()) {
 		return f, false, false, nil
 	}
 	if walk, err := d.timeWalkCheap(ctx, q, f); err != nil || walk {
 		return f, walk, false, err
 	}
-	query, args := d.timeSpanQuery(f, d.TimeSpanMost+1)
+	most := 0
+	if capped {
+		most = d.TimeSpanMost + 1
+	}
+	query, args := d.timeSpanQuery(f, most)
 	var n, lo, hi int64
 	if _, err := d.one(ctx, q, query, args, &n, &lo, &hi); err != nil {
 		return f, false, false, d.errorf("query audit time index: %w", err)
 	}
 	switch {
-	case n > int64(d.TimeSpanMost):
+	case capped && n > int64(d.TimeSpanMost):
 		return f, false, false, nil
 	case n == 0:
 		return f, false, true, nil
@@ -501,9 +506,9 @@ func (d *Dialect) timeWalkCheap(ctx context.Context, q Querier, f audit.Filter) 
 }
 
 // timeSpanQuery is timeSpan's read of the time index: how many records
-// the range holds (up to most) and their smallest and largest id. The
-// cursor is not in it: it would not bound how much of the index the read
-// walks.
+// the range holds (up to most; 0: all) and their smallest and largest
+// id. The cursor is not in it: it would not bound how much of the index
+// the read walks.
 func (d *Dialect) timeSpanQuery(f audit.Filter, most int) (string, []any) {
 	var where []string
 	var args []any
@@ -513,17 +518,23 @@ func (d *Dialect) timeSpanQuery(f audit.Filter, most int) (string, []any) {
 	if !f.Until.IsZero() {
 		where, args = append(where, "time < ?"), append(args, f.Until.UnixNano())
 	}
-	return "SELECT COUNT(*), COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM (SELECT id FROM audit" + d.TimeIndex +
-		" WHERE " + strings.Join(where, " AND ") + " LIMIT " + strconv.Itoa(most) + ") span", args
+	const agg = "SELECT COUNT(*), COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM "
+	if most <= 0 {
+		return agg + "audit" + d.TimeIndex + " WHERE " + strings.Join(where, " AND "), args
+	}
+	return agg + "(SELECT id FROM audit" + d.TimeIndex + " WHERE " + strings.Join(where, " AND ") +
+		" LIMIT " + strconv.Itoa(most) + ") span", args
 }
 
 // TimeSpanStatements are the statements a query of f runs with its time
-// range spanned (see timeSpan): the read of the time index, and the scan
-// of the ids between bounds (f's After and Before stand for them).
+// range spanned (see timeSpan): the reads of the time index (capped, as
+// for a query of the audit index, and not), and the scan of the ids
+// between bounds (f's After and Before stand for them).
 func (d *Dialect) TimeSpanStatements(f audit.Filter) []Statement {
-	sq, sargs := d.timeSpanQuery(f, d.TimeSpanMost+1)
+	cq, cargs := d.timeSpanQuery(f, d.TimeSpanMost+1)
+	sq, sargs := d.timeSpanQuery(f, 0)
 	q, args := d.scanQuery(f, "", 0, false, true)
-	return []Statement{{d.SQL(sq), sargs}, {d.SQL(q), args}}
+	return []Statement{{d.SQL(cq), cargs}, {d.SQL(sq), sargs}, {d.SQL(q), args}}
 }
 
 // scanQuery is the query of scanRecords. With spanned (f's id bounds are
@@ -606,7 +617,7 @@ func (d *Dialect) scanQuery(f audit.Filter, chain string, mark int64, tail, span
 // audit index is off (the member filters read the bodies, or the columns
 // a backend has).
 func (d *Dialect) ScanRecords(ctx context.Context, q Querier, f audit.Filter) ([]*audit.Record, error) {
-	f, spanned, none, err := d.timeSpan(ctx, q, f)
+	f, spanned, none, err := d.timeSpan(ctx, q, f, false)
 	if err != nil || none {
 		return nil, err
 	}
