@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -101,7 +102,7 @@ func (db *DB) openIndexFile(ctx context.Context, dsn string) error {
 	}
 	if why != "" {
 		db.indexRebuilt = why
-		if err := db.resetIndexFile(ctx, path, id); err != nil {
+		if err := db.resetIndexFile(ctx, path, why, id); err != nil {
 			return err
 		}
 	}
@@ -160,8 +161,32 @@ func (db *DB) checkIndexFile(ctx context.Context, path string, id []byte) (why s
 			return "truncated", nil
 		}
 	}
+	return db.indexContents(ctx, iw, id)
+}
+
+// indexQuerier is an *sql.DB or *sql.Tx of the index file.
+type indexQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// indexContents says why the index file q reads is not this database's
+// index ("" when it is): its version, its store id (id) and its marks,
+// each of which must name a record of the database with the same leaf
+// hash.
+func (db *DB) indexContents(ctx context.Context, q indexQuerier, id []byte) (why string, err error) {
+	var version int
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return "unreadable: " + err.Error(), nil
+	}
+	if version == 0 {
+		return "new", nil
+	}
+	if version != indexFileVersion {
+		return fmt.Sprintf("format %d, not %d", version, indexFileVersion), nil
+	}
 	var stored []byte
-	switch err := iw.QueryRowContext(ctx, "SELECT value FROM index_meta WHERE name = 'store_id'").Scan(&stored); {
+	switch err := q.QueryRowContext(ctx, "SELECT value FROM index_meta WHERE name = 'store_id'").Scan(&stored); {
 	case errors.Is(err, sql.ErrNoRows):
 		return "no store id", nil
 	case err != nil:
@@ -175,7 +200,7 @@ func (db *DB) checkIndexFile(ctx context.Context, path string, id []byte) (why s
 		leaf  []byte
 	}
 	var marks []mark
-	rows, err := iw.QueryContext(ctx, "SELECT chain, seq, leaf FROM audit_indexed")
+	rows, err := q.QueryContext(ctx, "SELECT chain, seq, leaf FROM audit_indexed")
 	if err != nil {
 		return "unreadable: " + err.Error(), nil
 	}
@@ -204,16 +229,26 @@ func (db *DB) checkIndexFile(ctx context.Context, path string, id []byte) (why s
 	return "", nil
 }
 
-// resetIndexFile makes the index file at path an empty index of the
-// database with store id id: its tables dropped and made again in one
+// resetIndexFile makes the index file at path (not sound: why) an empty
+// index of the database with store id id, unless another process made it
+// sound meanwhile: its tables dropped and made again in one
 // transaction when it can be read, else the file removed and made anew.
-func (db *DB) resetIndexFile(ctx context.Context, path string, id []byte) error {
+func (db *DB) resetIndexFile(ctx context.Context, path, why string, id []byte) error {
 	reset := func() error {
 		tx, err := db.iw.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
+		// Another process opening the store may have made or rebuilt the
+		// file since it was checked (and be indexing into it): keep what
+		// is sound now, under the file's write lock.
+		// (Not for a damaged file, whose contents may read well.)
+		if damaged := why == "truncated" || strings.HasPrefix(why, "unreadable"); !damaged {
+			if now, err := db.indexContents(ctx, tx, id); err == nil && now == "" {
+				return tx.Commit()
+			}
+		}
 		for _, stmt := range []string{"DROP TABLE IF EXISTS audit_index", "DROP TABLE IF EXISTS audit_indexed", "DROP TABLE IF EXISTS index_meta", indexFileSchema,
 			fmt.Sprintf("PRAGMA user_version = %d", indexFileVersion)} {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
