@@ -221,7 +221,13 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 func (db *DB) migrate(ctx context.Context) error {
 	var version int
 	if err := db.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("sqlite: open %s: %w (hint: the store must be a SQLite database that this user can read and write, in a writable directory)", db.path, err)
+		hint := "the store must be a SQLite database that this user can read and write, in a writable directory"
+		if free, ok := freeSpace(filepath.Dir(db.path)); ok && free < DefaultMinFree {
+			// Opening writes (the log and its index): SQLite says "disk
+			// I/O error" or "database or disk is full".
+			hint = fmt.Sprintf("the file system is full: %d bytes free next to %s; free space there", free, db.path)
+		}
+		return fmt.Errorf("sqlite: open %s: %w (hint: %s)", db.path, err, hint)
 	}
 	names, err := tables.Migrations(migrations, "migrations")
 	if err != nil {
