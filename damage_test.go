@@ -94,3 +94,64 @@ func TestDamagedDatabase(t *testing.T) {
 		t.Fatalf("reading records of the damaged ledger: %d %v", len(recs), err)
 	}
 }
+
+// TestMissingDatabaseHint: a data directory whose database is gone is
+// refused, and the hint says what a restart needs: the rescued copy moved
+// into place and, when the lost file's write-ahead log is still at its
+// name (a rescue by an older release, or one that could not set it aside),
+// that log moved away first, since SQLite would replay it onto the copy.
+func TestMissingDatabaseHint(t *testing.T) {
+	cases := []struct {
+		name          string
+		rescued, wal  bool
+		want, wantNot []string
+	}{
+		{"nothing saved", false, false, []string{"restore the database from a backup"}, []string{".rescued-", "-wal"}},
+		{"a rescued copy", true, false, []string{".rescued-2026", "move it to"}, []string{"-wal"}},
+		{"a rescued copy and the lost file's log", true, true, []string{".rescued-2026", "jwtledger.db-wal", "jwtledger.db-shm", "first move away"}, nil},
+		{"the lost file's log alone", false, true, []string{"restore the database from a backup", "jwtledger.db-wal"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "s"}); err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			db := filepath.Join(dir, "jwtledger.db")
+			if c.rescued {
+				if err := os.Rename(db, db+".rescued-20261203T120000Z"); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Remove(db); err != nil {
+				t.Fatal(err)
+			}
+			if c.wal {
+				for _, f := range []string{db + "-wal", db + "-shm"} {
+					if err := os.WriteFile(f, []byte("stale"), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			_, err = jwtledger.Open(ctx, jwtledger.Config{DataDir: dir})
+			if !errors.Is(err, jwtledger.ErrMissingDatabase) {
+				t.Fatalf("open: %v, want ErrMissingDatabase", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			for _, w := range c.wantNot {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error %q says %q", err, w)
+				}
+			}
+		})
+	}
+}

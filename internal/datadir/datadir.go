@@ -99,6 +99,19 @@ func CheckNotMissing(dbPath, dataDir, cpFile string) error {
 	if rescued, _ := filepath.Glob(dbPath + ".rescued-*"); len(rescued) > 0 {
 		hint = "a copy saved when it was lost is " + rescued[len(rescued)-1] + ": move it to " + dbPath
 	}
+	// The lost file's write-ahead log, left at its name (a rescue by an
+	// older release, or one that could not set it aside): SQLite would
+	// replay it onto the database put there, which then opens as
+	// "malformed".
+	var stale []string
+	for _, p := range []string{dbPath + "-wal", dbPath + "-shm"} {
+		if _, err := os.Stat(p); err == nil {
+			stale = append(stale, p)
+		}
+	}
+	if len(stale) > 0 {
+		hint = "first move away " + strings.Join(stale, " and ") + " (the lost file's write-ahead log, which SQLite would replay onto the database put there), then " + hint
+	}
 	return fmt.Errorf("%w: %s has %s but no %s; refusing to start a new, empty ledger there (hint: %s, or use another --data-dir for a new ledger)",
 		ErrMissingDatabase, dataDir, strings.Join(found, ", "), filepath.Base(dbPath), hint)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -131,5 +132,52 @@ func TestReadinessPostgresStopped(t *testing.T) {
 	}
 	if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "after"}); err != nil {
 		t.Fatalf("issue after the restart: %v", err)
+	}
+}
+
+// Opening a ledger on a full disk fails with a hint that says so (not
+// that the file is no SQLite database), and works once space is back.
+func TestOpenOnFullDisk(t *testing.T) {
+	cases := []struct {
+		name     string
+		existing bool
+	}{
+		{"an existing ledger", true},
+		{"a new data directory", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := smallDisk(t)
+			ctx := context.Background()
+			data := filepath.Join(dir, "data")
+			if c.existing {
+				l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: data})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "s"}); err != nil {
+					t.Fatal(err)
+				}
+				l.Close()
+			}
+			filler := filepath.Join(dir, "filler")
+			fill(t, filler)
+			_, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: data})
+			if err == nil {
+				t.Fatal("open on a full disk succeeded")
+			}
+			if msg := err.Error(); !strings.Contains(msg, "file system is full") || strings.Contains(msg, "must be a SQLite database") {
+				t.Fatalf("open on a full disk: %v, want a hint that the file system is full", err)
+			}
+			os.Remove(filler)
+			l, err := jwtledger.Open(ctx, jwtledger.Config{DataDir: data})
+			if err != nil {
+				t.Fatalf("open once space is back: %v", err)
+			}
+			defer l.Close()
+			if _, err := l.Issue(ctx, jwtledger.IssueRequest{Subject: "after"}); err != nil {
+				t.Fatalf("issue once space is back: %v", err)
+			}
+		})
 	}
 }

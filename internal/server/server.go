@@ -219,17 +219,26 @@ func (s *Server) routes() {
 	if s.cfg.NoMetrics {
 		rs = slices.DeleteFunc(rs, func(rt route) bool { return rt.pattern == "GET /metrics" })
 	}
-	paths := map[string]access{} // the strictest access of each path
+	paths := map[string]access{}     // the strictest access of each path
+	methods := map[string][]string{} // the methods of each path, for Allow
 	for _, rt := range rs {
 		s.patterns = append(s.patterns, rt.pattern)
 		s.mux.Handle(rt.pattern, s.wrap(rt))
-		_, path, _ := strings.Cut(rt.pattern, " ")
+		method, path, _ := strings.Cut(rt.pattern, " ")
 		paths[path] = max(paths[path], rt.access)
+		methods[path] = append(methods[path], method)
+		if method == http.MethodGet {
+			methods[path] = append(methods[path], http.MethodHead) // the mux answers HEAD with GET's handler
+		}
 	}
 	// Other methods on known paths (after the same authentication), and
-	// unknown paths, answer in JSON too.
+	// unknown paths, answer in JSON too; a 405 says which methods the path
+	// has (RFC 9110 15.5.6).
 	for path, acc := range paths {
+		slices.Sort(methods[path])
+		allow := strings.Join(methods[path], ", ")
 		s.mux.Handle(path, s.wrap(route{pattern: path, access: acc, fn: func(w http.ResponseWriter, r *http.Request, _ *call) error {
+			w.Header().Set("Allow", allow)
 			return &httpError{code: http.StatusMethodNotAllowed, err: "invalid_request", desc: "method " + r.Method + " is not allowed here"}
 		}}))
 	}
@@ -385,12 +394,25 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, rt route, c *
 		if derr := s.ops.RecordDenied(r.Context(), rt.pattern+": "+reason, service.Meta{Actor: id, Remote: r.RemoteAddr, RequestID: c.requestID}); derr != nil {
 			return &httpError{code: http.StatusServiceUnavailable, err: "temporarily_unavailable", desc: "the audit trail is unavailable", cause: derr}
 		}
+		// The challenge names the scheme the caller used; with none, the
+		// OAuth2 endpoints ask for HTTP Basic (client_secret_basic, RFC
+		// 6749 2.3.1), the others for a Bearer token. A Bearer token that
+		// was presented and refused is error="invalid_token" (RFC 6750
+		// 3.1; not with no credentials).
+		oauth := strings.HasPrefix(strings.TrimPrefix(rt.pattern, "POST "), "/oauth2/")
 		if scheme == "" {
 			scheme = "Bearer"
+			if oauth {
+				scheme = "Basic"
+			}
 		}
-		w.Header().Set("WWW-Authenticate", scheme+` realm="jwtledger"`)
+		challenge := scheme + ` realm="jwtledger"`
+		if scheme == "Bearer" && secret != "" && !oauth {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 		code := "invalid_token"
-		if strings.HasPrefix(rt.pattern, "POST /oauth2/") {
+		if oauth {
 			code = "invalid_client"
 		}
 		return &httpError{code: http.StatusUnauthorized, err: code, desc: reason}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -551,5 +552,62 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	code, b, _ := e.do("GET", "/openapi.yaml", "verifier", "", nil)
 	if code != 200 || !strings.HasPrefix(string(b), "openapi: 3.1.0") {
 		t.Fatalf("/openapi.yaml: %d", code)
+	}
+}
+
+// TestChallenges checks the 401 challenges and the 405 answers against the
+// standards third-party clients follow: a Bearer challenge names
+// error="invalid_token" when a token was presented and refused, and none
+// when no credentials came (RFC 6750 3.1); the OAuth2 endpoints, whose
+// clients authenticate with HTTP Basic (client_secret_basic in the
+// metadata), challenge with Basic when nothing came (RFC 6749 2.3.1, 5.2);
+// a 405 lists the methods of the path in Allow (RFC 9110 15.5.6).
+func TestChallenges(t *testing.T) {
+	e := newEnv(t)
+	adm := e.creds["admin"]
+	basicWrong := "Basic " + base64.StdEncoding.EncodeToString([]byte(adm.ID+":jls_wrong"))
+	tests := []struct {
+		name, method, path, auth string
+		code                     int
+		header, want             string
+	}{
+		{"no credentials, resource", "POST", "/v1/tokens", "", 401, "WWW-Authenticate", `Bearer realm="jwtledger"`},
+		{"wrong bearer, resource", "POST", "/v1/tokens", "Bearer jls_wrong", 401, "WWW-Authenticate", `Bearer realm="jwtledger", error="invalid_token"`},
+		{"wrong bearer, audit", "GET", "/v1/audit", "Bearer jls_wrong", 401, "WWW-Authenticate", `Bearer realm="jwtledger", error="invalid_token"`},
+		{"wrong basic, resource", "GET", "/v1/audit", basicWrong, 401, "WWW-Authenticate", `Basic realm="jwtledger"`},
+		{"no credentials, token endpoint", "POST", "/oauth2/token", "", 401, "WWW-Authenticate", `Basic realm="jwtledger"`},
+		{"no credentials, introspection", "POST", "/oauth2/introspect", "", 401, "WWW-Authenticate", `Basic realm="jwtledger"`},
+		{"wrong basic, token endpoint", "POST", "/oauth2/token", basicWrong, 401, "WWW-Authenticate", `Basic realm="jwtledger"`},
+		{"wrong bearer, token endpoint", "POST", "/oauth2/token", "Bearer jls_wrong", 401, "WWW-Authenticate", `Bearer realm="jwtledger"`},
+		{"405, POST only", "DELETE", "/v1/tokens", "admin", 405, "Allow", "POST"},
+		{"405, token endpoint", "GET", "/oauth2/token", "admin", 405, "Allow", "POST"},
+		{"405, GET only", "POST", "/.well-known/jwks.json", "", 405, "Allow", "GET, HEAD"},
+		{"405, GET and POST", "PUT", "/v1/keys", "admin", 405, "Allow", "GET, HEAD, POST"},
+		{"405, a path with a wildcard", "GET", "/v1/clients/cl_x", "admin", 405, "Allow", "DELETE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := "grant_type=client_credentials"
+			req, _ := http.NewRequest(tt.method, e.srv.URL+tt.path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			switch {
+			case tt.auth == "admin":
+				req.SetBasicAuth(adm.ID, adm.Secret)
+			case tt.auth != "":
+				req.Header.Set("Authorization", tt.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.code {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, b, tt.code)
+			}
+			if got := resp.Header.Values(tt.header); len(got) != 1 || got[0] != tt.want {
+				t.Fatalf("%s: %q, want %q", tt.header, got, tt.want)
+			}
+		})
 	}
 }

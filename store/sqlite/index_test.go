@@ -36,6 +36,10 @@ func TestQueryPlansUseTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	if _, err := raw.Exec("ATTACH DATABASE ? AS idx", sqlite.IndexPath(path)); err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range storetest.PlanFilters() {
 		stmts := sqlite.Dialect.QueryStatements(f, "n", 50)
 		if len(stmts) != 2 {

@@ -89,7 +89,9 @@ func (db *DB) Probe(ctx context.Context, chain string) (ledgerID string, head in
 // replaced: through the connection that still has the old file open, an
 // audit.undelivered record is appended to chain for every batch of
 // undelivered that the file holds, then VACUUM INTO writes a consistent
-// copy of it, write-ahead log included, to dst.
+// copy of it, write-ahead log included, to dst. The lost file's log and
+// its index are then renamed (PATH-wal.lost-TIME), so that moving dst into
+// place is all a restart needs.
 func (db *DB) Rescue(ctx context.Context, dst, chain string, undelivered []audit.Range) error {
 	conn, err := db.w.Conn(ctx)
 	if err != nil {
@@ -129,5 +131,7 @@ func (db *DB) Rescue(ctx context.Context, dst, chain string, undelivered []audit
 	if _, err := conn.ExecContext(ctx, "VACUUM INTO ?", dst); err != nil {
 		return fmt.Errorf("sqlite: rescue: copy to %s: %w", dst, err)
 	}
-	return nil
+	// The copy holds what the lost file's log held; that log must not be
+	// replayed onto the copy once it is moved into place.
+	return db.wal.setAside(".lost-" + time.Now().UTC().Format("20060102T150405Z"))
 }

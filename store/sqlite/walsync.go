@@ -157,6 +157,36 @@ func (w *walSync) sync(raw bool) error {
 	return nil
 }
 
+// setAside renames the write-ahead log and its index to their names plus
+// suffix when the database file they belong to was deleted or replaced:
+// no one can open that file any more, and SQLite would replay its log onto
+// whatever database is put at the path next (a rescued copy moved into
+// place, which would then open as "malformed"). Only the log this process
+// has open is moved; nothing is removed.
+func (w *walSync) setAside(suffix string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil || w.dbInfo == nil {
+		return nil
+	}
+	if info, err := os.Stat(w.dbPath); err == nil && os.SameFile(info, w.dbInfo) {
+		return nil // the same file, truncated or overwritten: its log is its own
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sqlite: set aside write-ahead log: %w", err)
+	}
+	if info, err := os.Stat(w.path); err != nil || !os.SameFile(info, w.info) {
+		return nil // not the log this process has open
+	}
+	if err := os.Rename(w.path, w.path+suffix); err != nil {
+		return fmt.Errorf("sqlite: set aside write-ahead log: %w", err)
+	}
+	shm := w.dbPath + "-shm"
+	if err := os.Rename(shm, shm+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sqlite: set aside write-ahead log index: %w", err)
+	}
+	return nil
+}
+
 func (w *walSync) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
