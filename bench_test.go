@@ -21,6 +21,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,7 +53,9 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B, alg keys.Alg) *benchEnv {
 	b.Helper()
-	l, err := Open(context.Background(), Config{DataDir: b.TempDir(), KeyAlg: alg})
+	// JWTLEDGER_BENCH_AUDIT_INDEX=1: the audit index on (its follower
+	// running beside the appends), to compare with it off.
+	l, err := Open(context.Background(), Config{DataDir: b.TempDir(), KeyAlg: alg, AuditIndex: os.Getenv("JWTLEDGER_BENCH_AUDIT_INDEX") == "1"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,3 +33,7 @@ const RowsBySeq = rowsBySeq
 // SetIndexRunChunk sets how many runs of the audit index one query
 // searches; it returns the previous setting.
 func SetIndexRunChunk(n int) int { was := dialect.IndexRunChunk; dialect.IndexRunChunk = n; return was }
+
+// SetTimeSpanMost sets the most records of a time range whose ids bound a
+// query (0: none); it returns the previous setting.
+func SetTimeSpanMost(n int) int { was := dialect.TimeSpanMost; dialect.TimeSpanMost = n; return was }

@@ -26,19 +26,26 @@ var startIndexer = true
 // reads one run after the other instead, one short index search each.
 const indexRunShift = 12
 
-// indexRows is one INSERT into audit_index carries at most.
-const indexRows = 128
-
 // AddIndex stores entries and moves chain's index mark from from to to,
-// in one transaction, if the mark is still at from. The transaction is
-// not followed by a sync of the log (see indexTx).
+// in one transaction of the index file, if the mark is still at from. The
+// mark keeps the leaf hash of the record at it (checked at open, see
+// indexfile.go). The transaction is not followed by a sync (see indexTx).
 func (db *DB) AddIndex(ctx context.Context, chain string, from, to int64, entries []tables.IndexEntry) (bool, error) {
+	var leaf []byte
+	if err := db.r.QueryRowContext(ctx, "SELECT leaf FROM audit WHERE chain = ? AND seq = ?", chain, to).Scan(&leaf); err != nil {
+		return false, fmt.Errorf("sqlite: add index: leaf of the mark: %w", err)
+	}
 	moved := false
 	err := db.indexTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if moved, err = dialect.MoveIndexMark(ctx, querier{tx}, chain, from, to); err != nil || !moved {
+		n, err := tx.ExecContext(ctx, `INSERT INTO audit_indexed (chain, seq, leaf) VALUES (?, ?, ?)
+			ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, leaf = excluded.leaf WHERE audit_indexed.seq = ?`, chain, to, leaf, from)
+		if err != nil {
 			return err
 		}
+		if k, err := n.RowsAffected(); err != nil || k == 0 {
+			return err
+		}
+		moved = true
 		// In the B-tree's order: (run, key, id).
 		slices.SortFunc(entries, func(a, b tables.IndexEntry) int {
 			if c := cmp.Compare(a.ID>>indexRunShift, b.ID>>indexRunShift); c != 0 {
@@ -79,17 +86,16 @@ func (db *DB) AddIndex(ctx context.Context, chain string, from, to int64, entrie
 // insertIndexSQL inserts the rows of a JSON array of [run, key, id].
 const insertIndexSQL = "INSERT OR IGNORE INTO audit_index (run, key, id) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)"
 
-// indexTx runs fn in a write transaction that is not followed by a sync
-// of the write-ahead log: the index can be rebuilt from the records, and
-// its rows and mark commit together, so losing the transaction to a power
-// cut loses nothing but work; the next append's sync makes it durable.
-// An append waits for it as for any write (one connection), which is why
-// the index is written in chunks (tables.Indexer).
+// indexTx runs fn in a write transaction of the index file (its own
+// connection and lock: an append never waits for it), not followed by a
+// sync: the index can be rebuilt from the records, and its rows and mark
+// commit together, so losing the transaction to a power cut loses nothing
+// but work.
 func (db *DB) indexTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := db.wal.lostErr(); err != nil {
 		return err
 	}
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.iw.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

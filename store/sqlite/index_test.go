@@ -36,6 +36,10 @@ func TestQueryPlansUseTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	if _, err := raw.Exec("ATTACH DATABASE ? AS idx", sqlite.IndexPath(path)); err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range storetest.PlanFilters() {
 		stmts := sqlite.Dialect.QueryStatements(f, "n", 50)
 		if len(stmts) != 2 {
@@ -159,4 +163,60 @@ func openIndexed(t *testing.T) (*sqlite.DB, string) {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db, path
+}
+
+// A time range's ids bound its query (for a query of the audit index, when
+// the range holds at most timeSpanMost records; 0: never): the answers are
+// the same whatever the setting, with the index on and off, and the
+// bounded query walks the rowids between the bounds after an index-only
+// read of audit_time.
+func TestTimeRangeSpans(t *testing.T) {
+	ctx := context.Background()
+	db, path := openIndexed(t)
+	start := storetest.TimeRangeLedger(t, db)
+	off, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	for _, most := range []int{0, 50, 1 << 20} {
+		was := sqlite.SetTimeSpanMost(most)
+		t.Run("most="+strconv.Itoa(most), func(t *testing.T) {
+			storetest.CheckTimeRanges(t, db, start)
+			storetest.CheckTimeRanges(t, off, start)
+		})
+		sqlite.SetTimeSpanMost(was)
+	}
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, f := range []audit.Filter{
+		{Since: start, Until: start.Add(time.Minute), After: 10, Before: 300, Limit: 51, Newest: true},
+		{Since: start, After: 10, Before: 300, Limit: 100},
+		{Until: start, Sub: "u1", Chain: "a", After: 10, Before: 300, Limit: 100, Newest: true},
+	} {
+		stmts := sqlite.Dialect.TimeSpanStatements(f)
+		for i, want := range []string{"SEARCH audit USING COVERING INDEX audit_time", "SEARCH audit USING COVERING INDEX audit_time", "SEARCH audit USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"} {
+			rows, err := raw.QueryContext(ctx, "EXPLAIN QUERY PLAN "+stmts[i].SQL, stmts[i].Args...)
+			if err != nil {
+				t.Fatalf("%s: %v", stmts[i].SQL, err)
+			}
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			rows.Close()
+			text := strings.Join(plan, "\n")
+			if !strings.Contains(text, want) || strings.Contains(text, "TEMP B-TREE") || strings.Contains(text, "SCAN audit") {
+				t.Errorf("filter %+v:\n%s\nplan:\n%s\nwant %q", f, stmts[i].SQL, text, want)
+			}
+		}
+	}
 }

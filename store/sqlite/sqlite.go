@@ -51,7 +51,11 @@ type DB struct {
 	insertHash *multiInsert
 	readHash   *sql.Stmt
 
-	insertIndex *sql.Stmt // rows into audit_index
+	// The index file (indexfile.go), with the index on: its write
+	// connection, and the query pool that attaches it to the database.
+	iw, ir       *sql.DB
+	indexRebuilt string
+	insertIndex  *sql.Stmt // rows into audit_index, on iw
 
 	headMu sync.Mutex
 	heads  map[string]uint64 // chain heads as of this process's last commit
@@ -182,6 +186,13 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	r.SetMaxOpenConns(4)
 	db.r = r
 	db.Q = querier{r}
+	if db.Indexer != nil {
+		if err := db.openIndexFile(ctx, dsn); err != nil {
+			db.Close()
+			return nil, err
+		}
+		db.IQ = querier{db.ir}
+	}
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -272,7 +283,13 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.readHash, db.w, "SELECT hash FROM tree_hashes WHERE chain = ? AND idx = ?"},
 		{&db.treeSize, db.w, "SELECT size FROM tree_size WHERE chain = ?"},
 		{&db.setSize, db.w, "INSERT INTO tree_size (chain, size) VALUES (?, ?) ON CONFLICT (chain) DO UPDATE SET size = excluded.size"},
-		{&db.insertIndex, db.w, insertIndexSQL},
+	}
+	if db.iw != nil {
+		stmts = append(stmts, struct {
+			dst   **sql.Stmt
+			on    *sql.DB
+			query string
+		}{&db.insertIndex, db.iw, insertIndexSQL})
 	}
 	for _, s := range stmts {
 		st, err := s.on.PrepareContext(ctx, s.query)
@@ -301,8 +318,10 @@ func (db *DB) Close() error {
 			m.close()
 		}
 	}
-	if db.r != nil {
-		errs = append(errs, db.r.Close())
+	for _, p := range []*sql.DB{db.r, db.ir, db.iw} {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
 	}
 	errs = append(errs, db.w.Close(), db.wal.close())
 	return errors.Join(errs...)

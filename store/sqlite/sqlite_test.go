@@ -5,6 +5,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -25,12 +26,19 @@ func TestConformance(t *testing.T) {
 			return db
 		}
 		open := func(t *testing.T) store.Store { return openWith(t, true) }
-		exec := func(t *testing.T, query string, args ...any) {
+		exec := func(t *testing.T, query string, args ...any) { execOn(t, path, query, args...) }
+		// The index's tables are in the index file, which names the
+		// database's records by id: ATTACH it.
+		execIndex := func(t *testing.T, query string, args ...any) {
 			raw, err := sql.Open("sqlite3", path+"?_busy_timeout=10000")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer raw.Close()
+			raw.SetMaxOpenConns(1)
+			if _, err := raw.Exec("ATTACH DATABASE ? AS idx", sqlite.IndexPath(path)); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := raw.Exec(query, args...); err != nil {
 				t.Fatal(query, err)
 			}
@@ -39,7 +47,10 @@ func TestConformance(t *testing.T) {
 			Open:         open,
 			OpenIndexOff: func(t *testing.T) store.Store { return openWith(t, false) },
 			IndexRows: func(t *testing.T) int64 {
-				raw, err := sql.Open("sqlite3", path+"?_busy_timeout=10000")
+				if _, err := os.Stat(sqlite.IndexPath(path)); os.IsNotExist(err) {
+					return 0 // the index never on
+				}
+				raw, err := sql.Open("sqlite3", sqlite.IndexPath(path)+"?_busy_timeout=10000")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -55,11 +66,15 @@ func TestConformance(t *testing.T) {
 				return open(t)
 			},
 			RewindIndex: func(t *testing.T, chain string, seq int64) {
-				exec(t, "DELETE FROM audit_index WHERE id IN (SELECT id FROM audit WHERE chain = ? AND seq > ?)", chain, seq)
-				exec(t, "UPDATE audit_indexed SET seq = ? WHERE chain = ?", seq, chain)
+				execIndex(t, "DELETE FROM audit_index WHERE id IN (SELECT id FROM audit WHERE chain = ? AND seq > ?)", chain, seq)
+				if seq == 0 {
+					execIndex(t, "DELETE FROM audit_indexed WHERE chain = ?", chain)
+					return
+				}
+				execIndex(t, "UPDATE audit_indexed SET seq = ?, leaf = (SELECT leaf FROM audit WHERE chain = ? AND seq = ?) WHERE chain = ?", seq, chain, seq, chain)
 			},
 			ForgeIndexEntry: func(t *testing.T, chain string, seq int64, member string, value ...string) {
-				exec(t, "INSERT INTO audit_index (run, key, id) SELECT id >> ?, ?, id FROM audit WHERE chain = ? AND seq = ?", sqlite.Dialect.IndexRunShift, tables.IndexKey(member, value...), chain, seq)
+				execIndex(t, "INSERT INTO audit_index (run, key, id) SELECT id >> ?, ?, id FROM audit WHERE chain = ? AND seq = ?", sqlite.Dialect.IndexRunShift, tables.IndexKey(member, value...), chain, seq)
 			},
 			DeleteRecord: func(t *testing.T, chain string, seq int64) {
 				raw, err := sql.Open("sqlite3", path)
@@ -90,7 +105,7 @@ func TestConformance(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer raw.Close()
-				for _, stmt := range []string{"DROP TABLE audit_index", "DROP TABLE audit_indexed", "DROP TABLE checkpoint_cosignatures", "DROP TABLE witness_state", "DROP TABLE audit_counted", "DROP TABLE audit_minutes", "DROP TABLE audit_hours", "DROP TABLE audit_subjects", "PRAGMA user_version = 5"} {
+				for _, stmt := range []string{"DROP TABLE checkpoint_cosignatures", "DROP TABLE witness_state", "DROP TABLE audit_counted", "DROP TABLE audit_minutes", "DROP TABLE audit_hours", "DROP TABLE audit_subjects", "PRAGMA user_version = 5"} {
 					if _, err := raw.Exec(stmt); err != nil {
 						t.Fatal(stmt, err)
 					}
@@ -98,6 +113,19 @@ func TestConformance(t *testing.T) {
 			},
 		}
 	}})
+}
+
+// execOn runs query on the database at path.
+func execOn(t *testing.T, path, query string, args ...any) {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", path+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(query, args...); err != nil {
+		t.Fatal(query, err)
+	}
 }
 
 func queryInts(t *testing.T, db *sql.DB, query string, args ...any) []int64 {

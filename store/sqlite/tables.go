@@ -40,7 +40,19 @@ var dialect = &tables.Dialect{
 	IndexRunShift: indexRunShift,
 	IsUnique:      isUnique,
 	ScanBytes:     func(p *[]byte) any { return (*sql.RawBytes)(p) },
+	// A time range's ids read from audit_time (time, rowid) bound the
+	// query's walk of the rowids: its plan otherwise reads every record
+	// of the range through audit_time and sorts them by id (a minute of
+	// 60,000 records: 144-194 ms for a newest-first page). The read
+	// takes about 0.17 µs of CPU an entry here: a query of the index
+	// reads at most 200,000 (a rare value is found without).
+	TimeSpanMost: timeSpanMost,
+	TimeIndex:    " INDEXED BY audit_time",
 }
+
+// timeSpanMost is the most records of a time range whose ids bound a
+// query of the audit index (Dialect.TimeSpanMost).
+const timeSpanMost = 200_000
 
 func isUnique(err error) bool {
 	var e sqlite3.Error

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,7 +16,8 @@ import (
 
 // indexLag is how many records the store's query index has not indexed
 // yet, from its per-chain marks (the audit_indexed table of the schema
-// that has the index, issue 13); ok is false for a store without one.
+// that has the index, issue 13; on SQLite in the index file next to the
+// database); ok is false for a store without one.
 func indexLag(ctx context.Context, o ledger, l *jwtledger.Ledger) (lag int64, ok bool, err error) {
 	marks := map[string]int64{}
 	if o.postgres() {
@@ -43,7 +45,11 @@ func indexLag(ctx context.Context, o ledger, l *jwtledger.Ledger) (lag int64, ok
 			return 0, false, err
 		}
 	} else {
-		db, err := sql.Open("sqlite3", "file:"+o.sqlitePath()+"?mode=ro")
+		// The index file next to the database (store/sqlite: PATH-index).
+		if _, err := os.Stat(o.sqlitePath() + "-index"); err != nil {
+			return 0, false, nil
+		}
+		db, err := sql.Open("sqlite3", "file:"+o.sqlitePath()+"-index?mode=ro")
 		if err != nil {
 			return 0, false, err
 		}
@@ -83,8 +89,8 @@ func indexLag(ctx context.Context, o ledger, l *jwtledger.Ledger) (lag int64, ok
 // indexed every record, and says how many it had not at first and how
 // long catching up took; nothing for a store without the index, or with
 // it off (Config.AuditIndex: opt-in, and off in this tool's ledgers, so
-// that the append is measured as it runs by default; the tables exist
-// but stay empty).
+// that the append is measured as it runs by default; the PostgreSQL
+// tables exist but stay empty, SQLite has no index file).
 func waitIndex(ctx context.Context, o ledger, l *jwtledger.Ledger, progress io.Writer) (first int64, took float64, err error) {
 	if !o.config().AuditIndex {
 		return 0, 0, nil

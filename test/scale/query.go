@@ -52,6 +52,11 @@ func queryCases(s sample) []queryCase {
 	cs := []queryCase{
 		{"no filter", trail.Filter{}, "page"},
 		{"time range (1 h mid-ledger)", trail.Filter{Since: mid, Until: mid.Add(time.Hour)}, "some"},
+		{"time range (1 day mid-ledger)", trail.Filter{Since: mid, Until: mid.Add(24 * time.Hour)}, "some"},
+		{"since 1 h before the end", trail.Filter{Since: s.End.Add(-time.Hour)}, "some"},
+		{"time range (1 h) + event token.verify", trail.Filter{Since: mid, Until: mid.Add(time.Hour), Event: "token.verify"}, "some"},
+		{"time range (1 h) + event auth.denied", trail.Filter{Since: mid, Until: mid.Add(time.Hour), Event: "auth.denied"}, "some"},
+		{"time range (1 h) + actor (the busiest client)", trail.Filter{Since: mid, Until: mid.Add(time.Hour), Actor: s.CommonActor}, "some"},
 		{"event token.issue", trail.Filter{Event: "token.issue"}, "page"},
 		{"event auth.denied", trail.Filter{Event: "auth.denied"}, "some"},
 		{"outcome expired", trail.Filter{Outcome: "expired"}, "page"},

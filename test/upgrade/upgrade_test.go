@@ -130,8 +130,17 @@ func TestPreviousReleaseLedgerMigratesAndVerifies(t *testing.T) {
 		t.Fatalf("%d rows left in tree_hashes after the migration, want 0", treeRows)
 	}
 	// The opening process (the index on, through its environment twin)
-	// indexed the old records: every chain's index mark is at its head, so
+	// indexed the old records into the index file (the database's own
+	// index tables are gone): every chain's index mark is at its head, so
 	// the queries below read audit_index.
+	var left int
+	if err := db.QueryRow("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('audit_index', 'audit_indexed')").Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d index tables left in the database (%v), want 0", left, err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec("ATTACH DATABASE ? AS idx", filepath.Join(dir, "jwtledger.db-index")); err != nil {
+		t.Fatal(err)
+	}
 	var behind, entries int
 	if err := db.QueryRow(`SELECT COUNT(*) FROM (SELECT chain, MAX(seq) AS head FROM audit GROUP BY chain) h
 		LEFT JOIN audit_indexed i ON i.chain = h.chain WHERE COALESCE(i.seq, 0) <> h.head`).Scan(&behind); err != nil {

@@ -80,6 +80,7 @@ func Run(t *testing.T, b Backend) {
 		{"AppendFromTwoHandlesStaysGapless", testTwoHandles},
 		{"QueryFiltersAndPages", testQuery},
 		{"QueryTimeRangesOutOfOrder", testTimeRanges},
+		{"QueryTimeRangesExact", testQueryTimeRanges},
 		{"CountsAgreeWithRecords", testCounts},
 		{"BuildTreeCoversAppendedRecords", testBuildTree},
 		{"BuildTreeStopsAtMissingRecord", testBuildTreeGap},

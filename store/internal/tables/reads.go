@@ -20,6 +20,19 @@ type Reads struct {
 	// is off (store.Options.AuditIndex): queries then scan the records and
 	// ignore whatever index an earlier process left.
 	Indexer *Indexer
+	// IQ, if set, runs the queries of the index (audit_index and its
+	// marks, joined with audit) instead of Q: SQLite's index is a file of
+	// its own that IQ's connections attach. A query that fails on IQ is
+	// answered by a scan on Q: the index only makes queries faster.
+	IQ Querier
+}
+
+// iq is where the index is read.
+func (r Reads) iq() Querier {
+	if r.IQ != nil {
+		return r.IQ
+	}
+	return r.Q
 }
 
 // Query returns the records matching f, oldest first (newest first with
@@ -28,7 +41,11 @@ func (r Reads) Query(ctx context.Context, f audit.Filter) ([]*audit.Record, erro
 	if r.Indexer == nil {
 		return r.D.ScanRecords(ctx, r.Q, f)
 	}
-	return r.D.QueryRecords(ctx, r.Q, f)
+	out, err := r.D.QueryRecords(ctx, r.iq(), f)
+	if err != nil && r.IQ != nil && ctx.Err() == nil {
+		return r.D.ScanRecords(ctx, r.Q, f)
+	}
+	return out, err
 }
 
 // RecordBody is the canonical encoding of record seq of chain
@@ -111,7 +128,7 @@ func (r Reads) TreeBuilt(ctx context.Context, chain string) (int64, error) {
 
 // IndexedUpTo returns how far each chain's records are indexed (seq).
 func (r Reads) IndexedUpTo(ctx context.Context) (map[string]int64, error) {
-	return r.D.IndexedUpTo(ctx, r.Q)
+	return r.D.IndexedUpTo(ctx, r.iq())
 }
 
 // IndexRecordsAfter calls fn for at most limit records of chain after seq

@@ -174,7 +174,7 @@ func (d *Dialect) RangeStatements(f audit.Filter) []Statement {
 		q, args := d.indexQueryByTime(f, keys, f.After, f.Before, f.Limit)
 		return append(out, Statement{d.SQL(kq), kargs}, Statement{d.SQL(q), args})
 	}
-	q, args := d.scanQuery(f, "", 0, false)
+	q, args := d.scanQuery(f, "", 0, false, false)
 	q, _ = byTimeOrder(q)
 	return append(out, Statement{d.SQL(q), args})
 }
