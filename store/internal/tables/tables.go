@@ -522,14 +522,7 @@ func (d *Dialect) timeWalkCheap(ctx context.Context, q Querier, f audit.Filter) 
 // id. The cursor is not in it: it would not bound how much of the index
 // the read walks.
 func (d *Dialect) timeSpanQuery(f audit.Filter, most int) (string, []any) {
-	var where []string
-	var args []any
-	if !f.Since.IsZero() {
-		where, args = append(where, "time >= ?"), append(args, f.Since.UnixNano())
-	}
-	if !f.Until.IsZero() {
-		where, args = append(where, "time < ?"), append(args, f.Until.UnixNano())
-	}
+	where, args := timeBounds(f)
 	const agg = "SELECT COUNT(*), COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM "
 	if most <= 0 {
 		return agg + "audit" + d.TimeIndex + " WHERE " + strings.Join(where, " AND "), args

@@ -32,14 +32,7 @@ import (
 // rangeProbe is the statement that counts up to d.SmallRange records of
 // f's time range.
 func (d *Dialect) rangeProbe(f audit.Filter) (string, []any) {
-	var where []string
-	var args []any
-	if !f.Since.IsZero() {
-		where, args = append(where, "time >= ?"), append(args, f.Since.UnixNano())
-	}
-	if !f.Until.IsZero() {
-		where, args = append(where, "time < ?"), append(args, f.Until.UnixNano())
-	}
+	where, args := timeBounds(f)
 	return "SELECT count(*) FROM (SELECT 1 FROM audit WHERE " + strings.Join(where, " AND ") +
 		" LIMIT " + strconv.Itoa(d.SmallRange) + ") r", args
 }
@@ -177,4 +170,16 @@ func (d *Dialect) RangeStatements(f audit.Filter) []Statement {
 	q, args := d.scanQuery(f, "", 0, false, false)
 	q, _ = byTimeOrder(q)
 	return append(out, Statement{d.SQL(q), args})
+}
+
+// timeBounds is the condition of f's time range on the time column, with
+// its arguments.
+func timeBounds(f audit.Filter) (where []string, args []any) {
+	if !f.Since.IsZero() {
+		where, args = append(where, "time >= ?"), append(args, f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "time < ?"), append(args, f.Until.UnixNano())
+	}
+	return where, args
 }
