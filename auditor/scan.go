@@ -2,6 +2,7 @@ package auditor
 
 import (
 	"crypto/sha256"
+	"maps"
 	"math"
 	"runtime"
 	"slices"
@@ -9,6 +10,9 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 )
+
+// leafPrefix is the byte RFC 6962 puts before a leaf's data.
+var leafPrefix = [1]byte{0x00}
 
 // Sizes of [ChainVerifier.Scan]'s batches.
 const (
@@ -162,6 +166,10 @@ func (c *ChainVerifier) Scan(scan func(add func(seq int64, body, leaf []byte) er
 // ranges of 2,048 seqs, two workers reading alternate ranges from a cold
 // page cache spent 1.5x the system time of one scan), short enough that
 // the ranges in flight stay small (56 bytes a row: seq and check).
+//
+// It is a power of two: the ranges start at seq 1 + k*rangeRows, so each
+// whole range is a complete subtree of the chain's tree, which the worker
+// that reads it hashes (see [checkedBatch.hashTree]).
 const rangeRows = 16384
 
 // A seqRange is one part of a chain that [ChainVerifier.ScanRanges] reads:
@@ -178,11 +186,87 @@ type seqRange struct {
 type checkedBatch struct {
 	seqs   []int64
 	checks []rowCheck
+
+	// When tree is set, the batch is a whole range of rangeRows seqs, each
+	// once and in order, and the worker that read it also hashed its part
+	// of the tree: root is the root of its leaves' subtree, and snaps the
+	// frontier of that subtree after each row that a checkpoint's size
+	// names (but the last), so that the folder needs no hashing but the
+	// O(log n) tree heads of those sizes.
+	tree  bool
+	root  tlog.Hash
+	snaps []treeSnap
+	front frontier
+}
+
+// A treeSnap is the frontier of a range's own subtree after record seq.
+type treeSnap struct {
+	seq    int64
+	hashes []tlog.Hash
+}
+
+func (b *checkedBatch) reset() {
+	b.seqs, b.checks, b.tree, b.snaps = b.seqs[:0], b.checks[:0], false, b.snaps[:0]
+}
+
+// hashTree sets tree, root and snaps if b holds exactly the seqs start ..
+// start+rangeRows-1 in order; sizes are the checkpoints' sizes, sorted.
+func (b *checkedBatch) hashTree(start int64, sizes []int64) {
+	if len(b.seqs) != rangeRows {
+		return
+	}
+	for i, seq := range b.seqs {
+		if seq != start+int64(i) {
+			return
+		}
+	}
+	f := &b.front
+	f.hashes, f.sizes = f.hashes[:0], f.sizes[:0]
+	t, _ := slices.BinarySearch(sizes, start)
+	for i := range b.checks {
+		f.push(b.checks[i].leaf)
+		for ; t < len(sizes) && sizes[t] <= start+int64(i); t++ {
+			if sizes[t] == start+int64(i) && i < len(b.checks)-1 {
+				b.snaps = append(b.snaps, treeSnap{seq: sizes[t], hashes: slices.Clone(f.hashes)})
+			}
+		}
+	}
+	b.root, b.tree = f.hashes[0], true
 }
 
 func (b *checkedBatch) fold(c *ChainVerifier) {
+	if b.tree && !c.broken && c.expected == b.seqs[0] {
+		b.foldTree(c)
+		return
+	}
 	for i, seq := range b.seqs {
 		c.fold(seq, b.checks[i])
+	}
+}
+
+// foldTree is fold for a batch whose subtree the worker hashed: the same
+// findings in the same order as c.fold row by row (the batch has no gap or
+// repeat, so only each row's own check and the checkpoints are reported),
+// with the subtree's root pushed once.
+func (b *checkedBatch) foldTree(c *ChainVerifier) {
+	snaps := b.snaps
+	last := len(b.seqs) - 1
+	for i, seq := range b.seqs {
+		c.report(seq, b.checks[i])
+		if i < last && len(snaps) > 0 && snaps[0].seq == seq {
+			more := snaps[0].hashes
+			c.checkTargetsRoot(seq, func() tlog.Hash { return c.front.rootWith(more) })
+			snaps = snaps[1:]
+		}
+		if i == last {
+			c.front.pushTree(b.root, int64(len(b.seqs)))
+			c.checkTargets(seq)
+			c.expected = seq + 1
+		}
+		c.cr.Records++
+		if c.cr.Records%16384 == 0 {
+			c.progress(c.cr.Records)
+		}
 	}
 }
 
@@ -204,6 +288,7 @@ func (b *checkedBatch) fold(c *ChainVerifier) {
 func (c *ChainVerifier) ScanRanges(size int64, read func(from, to int64, add func(seq int64, body, leaf []byte) error) error) error {
 	workers := runtime.GOMAXPROCS(0)
 	batches := 2*workers + 2
+	sizes := slices.Sorted(maps.Keys(c.targets))
 	free := make(chan *checkedBatch, batches)
 	for range batches {
 		free <- &checkedBatch{seqs: make([]int64, 0, rangeRows), checks: make([]rowCheck, 0, rangeRows)}
@@ -257,6 +342,7 @@ func (c *ChainVerifier) ScanRanges(size int64, read func(from, to int64, add fun
 					return
 				}
 				var n int64
+				d := sha256.New() // one digest a worker: tlog.RecordHash allocates one a record
 				r.err = read(r.from, r.to, func(seq int64, body, leaf []byte) error {
 					// Only the last range, open-ended, spans batches: the
 					// others are in the folder's queue before it, so they
@@ -267,13 +353,20 @@ func (c *ChainVerifier) ScanRanges(size int64, read func(from, to int64, add fun
 					}
 					var h tlog.Hash
 					if body != nil {
-						h = tlog.RecordHash(body)
+						// tlog.RecordHash: SHA-256(0x00 || body).
+						d.Reset()
+						d.Write(leafPrefix[:])
+						d.Write(body)
+						d.Sum(h[:0])
 					}
 					b.seqs = append(b.seqs, seq)
 					b.checks = append(b.checks, c.checkRow(seq, body, leaf, h))
 					n++
 					return nil
 				})
+				if r.err == nil && r.to != math.MaxInt64 {
+					b.hashTree(r.to-rangeRows, sizes)
+				}
 				r.batches <- b
 				close(r.batches)
 				if r.err != nil {
@@ -293,7 +386,7 @@ func (c *ChainVerifier) ScanRanges(size int64, read func(from, to int64, add fun
 				if err == nil {
 					b.fold(c)
 				}
-				b.seqs, b.checks = b.seqs[:0], b.checks[:0]
+				b.reset()
 				free <- b
 			}
 			if err == nil {

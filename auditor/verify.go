@@ -340,9 +340,13 @@ func (c *ChainVerifier) CheckSize(size int64) {
 	}
 }
 
-func (c *ChainVerifier) checkTargets(n int64) {
+func (c *ChainVerifier) checkTargets(n int64) { c.checkTargetsRoot(n, c.front.root) }
+
+// checkTargetsRoot is checkTargets with the tree head of n records given
+// by root (called only when a checkpoint of n records needs it).
+func (c *ChainVerifier) checkTargetsRoot(n int64, root func() tlog.Hash) {
 	for _, ref := range c.targets[n] {
-		if !c.broken && c.front.root() == ref.root {
+		if !c.broken && root() == ref.root {
 			c.lastGood = n
 			continue
 		}
@@ -451,6 +455,18 @@ func (c *ChainVerifier) fold(seq int64, r rowCheck) {
 			c.checkTargets(c.expected)
 		}
 	}
+	c.report(seq, r)
+	c.front.push(r.leaf)
+	c.checkTargets(seq)
+	c.expected = seq + 1
+	c.cr.Records++
+	if c.cr.Records%16384 == 0 {
+		c.progress(c.cr.Records)
+	}
+}
+
+// report reports what the check of row seq found on its own.
+func (c *ChainVerifier) report(seq int64, r rowCheck) {
 	switch r.outcome {
 	case rowPruned:
 		c.cr.Pruned++
@@ -458,13 +474,6 @@ func (c *ChainVerifier) fold(seq int64, r rowCheck) {
 		c.rep.Add(DamageReordered, c.chain, seq, fmt.Sprintf("record at position %d says it is record %d", seq, r.bodySeq))
 	case rowBadLeaf:
 		c.rep.Add(DamageModified, c.chain, seq, fmt.Sprintf("record %d does not match its leaf hash", seq))
-	}
-	c.front.push(r.leaf)
-	c.checkTargets(seq)
-	c.expected = seq + 1
-	c.cr.Records++
-	if c.cr.Records%16384 == 0 {
-		c.progress(c.cr.Records)
 	}
 }
 
@@ -504,7 +513,7 @@ func bodySeq(body []byte, chain string, chainField []byte) (int64, bool) {
 	if i <= 0 {
 		return 0, false
 	}
-	seq, err := strconv.ParseInt(string(rest[:i]), 10, 64)
+	seq, err := parseSeq(rest[:i])
 	if err != nil {
 		return 0, false
 	}
@@ -518,6 +527,22 @@ func bodySeq(body []byte, chain string, chainField []byte) (int64, bool) {
 	return seq, true
 }
 
+// parseSeq is strconv.ParseInt(string(b), 10, 64), without the call for
+// the usual case, up to 18 decimal digits (no sign), which cannot overflow.
+func parseSeq(b []byte) (int64, error) {
+	if len(b) == 0 || len(b) > 18 {
+		return strconv.ParseInt(string(b), 10, 64)
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return strconv.ParseInt(string(b), 10, 64)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
+}
+
 // frontier holds the roots of the complete subtrees of a growing RFC 6962
 // tree: enough to give the tree head at every size in O(log n) memory.
 type frontier struct {
@@ -525,9 +550,14 @@ type frontier struct {
 	sizes  []int64
 }
 
-func (f *frontier) push(h tlog.Hash) {
+func (f *frontier) push(h tlog.Hash) { f.pushTree(h, 1) }
+
+// pushTree adds the root h of a complete subtree of size leaves (a power of
+// two) whose first leaf is at a multiple of size: the frontier is then as if
+// its leaves had been pushed one by one.
+func (f *frontier) pushTree(h tlog.Hash, size int64) {
 	f.hashes = append(f.hashes, h)
-	f.sizes = append(f.sizes, 1)
+	f.sizes = append(f.sizes, size)
 	for n := len(f.sizes); n >= 2 && f.sizes[n-2] == f.sizes[n-1]; n = len(f.sizes) {
 		f.hashes[n-2] = tlog.NodeHash(f.hashes[n-2], f.hashes[n-1])
 		f.sizes[n-2] *= 2
@@ -535,12 +565,25 @@ func (f *frontier) push(h tlog.Hash) {
 	}
 }
 
-func (f *frontier) root() tlog.Hash {
-	if len(f.hashes) == 0 {
+func (f *frontier) root() tlog.Hash { return f.rootWith(nil) }
+
+// rootWith is the tree head of the frontier followed by the subtree roots
+// more (a later part of the tree, each smaller than every subtree of f).
+func (f *frontier) rootWith(more []tlog.Hash) tlog.Hash {
+	if len(f.hashes)+len(more) == 0 {
 		return tlog.Hash{}
 	}
-	h := f.hashes[len(f.hashes)-1]
-	for i := len(f.hashes) - 2; i >= 0; i-- {
+	var h tlog.Hash
+	if len(more) > 0 {
+		h = more[len(more)-1]
+		for i := len(more) - 2; i >= 0; i-- {
+			h = tlog.NodeHash(more[i], h)
+		}
+	} else {
+		h = f.hashes[len(f.hashes)-1]
+		f = &frontier{hashes: f.hashes[:len(f.hashes)-1]}
+	}
+	for i := len(f.hashes) - 1; i >= 0; i-- {
 		h = tlog.NodeHash(f.hashes[i], h)
 	}
 	return h
