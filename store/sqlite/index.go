@@ -48,20 +48,21 @@ func (db *DB) AddIndex(ctx context.Context, chain string, from, to int64, entrie
 		}
 		moved = true
 		// In the blocks' order: (run, key, id); one run's blocks at a time.
-		slices.SortFunc(entries, func(a, b tables.IndexEntry) int {
-			if c := cmp.Compare(a.ID>>indexRunShift, b.ID>>indexRunShift); c != 0 {
-				return c
-			}
-			return comparePairs(a, b)
-		})
-		entries = slices.Compact(entries)
+		// The entries come in record order, so the runs are grouped
+		// already (checked); each run's are sorted by themselves.
+		byRun := func(a, b tables.IndexEntry) int { return cmp.Compare(a.ID>>indexRunShift, b.ID>>indexRunShift) }
+		if !slices.IsSortedFunc(entries, byRun) {
+			slices.SortStableFunc(entries, byRun)
+		}
 		for i := 0; i < len(entries); {
 			run := entries[i].ID >> indexRunShift
 			j := i + 1
 			for j < len(entries) && entries[j].ID>>indexRunShift == run {
 				j++
 			}
-			if err := db.writeRun(ctx, tx, run, entries[i:j]); err != nil {
+			pairs := entries[i:j]
+			slices.SortFunc(pairs, comparePairs)
+			if err := db.writeRun(ctx, tx, run, slices.Compact(pairs)); err != nil {
 				return err
 			}
 			i = j
