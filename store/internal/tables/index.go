@@ -38,8 +38,11 @@ import (
 // each chain's records past its mark; it merges the two by id. So it never
 // misses a committed record, however far behind the index is.
 //
+// On SQLite the pairs are not audit_index rows but sorted blocks per run
+// that the backend reads itself ([BlockIndex], store/sqlite/indexblock.go).
+//
 // The index is opt-in (store.Options.AuditIndex, off by default): its
-// follower costs the append CPU (eight rows per record), and on
+// follower costs the append CPU (eight pairs per record), and on
 // PostgreSQL the database's writes (SQLite keeps it in a file of its own,
 // with its own lock: see store/sqlite/indexfile.go and docs/design.md). A store
 // opened with it off runs no Indexer, writes no index row and answers
