@@ -33,7 +33,7 @@ import (
 //	audit_run     (run, fences)      per run of 4096 records, the first
 //	                                 key of each of its blocks
 //	audit_block   (bid, data)        the run's (key, id) pairs, sorted,
-//	                                 a few KiB a block (indexblock.go)
+//	                                 about 1 KiB a block (indexblock.go)
 //	audit_indexed (chain, seq, leaf) each chain's mark, and the leaf hash
 //	                                 of the record at it
 //
