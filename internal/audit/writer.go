@@ -62,10 +62,6 @@ type Writer struct {
 	active   atomic.Int64 // announced callers that have not returned from Record
 	busy     atomic.Int64 // requests in progress upstream (see Busy)
 	inCommit atomic.Int64 // records of the batch being committed
-	// open is set while a batch is pending and nobody commits: only then
-	// can a caller's end make a batch ready that the flusher must commit.
-	// Written with w.mu held (see mark).
-	open atomic.Bool
 
 	sinkMu sync.Mutex
 	notify notifier
@@ -158,7 +154,7 @@ func (w *Writer) Busy() (done func()) {
 
 func (w *Writer) idle() {
 	w.busy.Add(-1)
-	w.nudge()
+	w.signal()
 }
 
 // expected is how many callers may still join the pending batch: the
@@ -170,23 +166,7 @@ func (w *Writer) expected() int64 {
 // done ends an announced caller (see Record).
 func (w *Writer) done() {
 	w.active.Add(-1)
-	w.nudge()
-}
-
-// nudge wakes the flusher after fewer callers became expected, if a batch
-// is pending that nobody commits: otherwise there is nothing a smaller
-// expectation could make ready (a new batch's first caller signals, and a
-// committer that leaves a pending batch behind does too). It saves a
-// flusher wake-up, a goroutine switch, per record.
-func (w *Writer) nudge() {
-	if w.open.Load() {
-		w.signal()
-	}
-}
-
-// mark updates w.open; w.mu is held.
-func (w *Writer) mark() {
-	w.open.Store(w.pending != nil && !w.committing)
+	w.signal()
 }
 
 // signal tells the flusher that the pending batch may have become ready
@@ -237,13 +217,11 @@ func (w *Writer) add(ctx context.Context, r *Record) error {
 	if !w.committing && w.ready(b) {
 		w.committing = true
 		w.pending = nil
-		w.mark()
 		w.mu.Unlock()
 		w.commit(b, maxChain)
 		return b.err
 	}
 	first := len(b.recs) == 1
-	w.mark()
 	w.mu.Unlock()
 	if first {
 		// The flusher bounds how long this batch stays open.
@@ -267,13 +245,11 @@ func (w *Writer) commit(b *batch, limit int) {
 		next := w.pending
 		if next != nil && (limit <= 0 || n < limit) && w.ready(next) {
 			w.pending = nil
-			w.mark()
 			w.mu.Unlock()
 			b = next
 			continue
 		}
 		w.committing = false
-		w.mark()
 		wake := next != nil || w.closed
 		w.mu.Unlock()
 		if wake {
@@ -300,7 +276,6 @@ func (w *Writer) run() {
 		case b != nil && !w.committing && w.ready(b):
 			w.committing = true
 			w.pending = nil
-			w.mark()
 			w.mu.Unlock()
 			w.commit(b, 0)
 			continue
