@@ -38,6 +38,12 @@ var dialect = &tables.Dialect{
 	// the ledger (it takes time and id for independent): see
 	// store/internal/tables/timerange.go.
 	SmallRange: 20000,
+	// A time range's ids bounded by those of its records, read from the
+	// time index first, as on SQLite (Dialect.TimeSpanMost): at 10 M
+	// records a day in the middle of the ledger took 17-25 s without
+	// (the planner walks the id index from the page's end), 0.16-0.27 s
+	// with.
+	TimeSpanMost: 200_000,
 }
 
 // conn runs the shared queries on the pool or a transaction.
