@@ -6,9 +6,9 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/jwtledger/jwtledger/store/internal/tables"
 )
@@ -19,12 +19,11 @@ var _ tables.IndexKeeper = (*DB)(nil)
 // off to hold the index behind).
 var startIndexer = true
 
-// indexRunShift makes the index run-major (see tables.Dialect): a run is
-// 4096 consecutive records, whose (key, id) pairs are kept as a few dozen
-// sorted blocks (indexblock.go). Keyed on (key, id) alone, every round of
+// indexRunShift makes audit_index run-major (see tables.Dialect): a run is
+// 4096 consecutive records. Keyed on (key, id) alone, every round of
 // indexing wrote about one random page per jti, request id and subject
 // (three 4 KiB pages of log per record on a ledger of a million); a query
-// reads one run after the other instead, one block each.
+// reads one run after the other instead, one short index search each.
 const indexRunShift = 12
 
 // AddIndex stores entries and moves chain's index mark from from to to,
@@ -47,27 +46,36 @@ func (db *DB) AddIndex(ctx context.Context, chain string, from, to int64, entrie
 			return err
 		}
 		moved = true
-		// In the blocks' order: (run, key, id); one run's blocks at a time.
-		// The entries come in record order, so the runs are grouped
-		// already (checked); each run's are sorted by themselves.
-		byRun := func(a, b tables.IndexEntry) int { return cmp.Compare(a.ID>>indexRunShift, b.ID>>indexRunShift) }
-		if !slices.IsSortedFunc(entries, byRun) {
-			slices.SortStableFunc(entries, byRun)
-		}
-		for i := 0; i < len(entries); {
-			run := entries[i].ID >> indexRunShift
-			j := i + 1
-			for j < len(entries) && entries[j].ID>>indexRunShift == run {
-				j++
+		// In the B-tree's order: (run, key, id).
+		slices.SortFunc(entries, func(a, b tables.IndexEntry) int {
+			if c := cmp.Compare(a.ID>>indexRunShift, b.ID>>indexRunShift); c != 0 {
+				return c
 			}
-			pairs := entries[i:j]
-			slices.SortFunc(pairs, comparePairs)
-			if err := db.writeRun(ctx, tx, run, slices.Compact(pairs)); err != nil {
-				return err
+			if c := cmp.Compare(a.Key, b.Key); c != 0 {
+				return c
 			}
-			i = j
+			return cmp.Compare(a.ID, b.ID)
+		})
+		// One statement, one bound value: the rows as a JSON array that
+		// SQLite unpacks (binding three values a row cost more than the
+		// inserts).
+		rows := make([]byte, 0, 48*len(entries)+2)
+		rows = append(rows, '[')
+		for i, e := range entries {
+			if i > 0 {
+				rows = append(rows, ',')
+			}
+			rows = append(rows, '[')
+			rows = strconv.AppendInt(rows, e.ID>>indexRunShift, 10)
+			rows = append(rows, ',')
+			rows = strconv.AppendInt(rows, e.Key, 10)
+			rows = append(rows, ',')
+			rows = strconv.AppendInt(rows, e.ID, 10)
+			rows = append(rows, ']')
 		}
-		return nil
+		rows = append(rows, ']')
+		_, err = tx.StmtContext(ctx, db.insertIndex).ExecContext(ctx, string(rows))
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("sqlite: add index: %w", err)
@@ -75,17 +83,8 @@ func (db *DB) AddIndex(ctx context.Context, chain string, from, to int64, entrie
 	return moved, nil
 }
 
-// insertIndexSQL inserts one block (bid, data) of the index.
-const insertIndexSQL = "INSERT INTO audit_block (bid, data) VALUES (?, ?)"
-
-// execQuerier is an *sql.Tx (or *sql.DB) of the index file.
-type execQuerier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+// insertIndexSQL inserts the rows of a JSON array of [run, key, id].
+const insertIndexSQL = "INSERT OR IGNORE INTO audit_index (run, key, id) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)"
 
 // indexTx runs fn in a write transaction of the index file (its own
 // connection and lock: an append never waits for it), not followed by a

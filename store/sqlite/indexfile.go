@@ -30,10 +30,7 @@ import (
 //
 //	index_meta    (name, value)      'store_id': the database's
 //	                                 audit_index_id (meta)
-//	audit_run     (run, fences)      per run of 4096 records, the first
-//	                                 key of each of its blocks
-//	audit_block   (bid, data)        the run's (key, id) pairs, sorted,
-//	                                 about 1 KiB a block (indexblock.go)
+//	audit_index   (run, key, id)     as before (tables/index.go)
 //	audit_indexed (chain, seq, leaf) each chain's mark, and the leaf hash
 //	                                 of the record at it
 //
@@ -51,23 +48,20 @@ import (
 // records instead (tables.Reads.Query).
 
 // indexFileVersion is the index file's user_version: a file of another
-// version is built again (1: one B-tree row (run, key, id) a pair; 2:
-// sorted blocks per run).
-const indexFileVersion = 2
+// version is built again.
+const indexFileVersion = 1
 
 const indexFileSchema = `
 CREATE TABLE IF NOT EXISTS index_meta (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
 ) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS audit_run (
-    run    INTEGER PRIMARY KEY,
-    fences BLOB NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS audit_block (
-    bid  INTEGER PRIMARY KEY,
-    data BLOB NOT NULL
-) STRICT;
+CREATE TABLE IF NOT EXISTS audit_index (
+    run INTEGER NOT NULL,
+    key INTEGER NOT NULL,
+    id  INTEGER NOT NULL,
+    PRIMARY KEY (run, key, id)
+) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_indexed (
     chain TEXT PRIMARY KEY,
     seq   INTEGER NOT NULL,
@@ -255,7 +249,7 @@ func (db *DB) resetIndexFile(ctx context.Context, path, why string, id []byte) e
 				return tx.Commit()
 			}
 		}
-		for _, stmt := range []string{"DROP TABLE IF EXISTS audit_index", "DROP TABLE IF EXISTS audit_run", "DROP TABLE IF EXISTS audit_block", "DROP TABLE IF EXISTS audit_indexed", "DROP TABLE IF EXISTS index_meta", indexFileSchema,
+		for _, stmt := range []string{"DROP TABLE IF EXISTS audit_index", "DROP TABLE IF EXISTS audit_indexed", "DROP TABLE IF EXISTS index_meta", indexFileSchema,
 			fmt.Sprintf("PRAGMA user_version = %d", indexFileVersion)} {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err
@@ -293,8 +287,8 @@ func (db *DB) resetIndexFile(ctx context.Context, path, why string, id []byte) e
 }
 
 // attachConnector opens connections to the database that ATTACH the
-// index file: the queries of tables.Dialect name audit_indexed (and
-// blockIndex audit_run and audit_block) without a schema, and SQLite finds them there.
+// index file: the queries of tables.Dialect name audit_index and
+// audit_indexed without a schema, and SQLite finds them there.
 type attachConnector struct {
 	dsn, index string
 }

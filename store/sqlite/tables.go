@@ -38,7 +38,6 @@ var dialect = &tables.Dialect{
 	// The (chain, seq) index of UNIQUE (chain, seq).
 	TailIndex:     " INDEXED BY sqlite_autoindex_audit_1",
 	IndexRunShift: indexRunShift,
-	IndexBlocks:   blockIndex{},
 	IsUnique:      isUnique,
 	ScanBytes:     func(p *[]byte) any { return (*sql.RawBytes)(p) },
 	// A time range's ids read from audit_time (time, rowid) bound the

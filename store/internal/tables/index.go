@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,11 +36,8 @@ import (
 // each chain's records past its mark; it merges the two by id. So it never
 // misses a committed record, however far behind the index is.
 //
-// On SQLite the pairs are not audit_index rows but sorted blocks per run
-// that the backend reads itself ([BlockIndex], store/sqlite/indexblock.go).
-//
 // The index is opt-in (store.Options.AuditIndex, off by default): its
-// follower costs the append CPU (eight pairs per record), and on
+// follower costs the append CPU (eight rows per record), and on
 // PostgreSQL the database's writes (SQLite keeps it in a file of its own,
 // with its own lock: see store/sqlite/indexfile.go and docs/design.md). A store
 // opened with it off runs no Indexer, writes no index row and answers
@@ -372,121 +367,4 @@ func (x *Indexer) catchUp(ctx context.Context, budget int, below int64) (pending
 		}
 	}
 	return pending, nil
-}
-
-// BlockIndex is a run-major index kept as sorted blocks per run, which
-// the backend reads ([Dialect.IndexBlocks]; SQLite's index file).
-type BlockIndex interface {
-	// RunRange returns the lowest and highest run indexed (hi < lo: none).
-	RunRange(ctx context.Context, q Querier) (lo, hi int64, err error)
-	// KeyIDs returns, for each of runs that holds key, its ids under key
-	// in ascending order.
-	KeyIDs(ctx context.Context, q Querier, key int64, runs []int64) (map[int64][]int64, error)
-}
-
-// blockBatch is how many records one statement of blockRuns reads at most.
-const blockBatch = 256
-
-// blockRuns is indexedRuns of a [BlockIndex]: the ids under keys[0] in
-// runs (in the order given) that every other key also names, within f's
-// cursor, read by id in batches and checked, until out holds f.Limit.
-func (d *Dialect) blockRuns(ctx context.Context, q Querier, f audit.Filter, keys []int64, runs []int64, out []*audit.Record) ([]*audit.Record, error) {
-	first, err := d.IndexBlocks.KeyIDs(ctx, q, keys[0], runs)
-	if err != nil {
-		return nil, d.errorf("query audit index: %w", err)
-	}
-	if len(first) == 0 {
-		return out, nil
-	}
-	others := make([]map[int64][]int64, 0, len(keys)-1)
-	for _, k := range keys[1:] {
-		m, err := d.IndexBlocks.KeyIDs(ctx, q, k, runs)
-		if err != nil {
-			return nil, d.errorf("query audit index: %w", err)
-		}
-		others = append(others, m)
-	}
-	var ids []int64
-	for _, run := range runs {
-		got := first[run]
-		for i := range got {
-			id := got[i]
-			if f.Newest {
-				id = got[len(got)-1-i]
-			}
-			if f.After > 0 && id <= f.After || f.Before > 0 && id >= f.Before {
-				continue
-			}
-			all := true
-			for _, o := range others {
-				if _, ok := slices.BinarySearch(o[run], id); !ok {
-					all = false
-					break
-				}
-			}
-			if all {
-				ids = append(ids, id)
-			}
-		}
-	}
-	byID := make(map[int64]*audit.Record, blockBatch)
-	for len(ids) > 0 {
-		n := blockBatch
-		if f.Limit > 0 {
-			n = min(n, max(f.Limit-len(out), 16))
-		}
-		batch := ids[:min(n, len(ids))]
-		ids = ids[len(batch):]
-		query, args := d.blockRecordsQuery(f, batch)
-		clear(byID)
-		err := d.query(ctx, q, query, args, func(rows Rows) error {
-			var id int64
-			var body []byte
-			if err := rows.Scan(&id, &body); err != nil {
-				return err
-			}
-			r, err := audit.Decode(body)
-			if err != nil {
-				return fmt.Errorf("record %d: %w", id, err)
-			}
-			if matches(r, f) { // else another value with the same key
-				r.ID = id
-				byID[id] = r
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, d.errorf("query audit index: %w", err)
-		}
-		for _, id := range batch {
-			if r := byID[id]; r != nil {
-				out = append(out, r)
-				if f.Limit > 0 && len(out) >= f.Limit {
-					return out, nil
-				}
-			}
-		}
-	}
-	return out, nil
-}
-
-// blockRecordsQuery is the query of the records ids (by rowid) that
-// match f's time and chain and are not pruned, in no particular order.
-func (d *Dialect) blockRecordsQuery(f audit.Filter, ids []int64) (string, []any) {
-	args := make([]any, 0, len(ids)+3)
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	where := []string{"a.id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"}
-	if !f.Since.IsZero() {
-		where, args = append(where, "a.time >= ?"), append(args, f.Since.UnixNano())
-	}
-	if !f.Until.IsZero() {
-		where, args = append(where, "a.time < ?"), append(args, f.Until.UnixNano())
-	}
-	if f.Chain != "" {
-		where, args = append(where, "a.chain = ?"), append(args, f.Chain)
-	}
-	where = append(where, "length(a.body) > 0")
-	return "SELECT a.id, a.body FROM audit a WHERE " + strings.Join(where, " AND "), args
 }

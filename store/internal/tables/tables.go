@@ -68,11 +68,6 @@ type Dialect struct {
 	IndexRunShift uint
 	// IndexRunChunk is how many runs one index query searches at most (0: 256).
 	IndexRunChunk int
-	// IndexBlocks, if set (with IndexRunShift), keeps the run-major index
-	// as sorted blocks per run that it reads itself (SQLite), instead of
-	// audit_index rows: a query takes each run's ids under its keys from
-	// it and reads those records by id.
-	IndexBlocks BlockIndex
 	// ScanBytes, if set, is the scan destination of a []byte read only
 	// during a row's callback (database/sql: *sql.RawBytes, no copy).
 	ScanBytes func(*[]byte) any
@@ -254,18 +249,11 @@ func (d *Dialect) indexedRecords(ctx context.Context, q Querier, f audit.Filter,
 		return d.indexedRuns(ctx, q, f, keys, nil, out, byTime)
 	}
 	var lo, hi int64
-	if d.IndexBlocks != nil {
-		var err error
-		if lo, hi, err = d.IndexBlocks.RunRange(ctx, q); err != nil {
-			return nil, d.errorf("query audit index: %w", err)
-		}
-	} else {
-		// Two subqueries: SQLite reads one end of the index for a lone MIN or
-		// MAX, and the whole index for both in one SELECT.
-		found, err := d.one(ctx, q, "SELECT COALESCE((SELECT MIN(run) FROM audit_index), 0), COALESCE((SELECT MAX(run) FROM audit_index), -1)", nil, &lo, &hi)
-		if err != nil || !found {
-			return nil, d.errorf("query audit index: %w", err)
-		}
+	// Two subqueries: SQLite reads one end of the index for a lone MIN or
+	// MAX, and the whole index for both in one SELECT.
+	found, err := d.one(ctx, q, "SELECT COALESCE((SELECT MIN(run) FROM audit_index), 0), COALESCE((SELECT MAX(run) FROM audit_index), -1)", nil, &lo, &hi)
+	if err != nil || !found {
+		return nil, d.errorf("query audit index: %w", err)
 	}
 	if f.After > 0 {
 		lo = max(lo, f.After>>d.IndexRunShift)
@@ -289,13 +277,7 @@ func (d *Dialect) indexedRecords(ctx context.Context, q Querier, f audit.Filter,
 			}
 			runs = append(runs, run)
 		}
-		var err error
-		if d.IndexBlocks != nil {
-			out, err = d.blockRuns(ctx, q, f, keys, runs, out)
-		} else {
-			out, err = d.indexedRuns(ctx, q, f, keys, runs, out, false)
-		}
-		if err != nil {
+		if out, err = d.indexedRuns(ctx, q, f, keys, runs, out, false); err != nil {
 			return nil, err
 		}
 		if f.Limit > 0 && len(out) >= f.Limit {
@@ -373,9 +355,6 @@ func (d *Dialect) QueryStatements(f audit.Filter, chain string, mark int64) []St
 		runs = []int64{0, 1}
 	}
 	iq, iargs := d.indexQuery(f, keys, f.After, f.Before, f.Limit, runs)
-	if d.IndexBlocks != nil {
-		iq, iargs = d.blockRecordsQuery(f, []int64{1, 2})
-	}
 	tq, targs := d.scanQuery(f, chain, mark, true, false)
 	return []Statement{{d.SQL(iq), iargs}, {d.SQL(tq), targs}}
 }
