@@ -1,0 +1,469 @@
+// Package packed is the form in which the SQLite store keeps audit
+// records: the members of the canonical encoding ([auditor.Encode]) in
+// binary, without their names, the frequent event, outcome and algorithm
+// names as one-byte codes and the token fingerprint as its 32 bytes. The
+// canonical encoding, which leaf hashes, checkpoints and proofs are about,
+// is made again from it on every read, byte for byte; a record the packed
+// form could not give back exactly is stored as its canonical encoding
+// instead, and so is every record written before the packed form existed:
+// a body is one or the other, told apart by its first byte.
+//
+// Format 1, after the tag byte 0x01 (a canonical encoding starts with '{'):
+//
+//	flags     uvarint: which optional members follow (bit i: the i-th of
+//	          reason actor remote sub aud jti kid alg exp token_sha256
+//	          request_id), bit 11: token_sha256 as 32 raw bytes
+//	seq       uvarint
+//	chain     string (uvarint length, then the bytes)
+//	time      int64, little endian, Unix nanoseconds
+//	event     symbol: uvarint code, 0 then a string, or k for Events[k-1]
+//	outcome   symbol of Outcomes
+//	reason actor remote sub        strings, when flagged
+//	aud       uvarint count (at least 1), then as many strings
+//	jti kid   strings
+//	alg       symbol of Algs
+//	exp       zig-zag varint, Unix seconds
+//	token_sha256   32 bytes (bit 11) or a string
+//	request_id     string
+//
+// The symbol tables only ever grow at their end: a code, once written,
+// names the same string forever.
+package packed
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/jwtledger/jwtledger/auditor"
+)
+
+// Tag is the first byte of a packed body (format 1).
+const Tag = 0x01
+
+// The symbol tables of format 1. Never reorder or remove an entry: add new
+// names at the end.
+var (
+	Events   = []string{"token.issue", "token.verify", "token.revoke", "key.create", "key.rotate", "key.retire", "client.create", "client.delete", "auth.denied", "auth.denied.suppressed", "audit.undelivered", "console.login", "console.logout"}
+	Outcomes = []string{"ok", "denied", "error", "valid", "expired", "not_yet_valid", "invalid_signature", "malformed", "unsupported_alg", "unknown_key", "invalid_claims", "revoked"}
+	Algs     = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+// The flags: the optional members in encoding order, then the form of the
+// token fingerprint.
+const (
+	fReason = 1 << iota
+	fActor
+	fRemote
+	fSub
+	fAud
+	fJTI
+	fKID
+	fAlg
+	fExp
+	fToken
+	fRequestID
+	fTokenRaw
+	fAll = fTokenRaw<<1 - 1
+)
+
+// ErrCorrupt is returned for a packed body that does not parse.
+var ErrCorrupt = errors.New("corrupt packed audit record")
+
+// IsPacked reports whether body is in the packed form (not a canonical
+// encoding, not empty).
+func IsPacked(body []byte) bool { return len(body) > 0 && body[0] == Tag }
+
+// Append appends the body the store keeps for r to dst: its packed form,
+// or canonical itself (r's canonical encoding, [auditor.Seal]'s output)
+// if the packed form would not give it back exactly.
+func Append(dst []byte, r *auditor.Record, canonical []byte) []byte {
+	start := len(dst)
+	dst = pack(dst, r)
+	v := views.Get().(*view)
+	defer views.Put(v)
+	if unpack(&v.r, dst[start:], false, &v.tok) != nil || !same(&v.r, r) {
+		return append(dst[:start], canonical...)
+	}
+	return dst
+}
+
+// Bodies returns the bodies the store keeps for recs, whose canonical
+// encodings are canonical (in order); they share one backing array.
+func Bodies(recs []*auditor.Record, canonical [][]byte) [][]byte {
+	n := 0
+	for _, c := range canonical {
+		n += len(c)
+	}
+	arena := make([]byte, 0, n)
+	ends := make([]int, len(recs))
+	for i, r := range recs {
+		arena = Append(arena, r, canonical[i])
+		ends[i] = len(arena)
+	}
+	out := make([][]byte, len(recs))
+	off := 0
+	for i, end := range ends {
+		out[i] = arena[off:end:end]
+		off = end
+	}
+	return out
+}
+
+// Canonical appends the canonical encoding of a stored body to dst: made
+// from a packed body, or the body itself. It fails only on a packed body
+// that does not parse ([ErrCorrupt]).
+func Canonical(dst, body []byte) ([]byte, error) {
+	if !IsPacked(body) {
+		return append(dst, body...), nil
+	}
+	v := views.Get().(*view)
+	defer views.Put(v)
+	if err := unpack(&v.r, body, false, &v.tok); err != nil {
+		return dst, err
+	}
+	return auditor.Encode(dst, &v.r), nil
+}
+
+// Encoding is [Canonical], with a corrupt packed body appended as it is:
+// what a check of the leaf hash must see to find the damage.
+func Encoding(dst, body []byte) []byte {
+	out, err := Canonical(dst, body)
+	if err != nil {
+		return append(dst, body...)
+	}
+	return out
+}
+
+// Decode parses a stored body, packed or a canonical encoding
+// ([auditor.Decode]), into a record with its leaf hash.
+func Decode(body []byte) (*auditor.Record, error) {
+	if !IsPacked(body) {
+		return auditor.Decode(body)
+	}
+	r, err := Fields(body)
+	if err != nil {
+		return nil, err
+	}
+	bp := bufs.Get().(*[]byte)
+	*bp = auditor.Encode((*bp)[:0], r)
+	r.LeafHash = auditor.LeafHash(*bp)
+	bufs.Put(bp)
+	return r, nil
+}
+
+// Fields is [Decode] without the leaf hash (zero for a packed body), for
+// readers of the members alone.
+func Fields(body []byte) (*auditor.Record, error) {
+	if !IsPacked(body) {
+		return auditor.Decode(body)
+	}
+	r := &auditor.Record{}
+	if err := unpack(r, body, true, nil); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// pack appends the packed form of r.
+func pack(dst []byte, r *auditor.Record) []byte {
+	var flags uint64
+	flag := func(f uint64, set bool) {
+		if set {
+			flags |= f
+		}
+	}
+	flag(fReason, r.Reason != "")
+	flag(fActor, r.Actor != "")
+	flag(fRemote, r.Remote != "")
+	flag(fSub, r.Sub != "")
+	flag(fAud, len(r.Aud) > 0)
+	flag(fJTI, r.JTI != "")
+	flag(fKID, r.KID != "")
+	flag(fAlg, r.Alg != "")
+	flag(fExp, !r.Exp.IsZero())
+	flag(fToken, r.TokenSHA256 != "")
+	flag(fTokenRaw, isHex64(r.TokenSHA256))
+	flag(fRequestID, r.RequestID != "")
+
+	dst = append(dst, Tag)
+	dst = binary.AppendUvarint(dst, flags)
+	dst = binary.AppendUvarint(dst, r.Seq)
+	dst = appendStr(dst, r.Chain)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(r.Time.UnixNano()))
+	dst = appendSym(dst, Events, string(r.Event))
+	dst = appendSym(dst, Outcomes, r.Outcome)
+	dst = appendOpt(dst, flags&fReason != 0, r.Reason)
+	dst = appendOpt(dst, flags&fActor != 0, r.Actor)
+	dst = appendOpt(dst, flags&fRemote != 0, r.Remote)
+	dst = appendOpt(dst, flags&fSub != 0, r.Sub)
+	if flags&fAud != 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(r.Aud)))
+		for _, a := range r.Aud {
+			dst = appendStr(dst, a)
+		}
+	}
+	dst = appendOpt(dst, flags&fJTI != 0, r.JTI)
+	dst = appendOpt(dst, flags&fKID != 0, r.KID)
+	if flags&fAlg != 0 {
+		dst = appendSym(dst, Algs, r.Alg)
+	}
+	if flags&fExp != 0 {
+		dst = binary.AppendVarint(dst, r.Exp.Unix())
+	}
+	switch {
+	case flags&fTokenRaw != 0:
+		t := r.TokenSHA256
+		for i := 0; i < len(t); i += 2 {
+			dst = append(dst, unhex(t[i])<<4|unhex(t[i+1]))
+		}
+	case flags&fToken != 0:
+		dst = appendStr(dst, r.TokenSHA256)
+	}
+	return appendOpt(dst, flags&fRequestID != 0, r.RequestID)
+}
+
+func appendStr(dst []byte, s string) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
+}
+
+func appendOpt(dst []byte, set bool, s string) []byte {
+	if !set {
+		return dst
+	}
+	return appendStr(dst, s)
+}
+
+func appendSym(dst []byte, table []string, s string) []byte {
+	for i, t := range table {
+		if t == s {
+			return binary.AppendUvarint(dst, uint64(i+1))
+		}
+	}
+	return appendStr(append(dst, 0), s)
+}
+
+// isHex64 reports whether s is 64 lower-case hex digits: what a SHA-256
+// fingerprint is, and what 32 raw bytes give back.
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// unhex is the value of lower-case hex digit c.
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
+}
+
+// same reports whether a and b have the same canonical encoding: the same
+// members as [auditor.Encode] sees them.
+func same(a, b *auditor.Record) bool {
+	if a.Seq != b.Seq || a.Chain != b.Chain || a.Time.UnixNano() != b.Time.UnixNano() || a.Event != b.Event ||
+		a.Outcome != b.Outcome || a.Reason != b.Reason || a.Actor != b.Actor || a.Remote != b.Remote ||
+		a.Sub != b.Sub || a.JTI != b.JTI || a.KID != b.KID || a.Alg != b.Alg ||
+		a.TokenSHA256 != b.TokenSHA256 || a.RequestID != b.RequestID || len(a.Aud) != len(b.Aud) ||
+		a.Exp.IsZero() != b.Exp.IsZero() || (!a.Exp.IsZero() && a.Exp.Unix() != b.Exp.Unix()) {
+		return false
+	}
+	for i := range a.Aud {
+		if a.Aud[i] != b.Aud[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// A view is a record unpacked without copies, with room for the hex of
+// its token fingerprint; views are reused (their audience slice too).
+type view struct {
+	r   auditor.Record
+	tok [64]byte
+}
+
+var views = sync.Pool{New: func() any { return new(view) }}
+
+// unpack parses packed body b into r, setting every member of the
+// encoding. With own, r's strings are copies
+// (one allocation) and must be valid UTF-8, as a canonical encoding's
+// are; without, they alias b and tok (the token fingerprint's hex) and
+// are only valid while both are.
+func unpack(r *auditor.Record, b []byte, own bool, tok *[64]byte) error {
+	if len(b) == 0 || b[0] != Tag {
+		return ErrCorrupt
+	}
+	var s string
+	if own {
+		s = string(b)
+	} else {
+		s = unsafe.String(&b[0], len(b))
+	}
+	p := parser{b: b, s: s, pos: 1}
+	flags := p.uvarint()
+	if flags&^fAll != 0 || (flags&fTokenRaw != 0 && flags&fToken == 0) {
+		return ErrCorrupt
+	}
+	r.Seq = p.uvarint()
+	r.Chain = p.str()
+	r.Time = time.Unix(0, int64(p.uint64())).UTC()
+	r.Event = auditor.Event(p.sym(Events))
+	r.Outcome = p.sym(Outcomes)
+	r.Reason = p.opt(flags&fReason != 0)
+	r.Actor = p.opt(flags&fActor != 0)
+	r.Remote = p.opt(flags&fRemote != 0)
+	r.Sub = p.opt(flags&fSub != 0)
+	if flags&fAud != 0 {
+		n := p.uvarint()
+		if n == 0 || n > uint64(len(s)-p.pos) {
+			return ErrCorrupt
+		}
+		if own || uint64(cap(r.Aud)) < n {
+			r.Aud = make([]string, n)
+		}
+		r.Aud = r.Aud[:n]
+		for i := range r.Aud {
+			r.Aud[i] = p.str()
+		}
+	} else {
+		r.Aud = r.Aud[:0]
+	}
+	r.JTI = p.opt(flags&fJTI != 0)
+	r.KID = p.opt(flags&fKID != 0)
+	r.Alg, r.Exp, r.TokenSHA256 = "", time.Time{}, ""
+	if flags&fAlg != 0 {
+		r.Alg = p.sym(Algs)
+	}
+	if flags&fExp != 0 {
+		r.Exp = time.Unix(p.varint(), 0).UTC()
+	}
+	switch {
+	case flags&fTokenRaw != 0:
+		at := p.pos
+		if p.take(32); p.bad {
+			break
+		}
+		if own {
+			r.TokenSHA256 = hex.EncodeToString(b[at : at+32])
+		} else {
+			hex.Encode(tok[:], b[at:at+32])
+			r.TokenSHA256 = unsafe.String(&tok[0], len(tok))
+		}
+	case flags&fToken != 0:
+		r.TokenSHA256 = p.str()
+	}
+	r.RequestID = p.opt(flags&fRequestID != 0)
+	if p.bad || p.pos != len(s) {
+		return ErrCorrupt
+	}
+	if own && !utf8.ValidString(s) && !validStrings(r) {
+		return ErrCorrupt
+	}
+	return nil
+}
+
+// validStrings reports whether every string of r is valid UTF-8 (the
+// binary parts of a body need not be).
+func validStrings(r *auditor.Record) bool {
+	for _, s := range []string{r.Chain, string(r.Event), r.Outcome, r.Reason, r.Actor, r.Remote, r.Sub, r.JTI, r.KID, r.Alg, r.TokenSHA256, r.RequestID} {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	for _, a := range r.Aud {
+		if !utf8.ValidString(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// parser reads a packed body b, whose strings are slices of s (b's
+// bytes); after the first error (bad) every read returns a zero value.
+type parser struct {
+	b   []byte
+	s   string
+	pos int
+	bad bool
+}
+
+func (p *parser) uvarint() uint64 {
+	if p.bad {
+		return 0
+	}
+	v, n := binary.Uvarint(p.b[p.pos:])
+	if n <= 0 {
+		p.bad = true
+		return 0
+	}
+	p.pos += n
+	return v
+}
+
+func (p *parser) varint() int64 {
+	if p.bad {
+		return 0
+	}
+	v, n := binary.Varint(p.b[p.pos:])
+	if n <= 0 {
+		p.bad = true
+		return 0
+	}
+	p.pos += n
+	return v
+}
+
+func (p *parser) take(n uint64) string {
+	if p.bad || n > uint64(len(p.s)-p.pos) {
+		p.bad = true
+		return ""
+	}
+	v := p.s[p.pos : p.pos+int(n)]
+	p.pos += int(n)
+	return v
+}
+
+func (p *parser) uint64() uint64 {
+	if p.take(8); p.bad {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(p.b[p.pos-8:])
+}
+
+func (p *parser) str() string { return p.take(p.uvarint()) }
+
+func (p *parser) opt(set bool) string {
+	if !set {
+		return ""
+	}
+	return p.str()
+}
+
+func (p *parser) sym(table []string) string {
+	switch c := p.uvarint(); {
+	case p.bad:
+		return ""
+	case c == 0:
+		return p.str()
+	case c <= uint64(len(table)):
+		return table[c-1]
+	default:
+		p.bad = true
+		return ""
+	}
+}
+
+// bufs hold the canonical encodings Decode hashes.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
