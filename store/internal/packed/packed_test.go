@@ -30,7 +30,7 @@ var records = []struct {
 	r      auditor.Record
 	packed bool
 }{
-	{"verify", auditor.Record{Seq: 42, Chain: "node-a", Time: time.Unix(1764547200, 123456789), Event: "token.verify", Outcome: "valid",
+	{"verify", auditor.Record{Seq: 42, Chain: "node-a", Time: time.Unix(1764547200, 123456789), Event: "token.verify", Outcome: "valid", Reason: "ok",
 		Actor: "client-1", Remote: "127.0.0.1:5555", Sub: "alice", Aud: []string{"api"}, JTI: "j-1", KID: "k1", Alg: "ES256",
 		Exp: time.Unix(1764550800, 0), TokenSHA256: fingerprint, RequestID: "req-7"}, true},
 	{"minimal", auditor.Record{Seq: 1, Chain: "n", Time: time.Unix(0, 1), Event: "key.create", Outcome: "ok"}, true},
@@ -344,5 +344,27 @@ func BenchmarkCanonical(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf, _ = packed.Canonical(buf[:0], body)
+	}
+}
+
+// The packed form holds the fields of the record it knows of: a field
+// added to auditor.Record fails here until pack and unpack hold it (and
+// TestRoundTrip's "verify" case sets it).
+func TestRecordFields(t *testing.T) {
+	known := []string{"Seq", "Chain", "Time", "Event", "Outcome", "Reason", "Actor", "Remote", "Sub", "Aud", "JTI", "KID", "Alg",
+		"Exp", "TokenSHA256", "RequestID", "LeafHash", "ID"}
+	var got []string
+	for f := range reflect.TypeFor[auditor.Record]().Fields() {
+		got = append(got, f.Name)
+	}
+	if !slices.Equal(got, known) {
+		t.Fatalf("auditor.Record fields %v, the packed form knows %v", got, known)
+	}
+	// And the full case sets every field the encoding has.
+	v := reflect.ValueOf(records[0].r)
+	for _, name := range known {
+		if name != "LeafHash" && name != "ID" && v.FieldByName(name).IsZero() {
+			t.Errorf("the verify case leaves %s unset", name)
+		}
 	}
 }
