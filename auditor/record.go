@@ -115,13 +115,8 @@ func appendString(dst []byte, s string) []byte {
 	const hexdig = "0123456789abcdef"
 	dst = append(dst, '"')
 	for i, w := 0, 0; i < len(s); i += w {
-		// Runs of bytes that stand for themselves are copied at once.
-		j := i
-		for j < len(s) && safe[s[j]] {
-			j++
-		}
-		if j > i {
-			dst, w = append(dst, s[i:j]...), j-i
+		if b := s[i]; b >= 0x20 && b < utf8.RuneSelf && b != '"' && b != '\\' {
+			dst, w = append(dst, b), 1
 			continue
 		}
 		c, size := utf8.DecodeRuneInString(s[i:])
@@ -145,15 +140,6 @@ func appendString(dst []byte, s string) []byte {
 	}
 	return append(dst, '"')
 }
-
-// safe holds the bytes a canonical string holds as they are outside a
-// multi-byte rune: printable ASCII but '"' and '\\'.
-var safe = func() (t [256]bool) {
-	for b := 0x20; b < utf8.RuneSelf; b++ {
-		t[b] = b != '"' && b != '\\'
-	}
-	return t
-}()
 
 // Normalize replaces invalid UTF-8 in r's strings with U+FFFD, so the
 // record in memory is exactly the one its encoding stores.
