@@ -12,7 +12,9 @@
 //
 //	flags     uvarint: which optional members follow (bit i: the i-th of
 //	          reason actor remote sub aud jti kid alg exp token_sha256
-//	          request_id), bit 11: token_sha256 as 32 raw bytes
+//	          request_id), bit 11: token_sha256 as 32 raw bytes, bit 12:
+//	          every string is plain (printable ASCII but '"' and '\':
+//	          its canonical form is itself, quoted)
 //	seq       uvarint
 //	chain     string (uvarint length, then the bytes)
 //	time      int64, little endian, Unix nanoseconds
@@ -34,12 +36,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
 
 	"github.com/jwtledger/jwtledger/auditor"
+	"github.com/jwtledger/jwtledger/internal/strictjson"
 )
 
 // Tag is the first byte of a packed body (format 1).
@@ -68,7 +72,8 @@ const (
 	fToken
 	fRequestID
 	fTokenRaw
-	fAll = fTokenRaw<<1 - 1
+	fPlain
+	fAll = fPlain<<1 - 1
 )
 
 // ErrCorrupt is returned for a packed body that does not parse.
@@ -121,12 +126,7 @@ func Canonical(dst, body []byte) ([]byte, error) {
 	if !IsPacked(body) {
 		return append(dst, body...), nil
 	}
-	v := views.Get().(*view)
-	defer views.Put(v)
-	if err := unpack(&v.r, body, false, &v.tok); err != nil {
-		return dst, err
-	}
-	return auditor.Encode(dst, &v.r), nil
+	return transcode(dst, body)
 }
 
 // Encoding is [Canonical], with a corrupt packed body appended as it is:
@@ -163,7 +163,7 @@ func Fields(body []byte) (*auditor.Record, error) {
 		return auditor.Decode(body)
 	}
 	r := &auditor.Record{}
-	if err := unpack(r, body, true, nil); err != nil {
+	if err := unpack(r, body); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -189,6 +189,7 @@ func pack(dst []byte, r *auditor.Record) []byte {
 	flag(fToken, r.TokenSHA256 != "")
 	flag(fTokenRaw, isHex64(r.TokenSHA256))
 	flag(fRequestID, r.RequestID != "")
+	flag(fPlain, plainRecord(r))
 
 	dst = append(dst, Tag)
 	dst = binary.AppendUvarint(dst, flags)
@@ -261,6 +262,32 @@ func isHex64(s string) bool {
 	return true
 }
 
+// isPlain reports whether s is printable ASCII but '"' and '\\' (0x7f
+// included): what the canonical encoding writes as it is, quoted.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainRecord reports whether every string of r is plain (isPlain).
+func plainRecord(r *auditor.Record) bool {
+	for _, s := range [...]string{r.Chain, string(r.Event), r.Outcome, r.Reason, r.Actor, r.Remote, r.Sub, r.JTI, r.KID, r.Alg, r.TokenSHA256, r.RequestID} {
+		if !isPlain(s) {
+			return false
+		}
+	}
+	for _, a := range r.Aud {
+		if !isPlain(a) {
+			return false
+		}
+	}
+	return true
+}
+
 // unhex is the value of lower-case hex digit c.
 func unhex(c byte) byte {
 	if c <= '9' {
@@ -269,30 +296,14 @@ func unhex(c byte) byte {
 	return c - 'a' + 10
 }
 
-// A view is a record unpacked without copies, with room for the hex of
-// its token fingerprint; views are reused (their audience slice too).
-type view struct {
-	r   auditor.Record
-	tok [64]byte
-}
-
-var views = sync.Pool{New: func() any { return new(view) }}
-
 // unpack parses packed body b into r, setting every member of the
-// encoding. With own, r's strings are copies
-// (one allocation) and must be valid UTF-8, as a canonical encoding's
-// are; without, they alias b and tok (the token fingerprint's hex) and
-// are only valid while both are.
-func unpack(r *auditor.Record, b []byte, own bool, tok *[64]byte) error {
+// encoding; r's strings are copies (one allocation) and must be valid
+// UTF-8, as a canonical encoding's are.
+func unpack(r *auditor.Record, b []byte) error {
 	if len(b) == 0 || b[0] != Tag {
 		return ErrCorrupt
 	}
-	var s string
-	if own {
-		s = string(b)
-	} else {
-		s = unsafe.String(&b[0], len(b))
-	}
+	s := string(b)
 	p := parser{b: b, s: s, pos: 1}
 	flags := p.uvarint()
 	if flags&^fAll != 0 || (flags&fTokenRaw != 0 && flags&fToken == 0) {
@@ -312,24 +323,25 @@ func unpack(r *auditor.Record, b []byte, own bool, tok *[64]byte) error {
 		if n == 0 || n > uint64(len(s)-p.pos) {
 			return ErrCorrupt
 		}
-		if own || uint64(cap(r.Aud)) < n {
-			r.Aud = make([]string, n)
-		}
-		r.Aud = r.Aud[:n]
+		r.Aud = make([]string, n)
 		for i := range r.Aud {
 			r.Aud[i] = p.str()
 		}
 	} else {
-		r.Aud = r.Aud[:0]
+		r.Aud = nil
 	}
 	r.JTI = p.opt(flags&fJTI != 0)
 	r.KID = p.opt(flags&fKID != 0)
 	r.Alg, r.Exp, r.TokenSHA256 = "", time.Time{}, ""
 	if flags&fAlg != 0 {
-		r.Alg = p.sym(Algs)
+		if r.Alg = p.sym(Algs); r.Alg == "" {
+			return ErrCorrupt
+		}
 	}
 	if flags&fExp != 0 {
-		r.Exp = time.Unix(p.varint(), 0).UTC()
+		if r.Exp = time.Unix(p.varint(), 0).UTC(); r.Exp.IsZero() {
+			return ErrCorrupt // never packed (Append): the encoding would drop it
+		}
 	}
 	switch {
 	case flags&fTokenRaw != 0:
@@ -337,23 +349,113 @@ func unpack(r *auditor.Record, b []byte, own bool, tok *[64]byte) error {
 		if p.take(32); p.bad {
 			break
 		}
-		if own {
-			r.TokenSHA256 = hex.EncodeToString(b[at : at+32])
-		} else {
-			hex.Encode(tok[:], b[at:at+32])
-			r.TokenSHA256 = unsafe.String(&tok[0], len(tok))
-		}
+		r.TokenSHA256 = hex.EncodeToString(b[at : at+32])
 	case flags&fToken != 0:
-		r.TokenSHA256 = p.str()
+		r.TokenSHA256 = p.opt(true)
 	}
 	r.RequestID = p.opt(flags&fRequestID != 0)
 	if p.bad || p.pos != len(s) {
 		return ErrCorrupt
 	}
-	if own && !validStrings(r) {
+	if !validStrings(r) || (flags&fPlain != 0 && !plainRecord(r)) {
 		return ErrCorrupt
 	}
 	return nil
+}
+
+// zeroExp is the Unix time of the zero time.Time: an expiry the canonical
+// encoding cannot hold (see Append).
+const zeroExp = -62135596800
+
+// transcode appends the canonical encoding of packed body b, written
+// member by member as [auditor.Encode] writes them (strings with
+// strictjson.AppendString: the same escapes), without a record between:
+// what every read of a body (proofs, audit verify) costs. The tests hold
+// it to auditor.Encode for every case and fuzzed records.
+func transcode(dst, b []byte) ([]byte, error) {
+	if len(b) == 0 || b[0] != Tag {
+		return dst, ErrCorrupt
+	}
+	start := len(dst)
+	p := parser{b: b, s: unsafe.String(&b[0], len(b)), pos: 1}
+	flags := p.uvarint()
+	if flags&^fAll != 0 || (flags&fTokenRaw != 0 && flags&fToken == 0) {
+		return dst, ErrCorrupt
+	}
+	p.plain = flags&fPlain != 0
+	dst = strconv.AppendUint(append(dst, `{"v":1,"seq":`...), p.uvarint(), 10)
+	dst = p.jstr(append(dst, `,"chain":`...), p.str())
+	dst = strconv.AppendInt(append(dst, `,"time":`...), int64(p.uint64()), 10)
+	dst = p.jstr(append(dst, `,"event":`...), p.sym(Events))
+	dst = p.jstr(append(dst, `,"outcome":`...), p.sym(Outcomes))
+	dst = p.member(dst, flags&fReason != 0, `,"reason":`)
+	dst = p.member(dst, flags&fActor != 0, `,"actor":`)
+	dst = p.member(dst, flags&fRemote != 0, `,"remote":`)
+	dst = p.member(dst, flags&fSub != 0, `,"sub":`)
+	if flags&fAud != 0 {
+		n := p.uvarint()
+		if n == 0 || n > uint64(len(b)-p.pos) {
+			return dst[:start], ErrCorrupt
+		}
+		dst = append(dst, `,"aud":[`...)
+		for i := uint64(0); i < n; i++ {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = p.jstr(dst, p.str())
+		}
+		dst = append(dst, ']')
+	}
+	dst = p.member(dst, flags&fJTI != 0, `,"jti":`)
+	dst = p.member(dst, flags&fKID != 0, `,"kid":`)
+	if flags&fAlg != 0 {
+		alg := p.sym(Algs)
+		if alg == "" {
+			return dst[:start], ErrCorrupt
+		}
+		dst = p.jstr(append(dst, `,"alg":`...), alg)
+	}
+	if flags&fExp != 0 {
+		exp := p.varint()
+		if exp == zeroExp {
+			return dst[:start], ErrCorrupt
+		}
+		dst = strconv.AppendInt(append(dst, `,"exp":`...), exp, 10)
+	}
+	switch {
+	case flags&fTokenRaw != 0:
+		at := p.pos
+		if p.take(32); p.bad {
+			break
+		}
+		dst = append(hex.AppendEncode(append(dst, `,"token_sha256":"`...), b[at:at+32]), '"')
+	case flags&fToken != 0:
+		dst = p.member(dst, true, `,"token_sha256":`)
+	}
+	dst = p.member(dst, flags&fRequestID != 0, `,"request_id":`)
+	if p.bad || p.pos != len(b) {
+		return dst[:start], ErrCorrupt
+	}
+	return append(dst, '}'), nil
+}
+
+// member appends the optional string member name (with its quotes, the
+// comma before and the colon) when set.
+func (p *parser) member(dst []byte, set bool, name string) []byte {
+	if !set {
+		return dst
+	}
+	return p.jstr(append(dst, name...), p.opt(true))
+}
+
+// jstr appends s as a canonical JSON string: as it is, quoted, in a body
+// whose strings are all plain (a corrupt body that says so wrongly reads
+// as another encoding, which its leaf hash does not match).
+func (p *parser) jstr(dst []byte, s string) []byte {
+	if p.plain {
+		return append(append(append(dst, '"'), s...), '"')
+	}
+	return strictjson.AppendString(dst, s)
 }
 
 // validStrings reports whether every string of r is valid UTF-8 (the
@@ -375,10 +477,11 @@ func validStrings(r *auditor.Record) bool {
 // parser reads a packed body b, whose strings are slices of s (b's
 // bytes); after the first error (bad) every read returns a zero value.
 type parser struct {
-	b   []byte
-	s   string
-	pos int
-	bad bool
+	b     []byte
+	s     string
+	pos   int
+	bad   bool
+	plain bool // transcode: the body's strings are plain (fPlain)
 }
 
 func (p *parser) uvarint() uint64 {
@@ -426,11 +529,17 @@ func (p *parser) uint64() uint64 {
 
 func (p *parser) str() string { return p.take(p.uvarint()) }
 
+// opt reads an optional string member when set; flagged, it is never
+// empty (Encode leaves empty members out, so pack does not flag them).
 func (p *parser) opt(set bool) string {
 	if !set {
 		return ""
 	}
-	return p.str()
+	v := p.str()
+	if v == "" {
+		p.bad = true
+	}
+	return v
 }
 
 func (p *parser) sym(table []string) string {
