@@ -86,7 +86,8 @@ func TestVerifyAuditDamage(t *testing.T) {
 		{
 			name: "field updated",
 			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
-				execSQL(t, dir, `UPDATE audit SET body = CAST(replace(CAST(body AS TEXT), '"alice"', '"admin"') AS BLOB) WHERE seq = 7`)
+				// Bytes of the subject, whatever the stored form (packed, or canonical JSON).
+				execSQL(t, dir, `UPDATE audit SET body = CAST(replace(CAST(body AS TEXT), 'alice', 'admin') AS BLOB) WHERE seq = 7`)
 				return nil
 			},
 			wantKind: auditor.DamageModified, wantSeq: 7,
@@ -137,11 +138,20 @@ func TestVerifyAuditDamage(t *testing.T) {
 		{
 			name: "record and its leaf rewritten consistently",
 			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
+				// The record's canonical encoding, changed, stored as the
+				// body (a canonical body is read as it is) with its leaf.
+				l, err := jwtledger.Open(context.Background(), jwtledger.Config{DataDir: dir})
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := l.Trail().Prove(context.Background(), "", 3)
+				l.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				body := bytes.Replace([]byte(p.Record), []byte(`"alice"`), []byte(`"admin"`), 1)
 				db, _ := sql.Open("sqlite3", filepath.Join(dir, "jwtledger.db"))
 				defer db.Close()
-				var body []byte
-				db.QueryRow(`SELECT body FROM audit WHERE seq = 3`).Scan(&body)
-				body = bytes.Replace(body, []byte(`"alice"`), []byte(`"admin"`), 1)
 				leaf := audit.LeafHash(body)
 				if _, err := db.Exec(`UPDATE audit SET body = ?, leaf = ? WHERE seq = 3`, body, leaf[:]); err != nil {
 					t.Fatal(err)

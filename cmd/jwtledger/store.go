@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 
+	"github.com/jwtledger/jwtledger/internal/defaults"
 	"github.com/jwtledger/jwtledger/store"
 	_ "github.com/jwtledger/jwtledger/store/postgres" // --store postgres://...
 	"github.com/jwtledger/jwtledger/store/sqlite"
@@ -27,7 +29,7 @@ func serveStore(spec string, rawSync bool) store.Opener {
 
 var storeCmd = &command{
 	name:    "store",
-	summary: "move a ledger between stores (migrate)",
+	summary: "move a ledger between stores (migrate), rewrite old records packed (repack)",
 	subs: []*command{{
 		name:    "migrate",
 		summary: "Copy a whole ledger from a SQLite file into an empty PostgreSQL database, and check it there.",
@@ -44,7 +46,91 @@ terminal (--quiet turns it off).
   jwtledger store migrate --from sqlite:/var/lib/jwtledger/jwtledger.db --to postgres://jwtledger@db:5432/jwtledger
 `,
 		flags: storeMigrateFlags,
+	}, {
+		name:    "repack",
+		summary: "Rewrite the records an earlier release stored as JSON in the packed form (embedded SQLite store).",
+		doc: `Rewrites the bodies of the records an earlier release stored as their
+canonical JSON encoding in the packed form this release writes (about 40%
+of the size; see docs/ledger-format.md). Each body is rewritten only if it
+is the encoding its stored leaf hash is of and the packed body reads back
+as exactly that encoding: leaf hashes, checkpoints and proofs do not
+change, and a damaged record is left as it is for audit verify to report.
+It works in transactions of 4,096 records and may run while the ledger
+serves. The file keeps its size (SQLite reuses the freed pages for new
+records) unless --vacuum, which then rebuilds the file: that needs about
+the file's size free next to it, and the ledger stopped (a running node
+would take the smaller file for a truncated one and refuse to go on).
+Only for the embedded store: PostgreSQL keeps canonical bodies.
+`,
+		notes: `Example:
+  jwtledger store repack --data-dir /var/lib/jwtledger
+  jwtledger audit verify --data-dir /var/lib/jwtledger
+`,
+		flags: storeRepackFlags,
 	}},
+}
+
+func storeRepackFlags(fs *flag.FlagSet) runFunc {
+	dataDir := fs.String("data-dir", "", "the data directory `DIR` (default $XDG_DATA_HOME/jwtledger)")
+	spec := fs.String("store", "", "the store `URL`: sqlite:PATH (default sqlite: in the data directory)")
+	vacuum := fs.Bool("vacuum", false, "then rebuild the database file to give the freed space back (stop the ledger first)")
+	output := fs.String("output", "text", "`text|json`")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	return func(ctx context.Context, c *cli, pos []string) error {
+		return runStoreRepack(ctx, c, pos, *dataDir, *spec, *vacuum, *output, *quiet)
+	}
+}
+
+func runStoreRepack(ctx context.Context, c *cli, pos []string, dataDir, spec string, vacuum bool, output string, quiet bool) error {
+	if len(pos) > 0 {
+		return usageErr("store repack: unexpected argument %q", pos[0])
+	}
+	if output != "text" && output != "json" {
+		return usageErr("store repack: --output must be text or json")
+	}
+	if dataDir == "" && (spec == "" || spec == "sqlite:") {
+		d, err := defaults.DataDir()
+		if err != nil {
+			return usageErr("store repack: %v", err)
+		}
+		dataDir = d
+	}
+	path := store.FilePath(spec, dataDir)
+	if path == "" {
+		return withHint(usageErr("store repack: %s is not the embedded store", store.Scheme(spec)+":"), "PostgreSQL keeps canonical bodies: there is nothing to repack")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return withHint(usageErr("store repack: no ledger at %s", path), "name it with --data-dir DIR or --store sqlite:PATH")
+	}
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		return usageErr("store repack: %v", err)
+	}
+	defer db.Close()
+	bar := c.progress("repacking records", quiet)
+	rep, err := db.Repack(ctx, vacuum, bar.callback())
+	bar.finish()
+	if err != nil {
+		return usageErr("store repack: %v", err)
+	}
+	if output == "json" {
+		return writeJSON(c.stdout, rep)
+	}
+	fmt.Fprintf(c.stdout, "%d records: %d repacked (%d -> %d bytes of bodies), %d packed already, %d pruned\n",
+		rep.Records, rep.Repacked, rep.BytesBefore, rep.BytesAfter, rep.Packed, rep.Pruned)
+	if rep.KeptCanonical > 0 {
+		fmt.Fprintf(c.stdout, "%d records kept as JSON (the packed form cannot hold them exactly)\n", rep.KeptCanonical)
+	}
+	if rep.Damaged > 0 {
+		fmt.Fprintf(c.stdout, "warning: %d records left as they are: their body is not the encoding of their leaf hash; run jwtledger audit verify\n", rep.Damaged)
+	}
+	if rep.Vacuumed {
+		fmt.Fprintf(c.stdout, "database file %d -> %d bytes\n", rep.FileBefore, rep.FileAfter)
+	} else if rep.Repacked > 0 {
+		fmt.Fprintf(c.stdout, "the file keeps its size (%d bytes); new records reuse the freed pages (--vacuum gives them back)\n", rep.FileAfter)
+	}
+	fmt.Fprintf(c.stdout, "ok: repacked in %s\n", rep.Elapsed.Round(1e6))
+	return nil
 }
 
 func storeMigrateFlags(fs *flag.FlagSet) runFunc {

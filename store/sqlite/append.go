@@ -13,7 +13,6 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
-	"github.com/jwtledger/jwtledger/store/internal/tables"
 )
 
 // rawInsert runs the audit append's multi-row INSERT on the write
@@ -68,11 +67,11 @@ func rawInsertSQL(n int) string {
 	return b.String()
 }
 
-// exec seals recs as the records after head of chain (tables.Seal) and
+// exec seals recs as the records after head of chain (sealBodies) and
 // inserts them with one statement in autocommit mode; it returns the rowid
 // of the last row. len(recs) must be 1..chunk.
 func (ri *rawInsert) exec(ctx context.Context, db *DB, chain string, head uint64, recs []*audit.Record) (last int64, err error) {
-	bodies := tables.Seal(chain, head, recs)
+	bodies := sealBodies(chain, head, recs)
 	conn, err := db.w.Conn(ctx)
 	if err != nil {
 		return 0, err

@@ -66,6 +66,7 @@ func (db *DB) ScanChainFrom(ctx context.Context, chain string, from int64, fn fu
 	defer rows.Close()
 	var seq int64
 	var body, leaf sql.RawBytes
+	fn = canonical(fn)
 	for rows.Next() {
 		if err := rows.Scan(&seq, &body, &leaf); err != nil {
 			return fmt.Errorf("sqlite: scan chain: %w", err)

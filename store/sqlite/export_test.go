@@ -37,3 +37,6 @@ func SetIndexRunChunk(n int) int { was := dialect.IndexRunChunk; dialect.IndexRu
 // SetTimeSpanMost sets the most records of a time range whose ids bound a
 // query (0: none); it returns the previous setting.
 func SetTimeSpanMost(n int) int { was := dialect.TimeSpanMost; dialect.TimeSpanMost = n; return was }
+
+// Member is the SQL expression of a body member (member).
+var Member = member

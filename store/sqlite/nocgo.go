@@ -34,3 +34,8 @@ func Opener(o Options) store.Opener {
 
 // Open fails with [ErrNoCgo].
 func Open(ctx context.Context, path string, o Options) (*DB, error) { return nil, ErrNoCgo }
+
+// Repack fails with [ErrNoCgo].
+func (db *DB) Repack(ctx context.Context, vacuum bool, progress func(done, total int64)) (*RepackReport, error) {
+	return nil, ErrNoCgo
+}

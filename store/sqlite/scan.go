@@ -24,6 +24,7 @@ var _ store.RangeScanner = (*DB)(nil)
 // query. If that connection cannot be opened, it reads the driver's rows
 // (driverScanRange).
 func (db *DB) ScanChainRange(ctx context.Context, chain string, from, to int64, fn func(seq int64, body, leaf []byte) error) error {
+	fn = canonical(fn)
 	if db.scanByDriver {
 		return db.driverScanRange(ctx, chain, from, to, fn)
 	}

@@ -464,10 +464,10 @@ func (db *DB) appendRecs(ctx context.Context, tx *sql.Tx, chain string, recs []*
 	return nil
 }
 
-// encodeRecs numbers and seals recs after head in chain (tables.Seal) and
+// encodeRecs numbers and seals recs after head in chain (sealBodies) and
 // returns the INSERT arguments of their rows.
 func (db *DB) encodeRecs(chain string, head uint64, recs []*audit.Record) []any {
-	bodies := tables.Seal(chain, head, recs)
+	bodies := sealBodies(chain, head, recs)
 	args := make([]any, 0, auditParams*len(recs))
 	for j, r := range recs {
 		args = append(args, chain, int64(r.Seq), r.Time.UnixNano(), bodies[j], r.LeafHash[:])

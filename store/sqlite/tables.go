@@ -30,10 +30,8 @@ var _ tables.CountKeeper = (*DB)(nil)
 // records it does not cover yet.
 var dialect = &tables.Dialect{
 	Name: "sqlite",
-	// A pruned body is empty, not JSON: NULL, matching nothing.
-	Member: func(m string) string {
-		return "json_extract(CASE WHEN length(body) > 0 THEN CAST(body AS TEXT) END, '$." + m + "')"
-	},
+	// Packed or canonical; a pruned body is empty: NULL, matching nothing.
+	Member:    member,
 	EmptyBlob: "X''",
 	// The (chain, seq) index of UNIQUE (chain, seq).
 	TailIndex:     " INDEXED BY sqlite_autoindex_audit_1",

@@ -46,7 +46,7 @@ type walSync struct {
 	f      *os.File
 	info   os.FileInfo // of f, the log SQLite writes
 	dbInfo os.FileInfo // of the database file at open
-	dbSize int64       // largest size seen; SQLite never shrinks it here (no VACUUM, no auto_vacuum)
+	dbSize int64       // largest size seen; SQLite never shrinks it here (no auto_vacuum; VACUUM only by Repack, which calls shrunk)
 
 	lost atomic.Pointer[store.IdentityError]
 }
@@ -70,6 +70,23 @@ func (w *walSync) identify() error {
 			w.f = f
 		}
 	}
+	return nil
+}
+
+// shrunk takes the database file's size now as its own: after this
+// process's VACUUM, checkpointed, before any other check could take the
+// smaller file for a truncated one.
+func (w *walSync) shrunk() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	info, err := os.Stat(w.dbPath)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if w.dbInfo != nil && !os.SameFile(info, w.dbInfo) {
+		return w.fail(fmt.Sprintf("the database file %s was replaced by another file while the ledger had it open", w.dbPath))
+	}
+	w.dbSize = info.Size()
 	return nil
 }
 

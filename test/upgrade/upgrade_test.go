@@ -86,11 +86,12 @@ func TestPreviousReleaseLedgerMigratesAndVerifies(t *testing.T) {
 	bin := buildJWTLedger(t)
 	dir := release7(t)
 	vkey := filepath.Join(fixture, "audit.vkey")
+	index := "true" // the index is opt-in: on here, so that its catch-up is checked
 	run := func(want int, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "JWTLEDGER_DATA_DIR="+dir, "JWTLEDGER_NODE_ID=node-r7", "JWTLEDGER_MASTER_KEY=",
-			"JWTLEDGER_AUDIT_INDEX=true") // the index is opt-in: on here, so that its catch-up is checked
+			"JWTLEDGER_AUDIT_INDEX="+index)
 		out, err := cmd.Output()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -189,6 +190,61 @@ func TestPreviousReleaseLedgerMigratesAndVerifies(t *testing.T) {
 	out = run(0, "audit", "verify", "--key-file", vkey, "--checkpoint", filepath.Join(fixture, "checkpoints.log"), "--quiet")
 	if !strings.Contains(out, "ok: 34 records verified") {
 		t.Fatalf("audit verify after new records:\n%s", out)
+	}
+
+	// The old records keep their canonical bodies, the new ones are
+	// packed (docs/ledger-format.md), and the filters read both forms
+	// from the bodies when the index is off.
+	var canonical, packed int
+	if err := db.QueryRow("SELECT COUNT(*) FILTER (WHERE substr(body, 1, 1) = X'7B'), COUNT(*) FILTER (WHERE substr(body, 1, 1) = X'01') FROM audit").Scan(&canonical, &packed); err != nil {
+		t.Fatal(err)
+	}
+	if canonical != 32 || packed != 2 {
+		t.Fatalf("%d canonical and %d packed bodies, want 32 and 2", canonical, packed)
+	}
+	index = "false"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--sub", "carol", "--event", "token.verify"}, "8 token.verify valid|10 token.verify revoked"},
+		{[]string{"--sub", "after-upgrade"}, "33 token.issue ok|34 token.verify valid"},
+		{[]string{"--outcome", "revoked"}, "10 token.verify revoked"},
+	} {
+		var recs []record
+		if err := json.Unmarshal([]byte(run(0, append([]string{"audit", "query", "--output", "json"}, tc.args...)...)), &recs); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, strings.Join([]string{itoa(r.Seq), r.Event, r.Outcome}, " "))
+		}
+		if strings.Join(got, "|") != tc.want {
+			t.Errorf("audit query %v with the index off: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+
+	// store repack rewrites the old bodies packed; the chain, its old
+	// checkpoints and the old proof bundle still verify.
+	index = "true"
+	if out := run(0, "store", "repack", "--vacuum"); !strings.Contains(out, "34 records: 32 repacked") || !strings.Contains(out, "2 packed already") {
+		t.Fatalf("store repack:\n%s", out)
+	}
+	if err := db.QueryRow("SELECT COUNT(*) FILTER (WHERE substr(body, 1, 1) = X'7B'), COUNT(*) FILTER (WHERE substr(body, 1, 1) = X'01') FROM audit").Scan(&canonical, &packed); err != nil {
+		t.Fatal(err)
+	}
+	if canonical != 0 || packed != 34 {
+		t.Fatalf("after store repack %d canonical and %d packed bodies, want 0 and 34", canonical, packed)
+	}
+	out = run(0, "audit", "verify", "--key-file", vkey, "--checkpoint", filepath.Join(fixture, "checkpoints.log"), "--quiet")
+	if !strings.Contains(out, "ok: 34 records verified") {
+		t.Fatalf("audit verify after store repack:\n%s", out)
+	}
+	if out := run(0, "audit", "verify-proof", "--key-file", vkey, filepath.Join(fixture, "proof-seq5.json")); !strings.Contains(out, "ok") {
+		t.Fatalf("verify-proof of the old bundle after store repack:\n%s", out)
+	}
+	if out := run(0, "store", "repack"); !strings.Contains(out, "34 records: 0 repacked") {
+		t.Fatalf("store repack again:\n%s", out)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/store/internal/packed"
 )
 
 // The aggregate tables behind [audit.CountQuery], the same in every backend:
@@ -265,7 +266,7 @@ func (c *Counter) CatchUp(ctx context.Context, budget int) (pending int64, err e
 				if body == nil {
 					return nil
 				}
-				r, err := audit.Decode(body)
+				r, err := packed.Fields(body)
 				if err != nil {
 					return fmt.Errorf("count record %d of %s: %w", seq, chain, err)
 				}

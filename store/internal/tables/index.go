@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtledger/jwtledger/internal/audit"
+	"github.com/jwtledger/jwtledger/store/internal/packed"
 )
 
 // The index of the audit filters, the same in every backend:
@@ -151,8 +152,9 @@ func (d *Dialect) MoveIndexMark(ctx context.Context, tx Querier, chain string, f
 }
 
 // IndexRecordsAfter calls fn for at most limit records of chain after seq
-// after with an id below below (0: any), in seq order, with their id (body
-// nil once pruned). The body is only valid during the call.
+// after with an id below below (0: any), in seq order, with their id and
+// body as stored (packed or canonical, see [packed.Fields]; nil once
+// pruned). The body is only valid during the call.
 func (d *Dialect) IndexRecordsAfter(ctx context.Context, q Querier, chain string, after, below int64, limit int, fn func(id, seq int64, body []byte) error) error {
 	var id, seq int64
 	var body []byte
@@ -331,7 +333,7 @@ func (x *Indexer) catchUp(ctx context.Context, budget int, below int64) (pending
 					if body == nil {
 						return nil // pruned: never found by a query
 					}
-					r, err := audit.Decode(body)
+					r, err := packed.Fields(body)
 					if err != nil {
 						return fmt.Errorf("index record %d of %s: %w", seq, chain, err)
 					}

@@ -22,6 +22,7 @@ import (
 	"github.com/jwtledger/jwtledger/internal/audit"
 	"github.com/jwtledger/jwtledger/internal/keys"
 	"github.com/jwtledger/jwtledger/store"
+	"github.com/jwtledger/jwtledger/store/internal/packed"
 )
 
 // Querier runs SQL: a backend's pool or one of its transactions.
@@ -309,7 +310,7 @@ func (d *Dialect) indexedRuns(ctx context.Context, q Querier, f audit.Filter, ke
 				return err
 			}
 			n, last = n+1, id
-			r, err := audit.Decode(body)
+			r, err := packed.Decode(body)
 			if err != nil {
 				return fmt.Errorf("record %d: %w", id, err)
 			}
@@ -656,7 +657,7 @@ func (d *Dialect) scanRecords(ctx context.Context, q Querier, f audit.Filter, ch
 		if err := rows.Scan(&id, &body); err != nil {
 			return err
 		}
-		r, err := audit.Decode(body)
+		r, err := packed.Decode(body)
 		if err != nil {
 			return fmt.Errorf("record %d: %w", id, err)
 		}
@@ -684,25 +685,31 @@ func (d *Dialect) RecordBody(ctx context.Context, q Querier, chain string, seq i
 	case !found || len(body) == 0:
 		return nil, store.ErrNotFound
 	}
-	return body, nil
+	return packed.Encoding(nil, body), nil
 }
 
 // ScanChainTimes calls fn for every record of chain in seq order, with its
-// time (Unix ns); body is nil for a pruned record. The slices are only
-// valid during the call.
+// time (Unix ns) and canonical encoding (body, made from a packed body,
+// see [packed.Encoding]); body is nil for a pruned record. The slices are
+// only valid during the call.
 func (d *Dialect) ScanChainTimes(ctx context.Context, q Querier, chain string, fn func(seq, time int64, body, leaf []byte) error) error {
 	var seq, t int64
 	var body, leaf []byte
 	bodyDst, leafDst := d.bytes(&body), d.bytes(&leaf)
 	dest := []any{&seq, &t, bodyDst, leafDst} // one slice for every row: Scan through an interface would allocate one per row
 	var failed error
+	var buf []byte
 	err := d.query(ctx, q, "SELECT seq, time, body, leaf FROM audit WHERE chain = ? ORDER BY seq", []any{chain}, func(r Rows) error {
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
 		b := body
-		if len(b) == 0 {
+		switch {
+		case len(b) == 0:
 			b = nil // pruned
+		case packed.IsPacked(b):
+			buf = packed.Encoding(buf[:0], b)
+			b = buf
 		}
 		failed = fn(seq, t, b, leaf)
 		return failed
@@ -714,20 +721,25 @@ func (d *Dialect) ScanChainTimes(ctx context.Context, q Querier, chain string, f
 }
 
 // ScanChainRange calls fn for every record of chain with from <= seq < to,
-// in seq order; body is nil for a pruned record. The slices are only valid
-// during the call.
+// in seq order, with its canonical encoding (as ScanChainTimes); body is
+// nil for a pruned record. The slices are only valid during the call.
 func (d *Dialect) ScanChainRange(ctx context.Context, q Querier, chain string, from, to int64, fn func(seq int64, body, leaf []byte) error) error {
 	var seq int64
 	var body, leaf []byte
 	dest := []any{&seq, d.bytes(&body), d.bytes(&leaf)}
 	var failed error
+	var buf []byte
 	err := d.query(ctx, q, "SELECT seq, body, leaf FROM audit WHERE chain = ? AND seq >= ? AND seq < ? ORDER BY seq", []any{chain, from, to}, func(r Rows) error {
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
 		b := body
-		if len(b) == 0 {
+		switch {
+		case len(b) == 0:
 			b = nil // pruned
+		case packed.IsPacked(b):
+			buf = packed.Encoding(buf[:0], b)
+			b = buf
 		}
 		failed = fn(seq, b, leaf)
 		return failed
@@ -1120,7 +1132,8 @@ func (d *Dialect) marks(ctx context.Context, q Querier, table, what string) (map
 }
 
 // RecordsAfter calls fn for at most limit records of chain after seq
-// after, in seq order (body nil once pruned).
+// after, in seq order, with their bodies as stored (packed or canonical,
+// see [packed.Fields]; nil once pruned).
 func (d *Dialect) RecordsAfter(ctx context.Context, q Querier, chain string, after int64, limit int, fn func(seq int64, body []byte) error) error {
 	var failed error
 	err := d.query(ctx, q, "SELECT seq, body FROM audit WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?", []any{chain, after, limit}, func(r Rows) error {
