@@ -93,6 +93,17 @@ func TestVerifyAuditDamage(t *testing.T) {
 			wantKind: auditor.DamageModified, wantSeq: 7,
 		},
 		{
+			// A body that does not parse (a packed body cut short, a
+			// JSON body overwritten) is a modified record, not a
+			// reordered one: no seq can be read from it.
+			name: "body unreadable",
+			damage: func(t *testing.T, dir string, _ []byte) [][]byte {
+				execSQL(t, dir, `UPDATE audit SET body = X'01ff' WHERE seq = 7`, `UPDATE audit SET body = CAST('{"v":1}' AS BLOB) WHERE seq = 9`)
+				return nil
+			},
+			wantKind: auditor.DamageModified, wantSeq: 7,
+		},
+		{
 			// The leaf column is the tree's only copy of the leaf hash.
 			name: "leaf hash replaced",
 			damage: func(t *testing.T, dir string, _ []byte) [][]byte {

@@ -365,10 +365,11 @@ var errNoLeaf = errors.New("no leaf hash for a missing record")
 
 // Outcomes of the check of one row on its own ([rowCheck]).
 const (
-	rowOK      = iota // the body hashes to the stored leaf and says its seq
-	rowPruned         // no body: the stored leaf hash stands in
-	rowBadSeq         // the body says another seq (or another chain)
-	rowBadLeaf        // the body does not hash to the stored leaf
+	rowOK         = iota // the body hashes to the stored leaf and says its seq
+	rowPruned            // no body: the stored leaf hash stands in
+	rowBadSeq            // the body says another seq (or another chain)
+	rowUnreadable        // no seq can be read from the body: not a canonical encoding
+	rowBadLeaf           // the body does not hash to the stored leaf
 )
 
 // rowCheck is what the check of one row found without looking at any other
@@ -399,9 +400,12 @@ func checkRow(chain string, chainField []byte, seq int64, body, leaf []byte, h t
 	}
 	r.leaf = h
 	var ok bool
-	if r.bodySeq, ok = bodySeq(body, chain, chainField); !ok || r.bodySeq != seq {
+	switch r.bodySeq, ok = bodySeq(body, chain, chainField); {
+	case !ok && r.bodySeq == 0: // seqs start at 1
+		r.outcome = rowUnreadable
+	case !ok || r.bodySeq != seq:
 		r.outcome = rowBadSeq
-	} else if !bytes.Equal(h[:], leaf) {
+	case !bytes.Equal(h[:], leaf):
 		r.outcome = rowBadLeaf
 	}
 	return r
@@ -474,6 +478,8 @@ func (c *ChainVerifier) report(seq int64, r rowCheck) {
 		c.rep.Add(DamageReordered, c.chain, seq, fmt.Sprintf("record at position %d says it is record %d", seq, r.bodySeq))
 	case rowBadLeaf:
 		c.rep.Add(DamageModified, c.chain, seq, fmt.Sprintf("record %d does not match its leaf hash", seq))
+	case rowUnreadable:
+		c.rep.Add(DamageModified, c.chain, seq, fmt.Sprintf("record %d is not a record encoding: it cannot be read", seq))
 	}
 }
 

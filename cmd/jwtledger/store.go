@@ -50,16 +50,17 @@ terminal (--quiet turns it off).
 		name:    "repack",
 		summary: "Rewrite the records an earlier release stored as JSON in the packed form (embedded SQLite store).",
 		doc: `Rewrites the bodies of the records an earlier release stored as their
-canonical JSON encoding in the packed form this release writes (about 40%
-of the size; see docs/ledger-format.md). Each body is rewritten only if it
+canonical JSON encoding in the packed form this release writes (bodies
+about half the size, the file about 60%; see docs/ledger-format.md). Each body is rewritten only if it
 is the encoding its stored leaf hash is of and the packed body reads back
 as exactly that encoding: leaf hashes, checkpoints and proofs do not
 change, and a damaged record is left as it is for audit verify to report.
 It works in transactions of 4,096 records and may run while the ledger
 serves. The file keeps its size (SQLite reuses the freed pages for new
 records) unless --vacuum, which then rebuilds the file: that needs about
-the file's size free next to it, and the ledger stopped (a running node
-would take the smaller file for a truncated one and refuse to go on).
+the file's size free next to it, and no other process using the ledger
+(it refuses while one has it open: a running node would take the smaller
+file for a truncated one and stop appending).
 Only for the embedded store: PostgreSQL keeps canonical bodies.
 `,
 		notes: `Example:
@@ -73,7 +74,7 @@ Only for the embedded store: PostgreSQL keeps canonical bodies.
 func storeRepackFlags(fs *flag.FlagSet) runFunc {
 	dataDir := fs.String("data-dir", "", "the data directory `DIR` (default $XDG_DATA_HOME/jwtledger)")
 	spec := fs.String("store", "", "the store `URL`: sqlite:PATH (default sqlite: in the data directory)")
-	vacuum := fs.Bool("vacuum", false, "then rebuild the database file to give the freed space back (stop the ledger first)")
+	vacuum := fs.Bool("vacuum", false, "then rebuild the database file to give the freed space back (refused while another process has the ledger open)")
 	output := fs.String("output", "text", "`text|json`")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	return func(ctx context.Context, c *cli, pos []string) error {
@@ -96,11 +97,17 @@ func runStoreRepack(ctx context.Context, c *cli, pos []string, dataDir, spec str
 		dataDir = d
 	}
 	path := store.FilePath(spec, dataDir)
-	if path == "" {
-		return withHint(usageErr("store repack: %s is not the embedded store", store.Scheme(spec)+":"), "PostgreSQL keeps canonical bodies: there is nothing to repack")
+	switch scheme := store.Scheme(spec); {
+	case scheme == "postgres" || scheme == "postgresql":
+		return withHint(usageErr("store repack: a PostgreSQL store has nothing to repack"), "PostgreSQL keeps canonical bodies; repack is for the embedded store (sqlite:PATH)")
+	case path == "":
+		return withHint(usageErr("store repack: --store %q is not the embedded store", spec), "name it --store sqlite:PATH, or give --data-dir DIR")
 	}
 	if _, err := os.Stat(path); err != nil {
 		return withHint(usageErr("store repack: no ledger at %s", path), "name it with --data-dir DIR or --store sqlite:PATH")
+	}
+	if err := sqlite.CheckLedger(ctx, path); err != nil {
+		return usageErr("store repack: %v", err)
 	}
 	db, err := sqlite.Open(ctx, path, sqlite.Options{})
 	if err != nil {
@@ -128,6 +135,10 @@ func runStoreRepack(ctx context.Context, c *cli, pos []string, dataDir, spec str
 		fmt.Fprintf(c.stdout, "database file %d -> %d bytes\n", rep.FileBefore, rep.FileAfter)
 	} else if rep.Repacked > 0 {
 		fmt.Fprintf(c.stdout, "the file keeps its size (%d bytes); new records reuse the freed pages (--vacuum gives them back)\n", rep.FileAfter)
+	}
+	if rep.Repacked == 0 {
+		fmt.Fprintf(c.stdout, "ok: nothing to repack (%s)\n", rep.Elapsed.Round(1e6))
+		return nil
 	}
 	fmt.Fprintf(c.stdout, "ok: repacked in %s\n", rep.Elapsed.Round(1e6))
 	return nil

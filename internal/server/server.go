@@ -343,9 +343,15 @@ func (s *Server) wrap(rt route) http.Handler {
 			rec := slog.NewRecord(time.Now(), level, msg, 0)
 			rec.AddAttrs(slog.String("method", r.Method), slog.String("route", rt.pattern), slog.Int("status", w.status),
 				slog.Duration("duration", took), slog.String("client", clientID), slog.String("request_id", c.requestID))
+			// The cause of a refusal, or the error itself when it is
+			// no httpError (an internal error: 500); never a secret or
+			// token (errors do not carry them).
 			var he *httpError
-			if errors.As(err, &he) && he.cause != nil {
+			switch {
+			case errors.As(err, &he) && he.cause != nil:
 				rec.AddAttrs(slog.Any("err", he.cause))
+			case err != nil && !errors.As(err, &he):
+				rec.AddAttrs(slog.Any("err", err))
 			}
 			h.Handle(r.Context(), rec)
 		}

@@ -80,7 +80,12 @@ enum { M_CHAIN, M_EVENT, M_OUTCOME, M_REASON, M_ACTOR, M_REMOTE, M_SUB, M_JTI, M
 // the body has no such member, is not packed, or does not parse.
 static void jl_member(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 	(void)argc;
-	jl_rd r = { sqlite3_value_blob(argv[0]), sqlite3_value_bytes(argv[0]), 1, 1 };
+	// sqlite3_value_blob before sqlite3_value_bytes, as SQLite asks.
+	jl_rd r;
+	r.b = sqlite3_value_blob(argv[0]);
+	r.n = sqlite3_value_bytes(argv[0]);
+	r.pos = 1;
+	r.ok = 1;
 	int m = sqlite3_value_int(argv[1]);
 	const unsigned char *p = 0;
 	int len = 0, st = 0;

@@ -39,3 +39,6 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) { return nil
 func (db *DB) Repack(ctx context.Context, vacuum bool, progress func(done, total int64)) (*RepackReport, error) {
 	return nil, ErrNoCgo
 }
+
+// CheckLedger fails with [ErrNoCgo].
+func CheckLedger(ctx context.Context, path string) error { return ErrNoCgo }

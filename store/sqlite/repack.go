@@ -5,7 +5,10 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"time"
 
@@ -27,10 +30,17 @@ const repackChunk = 4096
 // (the appends wait for each transaction). With vacuum it then rebuilds
 // the database file (SQLite's VACUUM), which gives the freed pages back to
 // the file system; that needs about the file's size free, and holds the
-// database's write lock throughout, so stop the ledger first. progress, if
+// database's write lock throughout: it refuses ([InUseError]) while
+// another process has the database open (on Unix systems, where it can
+// tell; elsewhere stop the ledger first). progress, if
 // not nil, gets the ids done out of the newest.
 func (db *DB) Repack(ctx context.Context, vacuum bool, progress func(done, total int64)) (*RepackReport, error) {
 	start := time.Now()
+	if vacuum {
+		if err := db.notInUse(); err != nil {
+			return nil, err
+		}
+	}
 	rep := &RepackReport{}
 	if fi, err := os.Stat(db.path); err == nil {
 		rep.FileBefore = fi.Size()
@@ -109,6 +119,9 @@ func (db *DB) Repack(ctx context.Context, vacuum bool, progress func(done, total
 		}
 	}
 	if vacuum {
+		if err := db.notInUse(); err != nil { // it may have started meanwhile
+			return nil, err
+		}
 		// VACUUM goes through the log; the checkpoint moves it into the
 		// file and truncates it, so that the file has its new size before
 		// the identity check of the next sync.
@@ -132,6 +145,50 @@ func (db *DB) Repack(ctx context.Context, vacuum bool, progress func(done, total
 	return rep, nil
 }
 
+// ErrInUse is returned by Repack with vacuum while another process has
+// the database open.
+var ErrInUse = errors.New("another process has the ledger open")
+
+// InUseError says which process has the database open.
+type InUseError struct{ PID int }
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("another process (pid %d) has the ledger open: stop it first (the rebuilt, smaller file would look truncated to it, and it would stop appending)", e.PID)
+}
+
+func (e *InUseError) Unwrap() error { return ErrInUse }
+
+// notInUse fails with an [InUseError] while another process has the
+// database open.
+func (db *DB) notInUse() error {
+	pid, err := otherOpener(db.path)
+	if err != nil {
+		return fmt.Errorf("sqlite: repack: check for other processes: %w", err)
+	}
+	if pid != 0 {
+		return &InUseError{PID: pid}
+	}
+	return nil
+}
+
+// CheckLedger fails unless path is a jwtledger database: it opens it
+// read-only (never creating or changing a file) and reads the ledger's
+// id, so that a command on an existing ledger does not make one of an
+// empty or foreign file.
+func CheckLedger(ctx context.Context, path string) error {
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&_busy_timeout=5000"
+	raw, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	defer raw.Close()
+	var id []byte
+	if err := raw.QueryRowContext(ctx, "SELECT value FROM meta WHERE name = 'ledger_id'").Scan(&id); err != nil || len(id) == 0 {
+		return fmt.Errorf("sqlite: %s is not a jwtledger ledger (no ledger id in it)", path)
+	}
+	return nil
+}
+
 // What repackBody makes of a stored body.
 const (
 	repackRewrite = iota
@@ -148,6 +205,12 @@ func repackBody(body, leaf []byte) ([]byte, int) {
 	case len(body) == 0:
 		return nil, repackPruned
 	case packed.IsPacked(body):
+		// Damage is counted in both forms: a packed body that does not
+		// parse, or is not the encoding its leaf is of.
+		c, err := packed.Canonical(nil, body)
+		if h := auditor.LeafHash(c); err != nil || !bytes.Equal(h[:], leaf) {
+			return nil, repackDamaged
+		}
 		return nil, repackPacked
 	}
 	r, err := auditor.Decode(body)

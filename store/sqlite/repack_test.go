@@ -3,13 +3,19 @@
 package sqlite_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,4 +162,79 @@ func TestRepack(t *testing.T) {
 	if again.FileAfter >= again.FileBefore {
 		t.Errorf("vacuum left the file at %d bytes (was %d)", again.FileAfter, again.FileBefore)
 	}
+}
+
+// TestRepackVacuumInUse: with another process holding the ledger open,
+// --vacuum refuses (and repacks nothing); repack without it works; once
+// the other process is gone, vacuum works.
+func TestRepackVacuumInUse(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the check needs POSIX locks")
+	}
+	if path := os.Getenv("JWTLEDGER_TEST_HOLD_LEDGER"); path != "" {
+		holdLedger(path) // the other process
+		return
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "jwtledger.db")
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Append(ctx, "n", []*audit.Record{{Time: time.Unix(1764547200, 0), Event: audit.KeyCreate, Outcome: audit.OK}}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestRepackVacuumInUse$")
+	cmd.Env = append(os.Environ(), "JWTLEDGER_TEST_HOLD_LEDGER="+path)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	ready, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(ready, "holding") {
+		t.Fatalf("the other process: %q, %v", ready, err)
+	}
+	_, err = db.Repack(ctx, true, nil)
+	var inUse *sqlite.InUseError
+	if !errors.As(err, &inUse) || !errors.Is(err, sqlite.ErrInUse) || inUse.PID != cmd.Process.Pid {
+		t.Fatalf("Repack with vacuum while pid %d has the ledger open: %v", cmd.Process.Pid, err)
+	}
+	if _, err := db.Repack(ctx, false, nil); err != nil {
+		t.Fatalf("Repack without vacuum: %v", err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := db.Repack(ctx, true, nil); err != nil || !rep.Vacuumed {
+		t.Fatalf("Repack with vacuum once alone: %+v, %v", rep, err)
+	}
+}
+
+// holdLedger opens the ledger at path, reads from it, says "holding" and
+// keeps it open until its stdin closes.
+func holdLedger(path string) {
+	db, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	if _, err := db.TreeSize(context.Background(), "n"); err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("holding")
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	db.Close()
+	os.Exit(0)
 }

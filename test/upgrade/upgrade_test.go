@@ -9,6 +9,7 @@ package upgrade
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,9 +228,21 @@ func TestPreviousReleaseLedgerMigratesAndVerifies(t *testing.T) {
 	// store repack rewrites the old bodies packed; the chain, its old
 	// checkpoints and the old proof bundle still verify.
 	index = "true"
+	// --vacuum refuses while another process (this test's connection)
+	// has the ledger open.
+	refuse := exec.Command(bin, "store", "repack", "--vacuum")
+	refuse.Env = append(os.Environ(), "HOME="+t.TempDir(), "JWTLEDGER_DATA_DIR="+dir, "JWTLEDGER_NODE_ID=node-r7", "JWTLEDGER_MASTER_KEY=")
+	if out, err := refuse.CombinedOutput(); err == nil || !strings.Contains(string(out), fmt.Sprintf("another process (pid %d) has the ledger open", os.Getpid())) {
+		t.Fatalf("store repack --vacuum while this test has the ledger open: %v\n%s", err, out)
+	}
+	db.Close()
 	if out := run(0, "store", "repack", "--vacuum"); !strings.Contains(out, "34 records: 32 repacked") || !strings.Contains(out, "2 packed already") {
 		t.Fatalf("store repack:\n%s", out)
 	}
+	if db, err = sql.Open("sqlite3", filepath.Join(dir, "jwtledger.db")); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	if err := db.QueryRow("SELECT COUNT(*) FILTER (WHERE substr(body, 1, 1) = X'7B'), COUNT(*) FILTER (WHERE substr(body, 1, 1) = X'01') FROM audit").Scan(&canonical, &packed); err != nil {
 		t.Fatal(err)
 	}

@@ -312,7 +312,7 @@ func (d *Dialect) indexedRuns(ctx context.Context, q Querier, f audit.Filter, ke
 			n, last = n+1, id
 			r, err := packed.Decode(body)
 			if err != nil {
-				return fmt.Errorf("record %d: %w", id, err)
+				return fmt.Errorf("record id %d: %w", id, err)
 			}
 			if !matches(r, f) {
 				return nil // another value with the same key
@@ -659,7 +659,7 @@ func (d *Dialect) scanRecords(ctx context.Context, q Querier, f audit.Filter, ch
 		}
 		r, err := packed.Decode(body)
 		if err != nil {
-			return fmt.Errorf("record %d: %w", id, err)
+			return fmt.Errorf("record id %d: %w", id, err)
 		}
 		r.ID = id
 		out = append(out, r)
