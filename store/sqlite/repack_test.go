@@ -60,22 +60,12 @@ func TestRepack(t *testing.T) {
 	defer raw.Close()
 	raw.SetMaxOpenConns(1)
 	want := map[int64][]byte{}
-	rows, err := raw.Query("SELECT seq, body FROM audit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var seq int64
-		var body []byte
-		if err := rows.Scan(&seq, &body); err != nil {
-			t.Fatal(err)
-		}
+	for seq, body := range bodies(t, raw) {
 		if !packed.IsPacked(body) {
 			t.Fatalf("record %d was not appended packed", seq)
 		}
 		want[seq] = packed.Encoding(nil, body)
 	}
-	rows.Close()
 	tx, err := raw.Begin()
 	if err != nil {
 		t.Fatal(err)
@@ -118,16 +108,7 @@ func TestRepack(t *testing.T) {
 	if rep.BytesAfter*10 > rep.BytesBefore*7 {
 		t.Errorf("packed bodies %d bytes, canonical %d", rep.BytesAfter, rep.BytesBefore)
 	}
-	rows, err = raw.Query("SELECT seq, body FROM audit ORDER BY seq")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var seq int64
-		var body []byte
-		if err := rows.Scan(&seq, &body); err != nil {
-			t.Fatal(err)
-		}
+	for seq, body := range bodies(t, raw) {
 		switch seq {
 		case 5:
 			if !bytes.Equal(body, damaged) {
@@ -143,7 +124,6 @@ func TestRepack(t *testing.T) {
 			}
 		}
 	}
-	rows.Close()
 	var leavesAfter []byte
 	if err := raw.QueryRow("SELECT group_concat(hex(leaf), '') FROM (SELECT leaf FROM audit ORDER BY seq)").Scan(&leavesAfter); err != nil {
 		t.Fatal(err)
@@ -237,4 +217,27 @@ func holdLedger(path string) {
 	bufio.NewReader(os.Stdin).ReadString('\n')
 	db.Close()
 	os.Exit(0)
+}
+
+// bodies reads every record's stored body, by seq.
+func bodies(t *testing.T, raw *sql.DB) map[int64][]byte {
+	t.Helper()
+	rows, err := raw.Query("SELECT seq, body FROM audit ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[int64][]byte{}
+	for rows.Next() {
+		var seq int64
+		var body []byte
+		if err := rows.Scan(&seq, &body); err != nil {
+			t.Fatal(err)
+		}
+		out[seq] = body
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -160,6 +160,20 @@ func TestPreviousReleaseLedgerMigratesAndVerifies(t *testing.T) {
 		t.Fatalf("verify-proof of the old bundle:\n%s", out)
 	}
 
+	// query runs audit query with args: "seq event outcome" of each record.
+	query := func(args ...string) []string {
+		t.Helper()
+		var recs []record
+		if err := json.Unmarshal([]byte(run(0, append([]string{"audit", "query", "--output", "json"}, args...)...)), &recs); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, strings.Join([]string{itoa(r.Seq), r.Event, r.Outcome}, " "))
+		}
+		return got
+	}
+
 	// Old records are found by each filter.
 	for _, tc := range []struct {
 		args []string
@@ -171,14 +185,7 @@ func TestPreviousReleaseLedgerMigratesAndVerifies(t *testing.T) {
 		{[]string{"--event", "client.create"}, []string{"12 client.create ok"}},
 		{[]string{"--sub", "bulk20"}, []string{"32 token.issue ok"}},
 	} {
-		var recs []record
-		if err := json.Unmarshal([]byte(run(0, append([]string{"audit", "query", "--output", "json"}, tc.args...)...)), &recs); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, r := range recs {
-			got = append(got, strings.Join([]string{itoa(r.Seq), r.Event, r.Outcome}, " "))
-		}
+		got := query(tc.args...)
 		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 			t.Errorf("audit query %v: %q, want %q", tc.args, got, tc.want)
 		}
@@ -212,14 +219,7 @@ func TestPreviousReleaseLedgerMigratesAndVerifies(t *testing.T) {
 		{[]string{"--sub", "after-upgrade"}, "33 token.issue ok|34 token.verify valid"},
 		{[]string{"--outcome", "revoked"}, "10 token.verify revoked"},
 	} {
-		var recs []record
-		if err := json.Unmarshal([]byte(run(0, append([]string{"audit", "query", "--output", "json"}, tc.args...)...)), &recs); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, r := range recs {
-			got = append(got, strings.Join([]string{itoa(r.Seq), r.Event, r.Outcome}, " "))
-		}
+		got := query(tc.args...)
 		if strings.Join(got, "|") != tc.want {
 			t.Errorf("audit query %v with the index off: %q, want %q", tc.args, got, tc.want)
 		}
