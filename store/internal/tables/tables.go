@@ -85,6 +85,21 @@ type Dialect struct {
 	// TimeIndex follows "audit" in timeSpan's read of the time index
 	// (SQLite: " INDEXED BY audit_time").
 	TimeIndex string
+	// TimePartitioned says the audit table is partitioned by time
+	// (PostgreSQL): a spanned query keeps its time bounds plain, not as
+	// expressions no index serves, so that the planner prunes the
+	// partitions outside the range and knows, from each partition's
+	// statistics, how many of its rows are in it. With "time + 0", the
+	// newest page of the hour before the end walked every row of the
+	// default partition, which held none of them (10 M records: 3.4-40 s).
+	TimePartitioned bool
+	// PlanWithValues, if set, goes first in the arguments of the scans of
+	// the audit table with a time bound (PostgreSQL:
+	// pgx.QueryExecModeExec): each is planned with its values, never with
+	// a generic plan, which cannot know how many of a partition's rows a
+	// time bound keeps. (Only those: planned with their values, the kid
+	// filters took 0.9-3 s instead of 1-2 ms at 10 M records.)
+	PlanWithValues any
 }
 
 // SQL rewrites the ? placeholders of query for the dialect.
@@ -119,6 +134,15 @@ func (d *Dialect) errorf(format string, args ...any) error {
 }
 
 // query runs query, rewritten for d, and calls fn for every row.
+// recordQuery is query for the scans of records of f (PlanWithValues,
+// when f has a time bound).
+func (d *Dialect) recordQuery(ctx context.Context, q Querier, f audit.Filter, query string, args []any, fn func(Rows) error) error {
+	if d.PlanWithValues != nil && (!f.Since.IsZero() || !f.Until.IsZero()) {
+		args = append([]any{d.PlanWithValues}, args...)
+	}
+	return d.query(ctx, q, query, args, fn)
+}
+
 func (d *Dialect) query(ctx context.Context, q Querier, query string, args []any, fn func(Rows) error) error {
 	rows, err := q.Query(ctx, d.SQL(query), args...)
 	if err != nil {
@@ -399,6 +423,26 @@ func (d *Dialect) indexQuery(f audit.Filter, keys []int64, after, before int64, 
 	if before > 0 {
 		add("i0.id < ?", before)
 	}
+	if runs == nil {
+		// The first key's first entry on the page (its last, newest
+		// first), read once, bounds the audit table's ids too: PostgreSQL
+		// may merge-join the index with the audit table in id order, and
+		// then walked the table from its start (its end) up to the key's
+		// entries: 0.9-3 s at 10 M records for a key rotated in (or out)
+		// mid-ledger; 1 ms with the bound.
+		agg, cmp := "MIN", ">="
+		if f.Newest {
+			agg, cmp = "MAX", "<="
+		}
+		sub, subArgs := "(SELECT "+agg+"(id) FROM audit_index WHERE key = ?", []any{keys[0]}
+		if after > 0 {
+			sub, subArgs = sub+" AND id > ?", append(subArgs, after)
+		}
+		if before > 0 {
+			sub, subArgs = sub+" AND id < ?", append(subArgs, before)
+		}
+		where, args = append(where, "a.id "+cmp+" "+sub+")"), append(args, subArgs...)
+	}
 	if !f.Since.IsZero() {
 		add("a.time >= ?", f.Since.UnixNano())
 	}
@@ -564,7 +608,7 @@ func (d *Dialect) scanQuery(f audit.Filter, chain string, mark int64, tail, span
 		col = func(c string) string { return c + " + 0" }
 	}
 	timeCol := col("time")
-	if spanned {
+	if spanned && !d.TimePartitioned {
 		timeCol = "time + 0"
 	}
 	if !f.Since.IsZero() {
@@ -651,7 +695,7 @@ func (d *Dialect) scanRecords(ctx context.Context, q Querier, f audit.Filter, ch
 		}
 	}
 	var out []*audit.Record
-	err := d.query(ctx, q, query, args, func(rows Rows) error {
+	err := d.recordQuery(ctx, q, f, query, args, func(rows Rows) error {
 		var id int64
 		var body []byte
 		if err := rows.Scan(&id, &body); err != nil {
