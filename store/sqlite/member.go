@@ -220,12 +220,6 @@ func sealBodies(chain string, head uint64, recs []*audit.Record) [][]byte {
 // canonical wraps fn, a reader of stored bodies, to be called with their
 // canonical encodings ([packed.Encoding]): what scans hand on.
 func canonical(fn func(seq int64, body, leaf []byte) error) func(seq int64, body, leaf []byte) error {
-	var buf []byte
-	return func(seq int64, body, leaf []byte) error {
-		if packed.IsPacked(body) {
-			buf = packed.Encoding(buf[:0], body)
-			body = buf
-		}
-		return fn(seq, body, leaf)
-	}
+	var enc packed.Reader
+	return func(seq int64, body, leaf []byte) error { return fn(seq, enc.Encoding(body), leaf) }
 }

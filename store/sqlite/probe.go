@@ -62,9 +62,7 @@ func (db *DB) Probe(ctx context.Context, chain string) (ledgerID string, head in
 	if err != nil {
 		return "", 0, fmt.Errorf("sqlite: probe write: %w", err)
 	}
-	// mode=ro: never create a file where the database was.
-	dsn := "file:" + (&url.URL{Path: db.path}).EscapedPath() + "?mode=ro&_busy_timeout=2000"
-	fresh, err := sql.Open("sqlite3", dsn)
+	fresh, err := sql.Open("sqlite3", readOnlyDSN(db.path, 2000))
 	if err != nil {
 		return "", 0, fmt.Errorf("sqlite: probe read: %w", err)
 	}
@@ -134,4 +132,10 @@ func (db *DB) Rescue(ctx context.Context, dst, chain string, undelivered []audit
 	// The copy holds what the lost file's log held; that log must not be
 	// replayed onto the copy once it is moved into place.
 	return db.wal.setAside(".lost-" + time.Now().UTC().Format("20060102T150405Z"))
+}
+
+// readOnlyDSN opens the database at path read-only (mode=ro: never
+// creating a file where the database was), waiting up to busyMs.
+func readOnlyDSN(path string, busyMs int) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&_busy_timeout=" + strconv.Itoa(busyMs)
 }

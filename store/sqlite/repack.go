@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"time"
 
@@ -176,8 +175,7 @@ func (db *DB) notInUse() error {
 // id, so that a command on an existing ledger does not make one of an
 // empty or foreign file.
 func CheckLedger(ctx context.Context, path string) error {
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&_busy_timeout=5000"
-	raw, err := sql.Open("sqlite3", dsn)
+	raw, err := sql.Open("sqlite3", readOnlyDSN(path, 5000))
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}

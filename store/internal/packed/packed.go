@@ -139,6 +139,20 @@ func Encoding(dst, body []byte) []byte {
 	return out
 }
 
+// A Reader gives the canonical encodings of the bodies a scan reads, in
+// one buffer it reuses: each result is valid until the next call.
+type Reader struct{ buf []byte }
+
+// Encoding is [Encoding] of body, or body itself when it is not packed
+// (nil, a pruned body, stays nil).
+func (r *Reader) Encoding(body []byte) []byte {
+	if !IsPacked(body) {
+		return body
+	}
+	r.buf = Encoding(r.buf[:0], body)
+	return r.buf
+}
+
 // Decode parses a stored body, packed or a canonical encoding
 // ([auditor.Decode]), into a record with its leaf hash.
 func Decode(body []byte) (*auditor.Record, error) {

@@ -368,3 +368,16 @@ func TestRecordFields(t *testing.T) {
 		}
 	}
 }
+
+// A Reader gives canonical bodies as they are, packed ones re-encoded,
+// and pruned (empty) ones empty.
+func TestReader(t *testing.T) {
+	r, canonical := sealed(t, records[0].r)
+	body := packed.Append(nil, r, canonical)
+	var rd packed.Reader
+	for _, tc := range []struct{ in, want []byte }{{body, canonical}, {canonical, canonical}, {nil, nil}, {body[:5], body[:5]}} {
+		if got := rd.Encoding(tc.in); !bytes.Equal(got, tc.want) {
+			t.Errorf("Encoding(%x) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -742,18 +742,14 @@ func (d *Dialect) ScanChainTimes(ctx context.Context, q Querier, chain string, f
 	bodyDst, leafDst := d.bytes(&body), d.bytes(&leaf)
 	dest := []any{&seq, &t, bodyDst, leafDst} // one slice for every row: Scan through an interface would allocate one per row
 	var failed error
-	var buf []byte
+	var enc packed.Reader
 	err := d.query(ctx, q, "SELECT seq, time, body, leaf FROM audit WHERE chain = ? ORDER BY seq", []any{chain}, func(r Rows) error {
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
-		b := body
-		switch {
-		case len(b) == 0:
+		b := enc.Encoding(body)
+		if len(b) == 0 {
 			b = nil // pruned
-		case packed.IsPacked(b):
-			buf = packed.Encoding(buf[:0], b)
-			b = buf
 		}
 		failed = fn(seq, t, b, leaf)
 		return failed
@@ -772,18 +768,14 @@ func (d *Dialect) ScanChainRange(ctx context.Context, q Querier, chain string, f
 	var body, leaf []byte
 	dest := []any{&seq, d.bytes(&body), d.bytes(&leaf)}
 	var failed error
-	var buf []byte
+	var enc packed.Reader
 	err := d.query(ctx, q, "SELECT seq, body, leaf FROM audit WHERE chain = ? AND seq >= ? AND seq < ? ORDER BY seq", []any{chain, from, to}, func(r Rows) error {
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
-		b := body
-		switch {
-		case len(b) == 0:
+		b := enc.Encoding(body)
+		if len(b) == 0 {
 			b = nil // pruned
-		case packed.IsPacked(b):
-			buf = packed.Encoding(buf[:0], b)
-			b = buf
 		}
 		failed = fn(seq, b, leaf)
 		return failed
