@@ -209,7 +209,11 @@ const commitTimeout = 5 * time.Second
 func (db *DB) Append(ctx context.Context, chain string, recs []*audit.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
-	return db.inTx(ctx, func(tx pgx.Tx) error { return appendTx(ctx, tx, chain, recs) })
+	err := db.inTx(ctx, func(tx pgx.Tx) error { return appendTx(ctx, tx, chain, recs) })
+	if err == nil {
+		db.Counter.Fed(chain, recs)
+	}
+	return err
 }
 
 // appendTx numbers recs after chain's head and inserts them in tx. Appends

@@ -352,6 +352,14 @@ func (db *DB) Append(ctx context.Context, chain string, recs []*audit.Record) er
 	if err := db.wal.lostErr(); err != nil {
 		return err
 	}
+	err := db.append(ctx, chain, recs)
+	if err == nil {
+		db.Counter.Fed(chain, recs)
+	}
+	return err
+}
+
+func (db *DB) append(ctx context.Context, chain string, recs []*audit.Record) error {
 	if n := len(recs); n > 0 && n <= chunk {
 		if done, err := db.appendAutocommit(ctx, chain, recs); done {
 			return err

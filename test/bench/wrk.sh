@@ -12,7 +12,9 @@
 #
 # Settings (environment): DURATION (10s), WARMUP (2s, not measured), ROUNDS
 # (3), THREADS (2), CONNS (64), WORKLOADS ("es256-issue es256-verify
-# hs256-issue"), BENCH_TMPDIR (where the data directories go; default
+# hs256-issue"), BEFORE (the path of another jwtledger binary, e.g. a
+# build of main: it runs as server "before" next to serve, same flags, in
+# every round, for a change's paired ratio), BENCH_TMPDIR (where the data directories go; default
 # $TMPDIR or /tmp; it should be a real disk, not tmpfs, or fsync is free).
 # The load generator shares the machine's CPUs with the server: say so when
 # you report figures.
@@ -26,6 +28,10 @@ THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 WORKLOADS=${WORKLOADS:-es256-issue es256-verify hs256-issue}
 SERVERS="A D serve"
+if [ -n "${BEFORE:-}" ]; then
+  [ -x "$BEFORE" ] || die "BEFORE=$BEFORE is not an executable"
+  SERVERS="A D before serve"
+fi
 
 die() { echo "wrk.sh: error: $*" >&2; exit 1; }
 note() { echo "wrk.sh: $*" >&2; }
@@ -115,15 +121,16 @@ start() {
     A | D)
       "$WORK/baseline" --addr 127.0.0.1:0 --mode "$server" --alg "$alg" --dir "$dir/data" >"$dir/stdout" 2>"$dir/stderr" &
       ;;
-    serve)
-      local flags=()
+    serve | before)
+      local flags=() bin=$WORK/jwtledger
+      [ "$server" = before ] && bin=$BEFORE
       if [ "$alg" = HS256 ]; then
-        "$WORK/jwtledger" keys rotate --alg HS256 --data-dir "$dir/data" >"$dir/keys.out" 2>&1 ||
+        "$bin" keys rotate --alg HS256 --data-dir "$dir/data" >"$dir/keys.out" 2>&1 ||
           die "keys rotate --alg HS256 failed: $(cat "$dir/keys.out")"
         flags=("${SERVE_FLAGS_HS[@]}")
       fi
       # serve's operational log (stderr) goes to a file, like A's log lines.
-      "$WORK/jwtledger" serve --addr 127.0.0.1:0 --data-dir "$dir/data" "${flags[@]}" >"$dir/stdout" 2>"$dir/stderr" &
+      "$bin" serve --addr 127.0.0.1:0 --data-dir "$dir/data" "${flags[@]}" >"$dir/stdout" 2>"$dir/stderr" &
       ;;
   esac
   PID=$!

@@ -95,6 +95,7 @@ func Run(t *testing.T, b Backend) {
 		{"Clients", testClients},
 		{"Meta", testMeta},
 		{"CountsMigrationFillsFromRecords", testCountsMigration},
+		{"CountsFromAppendsSameAsFromRecords", testCountsFed},
 		{"IndexAnswersExactlyAtEveryMark", testIndexMarks},
 		{"IndexCaughtUpAtOpen", testIndexCatchUpAtOpen},
 		{"IndexLeavesPrunedOut", testIndexPruned},
@@ -973,6 +974,70 @@ func testCountsMigration(t *testing.T, loc Location) {
 	}
 	if !reflect.DeepEqual(got, want) || len(got.Series) == 0 {
 		t.Fatalf("after migration:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// A store that counts takes what it appends from memory (the counter is
+// fed each committed batch); appends from another handle in between, a
+// second chain and catch-ups at any point leave the counts those records
+// make when they are read back from the store (after DropCounts, at open).
+func testCountsFed(t *testing.T, loc Location) {
+	a, b := loc.Open(t), loc.Open(t)
+	base := time.Now().UTC().Truncate(time.Hour) // PostgreSQL has partitions around now
+	q := audit.CountQuery{Since: base, Step: audit.StepMinute, Top: 100}
+	if _, err := a.Counts(ctx, q); err != nil { // starts counting in a
+		t.Fatal(err)
+	}
+	events := []audit.Event{audit.TokenIssue, audit.TokenVerify, audit.AuthDenied}
+	outcomes := []string{audit.OK, "valid", "expired", audit.Denied}
+	n := 0
+	batch := func(k int) []*audit.Record {
+		recs := make([]*audit.Record, k)
+		for i := range recs {
+			recs[i] = &audit.Record{Time: base.Add(time.Duration(n) * 11 * time.Second), Event: events[n%3],
+				Outcome: outcomes[n%4], Actor: "c" + strconv.Itoa(n%5), Sub: "u" + strconv.Itoa(n%7)}
+			n++
+		}
+		return recs
+	}
+	for i, step := range []struct {
+		s      store.Store
+		chain  string
+		k      int
+		counts bool // a catch-up after the append
+	}{
+		{a, "a", 3, false}, {a, "a", 64, true}, {a, "a", 5, false},
+		{b, "a", 4, false}, // another handle: a's tally no longer continues
+		{a, "a", 2, false}, {a, "b", 9, true}, {a, "a", 70, false},
+		{b, "a", 1, true}, {a, "a", 1, false}, {a, "b", 3, false}, {a, "a", 12, true},
+	} {
+		mustAppend(t, step.s, step.chain, batch(step.k))
+		if step.counts {
+			if _, err := a.Counts(ctx, q); err != nil {
+				t.Fatalf("step %d: %v", i, err)
+			}
+		}
+	}
+	got, err := a.Counts(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, x := range got.Series {
+		total += x.N
+	}
+	if total != int64(n) || got.Pending != 0 {
+		t.Fatalf("counted %d records (%d pending), appended %d", total, got.Pending, n)
+	}
+	a.Close()
+	b.Close()
+	loc.DropCounts(t)
+	want, err := open(t, loc).Counts(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("counted from appends:\n got %+v\nfrom the records:\n want %+v", got, want)
 	}
 }
 
