@@ -63,6 +63,7 @@ type DB struct {
 
 	stagedRecent []stagedRecs // records of the open write transaction
 	recent       recent       // records appended lately, for the indexer
+	leaves       leafCache    // leaf hashes appended lately, for the tree builder
 
 	wal     *walSync
 	minFree int64 // see Options.MinFree
@@ -354,6 +355,7 @@ func (db *DB) Append(ctx context.Context, chain string, recs []*audit.Record) er
 	}
 	err := db.append(ctx, chain, recs)
 	if err == nil {
+		db.leaves.add(chain, recs)
 		db.Counter.Fed(chain, recs)
 	}
 	return err

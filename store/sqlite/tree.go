@@ -153,9 +153,25 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string, limit i
 	leaves := make([]tlog.Hash, 0, 256)
 	for {
 		leaves = leaves[:0]
-		leaves, err = dialect.Leaves(ctx, querier{tx}, chain, size, treeChunk, leaves)
-		if err != nil {
-			return 0, err
+		var cached bool
+		leaves, cached = db.leaves.take(chain, size, treeChunk, leaves)
+		if cached {
+			// The rows must still be there (the tree stops at a missing
+			// record): counting them in the (chain, seq) index is cheap.
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM audit WHERE chain = ? AND seq > ? AND seq <= ?",
+				chain, size, size+int64(len(leaves))).Scan(&n); err != nil {
+				return 0, fmt.Errorf("sqlite: count records: %w", err)
+			}
+			if n != len(leaves) {
+				leaves, cached = leaves[:0], false // read them: the error names the missing one
+			}
+		}
+		if !cached {
+			leaves, err = dialect.Leaves(ctx, querier{tx}, chain, size, treeChunk, leaves)
+			if err != nil {
+				return 0, err
+			}
 		}
 		if len(leaves) == 0 {
 			break
@@ -175,7 +191,9 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string, limit i
 			return 0, fmt.Errorf("sqlite: store tree hashes: %w", err)
 		}
 		size += int64(len(leaves))
-		if len(leaves) < treeChunk || limit > 0 && size-start >= limit {
+		// The cache ends where this process's last batch ended; the
+		// database may hold more (another process's): read on.
+		if !cached && len(leaves) < treeChunk || limit > 0 && size-start >= limit {
 			break
 		}
 	}
