@@ -106,7 +106,7 @@ type Config struct {
 	Store string
 	// OpenStore, if set, opens Store in place of the registered backend,
 	// with the backend's own options:
-	// sqlite.Opener(sqlite.Options{RawSync: true}).
+	// sqlite.Opener(sqlite.Options{MinFree: 1 << 30}).
 	OpenStore store.Opener
 	// Issuer is the iss of issued tokens. Default "jwtledger".
 	Issuer string

@@ -23,10 +23,11 @@ import (
 // The reason is the audit hot path: an fsync inside SQLite is a long call
 // into C, after which the Go scheduler queues the committing goroutine
 // behind every runnable request goroutine before it can release the
-// batch's callers. With [Options].RawSync (serve), the audit append syncs the log
-// with a raw system call instead (see fdatasyncRaw), which keeps the
-// goroutine's processor; serve runs one processor more than there are CPUs
-// so the others keep every CPU busy meanwhile.
+// batch's callers. With [Options].RawSync (the registered opener sets it
+// whenever GOMAXPROCS > 1; the jwtledger command always), the audit append
+// syncs the log with a raw system call instead (see fdatasyncRaw), which
+// keeps the goroutine's processor; serve runs one processor more than
+// there are CPUs so the others keep every CPU busy meanwhile.
 //
 // Before every sync it checks that the database file and the log at their
 // paths are still the files SQLite has open (same device and inode, the
@@ -37,9 +38,7 @@ type walSync struct {
 	path   string // of the log
 	dbPath string
 	// raw makes the audit append sync the log with a raw system call (see
-	// fdatasyncRaw). Only for a process that runs more Go processors than
-	// CPUs (serve does both): otherwise a processor held by a sync leaves a
-	// CPU without Go work.
+	// fdatasyncRaw): not with one Go processor, which the sync would hold.
 	raw bool
 
 	mu     sync.Mutex
