@@ -19,7 +19,7 @@ import (
 
 // serveStore is the opener serve gives the ledger for spec: the embedded
 // store with rawSync (see sqlite.Options.RawSync) when spec names one,
-// else nil (the registered opener).
+// else nil (the registered opener, which syncs raw when GOMAXPROCS > 1).
 func serveStore(spec string, rawSync bool) store.Opener {
 	if store.Scheme(spec) != "sqlite" || !rawSync {
 		return nil
