@@ -38,7 +38,7 @@ func appendIssue(b []byte, r issueResponse) []byte {
 func writeIssue(w http.ResponseWriter, r issueResponse) {
 	// Room for every member (the names and punctuation take 70 bytes), so
 	// that appending never grows the buffer: it was 128 bytes short of
-	// the answer, and the doubling allocated a third of the route's bytes.
+	// the answer, and the doubling allocated 10% of the route's bytes.
 	n := 80 + len(r.Token) + len(r.TokenType) + len(time.RFC3339Nano) + len(r.JTI) + len(r.KID)
 	writeRaw(w, appendIssue(make([]byte, 0, n), r))
 }

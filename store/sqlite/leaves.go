@@ -51,7 +51,10 @@ func (c *leafCache) add(chain string, recs []*audit.Record) {
 	for _, r := range recs {
 		run.hashes = append(run.hashes, tlog.Hash(r.LeafHash))
 	}
-	if over := len(run.hashes) - leafMax; over > 0 {
+	if len(run.hashes) > leafMax {
+		// Full (the tree was not extended for a while): keep the newest
+		// half, so the copy is paid once per leafMax/2 records.
+		over := len(run.hashes) - leafMax/2
 		run.hashes = append(run.hashes[:0], run.hashes[over:]...)
 		run.first += int64(over)
 	}

@@ -126,9 +126,10 @@ type Options struct {
 // 2 CPUs, 2026-12-08): a commit of ~30 records took 0.90 ms with the
 // scheduled sync, 0.53 ms of it the sync, most of that waiting for a
 // processor afterwards (an idle fdatasync here takes 0.11 ms), and 0.48 ms
-// with the raw one; audited issue 36.5 → 28.7 µs/op (÷ unaudited 0.47 →
-// 0.61), verify 52 → 48.7 µs/op (0.72 → 0.75). With one processor, a
-// held processor would stop every goroutine for the sync: not then.
+// with the raw one; paired, audited issue throughput 1.26x, verify 1.22x
+// (docs/performance.md, "Stop 25: the raw log sync in the library"). With
+// one processor, a held processor would stop every goroutine for the
+// sync: not then. GOMAXPROCS is read when the store is opened.
 func init() {
 	store.Register("sqlite", func(ctx context.Context, spec string, so store.Options) (store.Backend, error) {
 		return Opener(Options{RawSync: runtime.GOMAXPROCS(0) > 1})(ctx, spec, so)

@@ -158,6 +158,10 @@ func (db *DB) buildTreeTx(ctx context.Context, tx *sql.Tx, chain string, limit i
 		if cached {
 			// The rows must still be there (the tree stops at a missing
 			// record): counting them in the (chain, seq) index is cheap.
+			// The hashes are the ones this process computed and stored
+			// with them; a leaf altered in its row since is not read here
+			// (audit verify recomputes every leaf from its body and finds
+			// it against the tree).
 			var n int
 			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM audit WHERE chain = ? AND seq > ? AND seq <= ?",
 				chain, size, size+int64(len(leaves))).Scan(&n); err != nil {

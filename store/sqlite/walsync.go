@@ -24,7 +24,7 @@ import (
 // into C, after which the Go scheduler queues the committing goroutine
 // behind every runnable request goroutine before it can release the
 // batch's callers. With [Options].RawSync (the registered opener sets it
-// whenever GOMAXPROCS > 1; the jwtledger command always), the audit append
+// whenever GOMAXPROCS > 1, serve whenever it adds its extra processor), the audit append
 // syncs the log with a raw system call instead (see fdatasyncRaw), which
 // keeps the goroutine's processor; serve runs one processor more than
 // there are CPUs so the others keep every CPU busy meanwhile.

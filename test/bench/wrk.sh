@@ -27,14 +27,15 @@ ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 WORKLOADS=${WORKLOADS:-es256-issue es256-verify hs256-issue}
+
+die() { echo "wrk.sh: error: $*" >&2; exit 1; }
+note() { echo "wrk.sh: $*" >&2; }
+
 SERVERS="A D serve"
 if [ -n "${BEFORE:-}" ]; then
   [ -x "$BEFORE" ] || die "BEFORE=$BEFORE is not an executable"
   SERVERS="A D before serve"
 fi
-
-die() { echo "wrk.sh: error: $*" >&2; exit 1; }
-note() { echo "wrk.sh: $*" >&2; }
 
 command -v wrk >/dev/null 2>&1 || die "wrk is not installed (Debian: apt-get install wrk)"
 command -v curl >/dev/null 2>&1 || die "curl is not installed (Debian: apt-get install curl)"
@@ -222,7 +223,7 @@ done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo
-echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS rounds alternating A, D, serve; medians; $(nproc) CPUs; load average $LOAD_BEFORE before, $LOAD_AFTER after; $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo '+changes')"
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS rounds of ${SERVERS// /, } in turn; medians; $(nproc) CPUs; load average $LOAD_BEFORE before, $LOAD_AFTER after; $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo '+changes')"
 echo
 echo "| workload | server | req/s | ÷ A | ÷ D | p99 ms | CPU µs/req | peak RSS MiB | errors |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"

@@ -20,15 +20,18 @@ import (
 //	audit_subjects (hour, chain, sub, n)                      token.issue and token.verify with a sub
 //	audit_counted  (chain, seq)                               how far each chain is counted
 //
-// They are kept behind the commit, not in it, by a [Counter]: it reads the
-// records each chain gained since its mark (in seq order, which is commit
-// order within a chain) and adds their counts and moves the mark in one
-// transaction, so a crash loses nothing and counts nothing twice; several
-// processes on one store move a mark only from where they read it. Keeping
-// them in the append's transaction (a trigger) was measured first: it more
-// than doubled the SQLite store's cost per record. Pruning a record's body
-// does not change the counts; records pruned before they were counted are
-// not counted.
+// They are kept behind the commit, not in it, by a [Counter]: it takes
+// the records each chain gained since its mark (in seq order, which is
+// commit order within a chain) from what this process appended (see
+// [Counter.Fed]) or else reads them, and adds their counts and moves the
+// mark in one transaction, so a crash loses nothing and counts nothing
+// twice; several processes on one store move a mark only from where they
+// read it. Keeping them in the append's transaction (a trigger) was
+// measured first: it more than doubled the SQLite store's cost per
+// record. Pruning a record's body does not change the counts; records
+// pruned before they were counted (a counter more than the retention
+// behind) are not counted when they are read, and are when this process
+// appended them.
 
 // RowScanner calls fn for every row of a query's result, stopping at fn's
 // first error; fn reads the row with scan.
@@ -207,7 +210,7 @@ type fedTally struct {
 
 // fedMax is how many records a chain's fed tally holds at most: past it
 // (the catch-up is failing), it starts again and the store is read.
-const fedMax = 250000
+const fedMax = 50000
 
 // CountInterval is how often a started [Counter] catches up.
 const CountInterval = time.Second
