@@ -104,9 +104,10 @@ const (
 // default.
 type Options struct {
 	// RawSync makes the audit append sync the write-ahead log with a raw
-	// system call that keeps the goroutine's processor (see walSync):
-	// faster wherever the process runs more than one Go processor, and
-	// what the registered "sqlite" opener does then. A garbage collection
+	// system call (fdatasync, Linux) that keeps the goroutine's Go
+	// processor instead of queueing for one afterwards: faster whenever
+	// the process runs more than one Go processor, and what the registered
+	// "sqlite" opener sets when GOMAXPROCS > 1. A garbage collection
 	// that starts during a sync waits for it (on a stalled disk, the
 	// whole process does).
 	RawSync bool
